@@ -1,0 +1,66 @@
+/**
+ * The `cinder-csi-plugin` command: with no subcommand it is the CSI plugin (reference-compatible flags);
+ * subcommands are tools around it. Usage errors print one line naming the flag and exit 2.
+ */
+import { parseFlags, UsageError } from './config/flags';
+import { ConfigError } from './config/cloud-conf';
+import { runPlugin } from './main';
+import { VERSION } from './version';
+
+const USAGE = `Usage: cinder-csi-plugin [flags]            run the CSI plugin (controller and/or node)
+       cinder-csi-plugin simulator [options]  run the OpenStack simulator on 127.0.0.1
+       cinder-csi-plugin demo [options]       run the whole volume lifecycle on this machine
+       cinder-csi-plugin doctor [options]     check this node and its cloud
+       cinder-csi-plugin version
+
+Plugin flags (reference-compatible): --endpoint, --cloud-config (repeatable), --cloud-name (repeatable),
+  --with-topology, --additional-topology key=value (repeatable), --cluster, --http-endpoint,
+  --provide-controller-service, --provide-node-service, --pvc-annotations, --user-agent (repeatable), --v
+Own flags: --log-level, --log-format json|text, --kubelet-dir, --by-id-dir, --node-id, --metadata-url`;
+
+type Subcommand = (argv: string[]) => Promise<number>;
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  version: async () => {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  },
+  help: async () => {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  },
+  simulator: async (argv) => (await import('./simulator/cli')).runSimulatorCommand(argv),
+  demo: async () => {
+    process.stderr.write('cinder-csi-plugin demo: not yet available (it lands with the demo issue, #8)\n');
+    return 1;
+  },
+  doctor: async () => {
+    process.stderr.write('cinder-csi-plugin doctor: not yet available (it lands with the doctor issue, #8)\n');
+    return 1;
+  },
+};
+
+/** Entry point; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  try {
+    if (first === '--help' || first === '-h') return await SUBCOMMANDS.help([]);
+    if (first !== undefined && !first.startsWith('-')) {
+      const sub = SUBCOMMANDS[first];
+      if (!sub) throw new UsageError(`unknown command "${first}" (try: cinder-csi-plugin help)`);
+      return await sub(rest);
+    }
+    return await runPlugin(parseFlags(argv));
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`cinder-csi-plugin: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`cinder-csi-plugin: configuration error: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`cinder-csi-plugin: ${(e as Error).message ?? String(e)}\n`);
+    return 1;
+  }
+}

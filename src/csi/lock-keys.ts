@@ -1,0 +1,43 @@
+/**
+ * Which lock keys each mutating CSI call takes. Read-only calls (Get, List, Validate, stats, capabilities)
+ * take none, so a slow attach never blocks kubelet's stats polling.
+ */
+
+type Req = Record<string, unknown>;
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const volume = (r: Req) => [`volume ${str(r.volume_id)}`];
+
+const LOCK_KEYS: Record<string, (r: Req) => string[]> = {
+  CreateVolume: (r) => [`volume name ${str(r.name)}`],
+  DeleteVolume: volume,
+  ControllerPublishVolume: volume,
+  ControllerUnpublishVolume: volume,
+  ControllerExpandVolume: volume,
+  ControllerModifyVolume: volume,
+  CreateSnapshot: (r) => [`snapshot name ${str(r.name)}`],
+  DeleteSnapshot: (r) => [`snapshot ${str(r.snapshot_id)}`],
+  NodeStageVolume: volume,
+  NodeUnstageVolume: volume,
+  NodePublishVolume: volume,
+  NodeUnpublishVolume: volume,
+  NodeExpandVolume: volume,
+};
+
+/** Lock keys for an RPC (by its short name, e.g. 'CreateVolume'); empty ids take no lock (validation rejects them). */
+export function lockKeysFor(rpc: string, request: unknown): string[] {
+  const f = LOCK_KEYS[rpc];
+  if (!f || typeof request !== 'object' || request === null) return [];
+  return f(request as Req).filter((k) => !/ $/.test(k));
+}
+
+/** The volume (or snapshot) a request is about, for log context. */
+export function subjectOf(request: unknown): Record<string, string> {
+  if (typeof request !== 'object' || request === null) return {};
+  const r = request as Req;
+  const out: Record<string, string> = {};
+  for (const k of ['volume_id', 'snapshot_id', 'source_volume_id', 'name', 'node_id'] as const) {
+    const v = str(r[k]);
+    if (v) out[k] = v.length > 128 ? `${v.slice(0, 128)}…` : v;
+  }
+  return out;
+}

@@ -1,0 +1,97 @@
+/**
+ * Composition root of the plugin process: turns flags and cloud.conf into the logger, the services and the
+ * gRPC server, and runs until SIGTERM/SIGINT. The only place that builds real clients; everything below
+ * receives its dependencies.
+ */
+import { loadCloudConfigFiles, ConfigError } from './config/cloud-conf';
+import type { CloudConfig } from './config/types';
+import type { PluginFlags } from './config/flags';
+import { createLogger, Logger } from './log';
+import { CsiServer, ServiceBinding } from './csi/server';
+import { identityHandlers } from './csi/identity';
+import { loadCsiProto, stripSecrets } from './csi/proto';
+import { commandExists } from './mount/exec';
+import { VERSION } from './version';
+
+/** Tools the node cannot stage a block volume without. */
+export const NODE_REQUIRED_TOOLS = ['mount', 'umount', 'blkid', 'mkfs.ext4', 'e2fsck', 'resize2fs'];
+
+export interface RunningPlugin {
+  readonly endpoint: string;
+  readonly server: CsiServer;
+  readonly config: CloudConfig;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Loads and validates cloud.conf for the roles this process plays. Throws ConfigError. */
+export function loadConfigForRoles(flags: PluginFlags): CloudConfig {
+  if (flags.provideControllerService && flags.cloudConfig.length === 0) {
+    throw new ConfigError('--cloud-config is required when the controller service is enabled');
+  }
+  const config = loadCloudConfigFiles(flags.cloudConfig, { requireCredentials: flags.provideControllerService });
+  if (flags.provideControllerService) {
+    for (const name of flags.cloudNames) {
+      if (!config.clouds.has(name)) {
+        const section = name === '' ? '[Global]' : `[Global "${name}"]`;
+        throw new ConfigError(`--cloud-name "${name}": no ${section} section in ${flags.cloudConfig.join(', ')}`);
+      }
+    }
+  }
+  return config;
+}
+
+/** Starts the plugin with the given flags; resolves once the socket is listening. */
+export async function startPlugin(flags: PluginFlags, log: Logger): Promise<RunningPlugin> {
+  if (!flags.endpoint) throw new ConfigError('--endpoint is required (unix:///path/csi.sock or tcp://host:port)');
+  if (!flags.provideControllerService && !flags.provideNodeService) {
+    throw new ConfigError('--provide-controller-service and --provide-node-service are both false: nothing to serve');
+  }
+  const config = loadConfigForRoles(flags);
+  for (const w of config.warnings) log.warn(w);
+  for (const f of flags.ignored) log.warn(`--${f} is accepted for compatibility and has no effect`);
+
+  const proto = loadCsiProto();
+  const services: ServiceBinding[] = [
+    {
+      definition: proto.IdentityService,
+      handlers: identityHandlers({
+        version: VERSION,
+        controller: flags.provideControllerService,
+        topology: flags.withTopology,
+        readinessProblems: async () => (flags.provideNodeService ? missingTools(NODE_REQUIRED_TOOLS) : []),
+      }),
+    },
+  ];
+  const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets });
+  const endpoint = await server.start();
+  return { endpoint, server, config, stop: (graceMs) => server.stop(graceMs) };
+}
+
+async function missingTools(tools: readonly string[]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const t of tools) if (!(await commandExists(t))) missing.push(`${t} is not installed`);
+  return missing;
+}
+
+/** Runs the plugin until a termination signal; returns the process exit code. */
+export async function runPlugin(flags: PluginFlags): Promise<number> {
+  const log = createLogger({ level: flags.logLevel, pretty: flags.logFormat === 'text' });
+  log.info({ version: VERSION, controller: flags.provideControllerService, node: flags.provideNodeService }, 'starting cinder-csi-plugin');
+  const plugin = await startPlugin(flags, log);
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal: sig }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal: sig }, 'signal received; draining in-flight calls');
+      void plugin.stop().then(resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  log.info('stopped');
+  return 0;
+}

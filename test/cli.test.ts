@@ -1,0 +1,91 @@
+/**
+ * The built `cinder-csi-plugin` command as an operator runs it: real process, real socket, real signals.
+ * Needs `npm run build` first (npm test does it).
+ */
+import { spawn, spawnSync, ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { callUnary, makeClient } from '../src/csi/proto';
+
+const BIN = join(__dirname, '..', 'bin', 'cinder-csi-plugin');
+const PASSWORD = 'pa55#word;with"quote';
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('cinder-csi-plugin command', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+  const conf = join(dir, 'cloud.conf');
+  writeFileSync(
+    conf,
+    `[Global]\nauth-url=http://127.0.0.1:1/v3\nusername=demo\npassword="${PASSWORD.replace(/"/g, '\\"')}"\n` +
+      'user-domain-name=Default\ntenant-name=demo\n[Shiny]\nx=1\n',
+  );
+
+  it('serves the Identity service on a unix socket and stops cleanly on SIGTERM', async () => {
+    const socket = join(dir, 'csi.sock');
+    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [
+      BIN, '--endpoint', `unix://${socket}`, '--cloud-config', conf, '--provide-node-service=false', '--v=5',
+    ]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    await waitFor(() => existsSync(socket), 10_000);
+    const client = makeClient('Identity', `unix://${socket}`);
+    const info = await callUnary(client, 'GetPluginInfo', {});
+    expect(info).toMatchObject({ name: 'cinder.csi.openstack.org' });
+    const caps = await callUnary<{ capabilities: unknown[] }>(client, 'GetPluginCapabilities', {});
+    expect(JSON.stringify(caps)).toContain('CONTROLLER_SERVICE');
+    expect(await callUnary(client, 'Probe', {})).toEqual({ ready: { value: true } });
+    client.close();
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(existsSync(socket)).toBe(false);
+    expect(out).toContain('[Shiny]: unknown section ignored');
+    expect(out).toContain('GetPluginInfo succeeded');
+    expect(out).not.toContain('pa55');
+  });
+
+  it('ends with one line naming an unknown flag and exit code 2', () => {
+    const r = run(['--endpoint=unix:///tmp/x.sock', '--frobnicate=1']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual(['cinder-csi-plugin: unknown flag --frobnicate']);
+  });
+
+  it('ends with exit code 2 for a bad value', () => {
+    const r = run(['--endpoint=unix:///tmp/x.sock', '--with-topology=sometimes']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--with-topology');
+  });
+
+  it('refuses to start the controller without a cloud config, naming the flag', () => {
+    const r = run([`--endpoint=unix://${dir}/n.sock`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('--cloud-config is required');
+  });
+
+  it('names the file, section and key of a bad cloud.conf', () => {
+    const bad = join(dir, 'bad.conf');
+    writeFileSync(bad, '[Global]\nauth-url=http://k/v3\ntoken=t\ntls-insecure=perhaps\n');
+    const r = run([`--endpoint=unix://${dir}/b.sock`, `--cloud-config=${bad}`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${bad}: [Global] tls-insecure: must be a boolean`);
+  });
+
+  it('prints its version', () => {
+    const r = run(['version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});

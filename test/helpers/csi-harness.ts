@@ -1,0 +1,44 @@
+/** Starts a CsiServer on a unix socket in a fresh temp dir and hands out real grpc-js clients for it. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CsiServer, ServiceBinding } from '../../src/csi/server';
+import { callUnary, CsiServiceName, makeClient, stripSecrets, CsiClient } from '../../src/csi/proto';
+import { logSink, LogSink } from './log-sink';
+
+export interface CsiHarness {
+  dir: string;
+  socket: string;
+  server: CsiServer;
+  sink: LogSink;
+  call<T = Record<string, unknown>>(service: CsiServiceName, rpc: string, request?: object, deadlineMs?: number): Promise<T>;
+  client(service: CsiServiceName): CsiClient;
+  close(): Promise<void>;
+}
+
+export async function startHarness(services: ServiceBinding[]): Promise<CsiHarness> {
+  const dir = mkdtempSync(join(tmpdir(), 'csi-'));
+  const socket = join(dir, 'csi.sock');
+  const sink = logSink();
+  const server = new CsiServer({ endpoint: `unix://${socket}`, log: sink.log, services, stripSecrets });
+  await server.start();
+  const clients = new Map<CsiServiceName, CsiClient>();
+  const client = (s: CsiServiceName) => {
+    if (!clients.has(s)) clients.set(s, makeClient(s, `unix://${socket}`));
+    return clients.get(s)!;
+  };
+  return {
+    dir,
+    socket,
+    server,
+    sink,
+    client,
+    call: (service, rpc, request = {}, deadlineMs = 30_000) =>
+      callUnary(client(service), rpc, request, { deadline: Date.now() + deadlineMs }),
+    async close() {
+      for (const c of clients.values()) c.close();
+      await server.stop(1000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
