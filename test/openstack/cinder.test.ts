@@ -1,0 +1,220 @@
+import { Status } from '../../src/errors';
+import { CinderClient, CinderVolume } from '../../src/openstack/cinder';
+import { OpenStackError, isNotFound } from '../../src/openstack/errors';
+import { HttpClient } from '../../src/openstack/http';
+import { ServiceAuth } from '../../src/openstack/keystone';
+import { startSimulator, Simulator } from '../../src/simulator';
+import { LocalServer, json, startLocalServer } from './local-server';
+import { SIM_REGION, TestClients, clientsFor, passwordAuth, waitFor } from './sim-clients';
+
+async function failure(p: Promise<unknown>): Promise<OpenStackError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(OpenStackError);
+    return e as OpenStackError;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('CinderClient against the simulator', () => {
+  let sim: Simulator;
+  let c: TestClients;
+  const volumeIs = (id: string, status: string) => waitFor(() => c.cinder.getVolume(id), (v) => v.status === status);
+  const newVolume = async (name: string, size = 1): Promise<CinderVolume> => {
+    const v = await c.cinder.createVolume({ name, size });
+    return volumeIs(v.id, 'available');
+  };
+
+  beforeAll(async () => {
+    sim = await startSimulator({ region: SIM_REGION, quota: { volumes: 50, gigabytes: 100, snapshots: 50 } });
+  });
+  afterAll(() => sim.stop());
+  beforeEach(() => {
+    sim.clearFaults();
+    sim.resetCounters();
+    c = clientsFor(passwordAuth(sim));
+  });
+
+  it('creates a volume with name, size, AZ, metadata and scheduler hints, then gets it', async () => {
+    const v = await c.cinder.createVolume({ name: 'pvc-create', size: 2, availabilityZone: 'nova', metadata: { 'csi.storage.k8s.io/pvc/name': 'data' }, schedulerHints: { same_host: [] } });
+    expect(['creating', 'available']).toContain(v.status);
+    const got = await volumeIs(v.id, 'available');
+    expect(got).toMatchObject({ id: v.id, name: 'pvc-create', size: 2, availability_zone: 'nova', metadata: { 'csi.storage.k8s.io/pvc/name': 'data' }, attachments: [] });
+    expect(sim.getVolume(v.id)?.size).toBe(2);
+  });
+
+  it('creates a volume from a snapshot and from another volume', async () => {
+    const src = await newVolume('pvc-src');
+    const snap = await c.cinder.createSnapshot({ volumeId: src.id, name: 'snap-src' });
+    await waitFor(() => c.cinder.getSnapshot(snap.id), (s) => s.status === 'available');
+    const fromSnap = await c.cinder.createVolume({ name: 'pvc-from-snap', size: 1, snapshotId: snap.id });
+    const fromVol = await c.cinder.createVolume({ name: 'pvc-from-vol', size: 1, sourceVolumeId: src.id });
+    expect((await volumeIs(fromSnap.id, 'available')).snapshot_id).toBe(snap.id);
+    expect((await volumeIs(fromVol.id, 'available')).source_volid).toBe(src.id);
+  });
+
+  it('pages through volumes with limit and marker', async () => {
+    for (const n of ['page-a', 'page-b', 'page-c']) await c.cinder.createVolume({ name: n, size: 1 });
+    const total = sim.listVolumes().length;
+    const seen: string[] = [];
+    let marker: string | undefined;
+    let pages = 0;
+    do {
+      const page = await c.cinder.listVolumes({ limit: 2, marker });
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((v) => v.id));
+      marker = page.nextMarker;
+      pages++;
+    } while (marker && pages < 100);
+    expect(new Set(seen).size).toBe(total);
+    expect(pages).toBeGreaterThanOrEqual(Math.ceil(total / 2));
+  });
+
+  it('lists volumes by exact name', async () => {
+    const v = await c.cinder.createVolume({ name: 'by-name-1', size: 1 });
+    await c.cinder.createVolume({ name: 'by-name-10', size: 1 });
+    const found = await c.cinder.listVolumesByName('by-name-1');
+    expect(found.map((x) => x.id)).toEqual([v.id]);
+    expect(await c.cinder.listVolumesByName('no-such-name')).toEqual([]);
+  });
+
+  it('extends a volume and merges its metadata', async () => {
+    const v = await newVolume('pvc-extend');
+    await c.cinder.extendVolume(v.id, 3);
+    expect((await waitFor(() => c.cinder.getVolume(v.id), (x) => x.size === 3 && x.status === 'available')).size).toBe(3);
+    await c.cinder.updateVolumeMetadata(v.id, { a: '1' });
+    expect(await c.cinder.updateVolumeMetadata(v.id, { b: '2' })).toEqual({ a: '1', b: '2' });
+  });
+
+  it('deletes a volume; getting or deleting it again is NOT_FOUND', async () => {
+    const v = await newVolume('pvc-delete');
+    await c.cinder.deleteVolume(v.id);
+    await waitFor(async () => sim.getVolume(v.id), (x) => x === undefined);
+    const e = await failure(c.cinder.getVolume(v.id));
+    expect(e.code).toBe(Status.NOT_FOUND);
+    expect(e.serviceMessage).toContain(v.id);
+    expect(isNotFound(await failure(c.cinder.deleteVolume(v.id)))).toBe(true);
+  });
+
+  it('creates, gets, filters, pages and deletes snapshots', async () => {
+    const v = await newVolume('pvc-snaps');
+    const s1 = await c.cinder.createSnapshot({ volumeId: v.id, name: 'snap-1', force: true, metadata: { k: 'v' } });
+    const s2 = await c.cinder.createSnapshot({ volumeId: v.id, name: 'snap-2', force: true });
+    await waitFor(() => c.cinder.getSnapshot(s1.id), (s) => s.status === 'available');
+    await waitFor(() => c.cinder.getSnapshot(s2.id), (s) => s.status === 'available');
+    expect((await c.cinder.listSnapshots({ name: 'snap-1' })).items.map((s) => s.id)).toEqual([s1.id]);
+    const byVolume = await c.cinder.listSnapshots({ volumeId: v.id, status: 'available' });
+    expect(byVolume.items.map((s) => s.id).sort()).toEqual([s1.id, s2.id].sort());
+    const first = await c.cinder.listSnapshots({ volumeId: v.id, limit: 1 });
+    expect(first.items).toHaveLength(1);
+    expect(first.nextMarker).toBeDefined();
+    const second = await c.cinder.listSnapshots({ volumeId: v.id, limit: 1, marker: first.nextMarker });
+    expect(second.items[0].id).not.toBe(first.items[0].id);
+    await c.cinder.deleteSnapshot(s1.id);
+    await waitFor(async () => sim.getSnapshot(s1.id), (x) => x === undefined);
+    expect((await failure(c.cinder.getSnapshot(s1.id))).code).toBe(Status.NOT_FOUND);
+  });
+
+  it('creates a backup from a snapshot, lists, gets and deletes it, and restores a volume from it', async () => {
+    const v = await newVolume('pvc-backup');
+    const snap = await c.cinder.createSnapshot({ volumeId: v.id, name: 'snap-for-backup' });
+    await waitFor(() => c.cinder.getSnapshot(snap.id), (s) => s.status === 'available');
+    const b = await c.cinder.createBackup({ volumeId: v.id, snapshotId: snap.id, name: 'backup-1', force: true, metadata: { k: 'v' } });
+    const ready = await waitFor(() => c.cinder.getBackup(b.id), (x) => x.status === 'available');
+    expect(ready).toMatchObject({ id: b.id, name: 'backup-1', volume_id: v.id, snapshot_id: snap.id });
+    expect((await c.cinder.listBackups({ name: 'backup-1' })).items.map((x) => x.id)).toEqual([b.id]);
+    const restored = await c.cinder.createVolume({ name: 'pvc-restored', size: 1, backupId: b.id });
+    expect((await volumeIs(restored.id, 'available')).id).toBe(restored.id);
+    await c.cinder.deleteBackup(b.id);
+    await waitFor(async () => sim.getBackup(b.id), (x) => x === undefined);
+  });
+
+  it('reads the absolute limits', async () => {
+    const before = await c.cinder.getAbsoluteLimits();
+    expect(before.maxTotalVolumes).toBe(50);
+    expect(before.maxTotalVolumeGigabytes).toBe(100);
+    await c.cinder.createVolume({ name: 'pvc-limits', size: 2 });
+    const after = await c.cinder.getAbsoluteLimits();
+    expect(after.totalVolumesUsed).toBe(before.totalVolumesUsed + 1);
+    expect(after.totalGigabytesUsed).toBe(before.totalGigabytesUsed + 2);
+  });
+
+  it('answers RESOURCE_EXHAUSTED with the quota message when a volume exceeds the gigabytes quota', async () => {
+    const e = await failure(c.cinder.createVolume({ name: 'pvc-huge', size: 1000 }));
+    expect(e.code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(e.serviceMessage).toMatch(/quota/i);
+  });
+
+  it('retries a GET answered 5xx and never repeats a POST answered 5xx', async () => {
+    const v = await newVolume('pvc-retry');
+    const before = c.events.length;
+    sim.injectFault('cinder.volume.get', { kind: 'http-status', status: 503, times: 2 });
+    await expect(c.cinder.getVolume(v.id)).resolves.toMatchObject({ id: v.id });
+    expect(c.events.slice(before).filter((e) => e.operation === 'volume.get').map((e) => e.status)).toEqual([503, 503, 200]);
+    const count = sim.listVolumes().length;
+    sim.injectFault('cinder.volume.create', { kind: 'http-status', status: 500 });
+    const e = await failure(c.cinder.createVolume({ name: 'pvc-once', size: 1 }));
+    expect(e.code).toBe(Status.UNAVAILABLE);
+    expect(c.events.slice(before).filter((ev) => ev.operation === 'volume.create')).toHaveLength(1);
+    expect(sim.listVolumes()).toHaveLength(count);
+  });
+
+  it('retries a GET whose connection was reset', async () => {
+    sim.injectFault('cinder.volume.list', { kind: 'reset' });
+    await expect(c.cinder.listVolumes()).resolves.toBeDefined();
+    expect(c.events.filter((e) => e.operation === 'volume.list').map((e) => e.error ?? 'ok')).toEqual(['ECONNRESET', 'ok']);
+  });
+
+  it('waits as long as Retry-After says on a 429', async () => {
+    await c.keystone.token();
+    sim.injectFault('cinder.volume.list', { kind: 'retry-after', status: 429, retryAfterSeconds: 1 });
+    const started = Date.now();
+    await c.cinder.listVolumes();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+  });
+
+  it('gives up with DEADLINE_EXCEEDED when the signal fires during a slow answer', async () => {
+    await c.keystone.token();
+    sim.injectFault('cinder.volume.list', { kind: 'delay', delayMs: 3000 });
+    const started = Date.now();
+    const e = await failure(c.cinder.listVolumes({}, AbortSignal.timeout(150)));
+    expect(e.code).toBe(Status.DEADLINE_EXCEEDED);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+});
+
+describe('CinderClient microversions', () => {
+  let server: LocalServer;
+  const auth: ServiceAuth = { endpoint: async () => server.url + '/v3/p', token: async () => 'tok', invalidate: () => undefined };
+  const versionOf = (i: number) => server.seen[i].headers['openstack-api-version'];
+  beforeEach(async () => {
+    server = await startLocalServer((r, res) => {
+      if (r.url.includes('/volumes/detail')) return json(res, 200, { volumes: [] });
+      if (r.url.includes('/backups')) return json(res, 202, { backup: { id: 'b' } });
+      if (r.url.endsWith('/action')) return json(res, 202, {});
+      return json(res, 202, { volume: { id: 'v' } });
+    });
+  });
+  afterEach(() => server.close());
+
+  it('sends 3.0 by default, 3.34 to list by name, 3.42 to extend and 3.51 for backups', async () => {
+    const cinder = new CinderClient({ keystone: auth, http: new HttpClient() });
+    await cinder.createVolume({ name: 'n', size: 1 });
+    await cinder.listVolumesByName('n');
+    await cinder.extendVolume('v', 2);
+    await cinder.createVolume({ name: 'n', size: 1, backupId: 'b' });
+    await cinder.createBackup({ volumeId: 'v', name: 'b' });
+    expect([0, 1, 2, 3, 4].map(versionOf)).toEqual(['volume 3.0', 'volume 3.34', 'volume 3.42', 'volume 3.51', 'volume 3.51']);
+    expect(server.seen[2].body).toBe(JSON.stringify({ 'os-extend': { new_size: 2 } }));
+    expect(server.seen[0].headers['x-auth-token']).toBe('tok');
+  });
+
+  it('sends no microversion with ignore-volume-microversion, and no backup metadata', async () => {
+    const cinder = new CinderClient({ keystone: auth, http: new HttpClient(), ignoreVolumeMicroversion: true });
+    await cinder.extendVolume('v', 2);
+    await cinder.createBackup({ volumeId: 'v', name: 'b', metadata: { k: 'v' } });
+    expect(server.seen.map((r) => r.headers['openstack-api-version'])).toEqual([undefined, undefined]);
+    expect(JSON.parse(server.seen[1].body)).toEqual({ backup: { volume_id: 'v', name: 'b' } });
+  });
+});

@@ -1,0 +1,219 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CodedError, Status } from '../../src/errors';
+import { HttpClient, HttpOptions, RequestEvent, TokenSource, buildUserAgent, parseRetryAfter } from '../../src/openstack/http';
+import { OpenStackError } from '../../src/openstack/errors';
+import { abortableSleep } from '../../src/openstack/abort';
+import { LocalServer, captureLogger, closedPort, json, makeCertificates, startLocalServer } from './local-server';
+
+const FAST_RETRY = { initialMs: 1, maxDelayMs: 5 };
+
+let server: LocalServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+function client(extra: HttpOptions = {}): HttpClient {
+  return new HttpClient({ retry: FAST_RETRY, ...extra });
+}
+
+async function failure(p: Promise<unknown>): Promise<OpenStackError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(OpenStackError);
+    return e as OpenStackError;
+  }
+  throw new Error('expected the request to fail');
+}
+
+/** A token source handing out tok-1, tok-2… and recording invalidations. */
+function tokens(): TokenSource & { issued: number; invalidated: string[] } {
+  const t = {
+    issued: 0,
+    invalidated: [] as string[],
+    current: undefined as string | undefined,
+    async token() {
+      if (!t.current) t.current = `tok-${++t.issued}`;
+      return t.current;
+    },
+    invalidate(token: string) {
+      t.invalidated.push(token);
+      if (t.current === token) t.current = undefined;
+    },
+  };
+  return t;
+}
+
+describe('HttpClient', () => {
+  it('sends the reference User-Agent with --user-agent values prepended, last one first', async () => {
+    server = await startLocalServer((_r, res) => json(res, 200, {}));
+    await client({ userAgentExtra: ['first/1', 'second/2'], version: '9.9.9' }).request({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    expect(server.seen[0].headers['user-agent']).toBe('second/2 first/1 cinder-csi-plugin/9.9.9');
+    expect(buildUserAgent([], '1.0.0')).toBe('cinder-csi-plugin/1.0.0');
+  });
+
+  it('retries a GET answered 500 and returns the later success', async () => {
+    server = await startLocalServer((_r, res, n) => (n < 3 ? json(res, 500, { computeFault: { message: 'boom' } }) : json(res, 200, { ok: true })));
+    const res = await client().request<{ ok: boolean }>({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    expect(res.data.ok).toBe(true);
+    expect(server.seen).toHaveLength(3);
+  });
+
+  it('gives up on a GET after the maximum retries with UNAVAILABLE and the service message', async () => {
+    server = await startLocalServer((_r, res) => json(res, 502, { badGateway: { message: 'upstream down' } }, { 'x-openstack-request-id': 'req-abc' }));
+    const e = await failure(client().request({ service: 'cinder', operation: 'volume.get', method: 'GET', url: `${server.url}/v3/p/volumes/x?a=b` }));
+    expect(server.seen).toHaveLength(4);
+    expect(e.code).toBe(Status.UNAVAILABLE);
+    expect(e.status).toBe(502);
+    expect(e.requestId).toBe('req-abc');
+    expect(e.message).toContain('upstream down');
+    expect(e.message).toContain('/v3/p/volumes/x');
+    expect(e.message).not.toContain('a=b');
+  });
+
+  it('never repeats a POST answered 500', async () => {
+    server = await startLocalServer((_r, res) => json(res, 500, { computeFault: { message: 'boom' } }));
+    const e = await failure(client().request({ service: 'cinder', operation: 'volume.create', method: 'POST', url: server.url, body: { volume: {} } }));
+    expect(server.seen).toHaveLength(1);
+    expect(e.code).toBe(Status.UNAVAILABLE);
+  });
+
+  it('never repeats a POST whose connection was reset, but retries a GET', async () => {
+    server = await startLocalServer((_r, res, n) => (n <= 2 ? res.socket?.destroy() : json(res, 200, {})));
+    const e = await failure(client().request({ service: 's', operation: 'o', method: 'POST', url: server.url, body: {} }));
+    expect(e.code).toBe(Status.UNAVAILABLE);
+    expect(e.message).toMatch(/ECONNRESET/);
+    expect(server.seen).toHaveLength(1);
+    await client().request({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    expect(server.seen).toHaveLength(3);
+  });
+
+  it('reports a refused connection as UNAVAILABLE after retrying', async () => {
+    const port = await closedPort();
+    const events: RequestEvent[] = [];
+    const e = await failure(client({ onRequest: (ev) => events.push(ev) }).request({ service: 's', operation: 'o', method: 'GET', url: `http://127.0.0.1:${port}/` }));
+    expect(e.code).toBe(Status.UNAVAILABLE);
+    expect(e.message).toContain('ECONNREFUSED');
+    expect(events.map((ev) => ev.attempt)).toEqual([0, 1, 2, 3]);
+    expect(events.every((ev) => ev.status === undefined && ev.error === 'ECONNREFUSED')).toBe(true);
+  });
+
+  it('honours Retry-After seconds on a 429, also for a POST', async () => {
+    server = await startLocalServer((_r, res, n) => (n === 1 ? json(res, 429, { overLimit: { message: 'slow down' } }, { 'Retry-After': '1' }) : json(res, 202, {})));
+    const started = Date.now();
+    await client().request({ service: 's', operation: 'o', method: 'POST', url: server.url, body: {} });
+    const waited = Date.now() - started;
+    expect(server.seen).toHaveLength(2);
+    expect(waited).toBeGreaterThanOrEqual(950);
+    expect(waited).toBeLessThan(3000);
+  });
+
+  it('parses Retry-After as seconds or an HTTP-date and caps it', () => {
+    const now = Date.parse('2024-01-01T00:00:00Z');
+    expect(parseRetryAfter('3', now, 30_000)).toBe(3000);
+    expect(parseRetryAfter('Mon, 01 Jan 2024 00:00:10 GMT', now, 30_000)).toBe(10_000);
+    expect(parseRetryAfter('3600', now, 30_000)).toBe(30_000);
+    expect(parseRetryAfter('Sun, 31 Dec 2023 00:00:00 GMT', now, 30_000)).toBe(0);
+    expect(parseRetryAfter('soon', now, 30_000)).toBeUndefined();
+  });
+
+  it('backs off exponentially with jitter between GET retries', async () => {
+    server = await startLocalServer((_r, res) => json(res, 503, {}));
+    const slept: number[] = [];
+    const http = new HttpClient({ random: () => 1, sleep: async (ms) => void slept.push(ms) });
+    await failure(http.request({ service: 's', operation: 'o', method: 'GET', url: server.url }));
+    expect(slept).toEqual([100, 200, 400]);
+  });
+
+  it('re-authenticates once after a 401 and repeats the request with the new token', async () => {
+    server = await startLocalServer((r, res) => (r.headers['x-auth-token'] === 'tok-1' ? json(res, 401, { error: { message: 'expired' } }) : json(res, 202, {})));
+    const auth = tokens();
+    await client().request({ service: 'cinder', operation: 'volume.create', method: 'POST', url: server.url, body: {}, auth });
+    expect(server.seen.map((r) => r.headers['x-auth-token'])).toEqual(['tok-1', 'tok-2']);
+    expect(auth.invalidated).toEqual(['tok-1']);
+  });
+
+  it('stops after one re-authentication when every token is refused', async () => {
+    server = await startLocalServer((_r, res) => json(res, 401, { error: { message: 'The request you have made requires authentication.' } }));
+    const auth = tokens();
+    const e = await failure(client().request({ service: 'cinder', operation: 'volume.get', method: 'GET', url: server.url, auth }));
+    expect(e.code).toBe(Status.UNAUTHENTICATED);
+    expect(e.message).toContain('requires authentication');
+    expect(server.seen).toHaveLength(2);
+    expect(auth.issued).toBe(2);
+    expect(e.message).not.toContain('tok-');
+  });
+
+  it('cancels a request the server never answers when the signal fires, as DEADLINE_EXCEEDED', async () => {
+    server = await startLocalServer(() => undefined);
+    const started = Date.now();
+    const e = await failure(client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: AbortSignal.timeout(150) }));
+    expect(e.code).toBe(Status.DEADLINE_EXCEEDED);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('answers CANCELLED when the signal reason is a CANCELLED CodedError', async () => {
+    server = await startLocalServer(() => undefined);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new CodedError(Status.CANCELLED, 'client went away')), 50);
+    const e = await failure(client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: ac.signal }));
+    expect(e.code).toBe(Status.CANCELLED);
+  });
+
+  it('interrupts a Retry-After wait when the deadline passes', async () => {
+    server = await startLocalServer((_r, res) => json(res, 503, {}, { 'Retry-After': '20' }));
+    const started = Date.now();
+    const e = await failure(new HttpClient({ sleep: abortableSleep }).request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: AbortSignal.timeout(200) }));
+    expect(e.code).toBe(Status.DEADLINE_EXCEEDED);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('reports every attempt to the metrics hook and logs the request id but never the token', async () => {
+    server = await startLocalServer((_r, res, n) => json(res, n === 1 ? 500 : 200, {}, { 'x-openstack-request-id': `req-${n}` }));
+    const { logger, lines } = captureLogger();
+    const events: RequestEvent[] = [];
+    const auth = tokens();
+    await client({ logger, onRequest: (e) => events.push(e) }).request({ service: 'cinder', operation: 'volume.get', method: 'GET', url: server.url, auth });
+    expect(events.map(({ service, operation, method, status, attempt }) => ({ service, operation, method, status, attempt }))).toEqual([
+      { service: 'cinder', operation: 'volume.get', method: 'GET', status: 500, attempt: 0 },
+      { service: 'cinder', operation: 'volume.get', method: 'GET', status: 200, attempt: 1 },
+    ]);
+    expect(events.every((e) => e.durationMs >= 0)).toBe(true);
+    const log = lines.join('');
+    expect(log).toContain('req-2');
+    expect(log).not.toContain('tok-1');
+  });
+});
+
+describe('HttpClient TLS', () => {
+  let dir: string;
+  let certs: Awaited<ReturnType<typeof makeCertificates>>;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'os-tls-'));
+    certs = await makeCertificates(dir);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('rejects a server certificate from an unknown CA', async () => {
+    server = await startLocalServer((_r, res) => json(res, 200, {}), certs);
+    const e = await failure(client().request({ service: 's', operation: 'o', method: 'GET', url: server.url }));
+    expect(e.code).toBe(Status.UNAVAILABLE);
+    expect(e.message).toMatch(/CERT|certificate/i);
+  });
+
+  it('trusts a server certificate signed by the CA in ca-file', async () => {
+    server = await startLocalServer((_r, res) => json(res, 200, { ok: 1 }), certs);
+    const res = await client({ caFile: certs.caFile }).request<{ ok: number }>({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    expect(res.data.ok).toBe(1);
+  });
+
+  it('skips verification with tls-insecure', async () => {
+    server = await startLocalServer((_r, res) => json(res, 200, {}), certs);
+    await expect(client({ tlsInsecure: true }).request({ service: 's', operation: 'o', method: 'GET', url: server.url })).resolves.toMatchObject({ status: 200 });
+  });
+});
