@@ -1,0 +1,165 @@
+/**
+ * What is written on a block device and the tools that change it: blkid probe, mkfs, fsck, online grow.
+ * Invariant: a device that holds any signature (filesystem, partition table, RAID, LUKS, swap…) is never
+ * formatted, under any failure or retry; formatDevice re-probes right before mkfs to keep it.
+ */
+import { CodedError, Status } from '../errors';
+import { ExecError } from './exec';
+import { type ToolDeps } from './block-device';
+
+export { deviceSizeBytes, rescanDevice, type ToolDeps } from './block-device';
+
+/** mkfs of a multi-TiB device with lazy init still writes the journal; allow minutes. */
+export const MKFS_TIMEOUT_MS = 10 * 60_000;
+/** e2fsck -p of a large, dirty filesystem. */
+export const FSCK_TIMEOUT_MS = 10 * 60_000;
+export const RESIZE_TIMEOUT_MS = 10 * 60_000;
+
+/** blkid exit codes (blkid(8)): 2 = nothing found, 8 = ambivalent low-level probe. */
+const BLKID_NOTHING_FOUND = 2;
+const BLKID_AMBIVALENT = 8;
+/** e2fsck exit codes (e2fsck(8)): 1 = errors corrected, 2 = corrected, reboot advised, 4+ = not corrected. */
+const FSCK_CORRECTED = 1;
+const FSCK_CORRECTED_REBOOT = 2;
+
+export type FsType = 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'btrfs';
+export const FORMATTABLE_FS_TYPES: readonly FsType[] = ['ext2', 'ext3', 'ext4', 'xfs', 'btrfs'];
+export const DEFAULT_FS_TYPE: FsType = 'ext4';
+
+export type ProbeResult =
+  | { kind: 'filesystem'; type: string }
+  | { kind: 'partition-table'; type: string }
+  | { kind: 'other'; type: string }
+  | { kind: 'blank' };
+
+/** Whether `type` is one of the ext family, which e2fsprogs checks and grows. */
+export function isExtFs(type: string): boolean {
+  return type === 'ext2' || type === 'ext3' || type === 'ext4';
+}
+
+/**
+ * Low-level probe of a device with `blkid -p -o export` (reads the device, never blkid's cache, which
+ * can be stale right after attach). Only blkid's "nothing found" exit makes a device blank; anything
+ * blkid cannot classify is `other`, which callers refuse.
+ */
+export async function probeDevice(deps: ToolDeps, device: string): Promise<ProbeResult> {
+  const res = await deps.exec('blkid', ['-p', '-o', 'export', device], { okCodes: [0, BLKID_NOTHING_FOUND, BLKID_AMBIVALENT] });
+  if (res.code === BLKID_NOTHING_FOUND) return { kind: 'blank' };
+  if (res.code === BLKID_AMBIVALENT) return { kind: 'other', type: 'ambivalent (several signatures)' };
+  const tags = new Map<string, string>();
+  for (const line of res.stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) tags.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  const pt = tags.get('PTTYPE');
+  const type = tags.get('TYPE');
+  if (pt && !type) return { kind: 'partition-table', type: pt };
+  if (type && tags.get('USAGE') === 'filesystem') return { kind: 'filesystem', type };
+  return { kind: 'other', type: type ?? pt ?? 'unknown' };
+}
+
+export interface FormatOptions {
+  /** Extra mkfs arguments placed before the device. */
+  extraArgs?: readonly string[];
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+function mkfsArgv(fsType: FsType, device: string, extra: readonly string[]): [string, string[]] {
+  if (isExtFs(fsType)) {
+    // -m0: no root-reserved blocks on a data volume (as mount-utils). Lazy init lets a 10 GiB volume
+    // format in well under a second; the kernel zeroes inode tables in the background after mount.
+    const lazy = fsType === 'ext2' ? [] : ['-E', 'lazy_itable_init=1,lazy_journal_init=1'];
+    return [`mkfs.${fsType}`, ['-q', '-m0', ...lazy, ...extra, device]];
+  }
+  // No -f for xfs or btrfs: their own refusal to overwrite a signature is a second guard.
+  if (fsType === 'xfs') return ['mkfs.xfs', ['-q', ...extra, device]];
+  return ['mkfs.btrfs', ['-q', ...extra, device]];
+}
+
+/**
+ * Creates a filesystem on a blank device. Re-probes immediately before mkfs.
+ * Throws CodedError INVALID_ARGUMENT for an fsType we do not make, FAILED_PRECONDITION when the device
+ * is not blank (naming what blkid found) or the mkfs tool is not installed, INTERNAL when mkfs fails.
+ */
+export async function formatDevice(deps: ToolDeps, device: string, fsType: string, opts: FormatOptions = {}): Promise<void> {
+  if (!(FORMATTABLE_FS_TYPES as readonly string[]).includes(fsType)) {
+    const known = FORMATTABLE_FS_TYPES.join(', ');
+    throw new CodedError(Status.INVALID_ARGUMENT, `fs_type ${fsType} is not supported (one of ${known})`);
+  }
+  const found = await probeDevice(deps, device);
+  if (found.kind !== 'blank') {
+    throw new CodedError(Status.FAILED_PRECONDITION, `refusing to format ${device}: it holds ${describeProbe(found)}`);
+  }
+  const [cmd, argv] = mkfsArgv(fsType as FsType, device, opts.extraArgs ?? []);
+  deps.log.info({ device, fsType }, 'formatting blank device');
+  await deps.exec(cmd, argv, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? MKFS_TIMEOUT_MS });
+}
+
+/** Human wording of a probe result for error messages. */
+export function describeProbe(p: ProbeResult): string {
+  switch (p.kind) {
+    case 'blank':
+      return 'nothing';
+    case 'filesystem':
+      return `a ${p.type} filesystem`;
+    case 'partition-table':
+      return `a ${p.type} partition table`;
+    case 'other':
+      return `a ${p.type} signature`;
+  }
+}
+
+/**
+ * Checks (and repairs what is safe to repair) an unmounted filesystem before mount, as mount-utils'
+ * SafeFormatAndMount does: `e2fsck -p` for ext*; xfs and btrfs check themselves at mount.
+ * Throws CodedError FAILED_PRECONDITION when e2fsck leaves errors uncorrected.
+ */
+export async function checkFilesystem(deps: ToolDeps, device: string, type: string, signal?: AbortSignal): Promise<void> {
+  if (!isExtFs(type)) return;
+  try {
+    const { code } = await deps.exec('e2fsck', ['-p', device], {
+      okCodes: [0, FSCK_CORRECTED, FSCK_CORRECTED_REBOOT],
+      signal,
+      timeoutMs: FSCK_TIMEOUT_MS,
+    });
+    if (code !== 0) deps.log.warn({ device, exitCode: code }, 'e2fsck corrected filesystem errors');
+  } catch (e) {
+    if (e instanceof ExecError && e.exitCode !== null) {
+      const msg = `filesystem on ${device} has errors e2fsck -p could not fix: ${e.message}`;
+      throw new CodedError(Status.FAILED_PRECONDITION, msg, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Grows a mounted filesystem to fill its device: `resize2fs` (online) for ext*, `xfs_growfs` and
+ * `btrfs filesystem resize max` on the mount path. Already full size is a no-op for all three.
+ * Throws CodedError INVALID_ARGUMENT for a type we cannot grow, FAILED_PRECONDITION when the kernel
+ * denies an ext4 online resize (no CAP_SYS_RESOURCE), INTERNAL when the tool fails.
+ */
+export async function resizeFilesystem(
+  deps: ToolDeps,
+  device: string,
+  mountPath: string,
+  type: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const o = { signal, timeoutMs: RESIZE_TIMEOUT_MS };
+  if (isExtFs(type)) {
+    try {
+      await deps.exec('resize2fs', [device], o);
+    } catch (e) {
+      // EXT4_IOC_RESIZE_FS checks CAP_SYS_RESOURCE (fs/ext4/resize.c ext4_resize_begin), which a
+      // container that is not fully privileged may lack; say so instead of a bare EPERM.
+      if (e instanceof ExecError && /Permission denied/i.test(e.stderr)) {
+        const msg = `online resize of ${device} was denied: the node plugin needs CAP_SYS_RESOURCE (${e.stderr})`;
+        throw new CodedError(Status.FAILED_PRECONDITION, msg, { cause: e });
+      }
+      throw e;
+    }
+  } else if (type === 'xfs') await deps.exec('xfs_growfs', ['-d', mountPath], o);
+  else if (type === 'btrfs') await deps.exec('btrfs', ['filesystem', 'resize', 'max', mountPath], o);
+  else throw new CodedError(Status.INVALID_ARGUMENT, `cannot resize a ${type} filesystem on ${device}`);
+}
