@@ -11,6 +11,9 @@ import { CsiServer, ServiceBinding } from './csi/server';
 import { identityHandlers } from './csi/identity';
 import { loadCsiProto, stripSecrets } from './csi/proto';
 import { commandExists } from './mount/exec';
+import { createClouds } from './openstack/clients';
+import { controllerHandlers } from './csi/controller';
+import { watchCloudConfig } from './config/reload';
 import { VERSION } from './version';
 
 /** Tools the node cannot stage a block volume without. */
@@ -62,9 +65,49 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       }),
     },
   ];
+  const stops: Array<() => void> = [];
+  if (flags.provideControllerService) {
+    const clouds = createClouds(config.clouds, flags.cloudNames, {
+      logger: log,
+      userAgentExtra: flags.userAgent,
+      ignoreVolumeMicroversion: config.blockStorage.ignoreVolumeMicroversion,
+    });
+    services.push({
+      definition: proto.ControllerService,
+      handlers: controllerHandlers({
+        clouds,
+        blockStorage: config.blockStorage,
+        cluster: flags.cluster,
+        withTopology: flags.withTopology,
+        pvcAnnotations: flags.pvcAnnotations,
+        log,
+      }),
+    });
+    stops.push(
+      watchCloudConfig({
+        files: flags.cloudConfig,
+        requireCredentials: true,
+        log,
+        onChange: (next) => {
+          for (const [name, clients] of clouds) {
+            const auth = next.clouds.get(name);
+            if (auth) clients.keystone.reload(auth);
+          }
+        },
+      }),
+    );
+  }
   const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets });
   const endpoint = await server.start();
-  return { endpoint, server, config, stop: (graceMs) => server.stop(graceMs) };
+  return {
+    endpoint,
+    server,
+    config,
+    stop: async (graceMs) => {
+      for (const stop of stops) stop();
+      await server.stop(graceMs);
+    },
+  };
 }
 
 async function missingTools(tools: readonly string[]): Promise<string[]> {

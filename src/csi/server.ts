@@ -18,6 +18,8 @@ import { checkRequestSizes } from './request-limits';
 
 /** How long SIGTERM waits for in-flight calls before cancelling them. */
 export const SHUTDOWN_GRACE_MS = 30_000;
+/** A cancel this close to the deadline is the deadline (clocks and timers are not exact). */
+const DEADLINE_SLACK_MS = 50;
 /** Probing a stale socket: a live server answers a connect at once. */
 const SOCKET_PROBE_TIMEOUT_MS = 1_000;
 /** RPCs kubelet and the sidecars call constantly; logged at debug so info stays readable. */
@@ -211,7 +213,13 @@ function abortSignalFor(call: grpc.ServerUnaryCall<unknown, unknown>): { signal:
       Math.max(0, deadline - Date.now()),
     );
   }
-  const onCancel = () => controller.abort(new CodedError(Status.CANCELLED, 'the caller cancelled the call'));
+  // grpc-js often reports an expired client deadline as a cancellation before our timer fires.
+  const onCancel = () =>
+    controller.abort(
+      deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS
+        ? new CodedError(Status.DEADLINE_EXCEEDED, 'the caller\'s deadline passed')
+        : new CodedError(Status.CANCELLED, 'the caller cancelled the call'),
+    );
   call.on('cancelled', onCancel);
   return {
     signal: controller.signal,

@@ -1,0 +1,159 @@
+/**
+ * Attaching Cinder volumes to Nova servers (ControllerPublish) and detaching them (ControllerUnpublish),
+ * waiting on the Cinder volume's status until the attachment is really there or really gone. Also cleans
+ * up a volume left `reserved`/`attaching` by a failed attach (reference issue #2553).
+ */
+import { CodedError, Status } from '../errors';
+import { failedPrecondition, internal, notFound, resourceExhausted } from '../csi/errors';
+import type { CinderAttachment, CinderVolume } from '../openstack/cinder';
+import { isNotFound, isOpenStackError } from '../openstack/errors';
+import type { Published } from './block-types';
+import { BlockContext, attachedServers, isAttachedTo, isErrorStatus } from './block-context';
+import { waitForVolume } from './volume-wait';
+
+/** Statuses of an attach or detach in flight. */
+const IN_TRANSIT = new Set(['reserved', 'attaching', 'detaching']);
+
+/** See ControllerBackend.publishVolume. */
+export async function publishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
+  let v = await getOrNotFound(c, volumeId, signal);
+  try {
+    await c.nova.getServer(nodeId, signal);
+  } catch (e) {
+    if (isNotFound(e)) throw notFound(`node_id: Nova has no server ${nodeId}`);
+    throw e;
+  }
+  if (isErrorStatus(v.status)) throw failedPrecondition(`volume ${volumeId} is in ${v.status}; it cannot be attached`);
+  if (isAttachedTo(v, nodeId) && v.status === 'in-use') return published(v, nodeId);
+  const mine = isAttachedTo(v, nodeId) || (IN_TRANSIT.has(v.status) && (await novaHas(c, nodeId, volumeId, signal)));
+  if (!mine) {
+    const others = attachedServers(v).filter((s) => s !== nodeId);
+    if (others.length > 0 && !v.multiattach) {
+      throw failedPrecondition(`volume ${volumeId} is attached to ${others.join(', ')} and its type does not allow multiattach`);
+    }
+    if (IN_TRANSIT.has(v.status) && !v.multiattach) {
+      throw failedPrecondition(`volume ${volumeId} is ${v.status} for another node; retry when it settles`);
+    }
+    await attach(c, v, nodeId, signal);
+  }
+  // Nova reserves the volume before it answers, so a volume back at rest without this server means the
+  // attach failed; for a multiattach volume already in use, only after it was seen in transit.
+  const wasInUse = v.status === 'in-use';
+  let sawTransit = false;
+  v = await waitForVolume(c.cinder, volumeId, (x) => isAttachedTo(x, nodeId) && x.status === 'in-use', {
+    ...c.wait, signal, startWithPause: true, what: `volume ${volumeId} to be attached to ${nodeId}`,
+    failOn: (x) => {
+      if (IN_TRANSIT.has(x.status)) sawTransit = true;
+      if (isErrorStatus(x.status)) return internal(`attaching volume ${volumeId} to ${nodeId} failed: status ${x.status}`);
+      const atRest = x.status === 'available' || x.status === 'in-use';
+      if (atRest && !isAttachedTo(x, nodeId) && (sawTransit || !wasInUse)) {
+        return internal(`attaching volume ${volumeId} to ${nodeId} failed: the volume fell back to ${x.status}`);
+      }
+      return undefined;
+    },
+  });
+  return published(v, nodeId);
+}
+
+async function attach(c: BlockContext, v: CinderVolume, nodeId: string, signal: AbortSignal): Promise<void> {
+  try {
+    await c.nova.attachVolume(nodeId, v.id, { multiattach: v.multiattach }, signal);
+    c.log.info({ volumeId: v.id, nodeId }, 'Nova attach accepted');
+  } catch (e) {
+    // Nova answers 403 when the server has no free disk slot (max_disk_devices_to_attach).
+    if (isOpenStackError(e, 'over-limit') || (isOpenStackError(e, 'forbidden') && /maximum|exceed/i.test(e.message))) {
+      throw resourceExhausted(`node ${nodeId} cannot take another volume: ${(e as Error).message}`);
+    }
+    if (isNotFound(e)) throw notFound(`volume ${v.id} or node ${nodeId} disappeared during the attach`);
+    throw e;
+  }
+}
+
+function published(v: CinderVolume, nodeId: string): Published {
+  const a: CinderAttachment | undefined = v.attachments.find((x) => x.server_id === nodeId);
+  return { devicePath: a?.device || undefined };
+}
+
+/** See ControllerBackend.unpublishVolume. `nodeId` '' detaches from every server. */
+export async function unpublishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<void> {
+  let v: CinderVolume;
+  try {
+    v = await c.cinder.getVolume(volumeId, signal);
+  } catch (e) {
+    if (isNotFound(e)) return;
+    throw e;
+  }
+  const targets = nodeId ? [nodeId] : attachedServers(v);
+  for (const server of targets) await detachFrom(c, v, server, signal);
+}
+
+async function detachFrom(c: BlockContext, vol: CinderVolume, server: string, signal: AbortSignal): Promise<void> {
+  const id = vol.id;
+  let v = vol;
+  if (!isAttachedTo(v, server) && (v.status === 'reserved' || v.status === 'attaching')) {
+    if (!(await novaHas(c, server, id, signal))) return unreserve(c, v, signal);
+    // An attach to this server is still running (its publish timed out): let it land, then detach it.
+    v = await waitForVolume(c.cinder, id, (x) => !IN_TRANSIT.has(x.status), { ...c.wait, signal, what: `volume ${id} to finish attaching` });
+  }
+  if (!isAttachedTo(v, server)) return;
+  if (v.status !== 'detaching') {
+    try {
+      await c.nova.detachVolume(server, id, signal);
+      c.log.info({ volumeId: id, nodeId: server }, 'Nova detach accepted');
+    } catch (e) {
+      // The server is gone (Nova cleans up its attachments) or was never attached there: nothing to detach.
+      if (isNotFound(e)) return;
+      throw e;
+    }
+  }
+  let sawDetaching = v.status === 'detaching';
+  await waitForVolume(c.cinder, id, (x) => !isAttachedTo(x, server) && !IN_TRANSIT.has(x.status), {
+    ...c.wait, signal, startWithPause: true, what: `volume ${id} to be detached from ${server}`,
+    failOn: (x) => {
+      if (x.status === 'detaching') sawDetaching = true;
+      if (isErrorStatus(x.status)) return internal(`detaching volume ${id} from ${server} failed: status ${x.status}`);
+      // Nova rolls a failed detach back to in-use (os-roll_detaching).
+      if (sawDetaching && x.status === 'in-use' && isAttachedTo(x, server)) {
+        return internal(`detaching volume ${id} from ${server} failed: Nova rolled it back to in-use`);
+      }
+      return undefined;
+    },
+  }).catch((e: unknown) => {
+    if (isNotFound(e)) return undefined; // deleted meanwhile: detached enough
+    throw e;
+  });
+}
+
+/**
+ * `reserved`/`attaching` with no attachment in Cinder or Nova: an attach that died half-way (reference
+ * issue #2553). os-unreserve hands the volume back, when the client offers it; not an error either way.
+ */
+async function unreserve(c: BlockContext, v: CinderVolume, signal: AbortSignal): Promise<void> {
+  if (!c.cinder.unreserveVolume) {
+    c.log.warn({ volumeId: v.id, status: v.status }, 'volume left reserved by a failed attach; this Cinder client cannot os-unreserve it');
+    return;
+  }
+  await c.cinder.unreserveVolume(v.id, signal);
+  c.log.info({ volumeId: v.id, status: v.status }, 'unreserved a volume left by a failed attach');
+  await waitForVolume(c.cinder, v.id, (x) => !IN_TRANSIT.has(x.status), { ...c.wait, signal, what: `volume ${v.id} to be unreserved` });
+}
+
+/** Whether Nova lists `volumeId` among `server`'s attachments; false when the server is gone. */
+async function novaHas(c: BlockContext, server: string, volumeId: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    return (await c.nova.listVolumeAttachments(server, signal)).some((a) => a.volumeId === volumeId);
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
+}
+
+async function getOrNotFound(c: BlockContext, id: string, signal: AbortSignal): Promise<CinderVolume> {
+  try {
+    return await c.cinder.getVolume(id, signal);
+  } catch (e) {
+    if (isNotFound(e)) throw notFound(`volume ${id} does not exist`);
+    throw e;
+  }
+}
+

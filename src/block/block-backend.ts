@@ -1,0 +1,82 @@
+/**
+ * CinderBlockBackend: the ControllerBackend of one OpenStack cloud, composed from the block-* operation
+ * modules over that cloud's Cinder and Nova clients. The composition root builds one per cloud; the CSI
+ * controller handlers choose among them by the `cloud` secret and never see Cinder or Nova themselves.
+ */
+import type { Logger } from '../log';
+import type { CloudClients } from '../openstack/clients';
+import type {
+  ControllerBackend, CreateSnapshotSpec, CreateVolumeSpec, CreatedVolume, PageOf, PageRequest, Published, SnapshotInfo, VolumeInfo,
+} from './block-types';
+import type { BlockContext } from './block-context';
+import type { PollOptions } from './volume-wait';
+import * as volumes from './block-volumes';
+import * as attach from './block-attach';
+import * as snapshots from './block-snapshots';
+
+export interface CinderBlockBackendDeps {
+  clients: Pick<CloudClients, 'name' | 'cinder' | 'nova'>;
+  log: Logger;
+  /** Poll tunables of every status wait; defaults in volume-wait.ts. */
+  wait?: PollOptions;
+}
+
+export class CinderBlockBackend implements ControllerBackend {
+  /** The cloud.conf section this backend talks to ('' for `[Global]`). */
+  readonly cloud: string;
+  private readonly c: BlockContext;
+
+  constructor(deps: CinderBlockBackendDeps) {
+    this.cloud = deps.clients.name;
+    this.c = {
+      cinder: deps.clients.cinder,
+      nova: deps.clients.nova,
+      log: deps.log.child({ backend: 'cinder', cloud: deps.clients.name }),
+      wait: deps.wait ?? {},
+    };
+  }
+
+  createVolume(spec: CreateVolumeSpec, signal: AbortSignal): Promise<CreatedVolume> {
+    return volumes.createVolume(this.c, spec, signal);
+  }
+
+  deleteVolume(id: string, signal: AbortSignal): Promise<void> {
+    return volumes.deleteVolume(this.c, id, signal);
+  }
+
+  getVolume(id: string, signal: AbortSignal, opts: { checkNodes?: boolean } = {}): Promise<VolumeInfo | undefined> {
+    return volumes.getVolume(this.c, id, signal, opts.checkNodes);
+  }
+
+  listVolumes(page: PageRequest, signal: AbortSignal): Promise<PageOf<VolumeInfo>> {
+    return volumes.listVolumes(this.c, page, signal);
+  }
+
+  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
+    return attach.publishVolume(this.c, volumeId, nodeId, signal);
+  }
+
+  unpublishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<void> {
+    return attach.unpublishVolume(this.c, volumeId, nodeId, signal);
+  }
+
+  expandVolume(id: string, sizeGiB: number, signal: AbortSignal): Promise<{ sizeGiB: number }> {
+    return volumes.expandVolume(this.c, id, sizeGiB, signal);
+  }
+
+  createSnapshot(spec: CreateSnapshotSpec, signal: AbortSignal): Promise<SnapshotInfo> {
+    return snapshots.createSnapshot(this.c, spec, signal);
+  }
+
+  deleteSnapshot(id: string, signal: AbortSignal): Promise<void> {
+    return snapshots.deleteSnapshot(this.c, id, signal);
+  }
+
+  getSnapshot(id: string, signal: AbortSignal): Promise<SnapshotInfo | undefined> {
+    return snapshots.getSnapshot(this.c, id, signal);
+  }
+
+  listSnapshots(q: PageRequest & { sourceVolumeId?: string }, signal: AbortSignal): Promise<PageOf<SnapshotInfo>> {
+    return snapshots.listSnapshots(this.c, q, signal);
+  }
+}

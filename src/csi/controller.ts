@@ -1,0 +1,45 @@
+/**
+ * The CSI Controller service: capabilities, and the handlers of every Controller RPC assembled from
+ * controller-volumes, controller-publish and controller-snapshots over one ControllerRouting. The server
+ * wrapper (server.ts) already serializes per volume, strips secrets from logs and maps errors to codes.
+ */
+import type { ServiceHandlers } from './server';
+import type { ControllerGetCapabilitiesResponse, ControllerRpcType } from './types';
+import { ControllerDeps, ControllerRouting } from './controller-routing';
+import { volumeHandlers } from './controller-volumes';
+import { publishHandlers } from './controller-publish';
+import { snapshotHandlers } from './controller-snapshots';
+
+export type { ControllerDeps } from './controller-routing';
+
+/** What this controller implements; GET_CAPACITY and MODIFY_VOLUME are not (they answer UNIMPLEMENTED). */
+export const CONTROLLER_CAPABILITIES: readonly ControllerRpcType[] = [
+  'CREATE_DELETE_VOLUME',
+  'PUBLISH_UNPUBLISH_VOLUME',
+  'LIST_VOLUMES',
+  'LIST_VOLUMES_PUBLISHED_NODES',
+  'GET_VOLUME',
+  'VOLUME_CONDITION',
+  'CREATE_DELETE_SNAPSHOT',
+  'LIST_SNAPSHOTS',
+  'CLONE_VOLUME',
+  'EXPAND_VOLUME',
+  'PUBLISH_READONLY',
+  'SINGLE_NODE_MULTI_WRITER',
+];
+
+/**
+ * Handlers of the Controller service, keyed by RPC name, for CsiServer. One Cinder backend is built per
+ * entry of `deps.clouds`; each request picks one with its `cloud` secret (INVALID_ARGUMENT if unknown).
+ */
+export function controllerHandlers(deps: ControllerDeps): ServiceHandlers {
+  const routing = new ControllerRouting(deps);
+  return {
+    async ControllerGetCapabilities(): Promise<ControllerGetCapabilitiesResponse> {
+      return { capabilities: CONTROLLER_CAPABILITIES.map((type) => ({ rpc: { type } })) };
+    },
+    ...volumeHandlers(deps, routing),
+    ...publishHandlers(routing),
+    ...snapshotHandlers(deps, routing),
+  };
+}
