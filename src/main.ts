@@ -14,6 +14,10 @@ import { commandExists } from './mount/exec';
 import { createClouds } from './openstack/clients';
 import { controllerHandlers } from './csi/controller';
 import { watchCloudConfig } from './config/reload';
+import { nodeHandlers } from './csi/node';
+import { KernelNodeMounter } from './mount/node-mounter';
+import { MetadataClient } from './openstack/metadata';
+import { kubernetesNodeGetter } from './openstack/metadata-sources';
 import { VERSION } from './version';
 
 /** Tools the node cannot stage a block volume without. */
@@ -96,6 +100,31 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         },
       }),
     );
+  }
+  if (flags.provideNodeService) {
+    // NODE_NAME comes from the DaemonSet's downward API; it lets the Node object's providerID answer
+    // when the cloud has neither a metadata service nor a config drive.
+    const nodeName = process.env.NODE_NAME;
+    const metadata = new MetadataClient({
+      options: config.metadata,
+      logger: log,
+      metadataUrl: flags.metadataUrl,
+      kubernetes: nodeName ? { nodeName, getNode: kubernetesNodeGetter() } : undefined,
+    });
+    services.push({
+      definition: proto.NodeService,
+      handlers: nodeHandlers({
+        mounter: new KernelNodeMounter({ log, byIdDir: flags.byIdDir }),
+        metadata,
+        nodeId: flags.nodeId,
+        blockStorage: config.blockStorage,
+        withTopology: flags.withTopology,
+        additionalTopology: { ...flags.additionalTopology },
+        kubeletDir: flags.kubeletDir,
+        byIdDir: flags.byIdDir,
+        log,
+      }),
+    });
   }
   const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets });
   const endpoint = await server.start();

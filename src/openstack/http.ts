@@ -10,6 +10,7 @@ import https from 'node:https';
 import { Logger, silentLogger } from '../log';
 import { RequestContext, errorFromAbort, errorFromResponse, errorFromTransport } from './errors';
 import { abortableSleep, raceAbort } from './abort';
+import { VERSION } from '../version';
 
 /** Bound on one attempt (connect + answer), in milliseconds. */
 export const HTTP_TIMEOUT_MS = 30_000;
@@ -23,8 +24,7 @@ export const RETRY_MAX_DELAY_MS = 2_000;
 export const RETRY_AFTER_MAX_MS = 30_000;
 /** The product token of the reference driver, kept so cloud operators' log filters still match. */
 export const USER_AGENT_PRODUCT = 'cinder-csi-plugin';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const PACKAGE_VERSION: string = (require('../../package.json') as { version: string }).version;
+const PACKAGE_VERSION: string = VERSION;
 
 const CONNECTION_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN']);
 /** Methods whose repetition cannot create a second resource. */
