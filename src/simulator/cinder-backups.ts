@@ -5,7 +5,7 @@
  */
 import type { SimEnv } from './env';
 import { atLeast, badRequest, boolish, notFound, objectBody, optString, optStringMap, type Reply, type RequestContext } from './http-util';
-import { backupSummary, backupView, paginate } from './cinder-views';
+import { backupSummary, backupView, paginate, rejectUnknownFilters } from './cinder-views';
 import { findVolume } from './cinder-volumes';
 import { randomUUID, type BackupRecord } from './state';
 
@@ -68,6 +68,7 @@ export function showBackup(env: SimEnv, ctx: RequestContext): Reply {
 }
 
 export function listBackups(env: SimEnv, ctx: RequestContext, detail: boolean): Reply {
+  rejectUnknownFilters(ctx, 'backup');
   const q = ctx.query;
   const [volumeId, name, status] = [q.get('volume_id'), q.get('name'), q.get('status')];
   const items = [...env.state.backups.values()].filter(

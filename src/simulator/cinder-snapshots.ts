@@ -5,7 +5,7 @@
  */
 import type { SimEnv } from './env';
 import { atLeast, badRequest, boolish, notFound, objectBody, optString, optStringMap, type Reply, type RequestContext } from './http-util';
-import { checkQuota, matchesMetadata, metadataFilter, paginate, snapshotView } from './cinder-views';
+import { checkQuota, matchesMetadata, metadataFilter, paginate, rejectUnknownFilters, snapshotView } from './cinder-views';
 import { findVolume } from './cinder-volumes';
 import { randomUUID, type SnapshotRecord } from './state';
 
@@ -47,7 +47,7 @@ export function createSnapshot(env: SimEnv, ctx: RequestContext): Reply {
   state.after('snapshotCreate', () => {
     if (state.snapshots.get(s.id) === s && s.status === 'creating') state.setSnapshotStatus(s, 'available');
   });
-  return { status: 202, body: { snapshot: snapshotView(ctx, state, s) } };
+  return { status: 202, body: { snapshot: snapshotView(ctx, state, s, true) } };
 }
 
 export function showSnapshot(env: SimEnv, ctx: RequestContext): Reply {
@@ -55,6 +55,7 @@ export function showSnapshot(env: SimEnv, ctx: RequestContext): Reply {
 }
 
 export function listSnapshots(env: SimEnv, ctx: RequestContext, detail: boolean): Reply {
+  rejectUnknownFilters(ctx, 'snapshot');
   const q = ctx.query;
   const [volumeId, name, status] = [q.get('volume_id'), q.get('name'), q.get('status')];
   const meta = metadataFilter(q.get('metadata'));

@@ -3,7 +3,7 @@
  * as the real views are), collection paging with `limit`/`marker`/`sort` and `*_links` next links, and
  * the quota errors (413 overLimit with Retry-After: 0, as Cinder's QuotaError carries).
  */
-import { ApiError, atLeast, badRequest, type RequestContext } from './http-util';
+import { ApiError, atLeast, badRequest, notFound, type RequestContext } from './http-util';
 import { cinderTime, type BackupRecord, type SnapshotRecord, type SimState, type VolumeRecord } from './state';
 
 /** Cinder's osapi_max_limit: the most items one page holds. */
@@ -46,7 +46,12 @@ export function volumeSummary(ctx: RequestContext, v: VolumeRecord): unknown {
   return { id: v.id, name: v.name, links: links(ctx, 'volumes', v.id) };
 }
 
-export function volumeView(ctx: RequestContext, state: SimState, v: VolumeRecord): Record<string, unknown> {
+/**
+ * The volume as a project member sees it: no admin-only `migration_status`, `provider_id` or
+ * `os-vol-host-attr:*` (observed on openstack-loopback (Cinder 21/Nova 26)). The create answer lacks
+ * `os-vol-tenant-attr:tenant_id` (`created`), which only show and detail add.
+ */
+export function volumeView(ctx: RequestContext, state: SimState, v: VolumeRecord, created = false): Record<string, unknown> {
   const type = state.volumeTypes.find((t) => t.name === v.volumeType);
   const view: Record<string, unknown> = {
     id: v.id,
@@ -73,15 +78,13 @@ export function volumeView(ctx: RequestContext, state: SimState, v: VolumeRecord
     multiattach: v.multiattach,
     replication_status: null,
     consistencygroup_id: null,
-    migration_status: null,
     snapshot_id: v.snapshotId,
     source_volid: v.sourceVolid,
     user_id: ctx.token?.userId ?? null,
     volume_type: v.volumeType,
-    'os-vol-tenant-attr:tenant_id': state.project.id,
   };
+  if (!created) view['os-vol-tenant-attr:tenant_id'] = state.project.id;
   if (atLeast(ctx, '3.13')) view.group_id = null;
-  if (atLeast(ctx, '3.21')) view.provider_id = null;
   if (atLeast(ctx, '3.48')) {
     view.shared_targets = false;
     view.service_uuid = null;
@@ -91,7 +94,8 @@ export function volumeView(ctx: RequestContext, state: SimState, v: VolumeRecord
   return view;
 }
 
-export function snapshotView(ctx: RequestContext, state: SimState, s: SnapshotRecord): Record<string, unknown> {
+/** The snapshot; the create answer (`created`) lacks the os-extended-snapshot-attributes (observed on openstack-loopback (Cinder 21/Nova 26)). */
+export function snapshotView(ctx: RequestContext, state: SimState, s: SnapshotRecord, created = false): Record<string, unknown> {
   const view: Record<string, unknown> = {
     id: s.id,
     name: s.name,
@@ -102,9 +106,11 @@ export function snapshotView(ctx: RequestContext, state: SimState, s: SnapshotRe
     created_at: cinderTime(s.createdAt),
     updated_at: cinderTime(s.updatedAt),
     metadata: { ...s.metadata },
-    'os-extended-snapshot-attributes:progress': s.status === 'available' ? '100%' : '0%',
-    'os-extended-snapshot-attributes:project_id': state.project.id,
   };
+  if (!created) {
+    view['os-extended-snapshot-attributes:progress'] = s.status === 'available' ? '100%' : '0%';
+    view['os-extended-snapshot-attributes:project_id'] = state.project.id;
+  }
   if (atLeast(ctx, '3.14')) view.group_snapshot_id = null;
   if (atLeast(ctx, '3.41')) view.user_id = ctx.token?.userId ?? null;
   if (atLeast(ctx, '3.65')) view.consumes_quota = true;
@@ -150,13 +156,38 @@ interface Pageable {
 
 const SORT_KEYS = new Set(['created_at', 'id', 'name', 'status', 'size', 'updated_at']);
 
+/**
+ * The filters a non-admin may pass from microversion 3.31 on (Cinder 21's default resource_filters.json);
+ * anything else is a 400. `name~` is not there by default, so the LIKE filter of 3.34 is refused too.
+ * Observed on openstack-loopback (Cinder 21/Nova 26).
+ */
+const RESOURCE_FILTERS: Record<'volume' | 'snapshot' | 'backup', readonly string[]> = {
+  volume: ['name', 'status', 'metadata', 'bootable', 'migration_status', 'availability_zone', 'group_id', 'size', 'created_at', 'updated_at', 'consumes_quota'],
+  snapshot: ['name', 'status', 'volume_id', 'metadata', 'availability_zone', 'consumes_quota'],
+  backup: ['name', 'status', 'volume_id'],
+};
+/** Query keys of paging, sorting and counting, which are not filters. */
+const NON_FILTER_KEYS = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'offset', 'with_count']);
+
+/**
+ * From 3.31 (RESOURCE_FILTER) Cinder answers 400 for a filter key not configured for the resource; below it
+ * unknown keys are ignored. `all_tenants` is silently dropped for non-admins (Cinder bug #1917574).
+ */
+export function rejectUnknownFilters(ctx: RequestContext, resource: keyof typeof RESOURCE_FILTERS): void {
+  if (!atLeast(ctx, '3.31')) return;
+  const allowed = RESOURCE_FILTERS[resource];
+  const invalid = [...new Set(ctx.query.keys())].filter((k) => !NON_FILTER_KEYS.has(k) && k !== 'all_tenants' && !allowed.includes(k));
+  if (invalid.length > 0) throw badRequest(`Invalid filters ${invalid.join(',')} are found in query options.`);
+}
+
 /** The sort requested by `sort=key:dir,...` or `sort_key`/`sort_dir`; newest first by default, like Cinder. */
 function sortOf(query: URLSearchParams): Array<{ key: string; desc: boolean }> {
   const spec = query.get('sort') ?? (query.get('sort_key') ? `${query.get('sort_key')}:${query.get('sort_dir') ?? 'desc'}` : 'created_at:desc');
   return spec.split(',').map((part) => {
     const [key, dir = 'desc'] = part.trim().split(':');
-    if (!SORT_KEYS.has(key)) throw badRequest(`Invalid input received: Invalid sort key ${key}`);
-    if (dir !== 'asc' && dir !== 'desc') throw badRequest(`Invalid input received: Invalid sort direction ${dir}`);
+    // Cinder's own texts (observed on openstack-loopback (Cinder 21/Nova 26)): the key is not named.
+    if (!SORT_KEYS.has(key)) throw badRequest('Invalid input received: Invalid sort key');
+    if (dir !== 'asc' && dir !== 'desc') throw badRequest("Invalid input received: Unknown sort direction, must be 'desc' or 'asc'.");
     return { key, desc: dir === 'desc' };
   });
 }
@@ -174,9 +205,14 @@ function compare<T extends Pageable>(a: T, b: T, key: string): number {
   }
 }
 
+/** The resource named in an unknown marker's 404, by collection. */
+const MARKER_RESOURCE: Record<string, string> = { volumes: 'Volume', snapshots: 'Snapshot', backups: 'Backup' };
+
 /**
  * One page of a filtered collection and its `next` link. As Cinder does, a full page always gets a next
- * link (even when nothing follows), and an unknown marker is a 400.
+ * link (even when nothing follows), and an unknown marker is the resource's 404 itemNotFound ("Volume
+ * <marker> could not be found."; observed on openstack-loopback (Cinder 21/Nova 26), where the simulator
+ * used to answer 400).
  */
 export function paginate<T extends Pageable>(
   ctx: RequestContext,
@@ -194,14 +230,15 @@ export function paginate<T extends Pageable>(
   const rawLimit = ctx.query.get('limit');
   let limit = MAX_PAGE_ITEMS;
   if (rawLimit !== null) {
-    if (!/^\d+$/.test(rawLimit)) throw badRequest('Invalid input received: limit param must be an integer');
+    if (!/^-?\d+$/.test(rawLimit)) throw badRequest('limit param must be an integer');
+    if (Number(rawLimit) < 0) throw badRequest('limit param must be positive');
     limit = Math.min(Number(rawLimit), MAX_PAGE_ITEMS);
   }
   const marker = ctx.query.get('marker');
   let start = 0;
   if (marker !== null) {
     const i = sorted.findIndex((x) => x.id === marker);
-    if (i < 0) throw badRequest(`Invalid input received: marker [${marker}] not found`);
+    if (i < 0) throw notFound(`${MARKER_RESOURCE[collection.split('/')[0]] ?? 'Resource'} ${marker} could not be found.`);
     start = i + 1;
   }
   const page = sorted.slice(start, start + limit);

@@ -7,7 +7,7 @@ import type { SimEnv } from './env';
 import {
   ApiError, atLeast, badRequest, notFound, objectBody, optString, optStringMap, type Reply, type RequestContext,
 } from './http-util';
-import { checkQuota, matchesMetadata, metadataFilter, paginate, volumeNotFound, volumeSummary, volumeView } from './cinder-views';
+import { checkQuota, matchesMetadata, metadataFilter, paginate, rejectUnknownFilters, volumeNotFound, volumeSummary, volumeView } from './cinder-views';
 import { randomUUID, type VolumeRecord } from './state';
 
 /** The statuses Cinder deletes from without `force` (volume/api.py delete). */
@@ -75,7 +75,7 @@ export function createVolume(env: SimEnv, ctx: RequestContext): Reply {
   const type = state.volumeTypes.find((t) => t.name === typeRef || t.id === typeRef);
   if (!type) throw notFound(`Volume type with name ${typeRef} could not be found.`);
   const az = optString(body, 'availability_zone') ?? src?.az ?? state.availabilityZones[0];
-  if (!state.availabilityZones.includes(az)) throw badRequest(`Invalid input received: Availability zone '${az}' is invalid.`);
+  if (!state.availabilityZones.includes(az)) throw badRequest(`Availability zone '${az}' is invalid.`); // Cinder 21's text, no "Invalid input received" prefix
   const hints = body['OS-SCH-HNT:scheduler_hints'];
   if (hints !== undefined && (typeof hints !== 'object' || hints === null || Array.isArray(hints))) {
     throw badRequest('Invalid input for field/attribute OS-SCH-HNT:scheduler_hints: must be an object.');
@@ -120,7 +120,7 @@ export function createVolume(env: SimEnv, ctx: RequestContext): Reply {
       state.setVolumeStatus(v, 'available');
     }
   });
-  return { status: 202, body: { volume: volumeView(ctx, state, v) } };
+  return { status: 202, body: { volume: volumeView(ctx, state, v, true) } };
 }
 
 export function showVolume(env: SimEnv, ctx: RequestContext): Reply {
@@ -129,15 +129,14 @@ export function showVolume(env: SimEnv, ctx: RequestContext): Reply {
 
 export function listVolumes(env: SimEnv, ctx: RequestContext, detail: boolean): Reply {
   const q = ctx.query;
+  rejectUnknownFilters(ctx, 'volume');
   const name = q.get('name');
-  const nameLike = atLeast(ctx, '3.34') ? q.get('name~') : null;
   const status = q.get('status');
   const az = q.get('availability_zone');
   const meta = metadataFilter(q.get('metadata'));
   const items = [...env.state.volumes.values()].filter(
     (v) =>
       (name === null || v.name === name) &&
-      (nameLike === null || (v.name ?? '').includes(nameLike)) &&
       (status === null || v.status === status) &&
       (az === null || v.az === az) &&
       matchesMetadata(v.metadata, meta),

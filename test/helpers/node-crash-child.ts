@@ -18,6 +18,9 @@ interface ChildArgs {
   pauseAfter?: string;
 }
 
+/** How long the child waits for the device before saying it is waiting. */
+const WAIT_ANNOUNCE_MS = 300;
+
 const args = JSON.parse(process.argv[process.argv.length - 1]) as ChildArgs;
 const forever = () => new Promise<never>(() => setInterval(() => undefined, 60_000));
 const pauseAt = (point: string) => {
@@ -35,8 +38,10 @@ const exec: Exec = async (cmd, argv, opts) => {
 async function main(): Promise<void> {
   const deps = { exec, log: silentLogger };
   const rescanner = { rescan: async () => undefined };
-  if (args.pauseAfter === 'wait') process.stdout.write('paused:wait\n');
-  const dev = await waitForDevice(deps, args.volumeId, { byIdDir: args.byIdDir, rescanner, timeoutMs: 60_000 });
+  const waiting = waitForDevice(deps, args.volumeId, { byIdDir: args.byIdDir, rescanner, timeoutMs: 60_000 });
+  // Announced once the wait loop has run a few polls, so the kill lands inside it.
+  if (args.pauseAfter === 'wait') setTimeout(() => process.stdout.write('paused:wait\n'), WAIT_ANNOUNCE_MS);
+  const dev = await waiting;
   const res = await stageFilesystem(deps, { device: dev.path, stagingPath: args.stagingPath, fsType: 'ext4' });
   process.stdout.write(`done:${JSON.stringify(res)}\n`);
 }
