@@ -39,6 +39,7 @@ export interface StageChildArgs {
   pauseAfter?: string;
 }
 
+/** Starts the child; it runs until it pauses, finishes or is killed. */
 export function startStageChild(args: StageChildArgs): StageChild {
   const proc = spawn(process.execPath, ['-e', TS_HOOK, CHILD, JSON.stringify(args)], {
     cwd: join(__dirname, '..', '..'),

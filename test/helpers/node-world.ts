@@ -26,10 +26,12 @@ export const NODE_ID = '5b1f0a3e-8d2c-4b7a-9f61-0c2d3e4f5a6b';
 const POLL_MS = 20;
 const WAIT_LIMIT_MS = 15_000;
 
+/** A mount capability as kubelet sends it. */
 export const fsCap = (fs_type = 'ext4', mode = 'SINGLE_NODE_WRITER') => ({
   mount: { fs_type, mount_flags: [], volume_mount_group: '' },
   access_mode: { mode },
 });
+/** A raw block capability as kubelet sends it. */
 export const blockCap = (mode = 'SINGLE_NODE_WRITER') => ({ block: {}, access_mode: { mode } });
 
 export interface ExecCall {
@@ -75,6 +77,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/** Builds a fresh world in a temp dir; `close()` unmounts what is left there, stops the simulator and removes the dir. */
 export async function startNodeWorld(o: NodeWorldOptions = {}): Promise<NodeWorld> {
   const dir = await mkdtemp(join(tmpdir(), 'node-'));
   const kubeletDir = join(dir, 'kubelet');

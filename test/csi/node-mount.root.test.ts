@@ -1,0 +1,160 @@
+import { closeSync, openSync } from 'node:fs';
+import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { execFile } from '../../src/mount/exec';
+import { findMountByTarget, isMountPoint } from '../../src/mount/mountinfo';
+import { deviceSizeBytes } from '../../src/mount/block-device';
+import { silentLogger } from '../../src/log';
+import { describeIf } from '../helpers/prereq';
+import { writeDosPartitionTable } from '../mount/loop-harness';
+import { GIB, blockCap, codeOf, fsCap, startNodeWorld, type NodeWorld } from '../helpers/node-world';
+
+const gone = (p: string) => access(p).then(() => false, () => true);
+const tools = { exec: execFile, log: silentLogger };
+
+describeIf(
+  'Node stage and publish on simulator loop devices',
+  { root: true, loop: true, fuse: true, commands: ['mkfs.ext4', 'mkfs.xfs', 'blkid', 'losetup', 'mount', 'umount'] },
+  () => {
+    let w: NodeWorld;
+    let n = 0;
+    beforeAll(async () => {
+      w = await startNodeWorld({ simulator: true });
+    });
+    afterAll(() => w.close());
+
+    /** Fresh staging and target paths, laid out as kubelet does. */
+    const paths = () => {
+      n++;
+      return { staging: w.path(`plugins/pv/pv${n}/globalmount`), target: w.path(`pods/p${n}/volumes/pv${n}/mount`) };
+    };
+    const mkfsRuns = () => w.calls.filter((c) => c.cmd.startsWith('mkfs')).length;
+    const stageReq = (id: string, staging: string, cap: object) => ({ volume_id: id, staging_target_path: staging, volume_capability: cap });
+    const publishReq = (id: string, p: { staging: string; target: string }, cap: object, readonly = false) => ({
+      volume_id: id, staging_target_path: p.staging, target_path: p.target, volume_capability: cap, readonly,
+    });
+
+    it.each(['ext4', 'xfs'])('runs the whole kubelet sequence for one %s volume through the socket, keeping data across a restage', async (fs) => {
+      const { id } = await w.attachedVolume();
+      const p = paths();
+      const before = mkfsRuns();
+      await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs)));
+      await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs))); // called twice: no-op
+      expect((await findMountByTarget(p.staging))?.fsType).toBe(fs);
+      await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs)));
+      await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs))); // called twice: no-op
+      await writeFile(`${p.target}/data.txt`, `kept on ${fs}`);
+      await w.call('NodeUnpublishVolume', { volume_id: id, target_path: p.target });
+      await w.call('NodeUnpublishVolume', { volume_id: id, target_path: p.target });
+      expect(await gone(p.target)).toBe(true);
+      await w.call('NodeUnstageVolume', { volume_id: id, staging_target_path: p.staging });
+      await w.call('NodeUnstageVolume', { volume_id: id, staging_target_path: p.staging });
+      expect(await gone(p.staging)).toBe(true);
+
+      await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs)));
+      await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs)));
+      expect(await readFile(`${p.target}/data.txt`, 'utf8')).toBe(`kept on ${fs}`);
+      expect(mkfsRuns() - before).toBe(1);
+      if (fs === 'xfs') expect(w.calls.some((c) => c.cmd === 'mount' && c.args.join(' ').includes('nouuid'))).toBe(true);
+    });
+
+    it('publishes read-only when asked: a write fails with EROFS', async () => {
+      const { id } = await w.attachedVolume();
+      const p = paths();
+      await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap()));
+      await w.call('NodePublishVolume', publishReq(id, p, fsCap(), true));
+      expect((await findMountByTarget(p.target))?.mountOptions).toContain('ro');
+      await expect(writeFile(`${p.target}/x`, 'no')).rejects.toMatchObject({ code: 'EROFS' });
+      // The same target asked read-write now is another publication: the CSI spec's ALREADY_EXISTS.
+      expect((await codeOf(w.call('NodePublishVolume', publishReq(id, p, fsCap(), false)))).code).toBe('ALREADY_EXISTS');
+    });
+
+    it('publishes a raw block volume as a block device of the volume size, without any mkfs', async () => {
+      const { id } = await w.attachedVolume();
+      const p = paths();
+      await mkdir(p.staging, { recursive: true }); // kubelet creates the block staging dir itself
+      const before = mkfsRuns();
+      await w.call('NodeStageVolume', stageReq(id, p.staging, blockCap()));
+      await w.call('NodePublishVolume', publishReq(id, p, blockCap()));
+      await w.call('NodePublishVolume', publishReq(id, p, blockCap()));
+      expect((await stat(p.target)).isBlockDevice()).toBe(true);
+      expect(await deviceSizeBytes(tools, p.target)).toBe(GIB);
+      expect(mkfsRuns()).toBe(before);
+      await w.call('NodeUnpublishVolume', { volume_id: id, target_path: p.target });
+      expect(await gone(p.target)).toBe(true);
+      await w.call('NodeUnstageVolume', { volume_id: id, staging_target_path: p.staging });
+    });
+
+    it('mounts a device that already holds a filesystem with data, never running mkfs on it', async () => {
+      const { id, device } = await w.attachedVolume();
+      await execFile('mkfs.ext4', ['-q', device]);
+      const scratch = w.path('scratch');
+      await mkdir(scratch, { recursive: true });
+      await execFile('mount', [device, scratch]);
+      await writeFile(`${scratch}/precious.txt`, 'do not format me');
+      await execFile('umount', [scratch]);
+      const p = paths();
+      const before = w.calls.length;
+      await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap('ext4')));
+      expect(w.calls.slice(before).filter((c) => c.cmd.startsWith('mkfs'))).toEqual([]);
+      expect(await readFile(`${p.staging}/precious.txt`, 'utf8')).toBe('do not format me');
+    });
+
+    it('refuses a device with a partition table with FAILED_PRECONDITION and leaves it unformatted', async () => {
+      const { id, device } = await w.attachedVolume();
+      await writeDosPartitionTable(device);
+      const p = paths();
+      const before = mkfsRuns();
+      const { code, details } = await codeOf(w.call('NodeStageVolume', stageReq(id, p.staging, fsCap())));
+      expect(code).toBe('FAILED_PRECONDITION');
+      expect(details).toMatch(/partition/i);
+      expect(mkfsRuns()).toBe(before);
+      expect(await isMountPoint(p.staging)).toBe(false);
+    });
+
+    it('answers FAILED_PRECONDITION when another volume is already staged on the path', async () => {
+      const a = await w.attachedVolume();
+      const b = await w.attachedVolume();
+      const p = paths();
+      await w.call('NodeStageVolume', stageReq(a.id, p.staging, fsCap()));
+      expect((await codeOf(w.call('NodeStageVolume', stageReq(b.id, p.staging, fsCap())))).code).toBe('FAILED_PRECONDITION');
+    });
+
+    it('stages two volumes concurrently', async () => {
+      const [a, b] = await Promise.all([w.attachedVolume(), w.attachedVolume()]);
+      const [pa, pb] = [paths(), paths()];
+      await Promise.all([
+        w.call('NodeStageVolume', stageReq(a.id, pa.staging, fsCap('ext4'))),
+        w.call('NodeStageVolume', stageReq(b.id, pb.staging, fsCap('xfs'))),
+      ]);
+      expect((await findMountByTarget(pa.staging))?.fsType).toBe('ext4');
+      expect((await findMountByTarget(pb.staging))?.fsType).toBe('xfs');
+    });
+
+    it('cleans up stale (ENOTCONN) mounts on unpublish and unstage, and reports them abnormal meanwhile', async () => {
+      const p = paths();
+      for (const path of [p.staging, p.target]) await staleFuseMount(path);
+      await expect(stat(p.target)).rejects.toMatchObject({ code: 'ENOTCONN' });
+      const stats = await w.call('NodeGetVolumeStats', { volume_id: 'v', volume_path: p.target });
+      expect(stats.volume_condition).toMatchObject({ abnormal: true, message: expect.stringMatching(/stale/) });
+      await w.call('NodeUnpublishVolume', { volume_id: 'v', target_path: p.target });
+      await w.call('NodeUnstageVolume', { volume_id: 'v', staging_target_path: p.staging });
+      expect(await isMountPoint(p.target)).toBe(false);
+      expect(await gone(p.staging)).toBe(true);
+    });
+  },
+);
+
+/** A FUSE mount whose daemon is gone: open /dev/fuse, mount with it, close it unanswered (as test/mount does). */
+async function staleFuseMount(path: string): Promise<void> {
+  await mkdir(path, { recursive: true });
+  const fd = openSync('/dev/fuse', 'r+');
+  try {
+    const r = spawnSync('mount', ['-i', '-t', 'fuse', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0', 'stale-test', path], {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+    });
+    if (r.status !== 0) throw new Error(`fuse mount failed: ${r.stderr}`);
+  } finally {
+    closeSync(fd);
+  }
+}
