@@ -3,6 +3,7 @@
  * the reference driver uses (3.34 list by name, 3.42 extend in-use, 3.51 create from backup / backup with
  * metadata). Waiting for statuses is the backend's job; this module makes one API call per method.
  */
+import { isOpenStackError, OpenStackError } from './errors';
 import { HttpClient, HttpMethod } from './http';
 import { ServiceAuth, VOLUME_SERVICE_TYPES } from './keystone';
 import {
@@ -112,7 +113,7 @@ export class CinderClient implements CinderApi {
   async listVolumes(req: ListVolumesRequest = {}, signal?: AbortSignal): Promise<Page<CinderVolume>> {
     const params = { limit: req.limit, marker: req.marker, name: req.name };
     const mv = req.name !== undefined ? CINDER_MICROVERSION_LIST_BY_NAME : undefined;
-    const data = await this.call<{ volumes: CinderVolume[]; volumes_links?: Link[] }>('volume.list', 'GET', '/volumes/detail', { params, signal, microversion: mv });
+    const data = await markerChecked(req.marker, this.call<{ volumes: CinderVolume[]; volumes_links?: Link[] }>('volume.list', 'GET', '/volumes/detail', { params, signal, microversion: mv }));
     return { items: data.volumes, nextMarker: nextMarker(data.volumes_links) };
   }
 
@@ -153,7 +154,7 @@ export class CinderClient implements CinderApi {
 
   async listSnapshots(req: ListSnapshotsRequest = {}, signal?: AbortSignal): Promise<Page<CinderSnapshot>> {
     const params = { limit: req.limit, marker: req.marker, volume_id: req.volumeId, name: req.name, status: req.status };
-    const data = await this.call<{ snapshots: CinderSnapshot[]; snapshots_links?: Link[] }>('snapshot.list', 'GET', '/snapshots/detail', { params, signal });
+    const data = await markerChecked(req.marker, this.call<{ snapshots: CinderSnapshot[]; snapshots_links?: Link[] }>('snapshot.list', 'GET', '/snapshots/detail', { params, signal }));
     return { items: data.snapshots, nextMarker: nextMarker(data.snapshots_links) };
   }
 
@@ -184,7 +185,7 @@ export class CinderClient implements CinderApi {
 
   async listBackups(req: ListBackupsRequest = {}, signal?: AbortSignal): Promise<Page<CinderBackup>> {
     const params = { limit: req.limit, marker: req.marker, volume_id: req.volumeId, name: req.name, status: req.status };
-    const data = await this.call<{ backups: CinderBackup[]; backups_links?: Link[] }>('backup.list', 'GET', '/backups/detail', { params, signal, microversion: CINDER_MICROVERSION_BACKUP });
+    const data = await markerChecked(req.marker, this.call<{ backups: CinderBackup[]; backups_links?: Link[] }>('backup.list', 'GET', '/backups/detail', { params, signal, microversion: CINDER_MICROVERSION_BACKUP }));
     return { items: data.backups, nextMarker: nextMarker(data.backups_links) };
   }
 
@@ -222,6 +223,22 @@ export class CinderClient implements CinderApi {
 }
 
 const enc = encodeURIComponent;
+
+/**
+ * A list call whose `marker` Cinder does not know. Cinder answers that with the item's 404 ("Volume <marker>
+ * could not be found."; observed on openstack-loopback (Cinder 21/Nova 26)), but the collection exists: the
+ * request is what is wrong, so it becomes kind 'bad-request' (INVALID_ARGUMENT) naming the marker.
+ */
+async function markerChecked<T>(marker: string | undefined, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (e) {
+    if (marker === undefined || !isOpenStackError(e, 'not-found')) throw e;
+    const { service, operation, method, path, status, requestId } = e;
+    const serviceMessage = `marker ${marker} is unknown: ${e.serviceMessage ?? 'not found'}`;
+    throw new OpenStackError({ service, operation, method, path, status, requestId, serviceMessage, kind: 'bad-request', cause: e });
+  }
+}
 
 function compact<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

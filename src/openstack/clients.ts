@@ -14,6 +14,8 @@ export interface CloudClients {
   readonly keystone: KeystoneClient;
   readonly cinder: CinderApi;
   readonly nova: NovaApi;
+  /** The cloud's HTTP layer (TLS, retries, metrics), for clients built outside this module (Swift). */
+  readonly http: HttpClient;
 }
 
 export interface CloudClientOptions {
@@ -46,6 +48,7 @@ export function createCloudClients(auth: CloudAuth, opts: CloudClientOptions = {
     keystone,
     cinder: new CinderClient({ keystone, http, ignoreVolumeMicroversion: opts.ignoreVolumeMicroversion }),
     nova: new NovaClient({ keystone, http }),
+    http,
   };
 }
 

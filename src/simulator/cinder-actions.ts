@@ -40,7 +40,9 @@ function extend(env: SimEnv, ctx: RequestContext, v: VolumeRecord, args: Record<
   const online = v.status === 'in-use' && atLeast(ctx, '3.42');
   const expected = online ? 'in-use' : 'available';
   if (v.status !== expected) {
-    throw badRequest(`Invalid volume: Volume ${v.id} status must be '${expected}' to extend, currently ${v.status}.`);
+    // Cinder 21 formats its expected-status dict into the text (observed on openstack-loopback (Cinder 21/Nova 26)).
+    const allowed = atLeast(ctx, '3.42') ? "('available', 'in-use')" : "'available'";
+    throw badRequest(`Invalid volume: Volume ${v.id} status must be '{'status': ${allowed}}' to extend, currently ${v.status}.`);
   }
   if (newSize <= v.size) {
     throw badRequest(`Invalid input received: New size for extend must be greater than current size. (current: ${v.size}, extended: ${newSize}).`);

@@ -25,7 +25,7 @@ function versionsBody(env: SimEnv): unknown {
         status: 'CURRENT',
         version: CINDER_MAX_VERSION.join('.'),
         min_version: CINDER_MIN_VERSION.join('.'),
-        updated: '2023-08-31T00:00:00Z',
+        updated: '2022-08-31T00:00:00Z',
         links: [
           { rel: 'describedby', type: 'text/html', href: 'https://docs.openstack.org/' },
           { rel: 'self', href: `${env.baseUrl}/volume/v3/` },
@@ -52,22 +52,20 @@ function limits(env: SimEnv): Reply {
   return { status: 200, body: { limits: { rate: [], absolute } } };
 }
 
-function typeView(t: VolumeType): unknown {
-  return {
-    id: t.id,
-    name: t.name,
-    description: t.description,
-    is_public: true,
-    'os-volume-type-access:is_public': true,
-    qos_specs_id: null,
-    extra_specs: { ...t.extraSpecs },
-  };
+/**
+ * A volume type as a project member sees it: no `qos_specs_id`, and the access flag only in the list
+ * (observed on openstack-loopback (Cinder 21/Nova 26)).
+ */
+function typeView(t: VolumeType, inList: boolean): unknown {
+  const view: Record<string, unknown> = { id: t.id, name: t.name, is_public: true, description: t.description, extra_specs: { ...t.extraSpecs } };
+  if (inList) view['os-volume-type-access:is_public'] = true;
+  return view;
 }
 
 function showType(env: SimEnv, ctx: RequestContext): Reply {
   const t = env.state.volumeTypes.find((x) => x.id === ctx.params.id || (ctx.params.id === 'default' && x.name === '__DEFAULT__'));
   if (!t) throw notFound(`Volume type ${ctx.params.id} could not be found.`);
-  return { status: 200, body: { volume_type: typeView(t) } };
+  return { status: 200, body: { volume_type: typeView(t, false) } };
 }
 
 /** User messages (3.3+): how a real cloud tells a user why a volume ended in `error`. */
@@ -127,8 +125,12 @@ export function cinderRoutes(env: SimEnv): Route[] {
     route('GET', `/backups${id}`, 'cinder.backup.get', scoped((c) => showBackup(env, c))),
     route('DELETE', `/backups${id}`, 'cinder.backup.delete', scoped((c) => deleteBackup(env, c))),
     route('GET', '/limits', 'cinder.limits.get', scoped(() => limits(env))),
-    route('GET', '/types', 'cinder.types.list', scoped(() => ({ status: 200, body: { volume_types: env.state.volumeTypes.map(typeView) } }))),
+    route('GET', '/types', 'cinder.types.list', scoped(() => ({ status: 200, body: { volume_types: env.state.volumeTypes.map((t) => typeView(t, true)) } }))),
     route('GET', `/types${id}`, 'cinder.types.get', scoped((c) => showType(env, c))),
     route('GET', '/messages', 'cinder.message.list', scoped((c) => listMessages(env, c))),
+    route('GET', '/os-availability-zone', 'cinder.availability-zone.list', scoped(() => ({
+      status: 200,
+      body: { availabilityZoneInfo: env.state.availabilityZones.map((zoneName) => ({ zoneName, zoneState: { available: true } })) },
+    }))),
   ];
 }

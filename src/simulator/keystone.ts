@@ -146,8 +146,10 @@ function createToken(env: SimEnv, ctx: RequestContext): Reply {
     const domain = obj(project.domain);
     const byId = project.id === state.project.id;
     const byName = project.name === state.project.name && (domain?.id === DOMAIN.id || domain?.name === DOMAIN.name);
-    if (!byId && !byName) throw unauthorized(`Could not find project: ${String(project.id ?? project.name)}.`);
-    if (!hasProjectRole(user)) throw unauthorized(`User ${user.id} has no access to project ${state.project.id}`);
+    // Keystone 22 gives no reason for an unknown project or a missing role, only the generic 401
+    // (observed on openstack-loopback (Cinder 21/Nova 26)).
+    if (!byId && !byName) throw unauthorized();
+    if (!hasProjectRole(user)) throw unauthorized();
     projectId = state.project.id;
   } else if (scope) {
     throw unauthorized('Only project and trust scopes are supported.');

@@ -56,7 +56,7 @@ function attachmentView(ctx: RequestContext, s: ServerRecord, b: Bdm): unknown {
   // 2.89 replaced the volume-id-as-id with the real Cinder attachment and BDM ids.
   if (atLeast(ctx, '2.89')) {
     view.attachment_id = b.attachmentId;
-    view.bdm_uuid = b.attachmentId;
+    view.bdm_uuid = b.bdmUuid;
   } else {
     view.id = b.volumeId;
   }
@@ -91,7 +91,11 @@ function attach(env: SimEnv, ctx: RequestContext): Reply {
   const volumeId = optString(body, 'volumeId');
   if (!volumeId) throw badRequest("Invalid input for field/attribute volumeAttachment. Value: {}. 'volumeId' is a required property");
   const v = volumeFor(env, volumeId);
-  if (s.bdms.some((b) => b.volumeId === v.id)) throw badRequest(`Invalid volume: volume ${v.id} already attached`);
+  if (s.bdms.some((b) => b.volumeId === v.id)) {
+    // Nova 26 names every server the volume is attached to (observed on openstack-loopback (Cinder 21/Nova 26)).
+    const servers = [...state.servers.values()].filter((x) => x.bdms.some((b) => b.volumeId === v.id)).map((x) => x.id);
+    throw badRequest(`Invalid volume: volume ${v.id} is already attached to instances: ${servers.join(',')}`);
+  }
   // Nova refuses every multiattach volume below 2.60, even for its first server (MultiattachNotSupportedOldMicroversion).
   if (v.multiattach && !atLeast(ctx, '2.60')) {
     throw badRequest('Multiattach volumes are only supported starting with compute API version 2.60.');
@@ -109,6 +113,7 @@ function attach(env: SimEnv, ctx: RequestContext): Reply {
     volumeId: v.id,
     device: optString(body, 'device') ?? nextDevice(s),
     attachmentId: randomUUID(),
+    bdmUuid: randomUUID(),
     tag: optString(body, 'tag') ?? null,
     deleteOnTermination: body.delete_on_termination === true,
   };
@@ -126,7 +131,9 @@ function attach(env: SimEnv, ctx: RequestContext): Reply {
       s.bdms.splice(s.bdms.indexOf(bdm), 1);
       return state.setVolumeStatus(v, previous === 'in-use' ? 'in-use' : 'available');
     }
-    v.attachments.push({ id: bdm.attachmentId, serverId: s.id, device: bdm.device, hostName: s.name, attachedAt: Date.now() });
+    // Cinder records the connector's compute host, never the server name; Nova's fake driver sends none, so
+    // the attachment's host_name is null (observed on openstack-loopback (Cinder 21/Nova 26)).
+    v.attachments.push({ id: bdm.attachmentId, serverId: s.id, device: bdm.device, hostName: null, attachedAt: Date.now() });
     state.setVolumeStatus(v, 'in-use');
     if (env.device && s.id === env.localServerId) {
       state.after('deviceLink', () => {
@@ -178,7 +185,10 @@ function versionDoc(env: SimEnv): Record<string, unknown> {
     version: NOVA_MAX_VERSION.join('.'),
     min_version: NOVA_MIN_VERSION.join('.'),
     updated: '2013-07-23T11:33:21Z',
-    links: [{ rel: 'self', href: `${env.baseUrl}/compute/v2.1/` }],
+    links: [
+      { rel: 'self', href: `${env.baseUrl}/compute/v2.1/` },
+      { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' },
+    ],
     'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }],
   };
 }

@@ -126,7 +126,8 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
   if (ctx.service === 'cinder' || ctx.service === 'nova') counters.inc(`interface.${ctx.iface}`);
   ctx.endpoint = endpointOf(env, where, ctx);
   const extraHeaders: Record<string, string> = { 'x-openstack-request-id': `req-${randomUUID()}` };
-  if (ctx.service === 'nova') extraHeaders['x-compute-request-id'] = extraHeaders['x-openstack-request-id'];
+  // Cinder sends the legacy header as well as Nova (observed on openstack-loopback (Cinder 21/Nova 26)).
+  if (ctx.service === 'nova' || ctx.service === 'cinder') extraHeaders['x-compute-request-id'] = extraHeaders['x-openstack-request-id'];
 
   const fault = faults.take(op);
   if (fault) {
@@ -160,7 +161,7 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
     if (route.auth) {
       const token = env.state.liveToken(header(ctx, 'x-auth-token'));
       if (!token || !token.projectId) {
-        throw new ApiError(401, AUTH_REQUIRED, { 'WWW-Authenticate': `Keystone uri="${env.baseUrl}/identity"` });
+        throw new ApiError(401, AUTH_REQUIRED, { 'WWW-Authenticate': wwwAuthenticate(env) });
       }
       ctx.token = token;
     }
@@ -181,8 +182,17 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     const retry = e.headers['Retry-After'];
-    send(res, { status: e.status, body: errorBody(ctx.service, e.status, e.message, retry), headers: e.headers }, extraHeaders);
+    const headers = e.status === 401 && ctx.service === 'keystone' ? { 'WWW-Authenticate': wwwAuthenticate(env), ...e.headers } : e.headers;
+    send(res, { status: e.status, body: errorBody(ctx.service, e.status, e.message, retry), headers }, extraHeaders);
   }
+}
+
+/**
+ * The challenge of every 401, from Keystone itself and from keystonemiddleware in front of Cinder and Nova:
+ * the v3 auth URL (observed on openstack-loopback (Cinder 21/Nova 26): `Keystone uri="http://127.0.0.1:5000/v3"`).
+ */
+function wwwAuthenticate(env: SimEnv): string {
+  return `Keystone uri="${env.baseUrl}/identity/v3"`;
 }
 
 /** The endpoint URL a client used, as the catalog gave it (links and next-page hrefs are built on it). */

@@ -81,6 +81,8 @@ export interface Bdm {
   volumeId: string;
   device: string;
   attachmentId: string;
+  /** Nova's own BDM id (2.89 `bdm_uuid`), distinct from the Cinder attachment id. */
+  bdmUuid: string;
   tag: string | null;
   deleteOnTermination: boolean;
 }

@@ -97,6 +97,18 @@ describe('CinderClient against the simulator', () => {
     expect(isNotFound(await failure(c.cinder.deleteVolume(v.id)))).toBe(true);
   });
 
+  // Real Cinder answers an unknown marker with the item's 404 (observed on openstack-loopback (Cinder 21/Nova 26)).
+  it('turns the 404 of an unknown list marker into a bad request naming the marker', async () => {
+    const marker = '00000000-0000-0000-0000-000000000000';
+    for (const list of [() => c.cinder.listVolumes({ marker }), () => c.cinder.listSnapshots({ marker })]) {
+      const e = await failure(list());
+      expect(e.kind).toBe('bad-request');
+      expect(e.code).toBe(Status.INVALID_ARGUMENT);
+      expect(e.status).toBe(404);
+      expect(e.message).toContain(`marker ${marker} is unknown`);
+    }
+  });
+
   it('creates, gets, filters, pages and deletes snapshots', async () => {
     const v = await newVolume('pvc-snaps');
     const s1 = await c.cinder.createSnapshot({ volumeId: v.id, name: 'snap-1', force: true, metadata: { k: 'v' } });
