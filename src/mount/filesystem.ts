@@ -163,3 +163,22 @@ export async function resizeFilesystem(
   else if (type === 'btrfs') await deps.exec('btrfs', ['filesystem', 'resize', 'max', mountPath], o);
   else throw new CodedError(Status.INVALID_ARGUMENT, `cannot resize a ${type} filesystem on ${device}`);
 }
+
+/**
+ * Grows an unmounted ext2/3/4 filesystem to its device: `e2fsck -f -p` (resize2fs insists on a fresh forced
+ * check) then `resize2fs`. Offline growth needs no CAP_SYS_RESOURCE, unlike the online ioctl, so a volume
+ * restored or cloned into a larger size grows even where the plugin is not fully privileged. Other
+ * filesystem types are left to the online resize after mounting. Throws FAILED_PRECONDITION when fsck finds
+ * errors it cannot fix.
+ */
+export async function growExtOffline(deps: ToolDeps, device: string, type: string, signal?: AbortSignal): Promise<boolean> {
+  if (!isExtFs(type)) return false;
+  try {
+    await deps.exec('e2fsck', ['-f', '-p', device], { signal, timeoutMs: RESIZE_TIMEOUT_MS, okCodes: [0, FSCK_CORRECTED] });
+  } catch (e) {
+    const msg = `e2fsck -f of ${device} before growing it failed; the filesystem needs manual repair`;
+    throw new CodedError(Status.FAILED_PRECONDITION, msg, { cause: e });
+  }
+  await deps.exec('resize2fs', [device], { signal, timeoutMs: RESIZE_TIMEOUT_MS });
+  return true;
+}

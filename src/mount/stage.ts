@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { CodedError, Status, messageOf } from '../errors';
 import { rescanDevice, type ToolDeps } from './block-device';
-import { DEFAULT_FS_TYPE, checkFilesystem, describeProbe, formatDevice, probeDevice, resizeFilesystem } from './filesystem';
+import { DEFAULT_FS_TYPE, checkFilesystem, describeProbe, formatDevice, growExtOffline, probeDevice, resizeFilesystem } from './filesystem';
 import { findMountByTarget, mountsOfSource } from './mountinfo';
 import { isMountPointOf, mount } from './mounter';
 
@@ -91,7 +91,11 @@ async function formatAndMount(deps: ToolDeps, req: StageRequest): Promise<StageR
       );
     }
     // fsck only an unmounted filesystem: e2fsck refuses a mounted one, and another staging path may hold it.
-    if ((await mountsOfSource(req.device)).length === 0) await checkFilesystem(deps, req.device, fsType, req.signal);
+    if ((await mountsOfSource(req.device)).length === 0) {
+      await checkFilesystem(deps, req.device, fsType, req.signal);
+      // Grow ext* before mounting: offline growth needs no CAP_SYS_RESOURCE (see growExtOffline).
+      if (req.resizeIfNeeded && !req.readOnly) await growExtOffline(deps, req.device, fsType, req.signal);
+    }
   } else if (found.kind === 'blank') {
     if (req.readOnly) {
       const msg = `cannot stage blank device ${req.device} read-only: it would need formatting`;
