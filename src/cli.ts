@@ -30,14 +30,9 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     return 0;
   },
   simulator: async (argv) => (await import('./simulator/cli')).runSimulatorCommand(argv),
-  demo: async () => {
-    process.stderr.write('cinder-csi-plugin demo: not yet available (it lands with the demo issue, #8)\n');
-    return 1;
-  },
-  doctor: async () => {
-    process.stderr.write('cinder-csi-plugin doctor: not yet available (it lands with the doctor issue, #8)\n');
-    return 1;
-  },
+  'fuse-supervisor': async (argv) => (await import('./fuse/supervisor-cli')).runFuseSupervisorCommand(argv),
+  demo: async (argv) => (await import('./demo/demo')).runDemo(argv),
+  doctor: async (argv) => (await import('./doctor/doctor-command')).runDoctorCommand(argv),
 };
 
 /** Entry point; resolves with the exit code. */
