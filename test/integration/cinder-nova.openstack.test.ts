@@ -10,19 +10,12 @@ import { OpenStackError } from '../../src/openstack/errors';
 import {
   Cleanup, CountingClients, describeOpenStack, fakeNodeId, itName, loopbackAuth, loopbackClients, recordVolume, ROOT_VOLUME_NAME, waitGone,
 } from '../helpers/openstack-loopback';
+import { openStackFailure } from '../helpers/openstack-failure';
 
 const SUITE = 'cn';
 const ZERO = '00000000-0000-0000-0000-000000000000';
 
-async function failure(p: Promise<unknown>): Promise<OpenStackError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(OpenStackError);
-    return e as OpenStackError;
-  }
-  throw new Error('expected a failure');
-}
+const failure = openStackFailure;
 
 describeOpenStack('Cinder and Nova on openstack-loopback', () => {
   let c: CountingClients;

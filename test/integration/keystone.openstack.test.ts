@@ -9,19 +9,12 @@ import { OpenStackError } from '../../src/openstack/errors';
 import {
   describeOpenStack, fakeNodeId, LOOPBACK_APPCRED_CONF, LOOPBACK_KEYSTONE, loopbackAuth, loopbackClients, loopbackIds, loopbackPassword,
 } from '../helpers/openstack-loopback';
+import { openStackFailure } from '../helpers/openstack-failure';
 
 const CINDER = (projectId: string) => `http://127.0.0.1:8776/v3/${projectId}`;
 const NOVA = 'http://127.0.0.1:8774/v2.1';
 
-async function failure(p: Promise<unknown>): Promise<OpenStackError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(OpenStackError);
-    return e as OpenStackError;
-  }
-  throw new Error('expected a failure');
-}
+const failure = openStackFailure;
 
 describeOpenStack('Keystone on openstack-loopback', () => {
   const base = (): CloudAuth => ({ name: '', authUrl: LOOPBACK_KEYSTONE, region: 'RegionOne', endpointType: 'public', tlsInsecure: false });

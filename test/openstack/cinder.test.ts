@@ -6,16 +6,9 @@ import { ServiceAuth } from '../../src/openstack/keystone';
 import { startSimulator, Simulator } from '../../src/simulator';
 import { LocalServer, json, startLocalServer } from './local-server';
 import { SIM_REGION, TestClients, clientsFor, passwordAuth, waitFor } from './sim-clients';
+import { openStackFailure } from '../helpers/openstack-failure';
 
-async function failure(p: Promise<unknown>): Promise<OpenStackError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(OpenStackError);
-    return e as OpenStackError;
-  }
-  throw new Error('expected a failure');
-}
+const failure = openStackFailure;
 
 describe('CinderClient against the simulator', () => {
   let sim: Simulator;

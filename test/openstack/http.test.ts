@@ -6,6 +6,7 @@ import { HttpClient, HttpOptions, RequestEvent, TokenSource, buildUserAgent, par
 import { OpenStackError } from '../../src/openstack/errors';
 import { abortableSleep } from '../../src/openstack/abort';
 import { LocalServer, captureLogger, closedPort, json, makeCertificates, startLocalServer } from './local-server';
+import { openStackFailure } from '../helpers/openstack-failure';
 
 const FAST_RETRY = { initialMs: 1, maxDelayMs: 5 };
 
@@ -19,15 +20,7 @@ function client(extra: HttpOptions = {}): HttpClient {
   return new HttpClient({ retry: FAST_RETRY, ...extra });
 }
 
-async function failure(p: Promise<unknown>): Promise<OpenStackError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(OpenStackError);
-    return e as OpenStackError;
-  }
-  throw new Error('expected the request to fail');
-}
+const failure = openStackFailure;
 
 /** A token source handing out tok-1, tok-2… and recording invalidations. */
 function tokens(): TokenSource & { issued: number; invalidated: string[] } {
