@@ -17,8 +17,9 @@ const VOLUME_METADATA_KEYS = ['csi.storage.k8s.io/pvc/name', 'csi.storage.k8s.io
 const SNAPSHOT_METADATA_KEYS = [
   'csi.storage.k8s.io/volumesnapshot/name', 'csi.storage.k8s.io/volumesnapshot/namespace', 'csi.storage.k8s.io/volumesnapshotcontent/name',
 ];
-/** `fsType` is the pre-CSI StorageClass key; the node reads the capability's fs_type, so it is accepted and ignored. */
-const VOLUME_KEYS = new Set(['type', 'availability', 'fsType']);
+/** `fsType` is the pre-CSI StorageClass key; the node reads the capability's fs_type, so it is accepted and ignored.
+ *  `backend` is `block` here (CreateVolume sends `backend: object` to src/object before parsing these). */
+const VOLUME_KEYS = new Set(['type', 'availability', 'fsType', 'backend']);
 const SNAPSHOT_KEYS = new Set(['type', 'force-create', 'availability']);
 
 export interface VolumeParams {

@@ -17,7 +17,7 @@ export function snapshotHandlers(deps: ControllerDeps, routing: ControllerRoutin
       const sourceVolumeId = requireString(req.source_volume_id, 'source_volume_id');
       const name = requireString(req.name, 'name');
       const params = parseSnapshotParameters(req.parameters ?? {}, deps.cluster);
-      const backend = routing.forSecrets(req.secrets);
+      const backend = routing.forVolume(sourceVolumeId, req.secrets);
       const snap = await backend.createSnapshot(
         { name, sourceVolumeId, kind: params.kind, force: params.force, availabilityZone: params.availability, metadata: params.metadata },
         ctx.signal,

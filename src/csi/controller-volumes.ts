@@ -5,12 +5,15 @@
  */
 import { CodedError, Status } from '../errors';
 import type { VolumeInfo, VolumeSource } from '../block/block-types';
-import { aborted, invalidArgument, notFound } from './errors';
+import { aborted, failedPrecondition, invalidArgument, notFound } from './errors';
 import type { CallContext, ServiceHandlers } from './server';
 import type * as csi from './types';
 import { GIB, isMultiNode, requireMessage, requireString, sizeGiBFor, validateCapabilities, validateCapability } from './validate';
 import { accessibleTopology, parseVolumeParameters, requestedZone } from './controller-params';
 import type { ControllerDeps, ControllerRouting } from './controller-routing';
+import { createObjectVolume, validateObjectCapabilities } from './controller-object';
+import { isObjectBackend } from '../object/object-params';
+import { isObjectVolumeId, parseObjectVolumeId } from '../object/volume-id';
 
 /** Bytes of a whole number of GiB, as a decimal string (int64 beyond 2^53 stays exact). */
 export const gibToBytes = (gib: number): string => (BigInt(gib) * BigInt(GIB)).toString();
@@ -19,6 +22,7 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
   const topo = { withTopology: deps.withTopology, ignoreVolumeAz: deps.blockStorage.ignoreVolumeAz };
   return {
     async CreateVolume(req: csi.CreateVolumeRequest, ctx: CallContext): Promise<csi.CreateVolumeResponse> {
+      if (isObjectBackend(req.parameters ?? {})) return createObjectVolume(req, ctx, routing);
       const name = requireString(req.name, 'name');
       validateCapabilities(req.volume_capabilities, 'volume_capabilities');
       const sizeGiB = sizeGiBFor(req.capacity_range);
@@ -49,7 +53,7 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
 
     async DeleteVolume(req: csi.DeleteVolumeRequest, ctx: CallContext): Promise<csi.DeleteVolumeResponse> {
       const id = requireString(req.volume_id, 'volume_id');
-      await routing.forSecrets(req.secrets).deleteVolume(id, ctx.signal);
+      await routing.forVolume(id, req.secrets).deleteVolume(id, ctx.signal);
       return {};
     },
 
@@ -61,10 +65,11 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
         if (!c.access_type) throw invalidArgument(`volume_capabilities[${i}].access_type`, 'is required (block or mount)');
         if (!c.access_mode || c.access_mode.mode === 'UNKNOWN') throw invalidArgument(`volume_capabilities[${i}].access_mode`, 'is required');
       });
-      const vol = await routing.forSecrets(req.secrets).getVolume(id, ctx.signal);
+      const vol = await routing.forVolume(id, req.secrets).getVolume(id, ctx.signal);
       if (!vol) throw notFound(`volume ${id} does not exist`);
       try {
-        validateCapabilities(caps, 'volume_capabilities', { allowMultiNode: (c) => c.access_type === 'block' && vol.multiattach });
+        if (isObjectVolumeId(id)) validateObjectCapabilities(caps, 'volume_capabilities');
+        else validateCapabilities(caps, 'volume_capabilities', { allowMultiNode: (c) => c.access_type === 'block' && vol.multiattach });
       } catch (e) {
         // An unsupported capability is an answer, not an error (CSI spec: confirmed stays unset).
         if (e instanceof CodedError && e.code === Status.INVALID_ARGUMENT) return { message: e.details };
@@ -75,6 +80,7 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
 
     async ControllerGetVolume(req: csi.ControllerGetVolumeRequest, ctx: CallContext): Promise<csi.ControllerGetVolumeResponse> {
       const id = requireString(req.volume_id, 'volume_id');
+      if (isObjectVolumeId(id)) return getObjectVolume(id, routing, ctx);
       // The request carries no secrets, so every configured cloud is asked (as the reference does).
       for (const [, backend] of routing.all()) {
         const vol = await backend.getVolume(id, ctx.signal, { checkNodes: true });
@@ -104,11 +110,12 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
     async ControllerExpandVolume(req: csi.ControllerExpandVolumeRequest, ctx: CallContext): Promise<csi.ControllerExpandVolumeResponse> {
       const id = requireString(req.volume_id, 'volume_id');
       const range = requireMessage(req.capacity_range, 'capacity_range');
-      if (req.volume_capability) validateCapability(req.volume_capability, 'volume_capability');
+      const isObject = isObjectVolumeId(id);
+      if (req.volume_capability && !isObject) validateCapability(req.volume_capability, 'volume_capability');
       const sizeGiB = sizeGiBFor(range);
-      const done = await routing.forSecrets(req.secrets).expandVolume(id, sizeGiB, ctx.signal);
-      // A raw block volume has no filesystem for the node to grow.
-      return { capacity_bytes: gibToBytes(done.sizeGiB), node_expansion_required: req.volume_capability?.access_type !== 'block' };
+      const done = await routing.forVolume(id, req.secrets).expandVolume(id, sizeGiB, ctx.signal);
+      // A raw block volume has no filesystem for the node to grow; an object volume has no filesystem at all.
+      return { capacity_bytes: gibToBytes(done.sizeGiB), node_expansion_required: !isObject && req.volume_capability?.access_type !== 'block' };
     },
   };
 }
@@ -123,6 +130,19 @@ export function parseListToken(token: string, clouds: readonly string[]): [strin
   const index = at < 0 ? -1 : clouds.indexOf(token.slice(at + 1));
   if (index < 0) throw aborted(`starting_token "${token}" is not one this plugin issued`);
   return [token.slice(0, at) || undefined, index];
+}
+
+/**
+ * ControllerGetVolume of an object volume. The request carries no secrets, so only Swift volumes (reached
+ * with the cloud.conf credentials) can be looked at; S3 ones → FAILED_PRECONDITION saying why.
+ */
+async function getObjectVolume(id: string, routing: ControllerRouting, ctx: CallContext): Promise<csi.ControllerGetVolumeResponse> {
+  if (parseObjectVolumeId(id)?.provider !== 'swift') {
+    throw failedPrecondition(`volume ${id}: ControllerGetVolume carries no secrets, so an S3 object volume cannot be inspected`);
+  }
+  const vol = await routing.forVolume(id, undefined).getVolume(id, ctx.signal);
+  if (!vol) throw notFound(`volume ${id} does not exist`);
+  return { volume: volumeOut(vol, undefined), status: statusOut(vol) };
 }
 
 function contentSource(src: csi.VolumeContentSource | null): VolumeSource | undefined {

@@ -6,6 +6,7 @@
 import type { BlockStorageOptions } from '../config/types';
 import { CodedError, Status } from '../errors';
 import type { Logger } from '../log';
+import type { FuseMountService } from '../fuse/supervisor-client';
 import type { FoundDevice } from '../mount/devices';
 import type { NodeMounter } from '../mount/node-mounter';
 import { failedPrecondition } from './errors';
@@ -48,6 +49,11 @@ export interface NodeDeps {
   /** Where the volumes' by-id links appear (`/dev/disk/by-id`). */
   byIdDir: string;
   log: Logger;
+  /**
+   * The FUSE supervisor for object volumes (`obj1:` ids): a SupervisorClient on `--fuse-supervisor-socket`,
+   * or an in-process one for the demo. Absent: object volume requests fail with FAILED_PRECONDITION.
+   */
+  fuse?: FuseMountService;
 }
 
 /** Whether a capability asks for a raw block device rather than a filesystem. */

@@ -10,6 +10,7 @@ import type { NodeGetCapabilitiesResponse, NodeGetInfoResponse, NodeRpcType } fr
 import type { NodeDeps } from './node-deps';
 import { mountHandlers } from './node-mount';
 import { volumeHandlers } from './node-volume';
+import { withObjectRouting } from '../object/node-object';
 
 export type { NodeDeps, NodeMetadata } from './node-deps';
 
@@ -47,14 +48,15 @@ export function sanitizeLabelValue(value: string): string {
  * under `deps.kubeletDir` (INVALID_ARGUMENT naming the field otherwise).
  */
 export function nodeHandlers(deps: NodeDeps): ServiceHandlers {
-  return {
+  // Object volumes (`obj1:` ids) take their own stage/publish/stats path (src/object/node-object.ts).
+  return withObjectRouting(deps, {
     async NodeGetCapabilities(): Promise<NodeGetCapabilitiesResponse> {
       return { capabilities: NODE_CAPABILITIES.map((type) => ({ rpc: { type } })) };
     },
     NodeGetInfo: (_req: unknown, ctx: CallContext) => nodeGetInfo(deps, ctx),
     ...mountHandlers(deps),
     ...volumeHandlers(deps),
-  };
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The only place that starts an external process. Commands are argv arrays, never shell strings, so
+ * The one place that runs an external command to completion (long-lived FUSE daemons are started by
+ * src/fuse/spawn.ts, on the same rules). Commands are argv arrays, never shell strings, so
  * nothing a user controls is ever interpreted by a shell. Secrets never go on argv (they would show in
  * `ps`): callers pass them through `input` (stdin), `env` or a 0600 file. Errors name the command and
  * carry trimmed stderr, never the argument list.

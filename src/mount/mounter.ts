@@ -1,7 +1,7 @@
 /**
  * mount(8)/umount(8) and what surrounds them: bind mounts (read-only takes a remount), tearing down every
  * mount stacked on a path including stale ones, and statfs. Mount state is always read from mountinfo;
- * a `stat` of a stale FUSE/NFS mount point fails with ENOTCONN/EIO/ESTALE, which is handled, not thrown.
+ * a `stat` of a stale FUSE/NFS mount point fails with ENOTCONN/ECONNABORTED/EIO/ESTALE, which is handled, not thrown.
  */
 import { lstat, rmdir, statfs, stat, unlink } from 'node:fs/promises';
 import { CodedError, Status, messageOf } from '../errors';
@@ -15,7 +15,8 @@ export const MOUNT_TIMEOUT_MS = 120_000;
 /** More mounts than this on one path means something keeps re-mounting it; give up rather than spin. */
 export const MAX_STACKED_MOUNTS = 32;
 
-const STALE_ERRNOS = new Set(['ENOTCONN', 'EIO', 'ESTALE']);
+// A dead rclone mount answers ECONNABORTED rather than ENOTCONN.
+const STALE_ERRNOS = new Set(['ENOTCONN', 'ECONNABORTED', 'EIO', 'ESTALE']);
 const STALE_STDERR = /not connected|Input\/output error|Stale file handle/i;
 
 export interface MountOptions {

@@ -1,0 +1,271 @@
+/**
+ * FuseSupervisor: owns the FUSE daemons of object volumes on this node. It mounts and unmounts on request,
+ * records every mount in its state dir so a restarted supervisor adopts live mounts and repairs dead ones,
+ * and probes each mount every few seconds, restarting a dead daemon with backoff and redoing its binds.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { CodedError, Status, messageOf } from '../errors';
+import type { Logger } from '../log';
+import { cleanupMountPoint } from '../mount/mounter';
+import { execFile, type Exec } from '../mount/exec';
+import { findMountByTarget } from '../mount/mountinfo';
+import { TARGET_DIR_MODE } from '../mount/node-mounter';
+import { bindsOf, detachLazily, fuseMountAt, probeMount, rebind, waitForMount } from './mount-health';
+import { MountRecords, type MountRecord } from './mount-records';
+import { credentialFileContent, daemonCommand } from './mounter-args';
+import { requireUnder, validateCredentials, validateMountSpec } from './protocol';
+import type { FuseCredentials, MountSpec, MountState, MountStatus } from './protocol';
+import { isProcessAlive, spawnDetached } from './spawn';
+
+/** How often every mount is probed; a dead daemon is noticed within this (the brief asks ≤ 10 s). */
+export const LIVENESS_INTERVAL_MS = 2_000;
+/** How long a new daemon gets to show a working mount. */
+export const MOUNT_READY_TIMEOUT_MS = 20_000;
+/** First wait before restarting a daemon again after a failed restart; doubles up to the max. */
+export const RESTART_BACKOFF_INITIAL_MS = 1_000;
+export const RESTART_BACKOFF_MAX_MS = 60_000;
+/** How long an unmounted daemon gets to exit on its own before SIGTERM. */
+const DAEMON_EXIT_WAIT_MS = 2_000;
+
+export interface FuseSupervisorOptions {
+  stateDir: string;
+  /** Every target must lie under it. */
+  kubeletDir: string;
+  log: Logger;
+  exec?: Exec;
+  livenessIntervalMs?: number;
+}
+
+interface Entry extends MountRecord {
+  state: MountState;
+  lastError?: string;
+  /** Epoch ms before which no restart is tried. */
+  retryAt: number;
+  backoffMs: number;
+}
+
+/** One per supervisor process (or per in-process fallback in the node plugin). */
+export class FuseSupervisor {
+  private readonly records: MountRecords;
+  private readonly entries = new Map<string, Entry>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private timer?: NodeJS.Timeout;
+  private readonly tools: { exec: Exec; log: Logger };
+
+  constructor(private readonly opts: FuseSupervisorOptions) {
+    this.records = new MountRecords(opts.stateDir);
+    this.tools = { exec: opts.exec ?? execFile, log: opts.log };
+  }
+
+  get kubeletDir(): string {
+    return this.opts.kubeletDir;
+  }
+
+  /** Loads the records, adopts live mounts, repairs dead ones and starts the liveness loop. */
+  async start(): Promise<void> {
+    await this.records.init();
+    const recs = await this.records.loadAll((file, err) => this.opts.log.error({ file, err: messageOf(err) }, 'unreadable mount record skipped'));
+    for (const rec of recs) {
+      const e: Entry = { ...rec, state: 'alive', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS };
+      this.entries.set(rec.spec.target, e);
+      const h = await probeMount(rec.spec.target);
+      if (h.state === 'alive') this.opts.log.info({ target: rec.spec.target, pid: rec.pid }, 'adopted live FUSE mount');
+      else this.markDead(e, h.reason);
+    }
+    await this.checkAll();
+    this.timer = setInterval(() => void this.checkAll(), this.opts.livenessIntervalMs ?? LIVENESS_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** Stops probing. Daemons and mounts are left running: that is the point of a supervisor. */
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /**
+   * Mounts `spec.target` (idempotent for the same spec). Throws INVALID_ARGUMENT for a bad field or option,
+   * ALREADY_EXISTS when the target holds another mount, INTERNAL when the daemon does not come up.
+   */
+  async mount(rawSpec: MountSpec, rawCreds: FuseCredentials): Promise<void> {
+    // Validated here too, so the in-process path gets the same checks as the socket.
+    const spec = validateMountSpec(rawSpec, this.opts.kubeletDir);
+    const creds = validateCredentials(rawCreds, spec.provider);
+    return this.locked(spec.target, async () => {
+      const files = this.records.paths(spec.target);
+      daemonCommand(spec, { credentialFile: files.credentials, cacheDir: files.cacheDir }); // options check first
+      const known = this.entries.get(spec.target);
+      if (known) {
+        if (JSON.stringify(known.spec) !== JSON.stringify(spec)) {
+          throw new CodedError(Status.ALREADY_EXISTS, `${spec.target} is already mounted for ${known.spec.volumeId} with other options`);
+        }
+        await this.records.saveCredentials(spec.target, credentialFileContent(spec, creds));
+        if ((await probeMount(spec.target)).state === 'alive') return;
+        await this.restart(known);
+        if (known.state !== 'alive') throw new CodedError(Status.INTERNAL, `${spec.target}: ${known.lastError ?? 'daemon restart failed'}`);
+        return;
+      }
+      const top = await findMountByTarget(spec.target);
+      if (top && !top.fsType.startsWith('fuse')) {
+        throw new CodedError(Status.ALREADY_EXISTS, `${spec.target} already holds a ${top.fsType} mount`);
+      }
+      const existing = await fuseMountAt(spec.target);
+      if (existing && (await probeMount(spec.target)).state === 'alive') {
+        throw new CodedError(Status.ALREADY_EXISTS, `${spec.target} already holds a mount this supervisor does not own`);
+      }
+      if (existing) await detachLazily(this.tools, spec.target);
+      await mkdir(spec.target, { recursive: true, mode: TARGET_DIR_MODE });
+      await this.records.saveCredentials(spec.target, credentialFileContent(spec, creds));
+      const e: Entry = { spec, restarts: 0, state: 'restarting', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS };
+      try {
+        await this.startDaemon(e);
+      } catch (err) {
+        await detachLazily(this.tools, spec.target).catch(() => undefined);
+        await this.records.remove(spec.target);
+        throw new CodedError(Status.INTERNAL, `${spec.mounter} could not mount ${spec.bucket}/${spec.prefix}: ${messageOf(err)}`);
+      }
+      this.entries.set(spec.target, e);
+      this.opts.log.info({ volumeId: spec.volumeId, target: spec.target, mounter: spec.mounter, pid: e.pid }, 'FUSE mount started');
+    });
+  }
+
+  /**
+   * Unmounts `target` (lazily when busy or dead), stops its daemon, removes its credential file and record,
+   * and removes the directory. Unknown or already unmounted targets are success.
+   */
+  async unmount(rawTarget: string): Promise<void> {
+    const target = requireUnder(rawTarget, this.opts.kubeletDir, 'target');
+    return this.locked(target, async () => {
+      const e = this.entries.get(target);
+      // Without a record only a FUSE mount is ours to remove: a block volume's mount there is never touched.
+      const top = await findMountByTarget(target);
+      if (!e && top && !top.fsType.startsWith('fuse')) {
+        throw new CodedError(Status.FAILED_PRECONDITION, `${target} holds a ${top.fsType} mount, not a FUSE mount; not unmounting it`);
+      }
+      await cleanupMountPoint(this.tools, target, { lazyIfBusy: true });
+      if (e && isDaemonOf(e.pid, target)) await stopDaemon(e.pid!);
+      await this.records.remove(target);
+      this.entries.delete(target);
+      this.opts.log.info({ target, volumeId: e?.spec.volumeId }, 'FUSE mount removed');
+    });
+  }
+
+  /** The state of every mount, as of the last probe. */
+  list(): MountStatus[] {
+    return [...this.entries.values()].map((e) => ({
+      volumeId: e.spec.volumeId,
+      target: e.spec.target,
+      mounter: e.spec.mounter,
+      state: e.state,
+      restarts: e.restarts,
+      lastError: e.lastError,
+      pid: e.pid,
+    }));
+  }
+
+  /** Probes every mount not busy in a request; restarts dead ones whose backoff has passed. */
+  async checkAll(): Promise<void> {
+    for (const e of [...this.entries.values()]) {
+      if (this.locks.has(e.spec.target)) continue;
+      await this.locked(e.spec.target, async () => {
+        if (this.entries.get(e.spec.target) !== e) return; // unmounted meanwhile
+        const h = await probeMount(e.spec.target);
+        if (h.state === 'alive') {
+          if (e.state !== 'alive') this.opts.log.info({ target: e.spec.target }, 'FUSE mount serves again');
+          e.state = 'alive';
+          return;
+        }
+        if (h.state === 'unresponsive') {
+          e.lastError = h.reason;
+          return;
+        }
+        if (e.state === 'alive') this.markDead(e, h.reason);
+        if (Date.now() >= e.retryAt) await this.restart(e);
+      }).catch((err) => this.opts.log.error({ target: e.spec.target, err: messageOf(err) }, 'liveness check failed'));
+    }
+  }
+
+  private markDead(e: Entry, reason: string): void {
+    e.state = 'dead';
+    e.lastError = reason;
+    this.opts.log.warn({ volumeId: e.spec.volumeId, target: e.spec.target, reason }, 'FUSE mount is dead');
+  }
+
+  /** Detaches the dead mount, starts a new daemon, redoes the binds of the old one. Never throws. */
+  private async restart(e: Entry): Promise<void> {
+    const binds = (await bindsOf(e.spec.target)).filter((b) => b.mountPoint.startsWith(`${this.opts.kubeletDir}/`));
+    e.state = 'restarting';
+    e.restarts++;
+    try {
+      if (isDaemonOf(e.pid, e.spec.target)) await stopDaemon(e.pid!);
+      await detachLazily(this.tools, e.spec.target);
+      await mkdir(e.spec.target, { recursive: true, mode: TARGET_DIR_MODE });
+      await this.startDaemon(e);
+      await rebind(this.tools, e.spec.target, binds);
+      e.backoffMs = RESTART_BACKOFF_INITIAL_MS;
+      this.opts.log.info({ target: e.spec.target, pid: e.pid, restarts: e.restarts, binds: binds.length }, 'FUSE daemon restarted');
+    } catch (err) {
+      e.state = 'dead';
+      e.lastError = `restart failed: ${messageOf(err)}`;
+      e.retryAt = Date.now() + e.backoffMs;
+      e.backoffMs = Math.min(e.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
+      this.opts.log.error({ target: e.spec.target, err: e.lastError, retryInMs: e.retryAt - Date.now() }, 'FUSE daemon restart failed');
+      await this.records.save(e);
+    }
+  }
+
+  /** Spawns the daemon for `e`, waits for its mount and records the pid; sets `e.state` alive. */
+  private async startDaemon(e: Entry): Promise<void> {
+    const files = this.records.paths(e.spec.target);
+    const cmd = daemonCommand(e.spec, { credentialFile: files.credentials, cacheDir: files.cacheDir });
+    await mkdir(files.cacheDir, { recursive: true, mode: 0o700 });
+    const proc = await spawnDetached(cmd.command, cmd.args, { env: cmd.env, logFile: files.log });
+    e.pid = proc.pid;
+    // A daemon that dies is noticed at once rather than at the next probe.
+    void proc.exited.then(() => setTimeout(() => void this.checkAll(), 50).unref());
+    try {
+      await waitForMount(e.spec.target, proc.exited, files.log, MOUNT_READY_TIMEOUT_MS);
+    } catch (err) {
+      if (isProcessAlive(proc.pid)) process.kill(proc.pid, 'SIGKILL');
+      throw err;
+    }
+    e.state = 'alive';
+    e.lastError = undefined;
+    await this.records.save({ spec: e.spec, pid: e.pid, restarts: e.restarts });
+  }
+
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+}
+
+/** Whether `pid` is still the daemon of `target` (a recorded pid may have been reused after a reboot). */
+function isDaemonOf(pid: number | undefined, target: string): boolean {
+  if (!pid || !isProcessAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(target);
+  } catch {
+    return false;
+  }
+}
+
+/** Waits for an unmounted daemon to exit on its own, then SIGTERM, then SIGKILL. */
+async function stopDaemon(pid: number): Promise<void> {
+  const waitGone = async (ms: number) => {
+    const end = Date.now() + ms;
+    while (isProcessAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return !isProcessAlive(pid);
+  };
+  if (await waitGone(DAEMON_EXIT_WAIT_MS)) return;
+  process.kill(pid, 'SIGTERM');
+  if (await waitGone(DAEMON_EXIT_WAIT_MS)) return;
+  process.kill(pid, 'SIGKILL');
+}
