@@ -27,6 +27,18 @@ export interface PollOptions {
   /** Injected clock and sleep, so unit tests of the schedule need not wait. */
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Told once per finished wait (metrics); exceptions from it are ignored. */
+  onWaitFinished?: (e: WaitEvent) => void;
+}
+
+/** Which transition a wait is for; 'other' covers create, delete, extend, unreserve and snapshot waits. */
+export type WaitKind = 'attach' | 'detach' | 'other';
+
+/** One finished wait, as reported to `onWaitFinished`. Carries no resource id (metrics labels stay bounded). */
+export interface WaitEvent {
+  kind: WaitKind;
+  outcome: 'done' | 'failed' | 'timeout';
+  durationMs: number;
 }
 
 export interface WaitOptions extends PollOptions {
@@ -36,6 +48,8 @@ export interface WaitOptions extends PollOptions {
   what?: string;
   /** Pause before the first GET: the caller has just changed the resource and knows it is not there yet. */
   startWithPause?: boolean;
+  /** For `onWaitFinished`; default inferred from `what` ("to be attached", "to be detached"). */
+  kind?: WaitKind;
 }
 
 /** A wait on items of type T: `failOn` returns the error to throw at once for a terminal state. */
@@ -56,6 +70,40 @@ export function nextPollDelay(elapsedMs: number, previousMs: number | undefined,
  * else is thrown. When the signal fires: DEADLINE_EXCEEDED naming what was awaited and the last state seen.
  */
 export async function pollUntil<T>(
+  get: (signal?: AbortSignal) => Promise<T>,
+  accept: (item: T) => boolean,
+  describe: (item: T | undefined) => string,
+  o: PollSpec<T>,
+): Promise<T> {
+  if (!o.onWaitFinished) return poll(get, accept, describe, o);
+  const report = o.onWaitFinished;
+  const started = (o.now ?? Date.now)();
+  const finish = (outcome: WaitEvent['outcome']) => {
+    try {
+      report({ kind: o.kind ?? waitKindOf(o.what), outcome, durationMs: (o.now ?? Date.now)() - started });
+    } catch {
+      // A broken metrics hook must not fail the wait.
+    }
+  };
+  try {
+    const v = await poll(get, accept, describe, o);
+    finish('done');
+    return v;
+  } catch (e) {
+    const timeout = e instanceof CodedError && (e.code === Status.DEADLINE_EXCEEDED || e.code === Status.CANCELLED);
+    finish(timeout ? 'timeout' : 'failed');
+    throw e;
+  }
+}
+
+/** The wait kind block-attach.ts's messages imply ("volume X to be attached to N"). */
+function waitKindOf(what: string | undefined): WaitKind {
+  if (what && / to be attached\b/.test(what)) return 'attach';
+  if (what && / to be detached\b/.test(what)) return 'detach';
+  return 'other';
+}
+
+async function poll<T>(
   get: (signal?: AbortSignal) => Promise<T>,
   accept: (item: T) => boolean,
   describe: (item: T | undefined) => string,

@@ -60,6 +60,14 @@ export interface CsiServerOptions {
   /** Returns a copy of a request with its csi_secret fields removed, for the log line. */
   stripSecrets: (methodPath: string, request: unknown) => unknown;
   locks?: VolumeLocks;
+  /** Told when each call starts and ends (metrics); `code` is the gRPC status name ('OK', 'NOT_FOUND'). */
+  observer?: CallObserver;
+}
+
+/** What the metrics module needs from the interceptor layer. Must not throw. */
+export interface CallObserver {
+  callStarted(rpc: string): void;
+  callFinished(rpc: string, code: string, durationMs: number): void;
 }
 
 /** Marker a wrapped deserializer returns for bytes that are not a valid message. */
@@ -147,6 +155,7 @@ export class CsiServer {
     const log = this.opts.log.child({ rpc, callId, ...subjectOf(request) });
     const { signal, deadline, dispose } = abortSignalFor(call);
     this.inFlight++;
+    this.opts.observer?.callStarted(rpc);
     let release: (() => void) | undefined;
     let response: object | undefined;
     let error: CodedError | undefined;
@@ -166,6 +175,7 @@ export class CsiServer {
     }
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     const code = error ? error.code : Status.OK;
+    this.opts.observer?.callFinished(rpc, Status[code], durationMs);
     const line = {
       durationMs: Math.round(durationMs * 10) / 10,
       code: Status[code],

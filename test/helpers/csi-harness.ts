@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CsiServer, ServiceBinding } from '../../src/csi/server';
+import { CallObserver, CsiServer, ServiceBinding } from '../../src/csi/server';
 import { callUnary, CsiServiceName, makeClient, stripSecrets, CsiClient } from '../../src/csi/proto';
 import { logSink, LogSink } from './log-sink';
 
@@ -16,11 +16,16 @@ export interface CsiHarness {
   close(): Promise<void>;
 }
 
-export async function startHarness(services: ServiceBinding[]): Promise<CsiHarness> {
+export interface HarnessOptions {
+  /** Passed to CsiServer (metrics tests). */
+  observer?: CallObserver;
+}
+
+export async function startHarness(services: ServiceBinding[], opts: HarnessOptions = {}): Promise<CsiHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'csi-'));
   const socket = join(dir, 'csi.sock');
   const sink = logSink();
-  const server = new CsiServer({ endpoint: `unix://${socket}`, log: sink.log, services, stripSecrets });
+  const server = new CsiServer({ endpoint: `unix://${socket}`, log: sink.log, services, stripSecrets, observer: opts.observer });
   await server.start();
   const clients = new Map<CsiServiceName, CsiClient>();
   const client = (s: CsiServiceName) => {
