@@ -1,0 +1,40 @@
+# cinder-csi-plugin image: one image for the controller, the node plugin and the FUSE supervisor
+# (manifests/cinder-csi-plugin/). Build: docker build -t <registry>/cinder-csi-plugin:v<version> .
+# Then set that name and tag in manifests/cinder-csi-plugin/kustomization.yaml (images:).
+
+# --- build: compile TypeScript, then drop the dev dependencies --------------------------------------------
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No install scripts: nothing at run time needs them (protobufjs' only warns about version pins; @parcel/watcher,
+# a jest dependency, ships prebuilt binaries) and the slim image has no compiler for a fallback source build.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY bench ./bench
+COPY proto ./proto
+COPY bin ./bin
+RUN npm run build && npm prune --omit=dev
+
+# --- run: Node 22 on Debian 12 with the tools the node service runs -------------------------------------
+FROM node:22-bookworm-slim
+# e2fsprogs, xfsprogs: mkfs/fsck/resize; util-linux, mount: blkid, findmnt, mount; udev: udevadm for device
+# links; s3fs, rclone, fuse3: object volumes (the FUSE supervisor); ca-certificates: TLS to Keystone and S3.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      e2fsprogs xfsprogs util-linux mount udev s3fs rclone fuse3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+COPY --from=build /app/proto ./proto
+ENV NODE_ENV=production
+# The manifests pass --endpoint=unix://csi/csi.sock as the reference does, a path relative to the working
+# directory; from / it is /csi/csi.sock, where the socket volume is mounted.
+WORKDIR /
+# Runs as root, only because the node service must: mount(8), mkfs, FUSE mounts and bind mounts into
+# kubelet's directories need CAP_SYS_ADMIN. The controller Deployment could run unprivileged.
+USER root
+ENTRYPOINT ["node", "/app/bin/cinder-csi-plugin"]

@@ -1,0 +1,454 @@
+/**
+ * The deployment (manifests/, Dockerfile): every object validates against the Kubernetes schema of its kind,
+ * and the pieces agree with each other and with the code: driver name, socket paths, Secret names and keys,
+ * ServiceAccounts and their bindings, the flags our containers get, the image tag. Nothing here talks to a
+ * cluster; `kubectl kustomize` runs when kubectl is installed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, posix } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { parseFlags, parseEndpoint } from '../../src/config/flags';
+import { parseCloudConfig } from '../../src/config/cloud-conf';
+import { DRIVER_NAME } from '../../src/csi/identity';
+import { isObjectBackend, parseObjectParameters } from '../../src/object/object-params';
+import { S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET } from '../../src/object/object-stores';
+import {
+  MANIFESTS, OUR_IMAGE, PLUGIN_DIR, ROOT, can, compareVersions, dockerfileWorkdir, expandedArgs, flagValue, loadManifests, loadYaml,
+  podSpec, rulesOf, snapshotValidators, validateWithKubernetesModels, volumePath, yamlFiles, type K8sObject,
+} from './manifest-helpers';
+
+const docs = loadManifests();
+const objects = docs.map((d) => d.obj);
+const pluginObjects = docs.filter((d) => d.file.startsWith('manifests/cinder-csi-plugin/')).map((d) => d.obj);
+const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+
+function one(kind: string, name: string): K8sObject {
+  const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
+  if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length}`);
+  return found[0];
+}
+const controller = one('Deployment', 'csi-cinder-controllerplugin');
+const node = one('DaemonSet', 'csi-cinder-nodeplugin');
+const containerOf = (w: K8sObject, name: string) => {
+  const c = podSpec(w).containers.find((x: { name: string }) => x.name === name);
+  if (!c) throw new Error(`${w.kind} ${w.metadata.name} has no container ${name}`);
+  return c;
+};
+const controllerPlugin = containerOf(controller, 'cinder-csi-plugin');
+const nodePlugin = containerOf(node, 'cinder-csi-plugin');
+const supervisor = containerOf(node, 'fuse-supervisor');
+const workloads = objects.filter((o) => ['Deployment', 'DaemonSet', 'StatefulSet', 'Pod'].includes(o.kind));
+
+/** Whether flags.ts knows a flag yet (another issue may still be adding it). */
+function pluginAccepts(flag: string): boolean {
+  try {
+    parseFlags([`--${flag}=/x`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('manifests: parsing and schemas', () => {
+  it('finds the install, StorageClass and example manifests', () => {
+    const dirs = new Set(docs.map((d) => d.file.split('/')[1]));
+    expect([...dirs].sort()).toEqual(['cinder-csi-plugin', 'examples', 'storageclasses']);
+    expect(docs.length).toBeGreaterThan(30);
+  });
+
+  it('every document has apiVersion, kind and metadata.name', () => {
+    for (const { file, obj } of docs) {
+      expect({ file, ok: typeof obj.apiVersion === 'string' && typeof obj.kind === 'string' && typeof obj.metadata?.name === 'string' }).toEqual({ file, ok: true });
+    }
+  });
+
+  it('every built-in object validates against the Kubernetes OpenAPI schema of its apiVersion/kind, with no unknown fields', () => {
+    const results = validateWithKubernetesModels(objects);
+    const problems = docs
+      .map((d, i) => ({ where: `${d.file}#${d.index} ${d.obj.kind} ${d.obj.metadata.name}`, ...results[i] }))
+      .filter((r) => r.status === 'invalid');
+    expect(problems).toEqual([]);
+    // Only the snapshot CRDs fall outside kubernetes-models; they get their own schemas below.
+    const unsupported = new Set(docs.filter((_, i) => results[i].status === 'unsupported').map((d) => `${d.obj.apiVersion}/${d.obj.kind}`));
+    expect([...unsupported].sort()).toEqual(['snapshot.storage.k8s.io/v1/VolumeSnapshot', 'snapshot.storage.k8s.io/v1/VolumeSnapshotClass']);
+  });
+
+  it('the schema validators reject a broken object, so a pass means something', () => {
+    const broken = JSON.parse(JSON.stringify(controller));
+    podSpec(broken).containers[0].ports = [{ containerPort: 'nine' }];
+    expect(validateWithKubernetesModels([broken])[0]).toMatchObject({ status: 'invalid', message: expect.stringContaining('containerPort') });
+    const misspelt = JSON.parse(JSON.stringify(node));
+    podSpec(misspelt).containers[2].volumeMounts[1] = { name: 'kubelet-dir', mountPath: '/var/lib/kubelet', mountPropogation: 'Bidirectional' };
+    expect(validateWithKubernetesModels([misspelt])[0]).toMatchObject({ status: 'invalid', message: expect.stringContaining('volumeMounts[1].mountPropogation') });
+    const vsc = snapshotValidators().get('snapshot.storage.k8s.io/v1/VolumeSnapshotClass')!;
+    expect(vsc({ apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotClass', metadata: { name: 'x' }, driver: DRIVER_NAME, deletionPolicy: 'Keep' })).toBe(false);
+    expect(vsc({ apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotClass', metadata: { name: 'x' }, driver: DRIVER_NAME, deletionPolicy: 'Delete', parameter: {} })).toBe(false);
+  });
+
+  it('VolumeSnapshotClasses and VolumeSnapshots validate against the external-snapshotter CRD schemas', () => {
+    const validators = snapshotValidators();
+    const snapshotDocs = docs.filter((d) => d.obj.apiVersion.startsWith('snapshot.storage.k8s.io/'));
+    expect(snapshotDocs.length).toBeGreaterThanOrEqual(3);
+    for (const { file, obj } of snapshotDocs) {
+      const validate = validators.get(`${obj.apiVersion}/${obj.kind}`);
+      expect({ file, known: validate !== undefined }).toEqual({ file, known: true });
+      const ok = validate!(obj);
+      expect({ file, errors: ok ? [] : validate!.errors }).toEqual({ file, errors: [] });
+    }
+  });
+});
+
+describe('manifests: the CSIDriver and the driver name', () => {
+  it('the CSIDriver is cinder.csi.openstack.org with the spec of issue #9', () => {
+    expect(one('CSIDriver', DRIVER_NAME).spec).toEqual({
+      attachRequired: true,
+      podInfoOnMount: true,
+      fsGroupPolicy: 'File',
+      volumeLifecycleModes: ['Persistent'],
+    });
+  });
+
+  it('every StorageClass and VolumeSnapshotClass names our driver', () => {
+    const classes = objects.filter((o) => o.kind === 'StorageClass' || o.kind === 'VolumeSnapshotClass');
+    expect(classes.length).toBeGreaterThanOrEqual(8);
+    for (const c of classes) expect({ name: c.metadata.name, driver: c.provisioner ?? c.driver }).toEqual({ name: c.metadata.name, driver: DRIVER_NAME });
+  });
+
+  it('the registrar registers the socket under kubelet plugins/<driver name>', () => {
+    const registrar = containerOf(node, 'node-driver-registrar');
+    expect(flagValue(expandedArgs(registrar), 'kubelet-registration-path')).toBe(`/var/lib/kubelet/plugins/${DRIVER_NAME}/csi.sock`);
+  });
+});
+
+describe('manifests: sockets', () => {
+  /** Where the plugin's --endpoint lands: relative unix paths resolve from the image's WORKDIR, as in the reference. */
+  function pluginSocket(container: { workingDir?: string }, args: string[]): string {
+    const endpoint = flagValue(args, 'endpoint')!;
+    expect(parseEndpoint(endpoint).kind).toBe('unix');
+    const path = endpoint.replace(/^unix:\/\//, '');
+    return posix.resolve(container.workingDir ?? dockerfileWorkdir(dockerfile), path);
+  }
+
+  it('runs from / so that unix://csi/csi.sock is /csi/csi.sock', () => {
+    expect(dockerfileWorkdir(dockerfile)).toBe('/');
+    expect(pluginSocket(controllerPlugin, expandedArgs(controllerPlugin))).toBe('/csi/csi.sock');
+    expect(pluginSocket(nodePlugin, expandedArgs(nodePlugin))).toBe('/csi/csi.sock');
+  });
+
+  it.each([
+    ['controller', controller, ['csi-attacher', 'csi-provisioner', 'csi-snapshotter', 'csi-resizer', 'liveness-probe']],
+    ['node', node, ['node-driver-registrar', 'liveness-probe']],
+  ])('every %s sidecar --csi-address is the plugin socket through the same volume', (_role, workload, sidecars) => {
+    const plugin = containerOf(workload as K8sObject, 'cinder-csi-plugin');
+    const served = volumePath(plugin, pluginSocket(plugin, expandedArgs(plugin)));
+    for (const name of sidecars as string[]) {
+      const sidecar = containerOf(workload as K8sObject, name);
+      const address = flagValue(expandedArgs(sidecar), 'csi-address');
+      expect({ name, at: volumePath(sidecar, address!) }).toEqual({ name, at: served });
+    }
+  });
+
+  it('the node socket volume is the host directory the registrar registers', () => {
+    const served = volumePath(nodePlugin, pluginSocket(nodePlugin, expandedArgs(nodePlugin)));
+    const volume = podSpec(node).volumes.find((v: { name: string }) => v.name === served.volume);
+    const registered = flagValue(expandedArgs(containerOf(node, 'node-driver-registrar')), 'kubelet-registration-path');
+    expect(posix.join(volume.hostPath.path, served.rel)).toBe(registered);
+  });
+
+  it('the controller socket volume is a pod-local emptyDir', () => {
+    const served = volumePath(controllerPlugin, '/csi/csi.sock');
+    expect(podSpec(controller).volumes.find((v: { name: string }) => v.name === served.volume)).toMatchObject({ emptyDir: {} });
+  });
+
+  it('the plugin and the FUSE supervisor share the supervisor socket through a volume that outlives either container', () => {
+    const socket = flagValue(expandedArgs(supervisor).slice(1), 'socket')!;
+    expect(socket).toBe('/run/cinder-csi/supervisor.sock');
+    const fromPlugin = volumePath(nodePlugin, flagValue(expandedArgs(nodePlugin), 'fuse-supervisor-socket')!);
+    expect(fromPlugin).toEqual(volumePath(supervisor, socket));
+    const volume = podSpec(node).volumes.find((v: { name: string }) => v.name === fromPlugin.volume);
+    expect(volume.emptyDir ?? volume.hostPath).toBeDefined();
+  });
+});
+
+describe('manifests: the node DaemonSet', () => {
+  type Mount = { name: string; mountPath: string; mountPropagation?: string };
+  const mountOf = (c: { volumeMounts: Mount[] }, path: string) => c.volumeMounts.find((m) => m.mountPath === path);
+  const hostPathOf = (name: string) => podSpec(node).volumes.find((v: { name: string }) => v.name === name)?.hostPath?.path;
+
+  it('runs on every node, host network, node-critical', () => {
+    const spec = podSpec(node);
+    expect(spec.tolerations).toContainEqual({ operator: 'Exists' });
+    expect(spec.priorityClassName).toBe('system-node-critical');
+    expect(spec.hostNetwork).toBe(true);
+  });
+
+  it.each(['cinder-csi-plugin', 'fuse-supervisor'])('%s is privileged and shares /var/lib/kubelet Bidirectionally', (name) => {
+    const c = containerOf(node, name);
+    expect(c.securityContext.privileged).toBe(true);
+    const m = mountOf(c, '/var/lib/kubelet')!;
+    expect(m).toMatchObject({ mountPropagation: 'Bidirectional' });
+    expect(hostPathOf(m.name)).toBe('/var/lib/kubelet');
+  });
+
+  it('the plugin sees /dev (HostToContainer), /sys and /run/udev of the host, and its Node name', () => {
+    expect(mountOf(nodePlugin, '/dev')).toMatchObject({ mountPropagation: 'HostToContainer' });
+    for (const path of ['/dev', '/sys', '/run/udev']) {
+      const m = mountOf(nodePlugin, path);
+      expect({ path, host: m && hostPathOf(m.name) }).toEqual({ path, host: path });
+    }
+    expect(nodePlugin.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+  });
+
+  it('the supervisor has /dev/fuse and keeps its state on the host', () => {
+    const fuse = mountOf(supervisor, '/dev/fuse')!;
+    expect(podSpec(node).volumes.find((v: { name: string }) => v.name === fuse.name).hostPath).toEqual({ path: '/dev/fuse', type: 'CharDevice' });
+    const args = expandedArgs(supervisor);
+    expect(args[0]).toBe('fuse-supervisor');
+    const stateDir = flagValue(args.slice(1), 'state-dir')!;
+    const state = volumePath(supervisor, stateDir);
+    expect(posix.join(hostPathOf(state.volume), state.rel)).toBe('/var/lib/cinder-csi/fuse');
+    expect(flagValue(args.slice(1), 'kubelet-dir')).toBe('/var/lib/kubelet');
+  });
+});
+
+describe('manifests: flags our containers get', () => {
+  const pending = ['fuse-supervisor-socket'].filter((f) => !pluginAccepts(f));
+  const withoutPending = (args: string[]) => args.filter((a) => !pending.some((f) => a.startsWith(`--${f}=`)));
+
+  it('the controller plugin flags parse with the CLI parser and select the controller role', () => {
+    const flags = parseFlags(expandedArgs(controllerPlugin));
+    expect(flags).toMatchObject({ provideControllerService: true, provideNodeService: false, cluster: 'kubernetes', httpEndpoint: ':9809' });
+    expect(flags.cloudConfig).toEqual(['/etc/config/cloud.conf']);
+    expect(controllerPlugin.ports).toContainEqual({ name: 'metrics', containerPort: 9809, protocol: 'TCP' });
+  });
+
+  it('the node plugin flags parse with the CLI parser and select the node role', () => {
+    const flags = parseFlags(withoutPending(expandedArgs(nodePlugin)));
+    expect(flags).toMatchObject({ provideControllerService: false, provideNodeService: true, kubeletDir: '/var/lib/kubelet' });
+    expect(flags.cloudConfig).toEqual(['/etc/config/cloud.conf']);
+  });
+
+  if (pending.length) {
+    it.todo(`the node plugin's --${pending.join(', --')} is checked by parseFlags once src/config/flags.ts accepts it`);
+  }
+
+  const supervisorCli = join(ROOT, 'src', 'fuse', 'supervisor-cli.ts');
+  // Loaded only if present: the supervisor is another issue's work and may not have landed in this tree.
+  let parseSupervisorFlags: ((argv: string[]) => Record<string, string>) | undefined;
+  if (existsSync(supervisorCli)) parseSupervisorFlags = require(supervisorCli).parseSupervisorFlags;
+  if (typeof parseSupervisorFlags === 'function') {
+    it('the fuse-supervisor flags parse with its own parser', () => {
+      const [sub, ...rest] = expandedArgs(supervisor);
+      expect(sub).toBe('fuse-supervisor');
+      expect(readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8')).toMatch(/'fuse-supervisor':/);
+      expect(parseSupervisorFlags(rest)).toMatchObject({ socket: '/run/cinder-csi/supervisor.sock', stateDir: '/var/lib/cinder-csi/fuse', kubeletDir: '/var/lib/kubelet' });
+    });
+  } else {
+    it.todo('the fuse-supervisor flags are checked once `fuse-supervisor` lands in src/cli.ts');
+  }
+
+  it('the liveness probes hit the livenessprobe sidecar port and /healthz', () => {
+    for (const w of [controller, node]) {
+      const plugin = containerOf(w, 'cinder-csi-plugin');
+      const port = plugin.ports.find((p: { name: string }) => p.name === plugin.livenessProbe.httpGet.port);
+      const sidecarEndpoint = flagValue(expandedArgs(containerOf(w, 'liveness-probe')), 'http-endpoint');
+      expect({ path: plugin.livenessProbe.httpGet.path, port: port.containerPort }).toEqual({ path: '/healthz', port: 9808 });
+      expect(sidecarEndpoint).toBe(':9808');
+    }
+  });
+
+  it('the sidecars get the arguments of issue #9', () => {
+    const args = (name: string) => expandedArgs(containerOf(controller, name));
+    expect(args('csi-provisioner')).toEqual(expect.arrayContaining(['--feature-gates=Topology=true', '--extra-create-metadata', '--timeout=3m', '--leader-election=true']));
+    expect(args('csi-resizer')).toContain('--handle-volume-inuse-error=false');
+    for (const name of ['csi-attacher', 'csi-snapshotter', 'csi-resizer']) expect(args(name)).toEqual(expect.arrayContaining(['--timeout=3m', '--leader-election=true']));
+  });
+
+  it('every container has resource requests and limits', () => {
+    for (const w of workloads.filter((o) => o.metadata.namespace === 'kube-system')) {
+      for (const c of podSpec(w).containers) expect({ c: c.name, requests: !!c.resources?.requests, limits: !!c.resources?.limits }).toEqual({ c: c.name, requests: true, limits: true });
+    }
+  });
+});
+
+describe('manifests: Secrets', () => {
+  const secret = one('Secret', 'cloud-config');
+  const cloudConf = Buffer.from(secret.data['cloud.conf'], 'base64').toString('utf8');
+
+  it('the cloud-config Secret holds cloud.conf.sample, and it parses with no warnings', () => {
+    expect(cloudConf).toBe(readFileSync(join(PLUGIN_DIR, 'cloud.conf.sample'), 'utf8'));
+    const config = parseCloudConfig([{ file: 'cloud-config/cloud.conf', text: cloudConf }], { requireCredentials: true });
+    expect(config.warnings).toEqual([]);
+    expect(config.clouds.get('')).toMatchObject({ authUrl: expect.stringMatching(/^https:\/\//) });
+  });
+
+  it('both workloads mount the cloud-config Secret read-only where CLOUD_CONFIG points', () => {
+    for (const plugin of [controllerPlugin, nodePlugin]) {
+      const w = plugin === controllerPlugin ? controller : node;
+      const path = plugin.env.find((e: { name: string }) => e.name === 'CLOUD_CONFIG').value;
+      const at = volumePath(plugin, path);
+      const volume = podSpec(w).volumes.find((v: { name: string }) => v.name === at.volume);
+      expect(volume.secret.secretName).toBe(secret.metadata.name);
+      expect(volume.secret.items).toEqual([{ key: 'cloud.conf', path: at.rel }]);
+      expect(plugin.volumeMounts.find((m: { name: string }) => m.name === at.volume).readOnly).toBe(true);
+      expect(w.metadata.namespace).toBe(secret.metadata.namespace);
+    }
+  });
+
+  it('every StorageClass secret reference names a Secret in the manifests with the S3 keys', () => {
+    const refs = objects
+      .filter((o) => o.kind === 'StorageClass')
+      .flatMap((sc) =>
+        Object.entries<string>(sc.parameters ?? {})
+          .filter(([k]) => /^csi\.storage\.k8s\.io\/.*-secret-name$/.test(k))
+          .map(([k, name]) => ({ sc: sc.metadata.name, name, namespace: sc.parameters[k.replace(/-name$/, '-namespace')] })),
+      );
+    expect(refs.length).toBeGreaterThanOrEqual(2);
+    for (const ref of refs) {
+      const s = objects.find((o) => o.kind === 'Secret' && o.metadata.name === ref.name && o.metadata.namespace === ref.namespace);
+      expect({ ...ref, found: !!s }).toEqual({ ...ref, found: true });
+      expect(Object.keys(s!.stringData ?? s!.data)).toEqual(expect.arrayContaining([S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET]));
+    }
+  });
+});
+
+describe('manifests: StorageClasses and snapshot classes', () => {
+  const sc = (name: string) => one('StorageClass', name);
+
+  it('csi-cinder-sc-delete is ext4, Delete, expandable, WaitForFirstConsumer', () => {
+    expect(sc('csi-cinder-sc-delete')).toMatchObject({
+      parameters: { 'csi.storage.k8s.io/fstype': 'ext4' },
+      reclaimPolicy: 'Delete',
+      allowVolumeExpansion: true,
+      volumeBindingMode: 'WaitForFirstConsumer',
+    });
+    expect(sc('csi-cinder-sc-retain').reclaimPolicy).toBe('Retain');
+    expect(sc('csi-cinder-sc-xfs').parameters['csi.storage.k8s.io/fstype']).toBe('xfs');
+  });
+
+  it('the Cinder classes select the block backend and the object classes parse as object parameters', () => {
+    for (const name of ['csi-cinder-sc-delete', 'csi-cinder-sc-retain', 'csi-cinder-sc-xfs', 'csi-cinder-sc-block']) {
+      expect(isObjectBackend(sc(name).parameters ?? {})).toBe(false);
+    }
+    expect(parseObjectParameters(sc('csi-cinder-sc-object-s3').parameters)).toMatchObject({ provider: 's3', mounter: 's3fs', endpoint: 'https://s3.example.com' });
+    expect(parseObjectParameters(sc('csi-cinder-sc-object-swift').parameters)).toMatchObject({ provider: 'swift', mounter: 'rclone' });
+  });
+
+  it('one VolumeSnapshotClass makes snapshots and one makes backups', () => {
+    expect(one('VolumeSnapshotClass', 'csi-cinder-snapclass').parameters?.type ?? 'snapshot').toBe('snapshot');
+    expect(one('VolumeSnapshotClass', 'csi-cinder-snapclass-backup').parameters.type).toBe('backup');
+  });
+
+  it('the examples use only StorageClasses and VolumeSnapshotClasses that exist', () => {
+    const claims = docs
+      .filter((d) => d.file.startsWith('manifests/examples/'))
+      .flatMap((d) => (d.obj.kind === 'StatefulSet' ? d.obj.spec.volumeClaimTemplates.map((t: K8sObject) => t.spec) : d.obj.kind === 'PersistentVolumeClaim' ? [d.obj.spec] : []));
+    expect(claims.length).toBeGreaterThanOrEqual(5);
+    for (const c of claims) expect(objects.some((o) => o.kind === 'StorageClass' && o.metadata.name === c.storageClassName)).toBe(true);
+    for (const vs of objects.filter((o) => o.kind === 'VolumeSnapshot')) {
+      expect(objects.some((o) => o.kind === 'VolumeSnapshotClass' && o.metadata.name === vs.spec.volumeSnapshotClassName)).toBe(true);
+    }
+  });
+});
+
+describe('manifests: ServiceAccounts and RBAC', () => {
+  const controllerSa = { name: podSpec(controller).serviceAccountName as string, namespace: controller.metadata.namespace ?? 'default' };
+  const nodeSa = { name: podSpec(node).serviceAccountName as string, namespace: node.metadata.namespace ?? 'default' };
+
+  it('each workload runs as a ServiceAccount the manifests create', () => {
+    for (const sa of [controllerSa, nodeSa]) {
+      expect(pluginObjects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === sa.name && o.metadata.namespace === sa.namespace)).toBe(true);
+    }
+  });
+
+  it('every binding names an existing role and an existing ServiceAccount', () => {
+    const bindings = pluginObjects.filter((o) => o.kind.endsWith('Binding'));
+    expect(bindings.length).toBeGreaterThanOrEqual(6);
+    for (const b of bindings) {
+      const role = pluginObjects.find((o) => o.kind === b.roleRef.kind && o.metadata.name === b.roleRef.name);
+      expect({ binding: b.metadata.name, role: !!role }).toEqual({ binding: b.metadata.name, role: true });
+      for (const s of b.subjects) {
+        expect(pluginObjects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === s.name && o.metadata.namespace === s.namespace)).toBe(true);
+      }
+    }
+    for (const role of pluginObjects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')) {
+      expect({ role: role.metadata.name, bound: bindings.some((b) => b.roleRef.name === role.metadata.name) }).toEqual({ role: role.metadata.name, bound: true });
+    }
+  });
+
+  it.each([
+    ['provisioner creates PVs', 'create', '', 'persistentvolumes', undefined],
+    ['provisioner reads provisioner secrets', 'get', '', 'secrets', undefined],
+    ['provisioner reads snapshots to restore', 'get', 'snapshot.storage.k8s.io', 'volumesnapshotcontents', undefined],
+    ['provisioner reads node topology', 'get', 'storage.k8s.io', 'csinodes', undefined],
+    ['attacher updates VolumeAttachment status', 'patch', 'storage.k8s.io', 'volumeattachments/status', undefined],
+    ['snapshotter updates contents', 'update', 'snapshot.storage.k8s.io', 'volumesnapshotcontents/status', undefined],
+    ['resizer patches PVC status', 'patch', '', 'persistentvolumeclaims/status', undefined],
+    ['sidecars record events', 'create', '', 'events', undefined],
+    ['sidecars elect a leader in their namespace', 'create', 'coordination.k8s.io', 'leases', 'kube-system'],
+  ])('the controller ServiceAccount may do what the sidecars need: %s', (_what, verb, group, resource, ns) => {
+    expect(can(objects, controllerSa, verb as string, group as string, resource as string, ns as string | undefined)).toBe(true);
+  });
+
+  it('leases are granted only in the controller namespace, and nothing is granted with wildcards', () => {
+    expect(can(objects, controllerSa, 'create', 'coordination.k8s.io', 'leases', 'default')).toBe(false);
+    for (const { rule } of [...rulesOf(objects, controllerSa), ...rulesOf(objects, nodeSa)]) {
+      expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
+    }
+  });
+
+  it('the node ServiceAccount may read Nodes and nothing else', () => {
+    expect(rulesOf(objects, nodeSa).map((r) => r.rule)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get'] }]);
+    expect(can(objects, nodeSa, 'get', '', 'secrets')).toBe(false);
+  });
+});
+
+describe('manifests: images and kustomization', () => {
+  const kustomization = loadYaml(join(PLUGIN_DIR, 'kustomization.yaml'))[0] as {
+    resources: string[];
+    images: Array<{ name: string; newName?: string; newTag?: string }>;
+  };
+  const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+  const allContainers = workloads.flatMap((w) => podSpec(w).containers as Array<{ name: string; image: string }>);
+
+  it('the kustomization lists every manifest file of the install directory', () => {
+    const files = yamlFiles(PLUGIN_DIR).map((f) => basename(f)).filter((f) => f !== 'kustomization.yaml');
+    expect([...kustomization.resources].sort()).toEqual(files.sort());
+  });
+
+  it('sets our image in exactly one place, with the package version as its tag', () => {
+    const ours = kustomization.images.filter((i) => i.name === OUR_IMAGE);
+    expect(ours).toHaveLength(1);
+    expect(ours[0]).toMatchObject({ newName: expect.stringMatching(/\/cinder-csi-plugin$/), newTag: `v${version}` });
+    const workloadImages = new Set(allContainers.map((c) => c.image).filter((i) => i.includes(OUR_IMAGE)));
+    expect([...workloadImages]).toEqual([OUR_IMAGE]);
+    for (const f of yamlFiles(MANIFESTS)) expect({ f, tagged: /cinder-csi-plugin:v?\d/.test(readFileSync(f, 'utf8')) }).toEqual({ f, tagged: false });
+  });
+
+  it('pins every sidecar to a registry.k8s.io/sig-storage release no older than the reference driver uses', () => {
+    // cloud-provider-openstack manifests at c453fb7 (shared/reference/cinder-csi-plugin.md section 8).
+    const reference: Record<string, string> = {
+      'csi-attacher': 'v4.10.0', 'csi-provisioner': 'v5.3.0', 'csi-snapshotter': 'v8.4.0', 'csi-resizer': 'v1.14.0',
+      livenessprobe: 'v2.17.0', 'csi-node-driver-registrar': 'v2.15.0',
+    };
+    const sidecars = allContainers.filter((c) => c.image.includes('/sig-storage/'));
+    expect(new Set(sidecars.map((c) => c.image.split(':')[0].split('/').pop())).size).toBe(6);
+    for (const c of sidecars) {
+      const m = /^registry\.k8s\.io\/sig-storage\/([a-z-]+):(v\d+\.\d+\.\d+)$/.exec(c.image);
+      expect({ image: c.image, pinned: !!m }).toEqual({ image: c.image, pinned: true });
+      expect({ image: c.image, notOlder: compareVersions(m![2], reference[m![1]]) >= 0 }).toEqual({ image: c.image, notOlder: true });
+    }
+  });
+
+  // kubectl ships with this project's machine images; under CI=true its absence fails the test, locally it is a todo.
+  const hasKubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
+  (hasKubectl || process.env.CI === 'true' ? it : it.todo)('kubectl kustomize renders every object with our image at its one tag', () => {
+    const rendered = execFileSync('kubectl', ['kustomize', PLUGIN_DIR], { encoding: 'utf8' });
+    const out = parseAllDocuments(rendered).map((d) => d.toJS() as K8sObject);
+    expect(out).toHaveLength(pluginObjects.length);
+    const ours = kustomization.images[0];
+    const images = out.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet').flatMap((w) => podSpec(w).containers.map((c: { image: string }) => c.image));
+    expect(images.filter((i: string) => i.includes(OUR_IMAGE))).toEqual([`${ours.newName}:${ours.newTag}`, `${ours.newName}:${ours.newTag}`, `${ours.newName}:${ours.newTag}`]);
+  });
+});
