@@ -11,12 +11,14 @@ const USAGE = `Usage: cinder-csi-plugin [flags]            run the CSI plugin (c
        cinder-csi-plugin simulator [options]  run the OpenStack simulator on 127.0.0.1
        cinder-csi-plugin demo [options]       run the whole volume lifecycle on this machine
        cinder-csi-plugin doctor [options]     check this node and its cloud
+       cinder-csi-plugin fuse-supervisor [options]  own the FUSE mounts of object volumes (node)
        cinder-csi-plugin version
 
 Plugin flags (reference-compatible): --endpoint, --cloud-config (repeatable), --cloud-name (repeatable),
   --with-topology, --additional-topology key=value (repeatable), --cluster, --http-endpoint,
   --provide-controller-service, --provide-node-service, --pvc-annotations, --user-agent (repeatable), --v
-Own flags: --log-level, --log-format json|text, --kubelet-dir, --by-id-dir, --node-id, --metadata-url`;
+Own flags: --log-level, --log-format json|text, --kubelet-dir, --by-id-dir, --node-id, --metadata-url,
+  --fuse-supervisor-socket, --fuse-state-dir`;
 
 type Subcommand = (argv: string[]) => Promise<number>;
 

@@ -14,19 +14,22 @@ import { commandExists } from './mount/exec';
 import { createClouds } from './openstack/clients';
 import { controllerHandlers } from './csi/controller';
 import { watchCloudConfig } from './config/reload';
+import { PluginMetrics } from './metrics/registry';
+import { startMetricsServer } from './metrics/http-server';
+import { REQUIRED_TOOLS } from './mount/node-tools';
+import { createFuseMounts } from './fuse/fuse-mounts';
 import { nodeHandlers } from './csi/node';
 import { KernelNodeMounter } from './mount/node-mounter';
 import { MetadataClient } from './openstack/metadata';
 import { kubernetesNodeGetter } from './openstack/metadata-sources';
 import { VERSION } from './version';
 
-/** Tools the node cannot stage a block volume without. */
-export const NODE_REQUIRED_TOOLS = ['mount', 'umount', 'blkid', 'mkfs.ext4', 'e2fsck', 'resize2fs'];
 
 export interface RunningPlugin {
   readonly endpoint: string;
   readonly server: CsiServer;
   readonly config: CloudConfig;
+  readonly metrics: PluginMetrics;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -58,6 +61,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
   for (const f of flags.ignored) log.warn(`--${f} is accepted for compatibility and has no effect`);
 
   const proto = loadCsiProto();
+  const metrics = new PluginMetrics();
   const services: ServiceBinding[] = [
     {
       definition: proto.IdentityService,
@@ -65,7 +69,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         version: VERSION,
         controller: flags.provideControllerService,
         topology: flags.withTopology,
-        readinessProblems: async () => (flags.provideNodeService ? missingTools(NODE_REQUIRED_TOOLS) : []),
+        readinessProblems: async () => (flags.provideNodeService ? missingTools(REQUIRED_TOOLS) : []),
       }),
     },
   ];
@@ -75,6 +79,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       logger: log,
       userAgentExtra: flags.userAgent,
       ignoreVolumeMicroversion: config.blockStorage.ignoreVolumeMicroversion,
+      onRequest: metrics.onRequest,
     });
     services.push({
       definition: proto.ControllerService,
@@ -85,6 +90,9 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         withTopology: flags.withTopology,
         pvcAnnotations: flags.pvcAnnotations,
         log,
+        waitOptions: { onWaitFinished: metrics.onWaitFinished },
+        // S3 endpoints and keys come from each StorageClass's secrets; Swift uses the same clouds as Cinder.
+        object: { s3: {}, swift: clouds },
       }),
     });
     stops.push(
@@ -111,9 +119,18 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       metadataUrl: flags.metadataUrl,
       kubernetes: nodeName ? { nodeName, getNode: kubernetesNodeGetter() } : undefined,
     });
+    const fuse = await createFuseMounts({
+      supervisorSocket: flags.fuseSupervisorSocket,
+      stateDir: flags.fuseStateDir,
+      kubeletDir: flags.kubeletDir,
+      log,
+    });
+    stops.push(() => fuse.stop());
+    metrics.setFuseMountSource(() => fuse.service.list());
     services.push({
       definition: proto.NodeService,
       handlers: nodeHandlers({
+        fuse: fuse.service,
         mounter: new KernelNodeMounter({ log, byIdDir: flags.byIdDir }),
         metadata,
         nodeId: flags.nodeId,
@@ -126,15 +143,28 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       }),
     });
   }
-  const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets });
+  const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets, observer: metrics.callObserver });
   const endpoint = await server.start();
+  let serving = true;
+  let http: { stop(): Promise<void> } | undefined;
+  if (flags.httpEndpoint) {
+    try {
+      http = await startMetricsServer({ endpoint: flags.httpEndpoint, metrics, isServing: () => serving, log });
+    } catch (e) {
+      await server.stop(0);
+      throw e;
+    }
+  }
   return {
     endpoint,
     server,
     config,
+    metrics,
     stop: async (graceMs) => {
+      serving = false;
       for (const stop of stops) stop();
       await server.stop(graceMs);
+      await http?.stop();
     },
   };
 }

@@ -34,8 +34,10 @@ describe('cinder-csi-plugin command', () => {
 
   it('serves the Identity service on a unix socket and stops cleanly on SIGTERM', async () => {
     const socket = join(dir, 'csi.sock');
+    const port = 20000 + Math.floor(Math.random() * 20000);
     const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [
       BIN, '--endpoint', `unix://${socket}`, '--cloud-config', conf, '--provide-node-service=false', '--v=5',
+      `--http-endpoint=127.0.0.1:${port}`,
     ]);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -48,6 +50,10 @@ describe('cinder-csi-plugin command', () => {
     expect(JSON.stringify(caps)).toContain('CONTROLLER_SERVICE');
     expect(await callUnary(client, 'Probe', {})).toEqual({ ready: { value: true } });
     client.close();
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect([health.status, await health.text()]).toEqual([200, 'ok']);
+    const scraped = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(scraped).toMatch(/cinder_csi_operation_duration_seconds_count\{[^}]*method="GetPluginInfo"[^}]*\} 1/);
     const exited = new Promise<number | null>((r) => child.once('exit', r));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -11,20 +11,22 @@ const BIN = join(__dirname, '..', 'bin', 'cinder-csi-plugin');
 const leftovers = () => ({
   mounts: readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('cinder-csi-demo-')).length,
   loops: spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('cinder-csi-demo-')).length,
+  daemons: spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /^(s3fs|rclone)\b/.test(l) && l.includes('cinder-csi-demo-')).length,
 });
 
-describeIf('cinder-csi-plugin demo', { root: true, loop: true, commands: ['losetup', 'mkfs.ext4', 'setpriv'] }, () => {
+describeIf('cinder-csi-plugin demo', { root: true, loop: true, fuse: true, commands: ['losetup', 'mkfs.ext4', 's3fs', 'setpriv'] }, () => {
   it('plays the whole StatefulSet lifecycle, cleans up, and runs again right after', () => {
     for (let run = 0; run < 2; run++) {
       const r = spawnSync(process.execPath, [BIN, 'demo', '--delay-scale', '0.2'], { encoding: 'utf8', timeout: 120_000 });
       // The whole transcript in the failure message: a failed step says why on its own line.
       if (r.status !== 0 || r.stderr !== '') throw new Error(`demo run ${run} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
       for (const step of ['create 3 volumes in 2 zones', 'attach to the node', 'stage (ext4)', 'write a file in each',
-        'snapshot web-0', 'restore into a 2 GiB volume and read the file', 'expand web-1 online', 'tear everything down']) {
+        'snapshot web-0', 'restore into a 2 GiB volume and read the file', 'expand web-1 online',
+        'object volume shared by two pods (S3, RWX)', 'tear everything down']) {
         expect(r.stdout).toMatch(new RegExp(`✓ ${step.replace(/[()]/g, '\\$&')}`));
       }
       expect(r.stdout).toMatch(/total\s+\d+\.\d\ds\s+\d+/);
-      expect(leftovers()).toEqual({ mounts: 0, loops: 0 });
+      expect(leftovers()).toEqual({ mounts: 0, loops: 0, daemons: 0 });
     }
   }, 240_000);
 
@@ -46,7 +48,7 @@ describeIf('cinder-csi-plugin demo', { root: true, loop: true, commands: ['loset
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(out).toContain('✓ tear everything down');
-    expect(leftovers()).toEqual({ mounts: 0, loops: 0 });
+    expect(leftovers()).toEqual({ mounts: 0, loops: 0, daemons: 0 });
   }, 120_000);
 
   it('says exactly what is missing and exits non-zero without root', () => {

@@ -29,6 +29,10 @@ export interface PluginFlags {
   readonly nodeId?: string;
   /** Node: base URL of the metadata service. */
   readonly metadataUrl: string;
+  /** Node: unix socket of the FUSE mount supervisor that owns object-volume mounts. */
+  readonly fuseSupervisorSocket?: string;
+  /** Node, without a supervisor socket: state directory of the supervisor run inside the plugin. */
+  readonly fuseStateDir?: string;
   /** Flags accepted for compatibility that change nothing, for a start-up warning. */
   readonly ignored: readonly string[];
 }
@@ -61,6 +65,8 @@ const FLAGS: Record<string, Kind> = {
   'by-id-dir': 'string',
   'node-id': 'string',
   'metadata-url': 'string',
+  'fuse-supervisor-socket': 'string',
+  'fuse-state-dir': 'string',
   // Accepted so reference manifests keep working; they have no effect here.
   nodeid: 'ignored-value',
   'node-service-no-os-client': 'ignored-bool',
@@ -126,6 +132,8 @@ export function parseFlags(argv: readonly string[]): PluginFlags {
     byIdDir: last('by-id-dir') ?? '/dev/disk/by-id',
     nodeId: last('node-id') || undefined,
     metadataUrl: parseUrl('metadata-url', last('metadata-url') ?? 'http://169.254.169.254'),
+    fuseSupervisorSocket: last('fuse-supervisor-socket') || undefined,
+    fuseStateDir: last('fuse-state-dir') || undefined,
     ignored: Object.freeze([...seen.keys()].filter((n) => FLAGS[n].startsWith('ignored'))),
   });
 }

@@ -31,6 +31,7 @@ export const CONTROLLER_CAPABILITIES: readonly ControllerRpcType[] = [
 /**
  * Handlers of the Controller service, keyed by RPC name, for CsiServer. One Cinder backend is built per
  * entry of `deps.clouds`; each request picks one with its `cloud` secret (INVALID_ARGUMENT if unknown).
+ * `backend: object` CreateVolume and every `obj1:` volume id go to the object backend (`deps.object`).
  */
 export function controllerHandlers(deps: ControllerDeps): ServiceHandlers {
   const routing = new ControllerRouting(deps);

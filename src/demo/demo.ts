@@ -1,6 +1,7 @@
 /**
  * `cinder-csi-plugin demo`: the driver's whole job on one machine. It starts the OpenStack simulator with its
- * device plane and the plugin (controller and node) on a unix socket in a private temporary directory, then
+ * device plane, a local S3 server and the plugin (controller, node and an in-process FUSE supervisor) on a
+ * unix socket in a private temporary directory, then
  * plays kubelet and the sidecars through real gRPC calls for a three-replica StatefulSet. Cleans up on
  * success, failure and Ctrl-C.
  */
@@ -21,6 +22,7 @@ import { readMountInfo } from '../mount/mountinfo';
 import { execFile } from '../mount/exec';
 import { demoPrerequisiteProblems } from './preflight';
 import { StepRecorder } from './steps';
+import { startS3Server, S3TestServer } from './local-s3';
 
 const GIB = 1024 ** 3;
 /** A gRPC deadline per call, as the sidecars give (their --timeout). */
@@ -40,9 +42,11 @@ interface World {
   controller: CsiClient;
   node: CsiClient;
   kubeletDir: string;
+  s3: S3TestServer;
   /** What the run made so far, for the steps that follow and for teardown. */
   replicas: Replica[];
   snapshotId?: string;
+  objectVolume?: { volumeId: string; staging: string; targets: string[]; secrets: Record<string, string> };
 }
 
 const mountCap = { access_type: 'mount', mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
@@ -112,16 +116,18 @@ async function startWorld(opts: DemoOptions): Promise<World> {
     devicePlane: { byIdDir, stateDir: join(dir, 'cloud-state') },
     logger: pino({ level: 'silent' }),
   });
+  const s3 = await startS3Server();
   const confPath = join(dir, 'cloud.conf');
   writeFileSync(confPath, sim.cloudConf(), { mode: 0o600 });
   const flags = parseFlags([
     '--endpoint', `unix://${join(dir, 'csi.sock')}`, '--cloud-config', confPath, '--kubelet-dir', kubeletDir,
     '--by-id-dir', byIdDir, '--metadata-url', sim.metadataUrl, '--cluster', 'demo',
+    '--fuse-state-dir', join(dir, 'fuse-state'),
   ]);
   const log = createLogger({ level: 'warn', destination: pino.destination({ dest: join(dir, 'plugin.log'), sync: true }) });
   const plugin = await startPlugin(flags, log);
-  process.stdout.write(`OpenStack simulator on ${sim.url}, plugin on ${plugin.endpoint}\n\n`);
-  return { dir, sim, plugin, controller: makeClient('Controller', plugin.endpoint), node: makeClient('Node', plugin.endpoint), kubeletDir, replicas: [] };
+  process.stdout.write(`OpenStack simulator on ${sim.url}, S3 on ${s3.endpoint}, plugin on ${plugin.endpoint}\n\n`);
+  return { dir, sim, s3, plugin, controller: makeClient('Controller', plugin.endpoint), node: makeClient('Node', plugin.endpoint), kubeletDir, replicas: [] };
 }
 
 const call = <T = Record<string, unknown>>(client: CsiClient, rpc: string, req: object) =>
@@ -173,7 +179,8 @@ async function playStatefulSet(w: World, rec: StepRecorder, stop: () => boolean)
   });
   guard();
   await rec.step('snapshot web-0', async () => {
-    execFile('sync', []).catch(() => undefined);
+    // Like an application-consistent snapshot hook: flush the file before Cinder copies the device.
+    await execFile('sync', []);
     const s = await call<{ snapshot: { snapshot_id: string; ready_to_use: boolean } }>(w.controller, 'CreateSnapshot', {
       name: 'snap-web-0', source_volume_id: w.replicas[0].volumeId, parameters: { 'force-create': 'true' },
     });
@@ -212,6 +219,35 @@ async function playStatefulSet(w: World, rec: StepRecorder, stop: () => boolean)
     }
     return `df ${gib(before)} → ${gib((await fsStats(r.target)).totalBytes)}`;
   });
+  guard();
+  await rec.step('object volume shared by two pods (S3, RWX)', () => shareObjectVolume(w));
+}
+
+const sharedCap = { access_type: 'mount', mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
+
+/** An S3 bucket volume mounted through s3fs once per node and bind-mounted into two pods' targets. */
+async function shareObjectVolume(w: World): Promise<string> {
+  const secrets = { accessKeyID: w.s3.accessKey, secretAccessKey: w.s3.secretKey, endpoint: w.s3.endpoint };
+  const v = await call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>(w.controller, 'CreateVolume', {
+    name: 'pvc-shared', capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [sharedCap],
+    parameters: { backend: 'object', provider: 's3', endpoint: w.s3.endpoint }, secrets,
+  });
+  const { staging } = pathsFor(w, 'shared');
+  const targets = ['writer', 'reader'].map((pod) => join(w.kubeletDir, 'pods', `pod-${pod}`, 'volumes/kubernetes.io~csi/pvc-shared/mount'));
+  const obj = { volumeId: v.volume.volume_id, staging, targets, secrets };
+  w.objectVolume = obj;
+  const context = v.volume.volume_context ?? {};
+  await call(w.controller, 'ControllerPublishVolume', { volume_id: obj.volumeId, node_id: w.sim.localServerId, volume_capability: sharedCap, secrets });
+  await call(w.node, 'NodeStageVolume', { volume_id: obj.volumeId, staging_target_path: staging, volume_capability: sharedCap, volume_context: context, secrets });
+  for (const target of targets) {
+    await call(w.node, 'NodePublishVolume', {
+      volume_id: obj.volumeId, staging_target_path: staging, target_path: target, volume_capability: sharedCap, readonly: false, volume_context: context,
+    });
+  }
+  await writeFile(join(targets[0], 'shared.txt'), 'written by pod-writer\n');
+  const seen = await readFile(join(targets[1], 'shared.txt'), 'utf8');
+  if (seen !== 'written by pod-writer\n') throw new Error(`the second pod reads "${seen.trim()}"`);
+  return `${obj.volumeId}: written in one pod, read in the other`;
 }
 
 async function publishToNode(w: World, r: Replica): Promise<void> {
@@ -237,7 +273,7 @@ async function keepRunning(w: World): Promise<void> {
 Left running for exploration (Ctrl-C tears it down):
   CSI socket:   ${w.plugin.endpoint}
   cloud.conf:   ${join(w.dir, 'cloud.conf')}   (OpenStack simulator at ${w.sim.url})
-  volumes:      ${w.replicas.map((r) => r.target).join('\n                ')}
+  volumes:      ${[...w.replicas.map((r) => r.target), ...(w.objectVolume?.targets ?? [])].join('\n                ')}
   try:          ls ${w.replicas[0].target}; grep ${w.dir} /proc/self/mountinfo
 `);
   await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
@@ -247,6 +283,12 @@ Left running for exploration (Ctrl-C tears it down):
 async function teardown(w: World): Promise<string> {
   const errors: string[] = [];
   const attempt = (p: Promise<unknown>) => p.catch((e) => errors.push((e as Error).message));
+  const obj = w.objectVolume;
+  if (obj) {
+    for (const target of obj.targets) await attempt(call(w.node, 'NodeUnpublishVolume', { volume_id: obj.volumeId, target_path: target }));
+    await attempt(call(w.node, 'NodeUnstageVolume', { volume_id: obj.volumeId, staging_target_path: obj.staging }));
+    await attempt(call(w.controller, 'DeleteVolume', { volume_id: obj.volumeId, secrets: obj.secrets }));
+  }
   for (const r of w.replicas) {
     await attempt(call(w.node, 'NodeUnpublishVolume', { volume_id: r.volumeId, target_path: r.target }));
     await attempt(call(w.node, 'NodeUnstageVolume', { volume_id: r.volumeId, staging_target_path: r.staging }));
@@ -261,6 +303,8 @@ async function teardown(w: World): Promise<string> {
     await attempt(execFile('umount', ['-l', m.mountPoint]));
   }
   await w.sim.stop();
+  await w.s3.stop();
   rmSync(w.dir, { recursive: true, force: true });
-  return errors.length ? `with ${errors.length} errors: ${errors[0]}` : `${w.replicas.length} volumes and 1 snapshot gone, no mounts or loop devices left`;
+  const volumes = w.replicas.length + (obj ? 1 : 0);
+  return errors.length ? `with ${errors.length} errors: ${errors[0]}` : `${volumes} volumes and 1 snapshot gone, no mounts, loop devices or FUSE daemons left`;
 }
