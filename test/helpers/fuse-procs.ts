@@ -7,24 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SupervisorClient } from '../../src/fuse/supervisor-client';
+import { TS_HOOK } from './ts-hook';
 
 const ROOT = join(__dirname, '..', '..');
 /** Loading typescript and transpiling the imports takes a few seconds on 2 cores. */
 const START_WAIT_MS = 30_000;
 
-/** Registers a `.ts` loader built on typescript.transpileModule, then runs the script named in argv[1]. */
-export const TS_HOOK = `
-const fs = require('node:fs');
-const ts = require(require.resolve('typescript', { paths: [process.cwd()] }));
-require.extensions['.ts'] = (m, filename) => {
-  const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
-    fileName: filename,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  });
-  m._compile(out.outputText, filename);
-};
-require(process.argv[1]);
-`;
 
 export interface Proc {
   proc: ChildProcess;

@@ -4,24 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { TS_HOOK } from './ts-hook';
 
 const CHILD = join(__dirname, 'node-crash-child.ts');
 /** Loading typescript and transpiling the imports takes a second or two. */
 const LINE_WAIT_MS = 30_000;
 
-/** Registers a `.ts` loader built on typescript.transpileModule, then runs the script named in argv. */
-const TS_HOOK = `
-const fs = require('node:fs');
-const ts = require(require.resolve('typescript', { paths: [process.cwd()] }));
-require.extensions['.ts'] = (m, filename) => {
-  const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
-    fileName: filename,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  });
-  m._compile(out.outputText, filename);
-};
-require(process.argv[1]);
-`;
 
 export interface StageChild {
   proc: ChildProcess;
