@@ -18,6 +18,7 @@ import { PluginMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/http-server';
 import { REQUIRED_TOOLS } from './mount/node-tools';
 import { createFuseMounts } from './fuse/fuse-mounts';
+import { kubePvcAnnotations } from './kube/pvc-annotations';
 import { nodeHandlers } from './csi/node';
 import { KernelNodeMounter } from './mount/node-mounter';
 import { MetadataClient } from './openstack/metadata';
@@ -88,7 +89,8 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         blockStorage: config.blockStorage,
         cluster: flags.cluster,
         withTopology: flags.withTopology,
-        pvcAnnotations: flags.pvcAnnotations,
+        // Reads the PVC's affinity annotations through the Kubernetes API, like the reference driver.
+        pvcAnnotations: flags.pvcAnnotations ? kubePvcAnnotations() : undefined,
         log,
         waitOptions: { onWaitFinished: metrics.onWaitFinished },
         // S3 endpoints and keys come from each StorageClass's secrets; Swift uses the same clouds as Cinder.

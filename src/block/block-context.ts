@@ -10,9 +10,9 @@ import type { PollOptions } from './volume-wait';
 import type { VolumeInfo, VolumeSource } from './block-types';
 
 /**
- * Cinder calls the OpenStack client may not offer (yet). Used when present, skipped (with a log line)
- * when not: os-unreserve to clear a `reserved` volume left by a failed attach, and Cinder's user messages
- * (GET /messages?resource_uuid=) that explain why a volume went to `error`.
+ * Cinder calls a stand-in client may lack (CinderClient has both). Used when present, skipped (with a log
+ * line) when not: os-unreserve to clear a `reserved` volume left by a failed attach, and Cinder's user
+ * messages (GET /messages?resource_uuid=) that explain why a volume went to `error`.
  */
 export interface CinderExtras {
   unreserveVolume(id: string, signal?: AbortSignal): Promise<void>;

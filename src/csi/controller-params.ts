@@ -30,17 +30,21 @@ export interface VolumeParams {
   antiAffinity?: string[];
 }
 
+/** The `--extra-create-metadata` keys naming the PVC a CreateVolume is for. */
+export const PVC_NAME_KEY = 'csi.storage.k8s.io/pvc/name';
+export const PVC_NAMESPACE_KEY = 'csi.storage.k8s.io/pvc/namespace';
+
 /**
- * Parses CreateVolume `parameters`. Affinity keys (normally PVC annotations, which the provisioner does
- * not pass; looking the PVC up in Kubernetes is not done here) are honoured only with `--pvc-annotations`.
- * INVALID_ARGUMENT naming `parameters.<key>` for any other key.
+ * Parses CreateVolume `parameters`. Affinity keys (normally PVC annotations, read from the Kubernetes API
+ * by controller-pvc.ts; accepted here too, as StorageClass parameters) are honoured only with
+ * `--pvc-annotations`. INVALID_ARGUMENT naming `parameters.<key>` for any other key.
  */
-export function parseVolumeParameters(params: Readonly<Record<string, string>>, o: { cluster: string; pvcAnnotations: boolean }): VolumeParams {
+export function parseVolumeParameters(params: Readonly<Record<string, string>>, o: { cluster: string; pvcAnnotations?: unknown }): VolumeParams {
   const out: VolumeParams = { metadata: {} };
   for (const [key, value] of Object.entries(params)) {
     if (key === AFFINITY_KEY || key === ANTI_AFFINITY_KEY) {
       if (!o.pvcAnnotations) throw invalidArgument(`parameters.${key}`, 'is honoured only when the controller runs with --pvc-annotations');
-      const refs = value.split(',').map((s) => s.trim()).filter(Boolean);
+      const refs = splitVolumeRefs(value);
       if (key === AFFINITY_KEY) out.affinity = refs;
       else out.antiAffinity = refs;
     } else if (!VOLUME_KEYS.has(key) && !key.startsWith(SIDECAR_PREFIX)) {
@@ -52,6 +56,11 @@ export function parseVolumeParameters(params: Readonly<Record<string, string>>, 
   if (o.cluster) out.metadata[CLUSTER_METADATA_KEY] = o.cluster;
   for (const k of VOLUME_METADATA_KEYS) if (params[k]) out.metadata[k] = params[k];
   return out;
+}
+
+/** An affinity value: a comma list of volume names or ids, blanks dropped. */
+export function splitVolumeRefs(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 export interface SnapshotParams {

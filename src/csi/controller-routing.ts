@@ -13,6 +13,7 @@ import { invalidArgument } from './errors';
 import { ObjectControllerBackend } from '../object/object-backend';
 import { objectStoreFor, type ObjectControllerOptions } from '../object/object-stores';
 import type { ObjectParams } from '../object/object-params';
+import type { PvcAnnotationGetter } from '../kube/pvc-annotations';
 import { parseObjectVolumeId } from '../object/volume-id';
 
 /** Topology segment key of a Cinder availability zone (reference-compatible). */
@@ -28,8 +29,13 @@ export interface ControllerDeps {
   cluster: string;
   /** `--with-topology`: take the AZ from accessibility_requirements and report accessible_topology. */
   withTopology: boolean;
-  /** `--pvc-annotations`: honour affinity / anti-affinity scheduler hints. */
-  pvcAnnotations: boolean;
+  /**
+   * `--pvc-annotations`: honour affinity / anti-affinity scheduler hints. A getter (main.ts:
+   * `kubePvcAnnotations()`) also reads them from the PVC's annotations in the Kubernetes API when the
+   * provisioner passes the PVC's name and namespace (`--extra-create-metadata`); `true` honours only the
+   * StorageClass parameters (kept for callers that predate the getter). Absent or false: off.
+   */
+  pvcAnnotations?: boolean | PvcAnnotationGetter;
   log: Logger;
   /** Poll tunables of status waits (tests shorten them); defaults in src/block/volume-wait.ts. */
   waitOptions?: PollOptions;

@@ -12,6 +12,7 @@ import { GIB, isMultiNode, requireMessage, requireString, sizeGiBFor, validateCa
 import { accessibleTopology, parseVolumeParameters, requestedZone } from './controller-params';
 import type { ControllerDeps, ControllerRouting } from './controller-routing';
 import { createObjectVolume, validateObjectCapabilities } from './controller-object';
+import { pvcAffinity } from './controller-pvc';
 import { isObjectBackend } from '../object/object-params';
 import { isObjectVolumeId, parseObjectVolumeId } from '../object/volume-id';
 
@@ -29,6 +30,9 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
       const params = parseVolumeParameters(req.parameters ?? {}, deps);
       const source = contentSource(req.volume_content_source);
       const backend = routing.forSecrets(req.secrets);
+      // After the argument checks: a bad request must not wait on the Kubernetes API. A PVC annotation wins
+      // over the same key given as a StorageClass parameter: it is the per-claim choice.
+      const fromPvc = await pvcAffinity(deps.pvcAnnotations, req.parameters ?? {}, deps.log, ctx.signal);
       const multiNode = req.volume_capabilities.find((c) => isMultiNode([c]));
       const limit = BigInt(req.capacity_range?.limit_bytes || '0');
       const created = await backend.createVolume(
@@ -41,8 +45,8 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
           availabilityZone: requestedZone(params.availability, req.accessibility_requirements, deps.withTopology),
           metadata: params.metadata,
           source,
-          affinity: params.affinity,
-          antiAffinity: params.antiAffinity,
+          affinity: fromPvc.affinity ?? params.affinity,
+          antiAffinity: fromPvc.antiAffinity ?? params.antiAffinity,
           multiNodeMode: multiNode?.access_mode?.mode,
         },
         ctx.signal,

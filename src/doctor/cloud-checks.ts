@@ -91,7 +91,7 @@ async function checkService(c: DoctorCloud, service: 'cinder' | 'nova', endpoint
   const label = service === 'cinder' ? 'Cinder' : 'Nova';
   let doc: VersionDoc;
   try {
-    doc = await fetchVersion(c.http, service, endpointUrl);
+    doc = await fetchVersion(c.http, c.keystone, service, endpointUrl);
   } catch (e) {
     return result(id, 'fail', `${label} does not answer: ${messageOf(e)}`,
       `GET ${versionRoot(service, endpointUrl)} must answer its version document; check that ${label} is up and reachable from here`, c.auth.name);
@@ -117,9 +117,10 @@ export function versionRoot(service: 'cinder' | 'nova', endpointUrl: string): st
   return `${m ? m[1] : endpointUrl.replace(/\/+$/, '')}/`;
 }
 
-async function fetchVersion(http: HttpClient, service: 'cinder' | 'nova', endpointUrl: string): Promise<VersionDoc> {
+async function fetchVersion(http: HttpClient, keystone: KeystoneClient, service: 'cinder' | 'nova', endpointUrl: string): Promise<VersionDoc> {
+  // Real Cinder keeps only `/` public; its `/v3/` version document needs a token (Nova's `/v2.1/` does not mind one).
   const res = await http.request<{ version?: VersionDoc; versions?: VersionDoc[] }>({
-    service, operation: 'versions', method: 'GET', url: versionRoot(service, endpointUrl),
+    service, operation: 'versions', method: 'GET', url: versionRoot(service, endpointUrl), auth: keystone,
   });
   const prefix = service === 'cinder' ? 'v3' : 'v2.1';
   const doc = res.data?.version ?? res.data?.versions?.find((v) => v.id?.startsWith(prefix)) ?? res.data?.versions?.[0];

@@ -96,6 +96,17 @@ export interface CinderBackup {
   is_incremental?: boolean;
 }
 
+/** A user message (GET /messages, 3.3+): Cinder's explanation of an asynchronous failure. */
+export interface CinderMessage {
+  id: string;
+  user_message: string;
+  resource_uuid?: string;
+  resource_type?: string;
+  event_id?: string;
+  message_level?: string;
+  created_at?: string;
+}
+
 /** GET /limits `limits.absolute`; -1 means unlimited. */
 export interface CinderAbsoluteLimits {
   maxTotalVolumes: number;

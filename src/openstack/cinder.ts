@@ -9,6 +9,7 @@ import { ServiceAuth, VOLUME_SERVICE_TYPES } from './keystone';
 import {
   CinderAbsoluteLimits,
   CinderBackup,
+  CinderMessage,
   CinderSnapshot,
   CinderVolume,
   CreateBackupRequest,
@@ -27,6 +28,8 @@ export const CINDER_BASE_MICROVERSION = '3.0';
 export const CINDER_MICROVERSION_LIST_BY_NAME = '3.34';
 export const CINDER_MICROVERSION_EXTEND_IN_USE = '3.42';
 export const CINDER_MICROVERSION_BACKUP = '3.51';
+/** User messages (GET /messages) exist from 3.3. */
+export const CINDER_MICROVERSION_MESSAGES = '3.3';
 /** Page size of listVolumesByName's internal pagination. */
 const LIST_BY_NAME_PAGE = 1000;
 
@@ -55,6 +58,14 @@ export interface CinderApi {
   listBackups(req?: ListBackupsRequest, signal?: AbortSignal): Promise<Page<CinderBackup>>;
   deleteBackup(id: string, signal?: AbortSignal): Promise<void>;
   getAbsoluteLimits(signal?: AbortSignal): Promise<CinderAbsoluteLimits>;
+  /**
+   * The newest user message Cinder keeps for this volume (GET /messages?resource_uuid=, 3.3): why it went
+   * to `error`, e.g. "No valid backend was found". Undefined when there is none, or the cloud has no
+   * messages API (404, or 406 for a microversion it does not speak, or no microversions sent at all).
+   */
+  volumeFaultMessage(id: string, signal?: AbortSignal): Promise<string | undefined>;
+  /** `os-unreserve`: hands back a volume left `reserved`/`attaching` by an attach that died half-way. */
+  unreserveVolume(id: string, signal?: AbortSignal): Promise<void>;
 }
 
 export interface CinderDeps {
@@ -196,6 +207,28 @@ export class CinderClient implements CinderApi {
   async getAbsoluteLimits(signal?: AbortSignal): Promise<CinderAbsoluteLimits> {
     const data = await this.call<{ limits: { absolute: CinderAbsoluteLimits } }>('limits.get', 'GET', '/limits', { signal });
     return data.limits.absolute;
+  }
+
+  async volumeFaultMessage(id: string, signal?: AbortSignal): Promise<string | undefined> {
+    // Without microversions Cinder speaks 3.0, which has no /messages: do not ask.
+    if (this.ignoreMicroversion) return undefined;
+    let data: { messages?: CinderMessage[] };
+    try {
+      data = await this.call<{ messages?: CinderMessage[] }>('message.list', 'GET', '/messages', {
+        params: { resource_uuid: id }, signal, microversion: CINDER_MICROVERSION_MESSAGES,
+      });
+    } catch (e) {
+      if (isOpenStackError(e, 'not-found') || (isOpenStackError(e) && e.status === 406)) return undefined;
+      throw e;
+    }
+    const mine = (data.messages ?? []).filter((m) => m.user_message && (!m.resource_uuid || m.resource_uuid === id));
+    // Newest first; Cinder's default sort is created_at desc, but do not rely on it.
+    mine.sort((a, b) => (b.created_at ?? '').localeCompare(a.created_at ?? ''));
+    return mine[0]?.user_message;
+  }
+
+  async unreserveVolume(id: string, signal?: AbortSignal): Promise<void> {
+    await this.call('volume.unreserve', 'POST', `/volumes/${enc(id)}/action`, { body: { 'os-unreserve': {} }, signal });
   }
 
   private async call<T = unknown>(

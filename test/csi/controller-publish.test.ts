@@ -157,9 +157,18 @@ describe('ControllerUnpublishVolume', () => {
     expect(w.sim.getVolume(volumeId)!.attachments).toHaveLength(0);
   });
 
-  it('treats a volume left reserved without any attachment as nothing to detach', async () => {
+  it('unreserves a volume left reserved without any attachment, handing it back as available (reference #2553)', async () => {
     w.sim.setVolumeStatus(volumeId, 'reserved');
+    w.sim.resetCounters();
     await expect(unpublish(volumeId, node)).resolves.toEqual({});
+    expect(w.sim.getVolume(volumeId)!.status).toBe('available');
+    expect(w.sim.getVolume(volumeId)!.attachments).toHaveLength(0);
+    expect(w.count('cinder.volume.action')).toBe(1);
+    expect(w.count('nova.attachment.delete')).toBe(0);
+    // Nothing is left to do on a second call.
+    w.sim.resetCounters();
+    await expect(unpublish(volumeId, node)).resolves.toEqual({});
+    expect(w.count('cinder.volume.action')).toBe(0);
   });
 
   it('detaches from every node when node_id is empty', async () => {

@@ -2,6 +2,8 @@
 import {
   BLOCK_RWO, BLOCK_RWX, GIB, MOUNT_RWO, ZONE_KEY, ControllerWorld, codeOf, createReq, startControllerWorld,
 } from '../helpers/sim-controller';
+import { CinderClient, CreateVolumeRequest } from '../../src/openstack/cinder';
+import { pvcReadError, PvcAnnotationGetter } from '../../src/kube/pvc-annotations';
 
 const DELAYS = { volumeCreate: 60, volumeDelete: 30, attach: 60, detach: 30, snapshotCreate: 30, snapshotDelete: 20, backupCreate: 40, backupDelete: 20 };
 let w: ControllerWorld;
@@ -106,12 +108,28 @@ describe('CreateVolume', () => {
     const started = Date.now();
     const e = await codeOf(w.call('CreateVolume', createReq('pvc-err')));
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(['INTERNAL', 'RESOURCE_EXHAUSTED']).toContain(e.code);
-    expect(e.details).toContain('error');
+    // "No valid backend" is Cinder's way of saying no backend has room.
+    expect(e.code).toBe('RESOURCE_EXHAUSTED');
+    expect(e.details).toContain('status error: No valid backend was found');
     await new Promise((r) => setTimeout(r, 100));
     expect(w.sim.listVolumes()).toHaveLength(0);
     const r = await w.call('CreateVolume', createReq('pvc-err'));
     expect(w.sim.getVolume(r.volume.volume_id)!.status).toBe('available');
+  });
+
+  it('reports Cinder\'s own reason from its user messages, as INTERNAL when it is not about room', async () => {
+    w.sim.failNextVolumeCreate('pvc-err-driver', 'Volume driver reported an error: backend lost its lock');
+    const e = await codeOf(w.call('CreateVolume', createReq('pvc-err-driver')));
+    expect(e.code).toBe('INTERNAL');
+    expect(e.details).toContain('Volume driver reported an error: backend lost its lock');
+    expect(w.count('cinder.message.list')).toBe(1);
+  });
+
+  it('reports the simulator\'s default scheduler fault (no weighted backend) as RESOURCE_EXHAUSTED', async () => {
+    w.sim.failNextVolumeCreate('pvc-err-default');
+    const e = await codeOf(w.call('CreateVolume', createReq('pvc-err-default')));
+    expect(e.code).toBe('RESOURCE_EXHAUSTED');
+    expect(e.details).toContain('Could not find any available weighted backend');
   });
 
   it('returns RESOURCE_EXHAUSTED when Cinder answers 413 for quota', async () => {
@@ -211,6 +229,107 @@ describe('CreateVolume topology options', () => {
     expect(r.volume.volume_context['cinder.csi.openstack.org/anti-affinity']).toBe(other.volume.volume_id);
     const e = await codeOf(w.call('CreateVolume', createReq('pvc-aff2', { parameters: { 'cinder.csi.openstack.org/affinity': 'no-such-volume' } })));
     expect(e.code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('CreateVolume with PVC annotations from the Kubernetes API (--pvc-annotations)', () => {
+  const AFF = 'cinder.csi.openstack.org/affinity';
+  const ANTI = 'cinder.csi.openstack.org/anti-affinity';
+  const pvcParams = (namespace: string, name: string) => ({ 'csi.storage.k8s.io/pvc/namespace': namespace, 'csi.storage.k8s.io/pvc/name': name });
+  /** PVCs by `namespace/name`; records every lookup. */
+  let pvcs: Map<string, Record<string, string>>;
+  let lookups: string[];
+  const fakeGetter: PvcAnnotationGetter = async (namespace, name, signal) => {
+    lookups.push(`${namespace}/${name}`);
+    expect(signal).toBeInstanceOf(AbortSignal);
+    const a = pvcs.get(`${namespace}/${name}`);
+    if (!a) throw pvcReadError({ code: 404, message: 'HTTP-Code: 404' }, namespace, name);
+    return a;
+  };
+  let created: jest.SpyInstance;
+  const hintsSent = () => created.mock.calls.map((c) => (c[0] as CreateVolumeRequest).schedulerHints);
+
+  beforeEach(async () => {
+    pvcs = new Map();
+    lookups = [];
+    created = jest.spyOn(CinderClient.prototype, 'createVolume');
+    w = await startControllerWorld({ sim: { delays: DELAYS }, deps: { pvcAnnotations: fakeGetter } });
+  });
+  afterEach(() => created.mockRestore());
+
+  it('turns the PVC\'s affinity and anti-affinity annotations (names or ids) into Cinder scheduler hints', async () => {
+    const near = (await w.call('CreateVolume', createReq('pvc-near'))).volume.volume_id;
+    const far1 = (await w.call('CreateVolume', createReq('pvc-far-1'))).volume.volume_id;
+    const far2 = (await w.call('CreateVolume', createReq('pvc-far-2'))).volume.volume_id;
+    pvcs.set('team-a/data', { [AFF]: 'pvc-near', [ANTI]: ` ${far1}, pvc-far-2 `, 'other/annotation': 'x' });
+    created.mockClear();
+    const r = await w.call('CreateVolume', createReq('pvc-hinted', { parameters: pvcParams('team-a', 'data') }));
+    expect(lookups).toEqual(['team-a/data']);
+    expect(hintsSent()).toEqual([{ same_host: [near], different_host: [far1, far2] }]);
+    expect(r.volume.volume_context).toMatchObject({ [AFF]: near, [ANTI]: `${far1},${far2}` });
+    const v = w.sim.getVolume(r.volume.volume_id)!;
+    expect(v.status).toBe('available');
+    expect(v.metadata).toMatchObject({ 'csi.storage.k8s.io/pvc/name': 'data', 'csi.storage.k8s.io/pvc/namespace': 'team-a' });
+  });
+
+  it('sends no hints for a PVC without the annotations', async () => {
+    pvcs.set('team-a/plain', { 'volume.kubernetes.io/storage-provisioner': 'cinder.csi.openstack.org' });
+    const r = await w.call('CreateVolume', createReq('pvc-plain', { parameters: pvcParams('team-a', 'plain') }));
+    expect(lookups).toEqual(['team-a/plain']);
+    expect(hintsSent()).toEqual([undefined]);
+    expect(r.volume.volume_context).toEqual({});
+  });
+
+  it('reads nothing when the provisioner does not name the PVC (no --extra-create-metadata)', async () => {
+    await w.call('CreateVolume', createReq('pvc-anon', { parameters: { 'csi.storage.k8s.io/pvc/name': 'data' } }));
+    await w.call('CreateVolume', createReq('pvc-anon-2'));
+    expect(lookups).toEqual([]);
+    expect(hintsSent()).toEqual([undefined, undefined]);
+  });
+
+  it('returns INVALID_ARGUMENT naming the PVC when Kubernetes has no such PVC, and creates nothing', async () => {
+    const e = await codeOf(w.call('CreateVolume', createReq('pvc-orphan', { parameters: pvcParams('team-a', 'gone') })));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.details).toContain('PVC team-a/gone');
+    expect(w.count('cinder.volume.create')).toBe(0);
+  });
+
+  it('returns UNAVAILABLE when the Kubernetes API cannot be reached', async () => {
+    await w.close();
+    const refused = Object.assign(new Error('request to https://10.0.0.1:443 failed, reason: connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const down: PvcAnnotationGetter = async (namespace, name) => {
+      throw pvcReadError(refused, namespace, name);
+    };
+    w = await startControllerWorld({ deps: { pvcAnnotations: down } });
+    const e = await codeOf(w.call('CreateVolume', createReq('pvc-k8s-down', { parameters: pvcParams('team-a', 'data') })));
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(e.details).toContain('PVC team-a/data');
+    expect(w.count('cinder.volume.create')).toBe(0);
+  });
+
+  it('answers UNAVAILABLE for a getter failing without a gRPC code', async () => {
+    await w.close();
+    w = await startControllerWorld({ deps: { pvcAnnotations: async () => Promise.reject(new Error('socket hang up')) } });
+    const e = await codeOf(w.call('CreateVolume', createReq('pvc-k8s-odd', { parameters: pvcParams('team-a', 'data') })));
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(e.details).toContain('PVC team-a/data: socket hang up');
+  });
+
+  it('returns INVALID_ARGUMENT when an annotation names a volume Cinder does not have', async () => {
+    pvcs.set('team-a/data', { [AFF]: 'no-such-volume' });
+    const e = await codeOf(w.call('CreateVolume', createReq('pvc-bad-aff', { parameters: pvcParams('team-a', 'data') })));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.details).toContain('no-such-volume');
+  });
+
+  it('still accepts the keys as StorageClass parameters, and lets the PVC annotation win for the same key', async () => {
+    const a = (await w.call('CreateVolume', createReq('pvc-a'))).volume.volume_id;
+    const b = (await w.call('CreateVolume', createReq('pvc-b'))).volume.volume_id;
+    created.mockClear();
+    await w.call('CreateVolume', createReq('pvc-param-only', { parameters: { [ANTI]: 'pvc-a' } }));
+    pvcs.set('team-a/data', { [ANTI]: 'pvc-b' });
+    await w.call('CreateVolume', createReq('pvc-both', { parameters: { [AFF]: 'pvc-a', [ANTI]: 'pvc-a', ...pvcParams('team-a', 'data') } }));
+    expect(hintsSent()).toEqual([{ different_host: [a] }, { same_host: [a], different_host: [b] }]);
   });
 });
 

@@ -151,6 +151,24 @@ describe('CinderClient against the simulator', () => {
     expect(e.serviceMessage).toMatch(/quota/i);
   });
 
+  it('reads the newest user message of a volume that failed to create, and undefined for one without', async () => {
+    sim.failNextVolumeCreate('pvc-fault', 'No valid backend was found. Insufficient free capacity');
+    const bad = await c.cinder.createVolume({ name: 'pvc-fault', size: 1 });
+    await volumeIs(bad.id, 'error');
+    expect(await c.cinder.volumeFaultMessage(bad.id)).toBe('No valid backend was found. Insufficient free capacity');
+    expect(c.events.filter((e) => e.operation === 'message.list').map((e) => e.status)).toEqual([200]);
+    const good = await newVolume('pvc-no-fault');
+    expect(await c.cinder.volumeFaultMessage(good.id)).toBeUndefined();
+    expect(sim.counters()['cinder.message.list']).toBe(2);
+  });
+
+  it('unreserves a volume left reserved, handing it back as available', async () => {
+    const v = await newVolume('pvc-unreserve');
+    sim.setVolumeStatus(v.id, 'reserved');
+    await c.cinder.unreserveVolume(v.id);
+    expect((await volumeIs(v.id, 'available')).attachments).toEqual([]);
+  });
+
   it('retries a GET answered 5xx and never repeats a POST answered 5xx', async () => {
     const v = await newVolume('pvc-retry');
     const before = c.events.length;
@@ -221,5 +239,38 @@ describe('CinderClient microversions', () => {
     await cinder.createBackup({ volumeId: 'v', name: 'b', metadata: { k: 'v' } });
     expect(server.seen.map((r) => r.headers['openstack-api-version'])).toEqual([undefined, undefined]);
     expect(JSON.parse(server.seen[1].body)).toEqual({ backup: { volume_id: 'v', name: 'b' } });
+  });
+
+  it('asks for user messages with 3.3 and resource_uuid, and picks the newest', async () => {
+    await server.close();
+    server = await startLocalServer((r, res) => json(res, 200, { messages: [
+      { id: 'm1', user_message: 'older', resource_uuid: 'v', created_at: '2024-05-01T10:00:00.000000' },
+      { id: 'm2', user_message: 'newest', resource_uuid: 'v', created_at: '2024-05-01T11:00:00.000000' },
+    ] }));
+    const cinder = new CinderClient({ keystone: auth, http: new HttpClient() });
+    expect(await cinder.volumeFaultMessage('v')).toBe('newest');
+    expect(versionOf(0)).toBe('volume 3.3');
+    expect(server.seen[0].url).toBe('/v3/p/messages?resource_uuid=v');
+  });
+
+  it.each([404, 406])('answers undefined when the messages API answers %i', async (code) => {
+    await server.close();
+    server = await startLocalServer((r, res) => json(res, code, { error: { code, message: 'no messages here' } }));
+    const cinder = new CinderClient({ keystone: auth, http: new HttpClient() });
+    await expect(cinder.volumeFaultMessage('v')).resolves.toBeUndefined();
+  });
+
+  it('does not ask for user messages with ignore-volume-microversion (3.0 has none)', async () => {
+    const cinder = new CinderClient({ keystone: auth, http: new HttpClient(), ignoreVolumeMicroversion: true });
+    await expect(cinder.volumeFaultMessage('v')).resolves.toBeUndefined();
+    expect(server.seen).toHaveLength(0);
+  });
+
+  it('sends os-unreserve as a volume action', async () => {
+    const cinder = new CinderClient({ keystone: auth, http: new HttpClient() });
+    await cinder.unreserveVolume('v');
+    expect(server.seen[0].url).toBe('/v3/p/volumes/v/action');
+    expect(server.seen[0].method).toBe('POST');
+    expect(JSON.parse(server.seen[0].body)).toEqual({ 'os-unreserve': {} });
   });
 });
