@@ -1,0 +1,346 @@
+/**
+ * Object-volume throughput: a 256 MiB random file written and read sequentially through the driver's own FUSE
+ * mounts (FuseSupervisor in-process, `mount` requests with the driver's mounter args) with s3fs and with rclone,
+ * against the same transfer with the S3 client library (minio: putObject from a stream, getObject to a stream),
+ * same s3rver, same run, interleaved so all paths share the machine's noise. Optional: 1,000 small files.
+ * s3rver runs in a child process so neither the client library nor the mount shares an event loop with it.
+ * Run: `npm run bench:object` (root, /dev/fuse, s3fs and rclone installed). `--reps N` (default 3),
+ * `--small N` (small-file count, default 1000; 0 skips), `--only s3fs|rclone`,
+ * `--opts-s3fs k=v,...` / `--opts-rclone k=v,...` (extra allow-listed options, to try knobs). Writes bench/results/object.json.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { fork, type ChildProcess } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as Minio from 'minio';
+import { FuseSupervisor } from '../src/fuse/supervisor';
+import { InProcessFuseMounts } from '../src/fuse/supervisor-client';
+import type { MounterName, MountSpec } from '../src/fuse/protocol';
+import { createLogger } from '../src/log';
+import { startS3Server } from '../src/demo/local-s3';
+
+const MIB = 1024 * 1024;
+const SIZE = 256 * MIB;
+const CHUNK = 4 * MIB;
+const BUCKET = 'bench';
+const MOUNTERS: MounterName[] = ['s3fs', 'rclone'];
+
+/** minio: putObject from a stream (single PUT); minio-mp: the same data as multipart, s3fs's default 10 MiB x 5 parallel. */
+type PathName = 'minio' | 'minio-mp' | MounterName;
+const MP_PART = 10 * MIB;
+const MP_PARALLEL = 5;
+interface Sample {
+  path: PathName;
+  rep: number;
+  /** Until the last write() returned (data handed to the mount or the client); the rest of writeMs is fsync + close. */
+  copyMs: number;
+  /** Until the writer's close() returned (fsync included for the mounts). */
+  writeMiBs: number;
+  /** Until the whole object was on the server (same as writeMiBs unless the mounter uploads after close). */
+  writeOnServerMiBs: number;
+  readMiBs: number;
+  writeMs: number;
+  onServerMs: number;
+  readMs: number;
+}
+
+/** `--opts-s3fs a=1,b` / `--opts-rclone ...`: extra allow-listed mount options, for trying knobs (default: none). */
+function extraOptions(m: MounterName): string[] {
+  const i = process.argv.indexOf(`--opts-${m}`);
+  return i >= 0 ? process.argv[i + 1].split(',').filter(Boolean) : [];
+}
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+/** Child role: s3rver in its own process; answers the endpoint, stops on 'stop' or when the parent goes. */
+async function serverChild(): Promise<void> {
+  const s3 = await startS3Server();
+  const stop = async () => {
+    await s3.stop().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('message', (m) => m === 'stop' && void stop());
+  process.on('disconnect', () => void stop());
+  process.send?.({ endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey });
+}
+
+function startServerProcess(): Promise<{ child: ChildProcess; endpoint: string; accessKey: string; secretKey: string }> {
+  const child = fork(__filename, ['--s3-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ child, ...(m as { endpoint: string; accessKey: string; secretKey: string }) }));
+    child.once('exit', (code) => reject(new Error(`s3rver child exited with ${code}`)));
+  });
+}
+
+const source = (buf: Buffer) =>
+  Readable.from((function* () {
+    for (let o = 0; o < buf.length; o += CHUNK) yield buf.subarray(o, Math.min(o + CHUNK, buf.length));
+  })(), { objectMode: false });
+
+async function dropCaches(): Promise<void> {
+  await writeFile('/proc/sys/vm/drop_caches', '3');
+}
+
+const mibs = (bytes: number, ms: number) => bytes / MIB / (ms / 1000);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function waitOnServer(client: Minio.Client, key: string, size: number, timeoutMs = 120_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await client.statObject(BUCKET, key)).size === size) return;
+    } catch {
+      /* not there yet */
+    }
+    if (Date.now() > end) throw new Error(`${key} did not reach ${size} bytes on the server`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function sha256Stream(stream: Readable): Promise<{ hash: string; bytes: number }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  for await (const c of stream) {
+    h.update(c as Buffer);
+    bytes += (c as Buffer).length;
+  }
+  return { hash: h.digest('hex'), bytes };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root (FUSE mounts, drop_caches)');
+  const reps = arg('--reps', 3);
+  const smallCount = arg('--small', 1000);
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] as MounterName) : undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-object-'));
+  const kubeletDir = join(dir, 'kubelet');
+  mkdirSync(kubeletDir);
+  const log = createLogger({ level: 'warn' });
+  const server = await startServerProcess();
+  const ep = new URL(server.endpoint);
+  const client = new Minio.Client({
+    endPoint: ep.hostname, port: Number(ep.port), useSSL: false, accessKey: server.accessKey, secretKey: server.secretKey,
+    region: 'us-east-1', pathStyle: true,
+    // A part size above the object's: putObject of a stream becomes one PUT. Its multipart path (64 MiB parts)
+    // first calls ListMultipartUploads, which s3rver 3.7.1 answers NotImplemented; minio-mp measures multipart.
+    partSize: 512 * MIB,
+  });
+  const supervisor = new FuseSupervisor({ stateDir: join(dir, 'state'), kubeletDir, log });
+  await supervisor.start();
+  const fuse = new InProcessFuseMounts(supervisor);
+  const creds = { kind: 's3' as const, accessKeyId: server.accessKey, secretAccessKey: server.secretKey };
+  let seq = 0;
+  const spec = (mounter: MounterName): MountSpec => {
+    seq++;
+    return {
+      volumeId: `bench-${mounter}-${seq}`,
+      // A new target per mount: a fresh daemon and, for rclone, a fresh VFS cache (a read-back must not come from it).
+      target: join(kubeletDir, `pods/bench/volumes/kubernetes.io~csi/${mounter}-${seq}/mount`),
+      mounter, provider: 's3', bucket: BUCKET, prefix: '', endpoint: server.endpoint, region: 'us-east-1', pathStyle: true,
+      options: extraOptions(mounter), readOnly: false,
+    };
+  };
+  const mounted = new Set<string>();
+  const mount = async (m: MounterName) => {
+    const s = spec(m);
+    await fuse.mount(s, creds);
+    mounted.add(s.target);
+    return s.target;
+  };
+  const unmount = async (t: string) => {
+    await fuse.unmount(t);
+    mounted.delete(t);
+  };
+
+  const samples: Sample[] = [];
+  const small: Array<Record<string, number | string>> = [];
+  try {
+    await client.makeBucket(BUCKET, 'us-east-1');
+    const data = randomBytes(SIZE);
+    const want = createHash('sha256').update(data).digest('hex');
+
+    const runOne = async (path: PathName, rep: number) => {
+      const key = `big-${path}-${rep}.bin`;
+      let writeMs: number;
+      let copyMs: number;
+      let onServerMs: number;
+      let readMs: number;
+      let got: { hash: string; bytes: number };
+      if (path === 'minio') {
+        await dropCaches();
+        const t0 = performance.now();
+        await client.putObject(BUCKET, key, source(data), SIZE);
+        writeMs = onServerMs = copyMs = performance.now() - t0;
+        await dropCaches();
+        const t1 = performance.now();
+        got = await sha256Stream(await client.getObject(BUCKET, key));
+        readMs = performance.now() - t1;
+      } else if (path === 'minio-mp') {
+        await dropCaches();
+        const t0 = performance.now();
+        const uploadID = await client.initiateNewMultipartUpload(BUCKET, key, {});
+        const parts: Array<{ part: number; etag: string }> = [];
+        let next = 0;
+        const worker = async () => {
+          for (;;) {
+            const i = next++;
+            if (i * MP_PART >= SIZE) return;
+            const chunk = data.subarray(i * MP_PART, Math.min((i + 1) * MP_PART, SIZE));
+            const r = await client.uploadPart({ bucketName: BUCKET, objectName: key, uploadID, partNumber: i + 1, headers: { 'Content-Length': chunk.length } }, chunk);
+            parts.push({ part: i + 1, etag: r.etag });
+          }
+        };
+        await Promise.all(Array.from({ length: MP_PARALLEL }, worker));
+        parts.sort((a, b) => a.part - b.part);
+        await client.completeMultipartUpload(BUCKET, key, uploadID, parts);
+        writeMs = onServerMs = copyMs = performance.now() - t0;
+        await dropCaches();
+        const t1 = performance.now();
+        got = await sha256Stream(await client.getObject(BUCKET, key));
+        readMs = performance.now() - t1;
+      } else {
+        const wt = await mount(path);
+        await dropCaches();
+        const t0 = performance.now();
+        const fh = await open(join(wt, key), 'w');
+        const ws = createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: CHUNK });
+        await pipeline(source(data), ws);
+        copyMs = performance.now() - t0;
+        await fh.sync();
+        await fh.close();
+        writeMs = performance.now() - t0;
+        await waitOnServer(client, key, SIZE);
+        onServerMs = performance.now() - t0;
+        await unmount(wt);
+        const rt = await mount(path);
+        await dropCaches();
+        const t1 = performance.now();
+        got = await sha256Stream(createReadStream(join(rt, key), { highWaterMark: CHUNK }));
+        readMs = performance.now() - t1;
+        await unmount(rt);
+      }
+      if (got.bytes !== SIZE || got.hash !== want) throw new Error(`${path} rep ${rep}: read-back mismatch (${got.bytes} bytes)`);
+      await client.removeObject(BUCKET, key);
+      const s: Sample = {
+        path, rep, copyMs, writeMs, onServerMs, readMs,
+        writeMiBs: mibs(SIZE, writeMs), writeOnServerMiBs: mibs(SIZE, onServerMs), readMiBs: mibs(SIZE, readMs),
+      };
+      samples.push(s);
+      console.log(`rep ${rep} ${path.padEnd(6)} write ${s.writeMiBs.toFixed(1)} MiB/s (write() calls ${Math.round(copyMs)} ms, fsync+close ${Math.round(writeMs - copyMs)} ms, on server ${s.writeOnServerMiBs.toFixed(1)}), read ${s.readMiBs.toFixed(1)} MiB/s, sha256 ok`);
+    };
+
+    const order: PathName[] = ['minio', 's3fs', 'minio-mp', 'rclone'];
+    for (let rep = 1; rep <= reps; rep++) {
+      // Rotate the order so no path always runs first (or right after the same neighbour).
+      for (let i = 0; i < order.length; i++) {
+        const p = order[(i + rep - 1) % order.length];
+        if (only && p !== only && p !== 'minio') continue;
+        await runOne(p, rep);
+      }
+    }
+
+    if (smallCount > 0) {
+      const body = randomBytes(4096);
+      const timeIt = async (fn: () => Promise<unknown>) => {
+        const t = performance.now();
+        await fn();
+        return Math.round(performance.now() - t);
+      };
+      const names = Array.from({ length: smallCount }, (_, i) => `f${String(i).padStart(5, '0')}`);
+      {
+        const p = 'small-minio/';
+        const row: Record<string, number | string> = { path: 'minio', files: smallCount };
+        row.createMs = await timeIt(async () => { for (const n of names) await client.putObject(BUCKET, p + n, body, body.length); });
+        row.listMs = await timeIt(async () => {
+          const listed: string[] = [];
+          for await (const o of client.listObjects(BUCKET, p, true)) listed.push(o.name as string);
+          if (listed.length !== smallCount) throw new Error(`minio listed ${listed.length}`);
+        });
+        row.readMs = await timeIt(async () => { for (const n of names) await sha256Stream(await client.getObject(BUCKET, p + n)); });
+        row.deleteMs = await timeIt(async () => {
+          for (let i = 0; i < names.length; i += 1000) await client.removeObjects(BUCKET, names.slice(i, i + 1000).map((n) => p + n));
+        });
+        small.push(row);
+        console.log(`small ${JSON.stringify(row)}`);
+      }
+      for (const m of MOUNTERS) {
+        if (only && m !== only) continue;
+        const t = await mount(m);
+        const d = join(t, `small-${m}`);
+        const row: Record<string, number | string> = { path: m, files: smallCount };
+        row.createMs = await timeIt(async () => {
+          await writeFile(join(t, `small-${m}.keep`), '');
+          await rm(join(t, `small-${m}.keep`));
+          mkdirSync(d);
+          for (const n of names) await writeFile(join(d, n), body);
+        });
+        row.listMs = await timeIt(async () => {
+          const l = await readdir(d, { withFileTypes: true });
+          if (l.length !== smallCount) throw new Error(`${m} listed ${l.length}`);
+        });
+        row.readMs = await timeIt(async () => {
+          for (const n of names) if (!(await readFile(join(d, n))).equals(body)) throw new Error(`${m} ${n} differs`);
+        });
+        row.deleteMs = await timeIt(() => rm(d, { recursive: true }));
+        await unmount(t);
+        small.push(row);
+        console.log(`small ${JSON.stringify(row)}`);
+      }
+    }
+  } finally {
+    for (const t of [...mounted]) await fuse.unmount(t).catch((e) => console.error(`unmount ${t}: ${e}`));
+    supervisor.stop();
+    server.child.send('stop');
+    await new Promise((r) => server.child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const paths: PathName[] = ['minio', 'minio-mp', ...MOUNTERS];
+  const med = Object.fromEntries(paths.map((p) => {
+    const s = samples.filter((x) => x.path === p);
+    return [p, { write: median(s.map((x) => x.writeMiBs)), writeOnServer: median(s.map((x) => x.writeOnServerMiBs)), read: median(s.map((x) => x.readMiBs)) }];
+  })) as Record<PathName, { write: number; writeOnServer: number; read: number }>;
+  const pad = (v: string | number, n: number) => (typeof v === 'number' ? v.toFixed(1) : v).padEnd(n);
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  console.log(`\n256 MiB sequential, median of ${reps} (MiB/s); ratio = path / minio, target >= 0.80`);
+  console.log(`${pad('path', 10)}${pad('write', 9)}${pad('on server', 11)}${pad('read', 9)}${pad('w ratio', 9)}${pad('w-srv ratio', 13)}r ratio`);
+  for (const p of paths) {
+    const m = med[p];
+    console.log(`${pad(p, 10)}${pad(m.write, 9)}${pad(m.writeOnServer, 11)}${pad(m.read, 9)}${pad(ratio(m.write, med.minio.write), 9)}${pad(ratio(m.writeOnServer, med.minio.write), 13)}${ratio(m.read, med.minio.read)}`);
+  }
+  if (small.length) {
+    console.log(`\n${small[0].files} small files (4 KiB), ms`);
+    console.log(`${pad('path', 10)}${pad('create', 9)}${pad('list', 9)}${pad('read', 9)}delete`);
+    for (const r of small) console.log(`${pad(r.path as string, 10)}${pad(String(r.createMs), 9)}${pad(String(r.listMs), 9)}${pad(String(r.readMs), 9)}${r.deleteMs}`);
+  }
+  const out = join(__dirname, '..', '..', 'bench', 'results');
+  if (!existsSync(out)) mkdirSync(out, { recursive: true });
+  const ratios = Object.fromEntries((['minio-mp', ...MOUNTERS] as PathName[]).map((m) => [m, {
+    write: med[m].write / med.minio.write, writeOnServer: med[m].writeOnServer / med.minio.write, read: med[m].read / med.minio.read,
+  }]));
+  writeFileSync(join(out, 'object.json'), JSON.stringify({ sizeBytes: SIZE, reps, medians: med, ratios, samples, small }, null, 2));
+}
+
+if (process.argv.includes('--s3-server')) {
+  serverChild().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
