@@ -1,4 +1,5 @@
 /** Starts a CsiServer on a unix socket in a fresh temp dir and hands out real grpc-js clients for it. */
+import { status } from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,4 +47,15 @@ export async function startHarness(services: ServiceBinding[], opts: HarnessOpti
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The gRPC status name and details of a rejected call, e.g. { code: 'NOT_FOUND', details }. */
+export async function codeOf(p: Promise<unknown>): Promise<{ code: string; details: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as { code?: number; details?: string };
+    return { code: status[err.code ?? status.UNKNOWN] as string, details: err.details ?? String(e) };
+  }
+  throw new Error('expected the call to fail, but it succeeded');
 }

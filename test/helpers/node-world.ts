@@ -3,7 +3,6 @@
  * (exec recorded), a temp kubelet dir and by-id dir, and (for root tests) a simulator whose device plane
  * turns attachments to its local server into loop devices with by-id links there.
  */
-import { status } from '@grpc/grpc-js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,13 +138,4 @@ export async function startNodeWorld(o: NodeWorldOptions = {}): Promise<NodeWorl
   return world;
 }
 
-/** The gRPC status name and details of a rejected call, e.g. { code: 'NOT_FOUND', details }. */
-export async function codeOf(p: Promise<unknown>): Promise<{ code: string; details: string }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { code?: number; details?: string };
-    return { code: status[err.code ?? 2] as string, details: err.details ?? String(e) };
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
+export { codeOf } from './csi-harness';

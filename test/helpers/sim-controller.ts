@@ -9,7 +9,6 @@ import { createClouds } from '../../src/openstack/clients';
 import { controllerHandlers, ControllerDeps } from '../../src/csi/controller';
 import { loadCsiProto } from '../../src/csi/proto';
 import { startSimulator, Simulator, SimulatorOptions } from '../../src/simulator';
-import { status } from '@grpc/grpc-js';
 import { startHarness, CsiHarness } from './csi-harness';
 import { logSink } from './log-sink';
 
@@ -90,13 +89,4 @@ export function createReq(name: string, over: Record<string, unknown> = {}): Rec
   return { name, capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [MOUNT_RWO], ...over };
 }
 
-/** The gRPC status name of a rejected call, e.g. 'NOT_FOUND'. */
-export async function codeOf(p: Promise<unknown>): Promise<{ code: string; details: string }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { code?: number; details?: string };
-    return { code: status[err.code ?? 2] as string, details: err.details ?? String(e) };
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
+export { codeOf } from './csi-harness';
