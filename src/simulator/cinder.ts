@@ -103,7 +103,8 @@ export function cinderRoutes(env: SimEnv): Route[] {
   const id = '/(?<id>[^/]+)';
   return [
     { method: 'GET', pattern: /^\/?$/, op: 'cinder.versions', auth: false, handle: () => ({ status: 300, body: versionsBody(env) }) },
-    { method: 'GET', pattern: /^\/v3\/?$/, op: 'cinder.versions', auth: false, handle: () => ({ status: 200, body: versionsBody(env) }) },
+    // Observed on openstack-loopback (Cinder 21): only `/` is public; `/v3/` answers 401 without a token.
+    { method: 'GET', pattern: /^\/v3\/?$/, op: 'cinder.versions', auth: true, handle: () => ({ status: 200, body: versionsBody(env) }) },
     route('POST', '/volumes', 'cinder.volume.create', scoped((c) => createVolume(env, c))),
     route('GET', '/volumes', 'cinder.volume.list', scoped((c) => listVolumes(env, c, false))),
     route('GET', '/volumes/detail', 'cinder.volume.list', scoped((c) => listVolumes(env, c, true))),

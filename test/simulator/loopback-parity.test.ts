@@ -125,6 +125,14 @@ describe('simulator parity with openstack-loopback', () => {
   });
 
   describe('keystone and 401s', () => {
+    it('keeps only Cinder\'s root public: its /v3/ version document needs a token', async () => {
+      expect((await call('GET', `${sim.url}/volume/`)).status).toBe(300);
+      expect((await call('GET', `${sim.url}/volume/v3/`)).status).toBe(401);
+      const withToken = await call('GET', `${sim.url}/volume/v3/`, { headers: { 'X-Auth-Token': api.token } });
+      expect(withToken.status).toBe(200);
+      expect(withToken.json.versions[0].id).toBe('v3.0');
+    });
+
     it('challenges with the v3 auth URL on Cinder, Nova and Keystone 401s', async () => {
       const want = `Keystone uri="${sim.keystoneUrl}"`;
       expect((await call('GET', `${sim.url}/volume/v3/${sim.credentials.projectId}/volumes`)).headers.get('www-authenticate')).toBe(want);
