@@ -1,6 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
 import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { spawnSync } from 'node:child_process';
 import { execFile } from '../../src/mount/exec';
 import { findMountByTarget, isMountPoint } from '../../src/mount/mountinfo';
 import { deviceSizeBytes } from '../../src/mount/block-device';
@@ -8,6 +6,7 @@ import { silentLogger } from '../../src/log';
 import { describeIf } from '../helpers/prereq';
 import { writeDosPartitionTable } from '../mount/loop-harness';
 import { GIB, blockCap, codeOf, fsCap, startNodeWorld, type NodeWorld } from '../helpers/node-world';
+import { staleFuseMount } from '../helpers/stale-fuse';
 
 const gone = (p: string) => access(p).then(() => false, () => true);
 const tools = { exec: execFile, log: silentLogger };
@@ -145,16 +144,3 @@ describeIf(
   },
 );
 
-/** A FUSE mount whose daemon is gone: open /dev/fuse, mount with it, close it unanswered (as test/mount does). */
-async function staleFuseMount(path: string): Promise<void> {
-  await mkdir(path, { recursive: true });
-  const fd = openSync('/dev/fuse', 'r+');
-  try {
-    const r = spawnSync('mount', ['-i', '-t', 'fuse', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0', 'stale-test', path], {
-      stdio: ['ignore', 'pipe', 'pipe', fd],
-    });
-    if (r.status !== 0) throw new Error(`fuse mount failed: ${r.stderr}`);
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { access, mkdir, open, stat, writeFile } from 'node:fs/promises';
 import { Status } from '../../src/errors';
 import { execFile } from '../../src/mount/exec';
@@ -8,6 +6,7 @@ import { blockDeviceSize, cleanupMountPoint, fsStats, isMountPointOf, mount } fr
 import { KernelNodeMounter } from '../../src/mount/node-mounter';
 import { describeIf } from '../helpers/prereq';
 import { LoopHarness, MiB, XFS_MIN_BYTES, hasCapSysResource, recordingDeps } from './loop-harness';
+import { staleFuseMount } from '../helpers/stale-fuse';
 
 const gone = (p: string) => access(p).then(() => false, () => true);
 
@@ -177,20 +176,6 @@ describeIf('cleanupMountPoint of a stale FUSE mount', { root: true, fuse: true, 
     h = await LoopHarness.create('stale-');
   });
   afterAll(() => h.cleanup());
-
-  /** A FUSE mount whose daemon is gone: we open /dev/fuse, mount with it, and close it unanswered. */
-  async function staleFuseMount(path: string): Promise<void> {
-    await mkdir(path);
-    const fd = openSync('/dev/fuse', 'r+');
-    try {
-      const r = spawnSync('mount', ['-i', '-t', 'fuse', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0', 'stale-test', path], {
-        stdio: ['ignore', 'pipe', 'pipe', fd],
-      });
-      if (r.status !== 0) throw new Error(`fuse mount failed: ${r.stderr}`);
-    } finally {
-      closeSync(fd);
-    }
-  }
 
   it('unmounts a mount point whose stat fails with ENOTCONN and removes it', async () => {
     const p = h.path('stale');
