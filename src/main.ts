@@ -11,18 +11,9 @@ import { CsiServer, ServiceBinding } from './csi/server';
 import { identityHandlers } from './csi/identity';
 import { loadCsiProto, stripSecrets } from './csi/proto';
 import { commandExists } from './mount/exec';
-import { createClouds } from './openstack/clients';
-import { controllerHandlers } from './csi/controller';
-import { watchCloudConfig } from './config/reload';
-import { PluginMetrics } from './metrics/registry';
+import type { PluginMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/http-server';
 import { REQUIRED_TOOLS } from './mount/node-tools';
-import { createFuseMounts } from './fuse/fuse-mounts';
-import { kubePvcAnnotations } from './kube/pvc-annotations';
-import { nodeHandlers } from './csi/node';
-import { KernelNodeMounter } from './mount/node-mounter';
-import { MetadataClient } from './openstack/metadata';
-import { kubernetesNodeGetter } from './openstack/metadata-sources';
 import { VERSION } from './version';
 
 
@@ -30,7 +21,8 @@ export interface RunningPlugin {
   readonly endpoint: string;
   readonly server: CsiServer;
   readonly config: CloudConfig;
-  readonly metrics: PluginMetrics;
+  /** Only with --http-endpoint: without it nothing could read them. */
+  readonly metrics?: PluginMetrics;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -62,7 +54,8 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
   for (const f of flags.ignored) log.warn(`--${f} is accepted for compatibility and has no effect`);
 
   const proto = loadCsiProto();
-  const metrics = new PluginMetrics();
+  // prom-client and its collectors cost 20-75 ms of every start (bench/node.ts); only a scrape endpoint needs them.
+  const metrics = flags.httpEndpoint ? new (await import('./metrics/registry')).PluginMetrics() : undefined;
   const services: ServiceBinding[] = [
     {
       definition: proto.IdentityService,
@@ -70,17 +63,23 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         version: VERSION,
         controller: flags.provideControllerService,
         topology: flags.withTopology,
-        readinessProblems: async () => (flags.provideNodeService ? missingTools(REQUIRED_TOOLS) : []),
+        readinessProblems: flags.provideNodeService ? toolsReadiness(REQUIRED_TOOLS) : async () => [],
       }),
     },
   ];
   const stops: Array<() => void> = [];
   if (flags.provideControllerService) {
+    // Each role's modules load only when the role is served: the controller side pulls in axios and minio,
+    // which a node-only DaemonSet pod would carry in memory and pay for at every start (bench/node.ts).
+    const { createClouds } = await import('./openstack/clients');
+    const { controllerHandlers } = await import('./csi/controller');
+    const { watchCloudConfig } = await import('./config/reload');
+    const { kubePvcAnnotations } = await import('./kube/pvc-annotations');
     const clouds = createClouds(config.clouds, flags.cloudNames, {
       logger: log,
       userAgentExtra: flags.userAgent,
       ignoreVolumeMicroversion: config.blockStorage.ignoreVolumeMicroversion,
-      onRequest: metrics.onRequest,
+      onRequest: metrics?.onRequest,
     });
     services.push({
       definition: proto.ControllerService,
@@ -92,7 +91,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         // Reads the PVC's affinity annotations through the Kubernetes API, like the reference driver.
         pvcAnnotations: flags.pvcAnnotations ? kubePvcAnnotations() : undefined,
         log,
-        waitOptions: { onWaitFinished: metrics.onWaitFinished },
+        waitOptions: { onWaitFinished: metrics?.onWaitFinished },
         // S3 endpoints and keys come from each StorageClass's secrets; Swift uses the same clouds as Cinder.
         object: { s3: {}, swift: clouds },
       }),
@@ -115,6 +114,11 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
     // NODE_NAME comes from the DaemonSet's downward API; it lets the Node object's providerID answer
     // when the cloud has neither a metadata service nor a config drive.
     const nodeName = process.env.NODE_NAME;
+    const { MetadataClient } = await import('./openstack/metadata');
+    const { kubernetesNodeGetter } = await import('./openstack/metadata-sources');
+    const { createFuseMounts } = await import('./fuse/fuse-mounts');
+    const { nodeHandlers } = await import('./csi/node');
+    const { KernelNodeMounter } = await import('./mount/node-mounter');
     const metadata = new MetadataClient({
       options: config.metadata,
       logger: log,
@@ -128,7 +132,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       log,
     });
     stops.push(() => fuse.stop());
-    metrics.setFuseMountSource(() => fuse.service.list());
+    metrics?.setFuseMountSource(() => fuse.service.list());
     services.push({
       definition: proto.NodeService,
       handlers: nodeHandlers({
@@ -145,11 +149,12 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       }),
     });
   }
-  const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets, observer: metrics.callObserver });
+  const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets, observer: metrics?.callObserver });
   const endpoint = await server.start();
+  if (flags.provideControllerService) void (await import('./openstack/http')).loadHttpLibrary();
   let serving = true;
   let http: { stop(): Promise<void> } | undefined;
-  if (flags.httpEndpoint) {
+  if (flags.httpEndpoint && metrics) {
     try {
       http = await startMetricsServer({ endpoint: flags.httpEndpoint, metrics, isServing: () => serving, log });
     } catch (e) {
@@ -168,6 +173,20 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       await server.stop(graceMs);
       await http?.stop();
     },
+  };
+}
+
+/**
+ * Probe's tool check, answered from memory once every tool was found: the lookups run on libuv's small
+ * thread pool, which stat() calls on a hung FUSE mount can fill, and a liveness probe must not wait behind them.
+ */
+function toolsReadiness(tools: readonly string[]): () => Promise<string[]> {
+  let allFound = false;
+  return async () => {
+    if (allFound) return [];
+    const missing = await missingTools(tools);
+    allFound = missing.length === 0;
+    return missing;
   };
 }
 

@@ -4,7 +4,7 @@
  * up a volume left `reserved`/`attaching` by a failed attach (reference issue #2553).
  */
 import { CodedError, Status } from '../errors';
-import { failedPrecondition, internal, notFound, resourceExhausted } from '../csi/errors';
+import { aborted, failedPrecondition, internal, notFound, resourceExhausted } from '../csi/errors';
 import type { CinderAttachment, CinderVolume } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import type { Published } from './block-types';
@@ -24,7 +24,11 @@ export async function publishVolume(c: BlockContext, volumeId: string, nodeId: s
     throw e;
   }
   if (isErrorStatus(v.status)) throw failedPrecondition(`volume ${volumeId} is in ${v.status}; it cannot be attached`);
-  if (isAttachedTo(v, nodeId) && v.status === 'in-use') return published(v, nodeId);
+  if (isAttachedTo(v, nodeId) && v.status === 'in-use') {
+    if (await novaHas(c, nodeId, volumeId, signal)) return published(v, nodeId);
+    // Cinder's attachment outlived Nova's mapping: the disk is not on the node. Clear the record, attach anew.
+    v = await forgetStaleAttachment(c, v, nodeId, signal);
+  }
   const mine = isAttachedTo(v, nodeId) || (IN_TRANSIT.has(v.status) && (await novaHas(c, nodeId, volumeId, signal)));
   if (!mine) {
     const others = attachedServers(v).filter((s) => s !== nodeId);
@@ -65,6 +69,14 @@ async function attach(c: BlockContext, v: CinderVolume, nodeId: string, signal: 
       throw resourceExhausted(`node ${nodeId} cannot take another volume: ${(e as Error).message}`);
     }
     if (isNotFound(e)) throw notFound(`volume ${v.id} or node ${nodeId} disappeared during the attach`);
+    const refused = isOpenStackError(e, 'invalid-state') || isOpenStackError(e, 'bad-request');
+    if (refused && /already attached/i.test((e as Error).message)) {
+      // An earlier attach (a timed-out call's POST) may just have landed; only a volume still at rest in
+      // Cinder means Nova and Cinder really disagree.
+      const now = await c.cinder.getVolume(v.id, signal);
+      if (now.status === 'available' && !isAttachedTo(now, nodeId)) throw disagreement(v.id, nodeId);
+      throw aborted(`an attach of volume ${v.id} to ${nodeId} is already under way (${now.status}); retry`);
+    }
     throw e;
   }
 }
@@ -95,14 +107,18 @@ async function detachFrom(c: BlockContext, vol: CinderVolume, server: string, si
     // An attach to this server is still running (its publish timed out): let it land, then detach it.
     v = await waitForVolume(c.cinder, id, (x) => !IN_TRANSIT.has(x.status), { ...c.wait, signal, what: `volume ${id} to finish attaching` });
   }
-  if (!isAttachedTo(v, server)) return;
+  if (!isAttachedTo(v, server)) {
+    // Cinder says detached; a mapping Nova still keeps would leak silently, and only an operator can end it.
+    if (!IN_TRANSIT.has(v.status) && (await novaHas(c, server, id, signal))) throw disagreement(id, server);
+    return;
+  }
   if (v.status !== 'detaching') {
     try {
       await c.nova.detachVolume(server, id, signal);
       c.log.info({ volumeId: id, nodeId: server }, 'Nova detach accepted');
     } catch (e) {
-      // The server is gone (Nova cleans up its attachments) or was never attached there: nothing to detach.
-      if (isNotFound(e)) return;
+      // Nova has no such attachment (the server was deleted, or Nova lost the mapping): Cinder's is stale.
+      if (isNotFound(e)) return void (await forgetStaleAttachment(c, v, server, signal));
       throw e;
     }
   }
@@ -136,6 +152,34 @@ async function unreserve(c: BlockContext, v: CinderVolume, signal: AbortSignal):
   await c.cinder.unreserveVolume(v.id, signal);
   c.log.info({ volumeId: v.id, status: v.status }, 'unreserved a volume left by a failed attach');
   await waitForVolume(c.cinder, v.id, (x) => !IN_TRANSIT.has(x.status), { ...c.wait, signal, what: `volume ${v.id} to be unreserved` });
+}
+
+/**
+ * Drops Cinder's attachments of `v` to `server`, which Nova no longer has, so the volume can be attached or
+ * deleted again, and waits until Cinder agrees. Without os-detach in the client, logs and leaves them.
+ */
+async function forgetStaleAttachment(c: BlockContext, v: CinderVolume, server: string, signal: AbortSignal): Promise<CinderVolume> {
+  const stale = v.attachments.filter((a) => a.server_id === server);
+  if (stale.length === 0) return v;
+  if (!c.cinder.forgetAttachment) {
+    c.log.warn({ volumeId: v.id, nodeId: server }, 'Cinder lists an attachment Nova does not have; this Cinder client cannot clear it');
+    return v;
+  }
+  for (const a of stale) {
+    await c.cinder.forgetAttachment(v.id, a.attachment_id, signal);
+    c.log.warn({ volumeId: v.id, nodeId: server, attachmentId: a.attachment_id }, 'cleared a Cinder attachment that Nova no longer has');
+  }
+  return waitForVolume(c.cinder, v.id, (x) => !isAttachedTo(x, server) && !IN_TRANSIT.has(x.status), {
+    ...c.wait, signal, what: `Cinder to drop its attachment of volume ${v.id} to ${server}`,
+  });
+}
+
+/** Nova maps the volume on `server` while Cinder says it is detached: neither API lets a project fix that. */
+function disagreement(volumeId: string, server: string): CodedError {
+  return failedPrecondition(
+    `Nova lists volume ${volumeId} as attached to server ${server} but Cinder says it is not; ` +
+      'an operator must reconcile them (nova-manage volume_attachment refresh, or cinder reset-state)',
+  );
 }
 
 /** Whether Nova lists `volumeId` among `server`'s attachments; false when the server is gone. */

@@ -10,6 +10,7 @@ import type {
 } from './block-types';
 import type { BlockContext } from './block-context';
 import type { PollOptions } from './volume-wait';
+import { PendingCreates } from './pending-creates';
 import * as volumes from './block-volumes';
 import * as attach from './block-attach';
 import * as snapshots from './block-snapshots';
@@ -33,6 +34,7 @@ export class CinderBlockBackend implements ControllerBackend {
       nova: deps.clients.nova,
       log: deps.log.child({ backend: 'cinder', cloud: deps.clients.name }),
       wait: deps.wait ?? {},
+      creates: new PendingCreates(),
     };
   }
 

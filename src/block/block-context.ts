@@ -8,6 +8,7 @@ import type { CinderApi, CinderVolume } from '../openstack/cinder';
 import type { NovaApi } from '../openstack/nova';
 import type { PollOptions } from './volume-wait';
 import type { VolumeInfo, VolumeSource } from './block-types';
+import type { PendingCreates } from './pending-creates';
 
 /**
  * Cinder calls a stand-in client may lack (CinderClient has both). Used when present, skipped (with a log
@@ -16,6 +17,8 @@ import type { VolumeInfo, VolumeSource } from './block-types';
  */
 export interface CinderExtras {
   unreserveVolume(id: string, signal?: AbortSignal): Promise<void>;
+  /** os-detach of an attachment Nova no longer has (a deleted server, a lost mapping). */
+  forgetAttachment(id: string, attachmentId: string | undefined, signal?: AbortSignal): Promise<void>;
   volumeFaultMessage(id: string, signal?: AbortSignal): Promise<string | undefined>;
 }
 
@@ -24,6 +27,8 @@ export interface BlockContext {
   nova: NovaApi;
   log: Logger;
   wait: PollOptions;
+  /** Create POSTs still unanswered, so a retry never sends a second one (absent: POSTs follow the call's signal). */
+  creates?: PendingCreates;
 }
 
 /** Statuses that end every hope of the volume becoming usable without an operator. */

@@ -8,7 +8,7 @@ import { aborted, alreadyExists, failedPrecondition, internal, invalidArgument, 
 import type { CinderVolume, CreateVolumeRequest } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import type { CreateVolumeSpec, CreatedVolume, PageOf, PageRequest, VolumeInfo } from './block-types';
-import { BlockContext, bestEffort, isErrorStatus, attachedServers, toVolumeInfo } from './block-context';
+import { BlockContext, bestEffort, isErrorStatus, attachedServers, parseCinderTime, toVolumeInfo } from './block-context';
 import { resolveSource, resolveVolumeRefs, ResolvedSource } from './block-sources';
 import { waitForVolume, waitForVolumeGone } from './volume-wait';
 
@@ -27,9 +27,9 @@ const NO_CAPACITY_RE = /quota|capacity|no valid (backend|host)|could not find an
 export async function createVolume(c: BlockContext, spec: CreateVolumeSpec, signal: AbortSignal): Promise<CreatedVolume> {
   const src = spec.source ? await resolveSource(c, spec.source, signal) : undefined;
   const sizeGiB = finalSize(spec, src);
+  await c.creates?.settled(spec.name, signal);
   const found = await c.cinder.listVolumesByName(spec.name, signal);
-  if (found.length > 1) throw internal(`${found.length} Cinder volumes are named "${spec.name}"; expected at most one`);
-  let vol: CinderVolume | undefined = found[0];
+  let vol: CinderVolume | undefined = found.length > 1 ? await dropStrayDuplicates(c, spec.name, found, signal) : found[0];
   if (vol) {
     checkCompatible(vol, spec, sizeGiB, src);
     if (isErrorStatus(vol.status)) {
@@ -43,7 +43,8 @@ export async function createVolume(c: BlockContext, spec: CreateVolumeSpec, sign
   }
   if (!vol) {
     const hints = await schedulerHints(c, spec, signal);
-    vol = await c.cinder.createVolume(createRequest(spec, sizeGiB, src, hints.cinder), signal);
+    const req = createRequest(spec, sizeGiB, src, hints.cinder);
+    vol = c.creates ? await c.creates.send(spec.name, () => c.cinder.createVolume(req), signal) : await c.cinder.createVolume(req, signal);
     c.log.info({ volumeId: vol.id, name: spec.name, sizeGiB }, 'Cinder volume created');
     await refuseSingleAttach(c, vol, spec, signal, true);
     vol = await settle(c, vol, signal);
@@ -52,6 +53,33 @@ export async function createVolume(c: BlockContext, spec: CreateVolumeSpec, sign
   await refuseSingleAttach(c, vol, spec, signal, false);
   vol = await settle(c, vol, signal);
   return { volume: toVolumeInfo(vol), context: contextFor(vol, src, {}) };
+}
+
+/**
+ * Several volumes named after one CSI volume: a create POST of a killed or timed-out call that reached
+ * Cinder only after the retry had created its own (Cinder has no idempotency key). CSI names are unique,
+ * so the newer copies are strays: keep the oldest (the one a caller got back, as the stray landed last)
+ * and delete the others. Only strays this driver made and nobody attached are deleted; any other is left
+ * to an operator (INTERNAL). A stray still being created cannot be deleted yet: ABORTED, retry later.
+ */
+async function dropStrayDuplicates(c: BlockContext, name: string, found: CinderVolume[], signal: AbortSignal): Promise<CinderVolume> {
+  const live = found.filter((v) => v.status !== 'deleting');
+  const byAge = (a: CinderVolume, b: CinderVolume) => parseCinderTime(a.created_at) - parseCinderTime(b.created_at) || a.id.localeCompare(b.id);
+  const [keep, ...strays] = [...live].sort(byAge);
+  if (!keep) return found[0];
+  const foreign = strays.filter((v) => v.description !== VOLUME_DESCRIPTION || attachedServers(v).length > 0);
+  if (foreign.length > 0) {
+    const ids = foreign.map((v) => v.id).join(', ');
+    throw internal(`${live.length} Cinder volumes are named "${name}"; expected at most one, and ${ids} is not a detached volume of this driver`);
+  }
+  for (const v of strays) {
+    if (CREATING.has(v.status)) {
+      throw aborted(`a second volume ${v.id} named "${name}" is still being created; it is deleted on a retry`);
+    }
+    c.log.warn({ volumeId: v.id, kept: keep.id, name }, 'deleting a duplicate volume left by an earlier create call');
+    await c.cinder.deleteVolume(v.id, signal);
+  }
+  return keep;
 }
 
 /** The size to create: at least what was asked and at least the source, but never above limit_bytes. */
@@ -171,9 +199,12 @@ export async function getVolume(c: BlockContext, id: string, signal: AbortSignal
   }
   let abnormal: string | undefined;
   if (checkNodes && !isErrorStatus(v.status)) {
+    // One Nova list per server answers both questions: is the server there, and does Nova map the volume.
     for (const server of attachedServers(v)) {
       try {
-        await c.nova.getServer(server, signal);
+        if (!(await c.nova.listVolumeAttachments(server, signal)).some((a) => a.volumeId === id)) {
+          abnormal = `Cinder lists it attached to server ${server}, but Nova does not`;
+        }
       } catch (e) {
         if (!isNotFound(e)) throw e;
         abnormal = `attached to server ${server}, which Nova no longer has`;

@@ -136,7 +136,8 @@ function where(raw: RawSection, label: string, key: string): string {
 function parseGlobal(label: string, name: string, raw: RawSection, warnings: string[], opts: LoadOptions): CloudAuth {
   const auth: Record<string, unknown> = { name, endpointType: 'public', tlsInsecure: false };
   for (const [key, { value }] of raw.entries) {
-    if (!(key in GLOBAL_KEYS)) {
+    // Own keys only: `constructor` or `toString` in a file must not match Object.prototype members.
+    if (!Object.hasOwn(GLOBAL_KEYS, key)) {
       warnings.push(`${where(raw, label, key)}: unknown key ignored`);
       continue;
     }

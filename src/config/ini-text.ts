@@ -70,7 +70,8 @@ export function readIniSections(text: string): IniSection[] {
       return;
     }
     const kv = KEY_RE.exec(line);
-    if (!kv) throw new IniSyntaxError(lineNo, `cannot parse "${line.trim().slice(0, 40)}"`);
+    // The line is not quoted back: a mangled `password = ...` line would put the password in the message.
+    if (!kv) throw new IniSyntaxError(lineNo, 'cannot parse: not a [section] header, a key = value line or a comment');
     if (headers.length === 0) throw new IniSyntaxError(lineNo, 'key outside of any section');
     // gcfg: a key without "=" is a boolean true.
     const value = kv[2] === undefined ? 'true' : parseGcfgValue(kv[2], lineNo);

@@ -66,7 +66,8 @@ export class ControllerRouting {
     const backend = this.backends.get(name) ?? (name === '' && this.backends.size === 1 ? [...this.backends.values()][0] : undefined);
     if (!backend) {
       const known = [...this.backends.keys()].map((k) => `"${k}"`).join(', ');
-      throw invalidArgument(`secrets.${CLOUD_SECRET_KEY}`, `names cloud "${name}", which is not configured (known: ${known || 'none'})`);
+      // The value is not quoted back: everything in a CSI secret map stays out of answers and logs.
+      throw invalidArgument(`secrets.${CLOUD_SECRET_KEY}`, `names a cloud that is not configured (known: ${known || 'none'})`);
     }
     return backend;
   }

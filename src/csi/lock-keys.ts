@@ -3,9 +3,19 @@
  * take none, so a slow attach never blocks kubelet's stats polling.
  */
 
+import { normalize } from 'node:path';
+
 type Req = Record<string, unknown>;
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const volume = (r: Req) => [`volume ${str(r.volume_id)}`];
+/**
+ * Node calls also lock the paths they mount on or remove: two volumes named on one path (a confused or
+ * hostile caller) must not race a mount against an unmount-and-rmdir there.
+ */
+const paths = (...fields: string[]) => (r: Req) => [
+  ...volume(r),
+  ...fields.map((f) => `path ${normalize(str(r[f]) || ' ').replace(/(.)\/+$/, '$1')}`),
+];
 
 const LOCK_KEYS: Record<string, (r: Req) => string[]> = {
   CreateVolume: (r) => [`volume name ${str(r.name)}`],
@@ -16,10 +26,10 @@ const LOCK_KEYS: Record<string, (r: Req) => string[]> = {
   ControllerModifyVolume: volume,
   CreateSnapshot: (r) => [`snapshot name ${str(r.name)}`],
   DeleteSnapshot: (r) => [`snapshot ${str(r.snapshot_id)}`],
-  NodeStageVolume: volume,
-  NodeUnstageVolume: volume,
-  NodePublishVolume: volume,
-  NodeUnpublishVolume: volume,
+  NodeStageVolume: paths('staging_target_path'),
+  NodeUnstageVolume: paths('staging_target_path'),
+  NodePublishVolume: paths('target_path'),
+  NodeUnpublishVolume: paths('target_path'),
   NodeExpandVolume: volume,
 };
 

@@ -4,11 +4,12 @@
  * server can log requests without them. The message shapes handlers see are described in ./types.
  */
 import * as grpc from '@grpc/grpc-js';
-// proto-loader registers descriptor.proto with protobufjs when imported, which csi.proto's options need.
-import * as protoLoader from '@grpc/proto-loader';
+// Only proto-loader's option type: its runtime builds descriptors of every message at load, which cost ~100 ms
+// of every start (bench/node.ts); the service definitions below are built from our own parse instead.
+import type * as protoLoader from '@grpc/proto-loader';
 // protobufjs is @grpc/proto-loader's parser (pinned by it); we read its reflection for csi_secret.
 import * as protobuf from 'protobufjs';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** Package of every CSI v1 type and service. */
@@ -66,15 +67,19 @@ let cached: CsiProto | undefined;
 export function loadCsiProto(): CsiProto {
   if (cached) return cached;
   const file = findProtoFile();
+  registerDescriptorProto();
   const root = new protobuf.Root();
   // google/protobuf/{timestamp,wrappers,descriptor}.proto come from protobufjs's bundled copies.
   root.loadSync(file, { keepCase: true });
   root.resolveAll();
   // One parse feeds both grpc-js and our reflection, so the two can never disagree.
-  const definition = protoLoader.fromJSON(root.toJSON(), { ...LOADER_OPTIONS });
+  const definition: Record<string, grpc.ServiceDefinition> = {};
+  for (const name of SERVICE_NAMES) {
+    definition[`${CSI_PACKAGE}.${name}`] = serviceDefinitionOf(root.lookupService(`${CSI_PACKAGE}.${name}`));
+  }
   const loaded = grpc.loadPackageDefinition(definition) as unknown as { csi: { v1: CsiNamespace } };
   const csi = loaded.csi.v1;
-  const service = (name: CsiServiceName) => definition[`${CSI_PACKAGE}.${name}`] as grpc.ServiceDefinition;
+  const service = (name: CsiServiceName) => definition[`${CSI_PACKAGE}.${name}`];
   cached = Object.freeze({
     file,
     csi,
@@ -86,6 +91,54 @@ export function loadCsiProto(): CsiProto {
     secretFieldPaths: computeSecretFieldPaths(root),
   });
   return cached;
+}
+
+/**
+ * Makes `import "google/protobuf/descriptor.proto"` resolvable from protobufjs's bundled JSON copy (protobufjs
+ * bundles timestamp and wrappers but not descriptor), as @grpc/proto-loader does on import. Idempotent.
+ */
+function registerDescriptorProto(): void {
+  const json = JSON.parse(readFileSync(require.resolve('protobufjs/google/protobuf/descriptor.json'), 'utf8')) as {
+    nested: { google: { nested: { protobuf: { nested: Record<string, protobuf.AnyNestedObject> } } } };
+  };
+  protobuf.common('descriptor', json.nested.google.nested.protobuf.nested);
+}
+
+/**
+ * What @grpc/proto-loader's fromJSON gives grpc-js for a service, minus the per-message descriptors nobody here
+ * reads: encode via fromObject, decode via toObject with LOADER_OPTIONS, and the camelCase `originalName`
+ * (every CSI method name is PascalCase without acronyms, so lowering the first letter is lodash's camelCase).
+ */
+function serviceDefinitionOf(service: protobuf.Service): grpc.ServiceDefinition {
+  const def: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const method of service.methodsArray) {
+    const req = method.resolvedRequestType as protobuf.Type;
+    const res = method.resolvedResponseType as protobuf.Type;
+    def[method.name] = {
+      path: `/${qualifiedName(service)}/${method.name}`,
+      requestStream: !!method.requestStream,
+      responseStream: !!method.responseStream,
+      requestSerialize: serializer(req),
+      requestDeserialize: deserializer(req),
+      responseSerialize: serializer(res),
+      responseDeserialize: deserializer(res),
+      originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1),
+    };
+  }
+  return def as grpc.ServiceDefinition;
+}
+
+function serializer(type: protobuf.Type): (value: object) => Buffer {
+  return (value) => {
+    if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
+    const bytes = type.encode(type.fromObject(value)).finish();
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+  };
+}
+
+function deserializer(type: protobuf.Type): (buf: Buffer) => object {
+  const options = { ...LOADER_OPTIONS } as protobuf.IConversionOptions;
+  return (buf) => type.toObject(type.decode(buf), options);
 }
 
 /** Looks for proto/csi.proto above this module, so both src/ (ts-jest) and dist/src/ (built) find it. */
@@ -150,7 +203,7 @@ function* messageTypes(ns: protobuf.Namespace): Generator<protobuf.Type> {
 }
 
 /** `csi.v1.CreateVolumeRequest`, without protobufjs's leading dot. */
-function qualifiedName(type: protobuf.Type): string {
+function qualifiedName(type: protobuf.ReflectionObject): string {
   return type.fullName.replace(/^\./, '');
 }
 

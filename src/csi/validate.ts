@@ -2,13 +2,17 @@
  * Argument checks shared by the Controller and Node handlers. Each throws a CsiError whose message names the
  * field as the CSI spec spells it (`volume_capabilities[0].access_mode`), so a caller can fix its request.
  */
-import { isAbsolute, normalize, relative, sep } from 'node:path';
+import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { isAbsolute, join, normalize, relative, sep } from 'node:path';
+import { MOUNTINFO_PATH, parseMountInfo } from '../mount/mountinfo';
 import { invalidArgument, outOfRange } from './errors';
 import type { AccessModeName, CapacityRange, VolumeCapability } from './types';
 
 export const GIB = 1024 ** 3;
 /** CreateVolume without a capacity_range gets this, like the reference driver. */
 export const DEFAULT_VOLUME_BYTES = GIB;
+/** Longest file name Linux accepts (NAME_MAX). */
+export const NAME_MAX_BYTES = 255;
 /** Filesystems the node can make; '' means the default (ext4). */
 export const SUPPORTED_FS_TYPES = ['', 'ext4', 'ext3', 'xfs', 'btrfs'] as const;
 
@@ -106,10 +110,45 @@ export function requirePathUnder(path: string | undefined, root: string, field: 
   const p = requireString(path, field);
   if (!isAbsolute(p)) throw invalidArgument(field, `"${p}" must be an absolute path`);
   if (p.includes('\0')) throw invalidArgument(field, 'must not contain NUL');
+  // Linux refuses a component over NAME_MAX with ENAMETOOLONG, which would surface as INTERNAL; it is the caller's error.
+  if (p.split(sep).some((c) => Buffer.byteLength(c) > NAME_MAX_BYTES)) {
+    throw invalidArgument(field, `has a path component longer than ${NAME_MAX_BYTES} bytes`);
+  }
   const norm = normalize(p);
   const rel = relative(normalize(root), norm);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || p.split(sep).includes('..')) {
     throw invalidArgument(field, `"${p}" is not under ${root}`);
   }
-  return norm.replace(/\/+$/, '');
+  const clean = norm.replace(/\/+$/, '');
+  requireNoSymlinkEscape(clean, normalize(root), field);
+  return clean;
+}
+
+/**
+ * A lexically clean path can still leave the root through a symbolic link planted under the kubelet dir
+ * (`pods/<uid>/x -> /etc`): the node would then mkdir, mount on or remove things out there as root. No
+ * component below the root may be a link. Components are lstat()ed from the root down, but never a
+ * mount point or anything beneath one: stat() on a hung FUSE mount blocks, and this runs on the event
+ * loop. (A link swapped in after this check is not caught; kubelet owns these directories, pods do not.)
+ */
+function requireNoSymlinkEscape(path: string, root: string, field: string): void {
+  let realRoot: string;
+  try {
+    realRoot = realpathSync(root);
+  } catch {
+    return; // no root yet: nothing under it exists either
+  }
+  const mountPoints = new Set(parseMountInfo(readFileSync(MOUNTINFO_PATH, 'utf8')).map((m) => m.mountPoint));
+  let q = realRoot;
+  for (const component of relative(root, path).split(sep)) {
+    q = join(q, component);
+    if (mountPoints.has(q)) return;
+    let isLink: boolean;
+    try {
+      isLink = lstatSync(q).isSymbolicLink();
+    } catch {
+      return; // absent (or unreadable): nothing further down exists to follow
+    }
+    if (isLink) throw invalidArgument(field, `"${path}" passes through a symbolic link at ${q}`);
+  }
 }

@@ -85,7 +85,8 @@ export class FuseSupervisor {
 
   /**
    * Mounts `spec.target` (idempotent for the same spec). Throws INVALID_ARGUMENT for a bad field or option,
-   * ALREADY_EXISTS when the target holds another mount, INTERNAL when the daemon does not come up.
+   * ALREADY_EXISTS when the target holds another mount; when the daemon does not come up, PERMISSION_DENIED
+   * (credentials refused) or UNAVAILABLE (endpoint unreachable) as its log says, else INTERNAL.
    */
   async mount(rawSpec: MountSpec, rawCreds: FuseCredentials): Promise<void> {
     // Validated here too, so the in-process path gets the same checks as the socket.
@@ -122,7 +123,8 @@ export class FuseSupervisor {
       } catch (err) {
         await detachLazily(this.tools, spec.target).catch(() => undefined);
         await this.records.remove(spec.target);
-        throw new CodedError(Status.INTERNAL, `${spec.mounter} could not mount ${spec.bucket}/${spec.prefix}: ${messageOf(err)}`);
+        const message = `${spec.mounter} could not mount ${spec.bucket}/${spec.prefix}: ${messageOf(err)}`;
+        throw new CodedError(daemonFailureCode(message), message);
       }
       this.entries.set(spec.target, e);
       this.opts.log.info({ volumeId: spec.volumeId, target: spec.target, mounter: spec.mounter, pid: e.pid }, 'FUSE mount started');
@@ -268,4 +270,18 @@ async function stopDaemon(pid: number): Promise<void> {
   process.kill(pid, 'SIGTERM');
   if (await waitGone(DAEMON_EXIT_WAIT_MS)) return;
   process.kill(pid, 'SIGKILL');
+}
+
+/**
+ * The code for a daemon that exited instead of mounting, read from the log tail in `message`: a wrong secret
+ * or an unreachable endpoint comes from the request and is not our fault, and the caller (kubelet) retries
+ * either way. Patterns as s3fs 1.90 (`invalid credentials(host=...)`, `unable to connect(host=...)`) and
+ * rclone 1.60 print them.
+ */
+export function daemonFailureCode(message: string): Status {
+  if (/invalid credentials|InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|status code: 40[13]|HTTP 40[13]/i.test(message)) {
+    return Status.PERMISSION_DENIED;
+  }
+  if (/unable to connect|connection refused|no such host|could not resolve|i\/o timeout/i.test(message)) return Status.UNAVAILABLE;
+  return Status.INTERNAL;
 }

@@ -3,6 +3,7 @@
  * Invariant: a device that holds any signature (filesystem, partition table, RAID, LUKS, swap…) is never
  * formatted, under any failure or retry; formatDevice re-probes right before mkfs to keep it.
  */
+import { access, open, rm } from 'node:fs/promises';
 import { CodedError, Status } from '../errors';
 import { ExecError } from './exec';
 import { type ToolDeps } from './block-device';
@@ -22,6 +23,13 @@ const BLKID_AMBIVALENT = 8;
 const FSCK_CORRECTED = 1;
 const FSCK_CORRECTED_REBOOT = 2;
 
+/**
+ * Primary XFS superblock fields (xfs_format.h, struct xfs_dsb): the magic at byte 0 and sb_inprogress at
+ * byte 126, which mkfs.xfs sets in the first superblock it writes and clears last.
+ */
+const XFS_MAGIC = 'XFSB';
+const XFS_INPROGRESS_OFFSET = 126;
+
 export type FsType = 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'btrfs';
 export const FORMATTABLE_FS_TYPES: readonly FsType[] = ['ext2', 'ext3', 'ext4', 'xfs', 'btrfs'];
 export const DEFAULT_FS_TYPE: FsType = 'ext4';
@@ -30,6 +38,8 @@ export type ProbeResult =
   | { kind: 'filesystem'; type: string }
   | { kind: 'partition-table'; type: string }
   | { kind: 'other'; type: string }
+  /** A filesystem whose mkfs never finished (killed half-way): nothing can have been written to it. */
+  | { kind: 'unfinished'; type: string }
   | { kind: 'blank' };
 
 /** Whether `type` is one of the ext family, which e2fsprogs checks and grows. */
@@ -54,13 +64,32 @@ export async function probeDevice(deps: ToolDeps, device: string): Promise<Probe
   const pt = tags.get('PTTYPE');
   const type = tags.get('TYPE');
   if (pt && !type) return { kind: 'partition-table', type: pt };
+  if (type === 'xfs' && (await isUnfinishedXfs(device))) return { kind: 'unfinished', type };
   if (type && tags.get('USAGE') === 'filesystem') return { kind: 'filesystem', type };
   return { kind: 'other', type: type ?? pt ?? 'unknown' };
+}
+
+/**
+ * An XFS superblock still flagged in progress: a mkfs.xfs killed between writing the superblock and
+ * finishing. blkid reports it as xfs, but the kernel refuses to mount it ("Offline file system operation
+ * in progress"), so no data can be on it, and without this check the volume could never be staged again.
+ */
+export async function isUnfinishedXfs(device: string): Promise<boolean> {
+  const fh = await open(device, 'r');
+  try {
+    const sb = Buffer.alloc(XFS_INPROGRESS_OFFSET + 1);
+    const { bytesRead } = await fh.read(sb, 0, sb.length, 0);
+    return bytesRead === sb.length && sb.toString('latin1', 0, XFS_MAGIC.length) === XFS_MAGIC && sb[XFS_INPROGRESS_OFFSET] !== 0;
+  } finally {
+    await fh.close();
+  }
 }
 
 export interface FormatOptions {
   /** Extra mkfs arguments placed before the device. */
   extraArgs?: readonly string[];
+  /** Format over an `unfinished` filesystem (probeDevice) too, forcing mkfs past its signature. */
+  replaceUnfinished?: boolean;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -87,12 +116,18 @@ export async function formatDevice(deps: ToolDeps, device: string, fsType: strin
     const known = FORMATTABLE_FS_TYPES.join(', ');
     throw new CodedError(Status.INVALID_ARGUMENT, `fs_type ${fsType} is not supported (one of ${known})`);
   }
+  // The superblock flag is read through the page cache: drop the device's cached pages first, so a page
+  // read while mkfs was still writing cannot make a finished filesystem look unfinished.
+  if (opts.replaceUnfinished) await deps.exec('blockdev', ['--flushbufs', device]);
   const found = await probeDevice(deps, device);
-  if (found.kind !== 'blank') {
+  const replacing = found.kind === 'unfinished' && opts.replaceUnfinished === true;
+  if (found.kind !== 'blank' && !replacing) {
     throw new CodedError(Status.FAILED_PRECONDITION, `refusing to format ${device}: it holds ${describeProbe(found)}`);
   }
-  const [cmd, argv] = mkfsArgv(fsType as FsType, device, opts.extraArgs ?? []);
-  deps.log.info({ device, fsType }, 'formatting blank device');
+  // mkfs refuses to overwrite a signature it recognizes, even a half-made one: force it past that one only.
+  const force = replacing ? [isExtFs(fsType) ? '-F' : '-f'] : [];
+  const [cmd, argv] = mkfsArgv(fsType as FsType, device, [...force, ...(opts.extraArgs ?? [])]);
+  deps.log.info({ device, fsType, replacing: found.kind === 'unfinished' ? found.type : undefined }, 'formatting blank device');
   await deps.exec(cmd, argv, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? MKFS_TIMEOUT_MS });
 }
 
@@ -107,6 +142,8 @@ export function describeProbe(p: ProbeResult): string {
       return `a ${p.type} partition table`;
     case 'other':
       return `a ${p.type} signature`;
+    case 'unfinished':
+      return `a ${p.type} filesystem whose mkfs never finished`;
   }
 }
 
@@ -170,8 +207,13 @@ export async function resizeFilesystem(
  * restored or cloned into a larger size grows even where the plugin is not fully privileged. Other
  * filesystem types are left to the online resize after mounting. Throws FAILED_PRECONDITION when fsck finds
  * errors it cannot fix.
+ *
+ * resize2fs is not crash-safe: killed half-way it can leave the resize inode pointing past the old end,
+ * which `e2fsck -p` refuses to repair. With `undoFile`, it saves every block it overwrites there first
+ * (`-z`), so rollBackInterruptedGrow can put the filesystem back as it was; the file is removed once the
+ * grow is complete, before anything mounts the filesystem.
  */
-export async function growExtOffline(deps: ToolDeps, device: string, type: string, signal?: AbortSignal): Promise<boolean> {
+export async function growExtOffline(deps: ToolDeps, device: string, type: string, signal?: AbortSignal, undoFile?: string): Promise<boolean> {
   if (!isExtFs(type)) return false;
   try {
     await deps.exec('e2fsck', ['-f', '-p', device], { signal, timeoutMs: RESIZE_TIMEOUT_MS, okCodes: [0, FSCK_CORRECTED] });
@@ -179,6 +221,41 @@ export async function growExtOffline(deps: ToolDeps, device: string, type: strin
     const msg = `e2fsck -f of ${device} before growing it failed; the filesystem needs manual repair`;
     throw new CodedError(Status.FAILED_PRECONDITION, msg, { cause: e });
   }
-  await deps.exec('resize2fs', [device], { signal, timeoutMs: RESIZE_TIMEOUT_MS });
+  if (!undoFile) {
+    await deps.exec('resize2fs', [device], { signal, timeoutMs: RESIZE_TIMEOUT_MS });
+    return true;
+  }
+  // resize2fs refuses to start with an undo file already there.
+  await rm(undoFile, { force: true });
+  await deps.exec('resize2fs', ['-z', undoFile, device], { signal, timeoutMs: RESIZE_TIMEOUT_MS });
+  await rm(undoFile, { force: true });
   return true;
+}
+
+/**
+ * Rolls back an offline grow that was killed half-way (its undo file is still there) with `e2undo`, so the
+ * filesystem is as it was before and can be checked and grown again. Returns whether it rolled back. An
+ * undo file e2undo will not apply (it no longer matches the filesystem) is only logged and removed.
+ */
+export async function rollBackInterruptedGrow(deps: ToolDeps, device: string, undoFile: string, signal?: AbortSignal): Promise<boolean> {
+  if (!(await exists(undoFile))) return false;
+  let rolledBack = false;
+  try {
+    await deps.exec('e2undo', [undoFile, device], { signal, timeoutMs: RESIZE_TIMEOUT_MS });
+    deps.log.warn({ device }, 'rolled back an offline grow that did not finish');
+    rolledBack = true;
+  } catch (e) {
+    deps.log.warn({ device, err: e instanceof Error ? e.message : String(e) }, 'e2undo did not apply a leftover resize undo file; removing it');
+  }
+  await rm(undoFile, { force: true });
+  return rolledBack;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

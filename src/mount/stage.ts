@@ -4,14 +4,25 @@
  * the device is devices.ts; per-volume serialization is the caller's (and node-mounter.ts's).
  */
 import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { CodedError, Status, messageOf } from '../errors';
 import { rescanDevice, type ToolDeps } from './block-device';
-import { DEFAULT_FS_TYPE, checkFilesystem, describeProbe, formatDevice, growExtOffline, probeDevice, resizeFilesystem } from './filesystem';
+import {
+  DEFAULT_FS_TYPE, checkFilesystem, describeProbe, formatDevice, growExtOffline, isExtFs, probeDevice, resizeFilesystem, rollBackInterruptedGrow,
+} from './filesystem';
 import { findMountByTarget, mountsOfSource } from './mountinfo';
 import { isMountPointOf, mount } from './mounter';
 
 /** Mode of a staging directory we create: kubelet and root only. */
 export const STAGING_DIR_MODE = 0o750;
+
+/**
+ * Where the offline grow keeps its undo file: beside the staging path, in the volume's own directory under
+ * the kubelet dir (node-local and persistent across plugin restarts), never inside the mount point.
+ */
+export function growUndoFile(stagingPath: string): string {
+  return join(dirname(stagingPath), '.cinder-csi-resize2fs.undo');
+}
 
 export interface StageRequest {
   /** Device node or by-id link of the volume. */
@@ -92,16 +103,25 @@ async function formatAndMount(deps: ToolDeps, req: StageRequest): Promise<StageR
     }
     // fsck only an unmounted filesystem: e2fsck refuses a mounted one, and another staging path may hold it.
     if ((await mountsOfSource(req.device)).length === 0) {
+      const undoFile = growUndoFile(req.stagingPath);
+      // An earlier stage killed during the grow below: put the filesystem back as it was before checking it.
+      if (isExtFs(fsType)) await rollBackInterruptedGrow(deps, req.device, undoFile, req.signal);
       await checkFilesystem(deps, req.device, fsType, req.signal);
       // Grow ext* before mounting: offline growth needs no CAP_SYS_RESOURCE (see growExtOffline).
-      if (req.resizeIfNeeded && !req.readOnly) await growExtOffline(deps, req.device, fsType, req.signal);
+      if (req.resizeIfNeeded && !req.readOnly) await growExtOffline(deps, req.device, fsType, req.signal, undoFile);
     }
-  } else if (found.kind === 'blank') {
+  } else if (found.kind === 'blank' || found.kind === 'unfinished') {
     if (req.readOnly) {
-      const msg = `cannot stage blank device ${req.device} read-only: it would need formatting`;
+      const msg = found.kind === 'blank'
+        ? `cannot stage blank device ${req.device} read-only: it would need formatting`
+        : `cannot stage device ${req.device} read-only: it holds ${describeProbe(found)} and would need formatting`;
       throw new CodedError(Status.FAILED_PRECONDITION, msg);
     }
-    await formatDevice(deps, req.device, wanted, { signal: req.signal });
+    if (found.kind === 'unfinished') {
+      // A stage killed during mkfs: its filesystem never became mountable, so making it again loses nothing.
+      deps.log.warn({ device: req.device, type: found.type }, 'device holds a filesystem whose mkfs never finished; formatting it again');
+    }
+    await formatDevice(deps, req.device, wanted, { signal: req.signal, replaceUnfinished: found.kind === 'unfinished' });
     fsType = wanted;
     formatted = true;
   } else {

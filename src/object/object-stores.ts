@@ -53,7 +53,7 @@ export function objectStoreFor(
     const swift = opts.swift;
     if (!swift || swift.size === 0) throw new CodedError(Status.FAILED_PRECONDITION, 'provider swift: this controller has no OpenStack cloud configured for Swift');
     const deps = swift.get(cloud) ?? (cloud === '' && swift.size === 1 ? [...swift.values()][0] : undefined);
-    if (!deps) throw new CodedError(Status.INVALID_ARGUMENT, `secrets.${CLOUD_SECRET} names cloud "${cloud}", which is not configured`);
+    if (!deps) throw new CodedError(Status.INVALID_ARGUMENT, `secrets.${CLOUD_SECRET} names a cloud that is not configured for Swift`);
     return { store: new SwiftObjectStore({ ...deps, pageSize: opts.pageSize ?? deps.pageSize }) };
   }
   const accessKey = s[S3_ACCESS_KEY_SECRET];
@@ -76,6 +76,8 @@ export function objectStoreFor(
     // The endpoint came from the StorageClass or the secret; say which without echoing the secret's values.
     if (e instanceof CodedError && e.code === Status.INVALID_ARGUMENT) {
       const field = target.endpoint ? 'parameters.endpoint' : s[S3_ENDPOINT_SECRET] ? `secrets.${S3_ENDPOINT_SECRET}` : 'the default S3 endpoint';
+      // The store's message quotes the URL; a value from the secret is not quoted back.
+      if (field.startsWith('secrets.')) throw new CodedError(Status.INVALID_ARGUMENT, `${field} must be an http or https URL without path, query or user info`);
       throw new CodedError(Status.INVALID_ARGUMENT, `${field}: ${e.details.replace(/^endpoint /, '')}`);
     }
     throw e;

@@ -4,7 +4,7 @@
  * because bucket tagging is not offered by every S3 implementation we target.
  */
 import { Readable } from 'node:stream';
-import * as Minio from 'minio';
+import type * as Minio from 'minio';
 import { CodedError, Status } from '../errors';
 import { CAPACITY_OBJECT, DELETE_PAGE_SIZE, OWNER_OBJECT, RECLAIM_META, type ObjectStore, type VolumeRecord } from './object-store';
 import { s3Failure, withSignal } from './store-errors';
@@ -48,6 +48,15 @@ export function parseS3Endpoint(endpoint: string, field: string): { host: string
   return { host, port: url.port ? Number(url.port) : useSSL ? 443 : 80, useSSL };
 }
 
+/**
+ * minio loads with the first S3 store, not with the controller: a Cinder-only controller would otherwise carry
+ * its ~10 MB of modules (xml2js, lodash...) for nothing (bench/scale.ts peak RSS). require() is cached after.
+ */
+function minio(): typeof Minio {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('minio') as typeof Minio;
+}
+
 /** An S3 bucket store. Construction validates the endpoint only; nothing is contacted until a call. */
 export class S3ObjectStore implements ObjectStore {
   private readonly client: Minio.Client;
@@ -55,7 +64,7 @@ export class S3ObjectStore implements ObjectStore {
 
   constructor(private readonly o: S3StoreOptions) {
     const ep = parseS3Endpoint(o.endpoint, 'endpoint');
-    this.client = new Minio.Client({
+    this.client = new (minio().Client)({
       endPoint: ep.host,
       port: ep.port,
       useSSL: ep.useSSL,

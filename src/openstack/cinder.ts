@@ -3,6 +3,7 @@
  * the reference driver uses (3.34 list by name, 3.42 extend in-use, 3.51 create from backup / backup with
  * metadata). Waiting for statuses is the backend's job; this module makes one API call per method.
  */
+import { VolumeReadBatcher } from './cinder-batch';
 import { isOpenStackError, OpenStackError } from './errors';
 import { HttpClient, HttpMethod } from './http';
 import { ServiceAuth, VOLUME_SERVICE_TYPES } from './keystone';
@@ -66,6 +67,11 @@ export interface CinderApi {
   volumeFaultMessage(id: string, signal?: AbortSignal): Promise<string | undefined>;
   /** `os-unreserve`: hands back a volume left `reserved`/`attaching` by an attach that died half-way. */
   unreserveVolume(id: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * `os-detach` of one attachment: drops Cinder's record of an attachment Nova no longer has (its server was
+   * deleted, or Nova lost the mapping), so the volume becomes available again. Never touches a hypervisor.
+   */
+  forgetAttachment(id: string, attachmentId: string | undefined, signal?: AbortSignal): Promise<void>;
 }
 
 export interface CinderDeps {
@@ -90,6 +96,7 @@ export class CinderClient implements CinderApi {
   private readonly ignoreMicroversion: boolean;
   private readonly baseMicroversion: string;
   private readonly serviceTypes: readonly string[];
+  private readonly reads: VolumeReadBatcher<CinderVolume>;
 
   constructor(deps: CinderDeps) {
     this.keystone = deps.keystone;
@@ -97,6 +104,10 @@ export class CinderClient implements CinderApi {
     this.ignoreMicroversion = deps.ignoreVolumeMicroversion ?? false;
     this.baseMicroversion = deps.baseMicroversion ?? CINDER_BASE_MICROVERSION;
     this.serviceTypes = deps.serviceTypes ?? VOLUME_SERVICE_TYPES;
+    this.reads = new VolumeReadBatcher({
+      get: (id, signal) => this.getOneVolume(id, signal),
+      list: async () => (await this.listVolumes()).items,
+    });
   }
 
   async createVolume(req: CreateVolumeRequest, signal?: AbortSignal): Promise<CinderVolume> {
@@ -117,7 +128,12 @@ export class CinderClient implements CinderApi {
     return (await this.call<{ volume: CinderVolume }>('volume.create', 'POST', '/volumes', { body, signal, microversion: mv })).volume;
   }
 
-  async getVolume(id: string, signal?: AbortSignal): Promise<CinderVolume> {
+  /** GET /volumes/{id}, or (while dozens of volumes are read at once) a share of one list: see cinder-batch.ts. */
+  getVolume(id: string, signal?: AbortSignal): Promise<CinderVolume> {
+    return this.reads.read(id, signal);
+  }
+
+  private async getOneVolume(id: string, signal?: AbortSignal): Promise<CinderVolume> {
     return (await this.call<{ volume: CinderVolume }>('volume.get', 'GET', `/volumes/${enc(id)}`, { signal })).volume;
   }
 
@@ -229,6 +245,12 @@ export class CinderClient implements CinderApi {
 
   async unreserveVolume(id: string, signal?: AbortSignal): Promise<void> {
     await this.call('volume.unreserve', 'POST', `/volumes/${enc(id)}/action`, { body: { 'os-unreserve': {} }, signal });
+  }
+
+  async forgetAttachment(id: string, attachmentId: string | undefined, signal?: AbortSignal): Promise<void> {
+    // Without an id Cinder detaches the only attachment (and refuses when there are several).
+    const body = { 'os-detach': attachmentId ? { attachment_id: attachmentId } : {} };
+    await this.call('volume.detach', 'POST', `/volumes/${enc(id)}/action`, { body, signal });
   }
 
   private async call<T = unknown>(

@@ -158,6 +158,19 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     failNextAttach: (id) => void state.failAttach.add(id),
     failNextExtend: (id) => void state.failExtend.add(id),
     failNextDelete: (id) => void state.failDelete.add(id),
+    desyncAttachment: (volumeId, serverId, forget) => {
+      const v = state.volumes.get(volumeId);
+      const s = state.servers.get(serverId);
+      const bdm = s?.bdms.find((b) => b.volumeId === volumeId);
+      const att = v?.attachments.find((a) => a.serverId === serverId);
+      if (!v || !s || !bdm || !att) throw new Error(`volume ${volumeId} is not attached to server ${serverId} in both Nova and Cinder`);
+      if (forget === 'nova') {
+        s.bdms.splice(s.bdms.indexOf(bdm), 1);
+        return;
+      }
+      v.attachments.splice(v.attachments.indexOf(att), 1);
+      if (v.attachments.length === 0 && v.status === 'in-use') state.setVolumeStatus(v, 'available');
+    },
     addServer,
     deleteServer: (id) => void state.servers.delete(id),
     setServerMaxVolumes: (id, maxVolumes) => {

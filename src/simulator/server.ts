@@ -130,6 +130,7 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
   if (ctx.service === 'nova' || ctx.service === 'cinder') extraHeaders['x-compute-request-id'] = extraHeaders['x-openstack-request-id'];
 
   const fault = faults.take(op);
+  let dropResponse = false;
   if (fault) {
     env.log.debug({ op, fault }, 'simulator: fault');
     switch (fault.kind) {
@@ -141,6 +142,12 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
         break;
       case 'revoke-tokens':
         env.state.revokeAllTokens();
+        break;
+      case 'expire-tokens':
+        env.state.expireAllTokens();
+        break;
+      case 'drop-response':
+        dropResponse = true;
         break;
       case 'http-status': {
         const status = fault.status ?? 500;
@@ -178,9 +185,11 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
       });
     }
     const reply = await route.handle(ctx);
+    if (dropResponse) return void req.socket.destroy();
     send(res, reply, extraHeaders, method === 'HEAD');
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
+    if (dropResponse) return void req.socket.destroy();
     const retry = e.headers['Retry-After'];
     const headers = e.status === 401 && ctx.service === 'keystone' ? { 'WWW-Authenticate': wwwAuthenticate(env), ...e.headers } : e.headers;
     send(res, { status: e.status, body: errorBody(ctx.service, e.status, e.message, retry), headers }, extraHeaders);

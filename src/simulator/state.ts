@@ -265,6 +265,12 @@ export class SimState {
   revokeAllTokens(): void {
     for (const t of this.tokens.values()) t.revoked = true;
   }
+
+  /** Ends every token's lifetime now (not revoked: expired, which Keystone reports the same way). */
+  expireAllTokens(): void {
+    const now = Date.now();
+    for (const t of this.tokens.values()) t.expiresAt = Math.min(t.expiresAt, now);
+  }
 }
 
 /** Cinder's timestamp format: ISO without zone, microseconds. */

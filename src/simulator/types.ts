@@ -60,7 +60,12 @@ export interface SimulatorOptions {
   logger?: Logger;
 }
 
-export type FaultKind = 'http-status' | 'retry-after' | 'reset' | 'delay' | 'revoke-tokens';
+/**
+ * `reset` drops the connection before the service acts; `drop-response` lets the service act and then drops
+ * the connection before the answer (a proxy timing out after the backend did the work); `expire-tokens` ends
+ * every token's lifetime now, as a Keystone whose clock or token lifetime disagrees with the client's would.
+ */
+export type FaultKind = 'http-status' | 'retry-after' | 'reset' | 'drop-response' | 'delay' | 'revoke-tokens' | 'expire-tokens';
 
 export interface FaultSpec {
   kind: FaultKind;
@@ -162,6 +167,13 @@ export interface Simulator {
   failNextExtend(volumeId: string): void;
   /** Extra: the next delete of this volume ends in `error_deleting`. */
   failNextDelete(volumeId: string): void;
+  /**
+   * Extra: Nova and Cinder fall out of step about an attachment of `volumeId` to `serverId`. `'nova'` drops
+   * Nova's block-device mapping and leaves Cinder's attachment (in-use), as after a Nova cleanup that never
+   * told Cinder; `'cinder'` drops Cinder's attachment (the volume goes `available` when it was the last) and
+   * leaves Nova's mapping, as after an os-reset_status. Throws when there is no such attachment.
+   */
+  desyncAttachment(volumeId: string, serverId: string, forget: 'nova' | 'cinder'): void;
   addServer(opts: { id?: string; name: string; az?: string; maxVolumes?: number }): string;
   /** As if Nova deleted it (attachments left dangling in Cinder). */
   deleteServer(id: string): void;

@@ -67,6 +67,47 @@ describe('simulator faults and counters', () => {
     api.token = a.token;
   });
 
+  it('expires every token for an expire-tokens fault, so the request itself gets 401, and a new token works', async () => {
+    const a = new Api(sim, await issueToken(sim));
+    sim.injectFault('cinder.limits.get', { kind: 'expire-tokens' });
+    const r = await a.cinder('GET', '/limits');
+    expect(r.status).toBe(401);
+    expect((await a.cinder('GET', '/limits')).status).toBe(401);
+    a.token = await issueToken(sim);
+    expect((await a.cinder('GET', '/limits')).status).toBe(200);
+    api.token = a.token;
+  });
+
+  it('acts on the request and then drops the connection for a drop-response fault', async () => {
+    const before = sim.listVolumes().length;
+    sim.injectFault('cinder.volume.create', { kind: 'drop-response' });
+    await expect(api.cinder('POST', '/volumes', { volume: { size: 1, name: 'dropped' } })).rejects.toThrow();
+    const made = sim.listVolumes().filter((v) => v.name === 'dropped');
+    expect(sim.listVolumes()).toHaveLength(before + 1);
+    expect(made).toHaveLength(1);
+    expect((await api.cinder('GET', `/volumes/${made[0].id}`)).status).toBe(200);
+  });
+
+  it('puts Nova and Cinder out of step about an attachment with desyncAttachment, either way', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const id = await api.createVolume({ name: `desync-${i}` });
+      await api.volumeStatus(id, 'available');
+      expect((await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: id } })).status).toBe(200);
+      await api.volumeStatus(id, 'in-use');
+      ids.push(id);
+    }
+    const [novaLost, cinderLost] = ids;
+    sim.desyncAttachment(novaLost, sim.localServerId, 'nova');
+    sim.desyncAttachment(cinderLost, sim.localServerId, 'cinder');
+    const listed = (await api.nova('GET', `/servers/${sim.localServerId}/os-volume_attachments`)).json.volumeAttachments.map((a: { volumeId: string }) => a.volumeId);
+    expect(listed).toContain(cinderLost);
+    expect(listed).not.toContain(novaLost);
+    expect(sim.getVolume(novaLost)).toMatchObject({ status: 'in-use', attachments: [{ server_id: sim.localServerId }] });
+    expect(sim.getVolume(cinderLost)).toMatchObject({ status: 'available', attachments: [] });
+    expect(() => sim.desyncAttachment(cinderLost, sim.localServerId, 'nova')).toThrow(/not attached/);
+  });
+
   it('matches a prefix ending in * and affects all requests with times Infinity', async () => {
     sim.injectFault('cinder.*', { kind: 'http-status', status: 502, times: Infinity });
     expect((await api.cinder('GET', '/types')).status).toBe(502);

@@ -1,0 +1,188 @@
+/**
+ * Scale: 200 volumes created and attached concurrently over 20 simulated servers, then detached and deleted,
+ * every call over the gRPC socket of the real plugin process (`node bin/cinder-csi-plugin`, controller only),
+ * against the simulator with realistic per-transition delays (create 2 s, attach 1.5 s, detach 1 s, delete 1 s;
+ * no device plane). Per phase: throughput against the simulator's capacity, p50/p99 per RPC, errors, and
+ * OpenStack requests per volume from the simulator's counters; overall: the plugin's peak RSS (VmHWM).
+ *
+ * Capacity. The simulator answers every request at once and runs each status transition on its own timer
+ * (SimState.after): there is no per-server or global serialization of creates, attaches, detaches or deletes,
+ * and 20 servers x 10 volumes stay under its 25-device limit per server. So the best any driver could do is
+ * send all N requests at t=0 and learn of each transition the instant it happens: the phase lasts exactly the
+ * transition's delay D, and capacity = N / D ops/s (create 100/s, attach 133/s, detach 200/s, delete 200/s).
+ * Efficiency = capacity wall (D) / measured wall (first request sent to last answer). Target >= 0.90.
+ *
+ * Run: `npm run bench:scale` (no root needed). `--volumes N` (default 200), `--servers N` (default 20).
+ * Writes bench/results/scale.json. Not part of the test suite's pass/fail.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSimulator } from '../src/simulator';
+import { callUnary } from '../src/csi/proto';
+import { cpuMsOf, freshClient, memoryOf, pad, probeUntilReady, quantile, REPO_ROOT, spawnPlugin } from './process-helpers';
+
+const DELAYS = { volumeCreate: 2000, attach: 1500, detach: 1000, volumeDelete: 1000 };
+const GIB = 1024 ** 3;
+/** Per-call deadline, as the sidecars set one; generous, so a slow call shows as latency, not as an error. */
+const CALL_DEADLINE_MS = 120_000;
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+interface PhaseResult {
+  rpc: string;
+  cloudMs: number;
+  wallMs: number;
+  opsPerSec: number;
+  capacityOpsPerSec: number;
+  efficiency: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Phase start to the last request reaching the cloud (its first status change): how fast the driver fanned out. */
+  lastArrivalMs: number;
+  /** From each volume's transition to its answer: how late the driver noticed; p50 and p99. */
+  lagP50Ms: number;
+  lagP99Ms: number;
+  /** CPU ms the plugin process and this process (simulator + gRPC client) used during the phase. */
+  pluginCpuMs: number;
+  benchCpuMs: number;
+  errors: number;
+  errorSamples: string[];
+  requests: Record<string, number>;
+  requestsPerVolume: number;
+}
+
+async function main(): Promise<void> {
+  const volumes = arg('--volumes', 200);
+  const serverCount = arg('--servers', 20);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-scale-'));
+  const sim = await startSimulator({ delays: DELAYS });
+  const servers = Array.from({ length: serverCount }, (_, i) => sim.addServer({ name: `scale-node-${i}` }));
+  const confPath = join(dir, 'cloud.conf');
+  writeFileSync(confPath, sim.cloudConf(), { mode: 0o600 });
+  const socket = join(dir, 'csi.sock');
+  const plugin = spawnPlugin([
+    '--endpoint', `unix://${socket}`, '--cloud-config', confPath, '--provide-node-service=false', '--log-level', 'warn',
+  ]);
+  let peakSampledMiB = 0;
+  const sampler = setInterval(() => {
+    try {
+      peakSampledMiB = Math.max(peakSampledMiB, memoryOf(plugin.pid).rssMiB);
+    } catch {
+      // The process is gone; stop() follows.
+    }
+  }, 100);
+  try {
+    await probeUntilReady(plugin, socket);
+    const startedRss = memoryOf(plugin.pid).rssMiB;
+    const controller = freshClient('Controller', `unix://${socket}`);
+    const cap = { mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+    const ids: string[] = new Array(volumes);
+    const phases: PhaseResult[] = [];
+
+    /** `from`/`to`: the statuses that open and close this phase's transition in the simulator's history. */
+    async function phase(
+      rpc: string, cloudMs: number, from: string, to: string, request: (i: number) => object, onAnswer?: (i: number, res: unknown) => void,
+    ): Promise<void> {
+      sim.resetCounters();
+      const latencies: number[] = [];
+      const answeredAt: number[] = new Array(volumes);
+      const startedAt = Date.now();
+      const cpu0 = cpuMsOf(plugin.pid);
+      const ownCpu0 = process.cpuUsage();
+      const errorSamples: string[] = [];
+      let errors = 0;
+      const start = performance.now();
+      await Promise.all(Array.from({ length: volumes }, async (_, i) => {
+        const t0 = performance.now();
+        try {
+          const res = await callUnary(controller, rpc, request(i), { deadline: Date.now() + CALL_DEADLINE_MS });
+          onAnswer?.(i, res);
+        } catch (e) {
+          errors++;
+          if (errorSamples.length < 5) errorSamples.push((e as Error).message);
+        }
+        latencies.push(performance.now() - t0);
+        answeredAt[i] = Date.now();
+      }));
+      const wallMs = performance.now() - start;
+      const pluginCpuMs = cpuMsOf(plugin.pid) - cpu0;
+      const ownCpu = process.cpuUsage(ownCpu0);
+      const benchCpuMs = (ownCpu.user + ownCpu.system) / 1000;
+      const arrivals: number[] = [];
+      const lags: number[] = [];
+      ids.forEach((id, i) => {
+        const h = sim.volumeHistory(id).filter((x) => x.at >= startedAt);
+        const opened = h.find((x) => x.status === from)?.at;
+        const closed = h.find((x) => x.status === to)?.at;
+        if (opened !== undefined) arrivals.push(opened - startedAt);
+        if (closed !== undefined) lags.push(answeredAt[i] - closed);
+      });
+      const requests = Object.fromEntries(Object.entries(sim.counters()).filter(([k, v]) => v > 0 && !k.startsWith('interface.')));
+      const total = Object.values(requests).reduce((a, b) => a + b, 0);
+      phases.push({
+        rpc, cloudMs, wallMs,
+        opsPerSec: volumes / (wallMs / 1000),
+        capacityOpsPerSec: volumes / (cloudMs / 1000),
+        efficiency: cloudMs / wallMs,
+        p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), maxMs: Math.max(...latencies),
+        pluginCpuMs, benchCpuMs, lastArrivalMs: Math.max(...arrivals), lagP50Ms: quantile(lags, 0.5), lagP99Ms: quantile(lags, 0.99),
+        errors, errorSamples, requests, requestsPerVolume: total / volumes,
+      });
+    }
+
+    const run = Date.now().toString(36);
+    await phase('CreateVolume', DELAYS.volumeCreate, 'creating', 'available',
+      (i) => ({ name: `pvc-scale-${run}-${i}`, capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [cap] }),
+      (i, res) => {
+        ids[i] = (res as { volume: { volume_id: string } }).volume.volume_id;
+      });
+    await phase('ControllerPublishVolume', DELAYS.attach, 'reserved', 'in-use',
+      (i) => ({ volume_id: ids[i] ?? `missing-${i}`, node_id: servers[i % serverCount], volume_capability: cap }));
+    await phase('ControllerUnpublishVolume', DELAYS.detach, 'detaching', 'available', (i) => ({ volume_id: ids[i] ?? `missing-${i}`, node_id: servers[i % serverCount] }));
+    await phase('DeleteVolume', DELAYS.volumeDelete, 'deleting', 'deleted', (i) => ({ volume_id: ids[i] ?? `missing-${i}` }));
+    controller.close();
+
+    const mem = memoryOf(plugin.pid);
+    const left = sim.listVolumes().filter((v) => v.status !== 'deleted').length;
+    const totalRequests = phases.reduce((a, p) => a + p.requestsPerVolume, 0);
+    const tokens = phases.reduce((a, p) => a + (p.requests['keystone.token.create'] ?? 0), 0);
+
+    console.log(`${volumes} volumes over ${serverCount} servers; cloud delays ${JSON.stringify(DELAYS)}`);
+    console.log(`${pad('phase', 27)}${pad('wall ms', 9)}${pad('ops/s', 8)}${pad('capacity', 10)}${pad('eff', 7)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('errors', 8)}${pad('req/vol', 9)}${pad('fan-out', 9)}${pad('lag p50/p99', 13)}cpu plugin/bench ms`);
+    for (const p of phases) {
+      console.log(`${pad(p.rpc, 27)}${pad(p.wallMs.toFixed(0), 9)}${pad(p.opsPerSec.toFixed(1), 8)}${pad(p.capacityOpsPerSec.toFixed(1), 10)}` +
+        `${pad(p.efficiency.toFixed(3), 7)}${pad(p.p50Ms.toFixed(0), 8)}${pad(p.p99Ms.toFixed(0), 8)}${pad(p.errors, 8)}${pad(p.requestsPerVolume.toFixed(2), 9)}${pad(p.lastArrivalMs.toFixed(0), 9)}${pad(`${p.lagP50Ms.toFixed(0)}/${p.lagP99Ms.toFixed(0)}`, 13)}${p.pluginCpuMs.toFixed(0)}/${p.benchCpuMs.toFixed(0)}`);
+    }
+    for (const p of phases) {
+      console.log(`  ${p.rpc}: ${JSON.stringify(p.requests)}${p.errorSamples.length ? ` errors: ${p.errorSamples.join(' | ')}` : ''}`);
+    }
+    const minEff = Math.min(...phases.map((p) => p.efficiency));
+    const errors = phases.reduce((a, p) => a + p.errors, 0);
+    console.log(`lowest efficiency ${minEff.toFixed(3)} (target >= 0.90); errors ${errors} (target 0); volumes left ${left}`);
+    console.log(`OpenStack requests per volume, whole lifecycle: ${totalRequests.toFixed(2)}; Keystone tokens: ${tokens}`);
+    console.log(`plugin RSS: after start ${startedRss.toFixed(1)} MiB, peak (VmHWM) ${mem.hwmMiB.toFixed(1)} MiB (target <= 120 MB), now ${mem.rssMiB.toFixed(1)} MiB`);
+
+    const out = join(REPO_ROOT, 'bench', 'results');
+    if (!existsSync(out)) mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'scale.json'), JSON.stringify({
+      volumes, servers: serverCount, delays: DELAYS, phases, minEfficiency: minEff, errors, volumesLeft: left,
+      requestsPerVolume: totalRequests, keystoneTokens: tokens,
+      rss: { afterStartMiB: startedRss, peakMiB: mem.hwmMiB, peakSampledMiB, endMiB: mem.rssMiB },
+    }, null, 2));
+  } finally {
+    clearInterval(sampler);
+    await plugin.stop();
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,98 @@
+/**
+ * Coalesced volume reads (src/openstack/cinder-batch.ts) through the real CinderClient against the simulator:
+ * many volumes read at once cost one list, a few cost GETs, and every read answers what a GET would.
+ */
+import { COALESCE_MIN_VOLUMES, LIST_WASTE_FACTOR } from '../../src/openstack/cinder-batch';
+import { isNotFound } from '../../src/openstack/errors';
+import { startSimulator, type Simulator } from '../../src/simulator';
+import { clientsFor, passwordAuth, type TestClients } from './sim-clients';
+
+describe('CinderClient.getVolume coalescing', () => {
+  let sim: Simulator;
+  let c: TestClients;
+  let ids: string[];
+
+  beforeEach(async () => {
+    sim = await startSimulator();
+    c = clientsFor(passwordAuth(sim));
+    ids = [];
+    for (let i = 0; i < COALESCE_MIN_VOLUMES + 8; i++) ids.push((await c.cinder.createVolume({ name: `v${i}`, size: 1 })).id);
+    sim.resetCounters();
+  });
+  afterEach(() => sim.stop());
+
+  const reads = () => {
+    const n = sim.counters();
+    return { get: n['cinder.volume.get'] ?? 0, list: n['cinder.volume.list'] ?? 0 };
+  };
+
+  it('reads a few volumes with one GET each', async () => {
+    const few = ids.slice(0, 5);
+    const got = await Promise.all(few.map((id) => c.cinder.getVolume(id)));
+    expect(got.map((v) => v.id)).toEqual(few);
+    expect(reads()).toEqual({ get: 5, list: 0 });
+  });
+
+  it('answers dozens of concurrent reads from lists, each with the volume a GET returns', async () => {
+    // The first COALESCE_MIN_VOLUMES - 1 reads are GETs; the rest share lists.
+    const got = await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    expect(got.map((v) => v.id)).toEqual(ids);
+    for (const v of got) expect(v).toEqual(await c.cinder.getVolume(v.id));
+    sim.resetCounters();
+    const again = await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    expect(again.map((v) => v.status)).toEqual(ids.map(() => 'available'));
+    const r = reads();
+    expect(r.get).toBe(0);
+    expect(r.list).toBeGreaterThanOrEqual(1);
+    expect(r.list).toBeLessThanOrEqual(2);
+  });
+
+  it('never answers from a list sent before the read: a status change is seen at once', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    sim.setVolumeStatus(ids[3], 'error');
+    const got = await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    expect(got[3].status).toBe('error');
+  });
+
+  it('keeps NOT_FOUND for a volume missing from the list (read with its own GET)', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    await c.cinder.deleteVolume(ids[0]);
+    sim.resetCounters();
+    const results = await Promise.allSettled(ids.map((id) => c.cinder.getVolume(id)));
+    expect(results[0].status).toBe('rejected');
+    expect(isNotFound((results[0] as PromiseRejectedResult).reason)).toBe(true);
+    expect(results.slice(1).every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(reads().get).toBe(1);
+  });
+
+  it('falls back to GETs when the list fails, so each reader sees a GET outcome', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    sim.injectFault('cinder.volume.list', { kind: 'http-status', status: 500, times: Infinity });
+    sim.resetCounters();
+    const got = await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    expect(got.map((v) => v.id)).toEqual(ids);
+    expect(reads().get).toBe(ids.length);
+  });
+
+  it('goes back to GETs when a list returns far more volumes than are read', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    const wanted = ids.length;
+    for (let i = 0; i < wanted * LIST_WASTE_FACTOR; i++) await c.cinder.createVolume({ name: `other${i}`, size: 1 });
+    // One more batch learns the list's size; after it, the same reads are GETs.
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    sim.resetCounters();
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    expect(reads()).toEqual({ get: wanted, list: 0 });
+  });
+
+  it('rejects a reader whose signal fires while its batch is pending, and serves the others', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    const ac = new AbortController();
+    const reasons = new Error('caller gone');
+    const pending = ids.map((id, i) => c.cinder.getVolume(id, i === 0 ? ac.signal : undefined));
+    ac.abort(reasons);
+    const results = await Promise.allSettled(pending);
+    expect(results[0]).toEqual({ status: 'rejected', reason: reasons });
+    expect(results.slice(1).every((r) => r.status === 'fulfilled')).toBe(true);
+  });
+});
