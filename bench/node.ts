@@ -23,7 +23,7 @@ import { readMountInfo } from '../src/mount/mountinfo';
 import { KernelNodeMounter } from '../src/mount/node-mounter';
 import { createCloudClients } from '../src/openstack/clients';
 import { byIdName, startSimulator, type Simulator } from '../src/simulator';
-import { cpuMsOf, freshClient, median, memoryOf, pad, probeUntilReady, REPO_ROOT, spawnPlugin } from './process-helpers';
+import { cpuMsOf, freshClient, imageNodeFlags, median, memoryOf, pad, probeUntilReady, REPO_ROOT, spawnPlugin } from './process-helpers';
 
 const DELAYS = { volumeCreate: 0, attach: 0, deviceLink: 300, detach: 0, volumeDelete: 0 };
 const STAGE_GIB = 10;
@@ -212,6 +212,7 @@ async function main(): Promise<void> {
       console.log(`${pad(fs, 6)}${pad(median(spans).toFixed(0), 9)}${pad(Math.min(...spans).toFixed(0), 9)}${pad(Math.max(...spans).toFixed(0), 9)}` +
         `${pad(median(s.map((x) => x.mkfsMs)).toFixed(0), 10)}${pad(`${(median(s.map((x) => x.mkfsShare)) * 100).toFixed(0)} %`, 12)}${otherText}`);
     }
+    console.log(`plugin process: node ${[...imageNodeFlags(), '<cli>'].join(' ')} (the image's ENTRYPOINT)`);
     console.log(`node plugin RSS (MiB): after start ${rss.afterStartMiB.toFixed(1)}, idle after a cycle + ${settleMs / 1000} s ${rss.idleMiB.toFixed(1)} (target <= 60 MB), peak ${rss.peakMiB.toFixed(1)}`);
     console.log(`start to first Probe: median ${start.medianMs.toFixed(0)} ms of ${starts} (target <= 500), runs ${start.runs.map((r) => r.ms.toFixed(0)).join(', ')}; ` +
       `CPU used by then median ${start.medianCpuMs.toFixed(0)} ms; bare \`node -e 0\` spawn-to-exit median ${start.bareNodeMedianMs.toFixed(0)} ms`);

@@ -2,22 +2,27 @@
  * Object-volume throughput: a 256 MiB random file written and read sequentially through the driver's own FUSE
  * mounts (FuseSupervisor in-process, `mount` requests with the driver's mounter args) with s3fs and with rclone,
  * against the same transfer with the S3 client library (minio: putObject from a stream, getObject to a stream),
- * same s3rver, same run, interleaved so all paths share the machine's noise. Optional: 1,000 small files.
+ * same s3rver, same run, interleaved so all paths share the machine's noise; also rclone's own client without a
+ * mount, to tell rclone's cost from the FUSE path's. Optional: 1,000 small files.
  * s3rver runs in a child process so neither the client library nor the mount shares an event loop with it.
  * Run: `npm run bench:object` (root, /dev/fuse, s3fs and rclone installed). `--reps N` (default 3),
  * `--small N` (small-file count, default 1000; 0 skips), `--only s3fs|rclone`,
- * `--opts-s3fs k=v,...` / `--opts-rclone k=v,...` (extra allow-listed options, to try knobs). Writes bench/results/object.json.
+ * `--opts-s3fs k=v,...` / `--opts-rclone k=v,...` (extra allow-listed options for the default paths, to try knobs),
+ * `--tuned-s3fs k=v,...` / `--tuned-rclone k=v,...` (the StorageClass mountOptions of the `-tuned` paths; default
+ * TUNED below; an empty list drops that path). Writes bench/results/object.json.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { fork, type ChildProcess } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as Minio from 'minio';
 import { FuseSupervisor } from '../src/fuse/supervisor';
+import { credentialFileContent, RCLONE_REMOTE } from '../src/fuse/mounter-args';
+import { execFile } from '../src/mount/exec';
 import { InProcessFuseMounts } from '../src/fuse/supervisor-client';
 import type { MounterName, MountSpec } from '../src/fuse/protocol';
 import { createLogger } from '../src/log';
@@ -29,8 +34,27 @@ const CHUNK = 4 * MIB;
 const BUCKET = 'bench';
 const MOUNTERS: MounterName[] = ['s3fs', 'rclone'];
 
-/** minio: putObject from a stream (single PUT); minio-mp: the same data as multipart, s3fs's default 10 MiB x 5 parallel. */
-type PathName = 'minio' | 'minio-mp' | MounterName;
+/**
+ * minio: putObject from a stream (single PUT); minio-mp: the same data as multipart, s3fs's default 10 MiB x 5 parallel;
+ * s3fs / rclone: the driver's defaults; `-tuned`: the same mounter with the mountOptions docs/benchmarks.md recommends.
+ */
+type MountPath = MounterName | 's3fs-tuned' | 'rclone-tuned';
+/**
+ * rclone's own S3 client without FUSE (`rclone copyto` from a local file, `rclone hashsum sha256 --download`), with
+ * rclone's defaults and with the tuned S3 flags: what rclone costs by itself, apart from the mount.
+ */
+type CliPath = 'rclone-cli' | 'rclone-cli-tuned';
+type PathName = 'minio' | 'minio-mp' | MountPath | CliPath;
+/**
+ * The speed-tuned StorageClass mountOptions (docs/benchmarks.md, knob trials): both upload a file under 1 GiB in
+ * one PUT, because the mounters' own multipart uploads (s3fs 10 MiB x 5, rclone 5 MiB x 4) reached the server at
+ * 0.4-0.6 of the client while the client's multipart with s3fs's layout did not lose against its single PUT.
+ */
+const TUNED: Record<MounterName, string[]> = {
+  s3fs: ['multipart_size=1024'],
+  rclone: ['s3-upload-cutoff=1G'],
+};
+const mounterOf = (p: MountPath): MounterName => (p.startsWith('s3fs') ? 's3fs' : 'rclone');
 const MP_PART = 10 * MIB;
 const MP_PARALLEL = 5;
 interface Sample {
@@ -53,6 +77,13 @@ function extraOptions(m: MounterName): string[] {
   const i = process.argv.indexOf(`--opts-${m}`);
   return i >= 0 ? process.argv[i + 1].split(',').filter(Boolean) : [];
 }
+
+function tunedOptions(m: MounterName): string[] {
+  const i = process.argv.indexOf(`--tuned-${m}`);
+  return i >= 0 ? (process.argv[i + 1] ?? '').split(',').filter(Boolean) : TUNED[m];
+}
+
+const optionsOf = (p: MountPath): string[] => (p.endsWith('-tuned') ? tunedOptions(mounterOf(p)) : extraOptions(mounterOf(p)));
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -127,6 +158,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-object-'));
   const kubeletDir = join(dir, 'kubelet');
   mkdirSync(kubeletDir);
+  const loadAtStart = loadavg();
   const log = createLogger({ level: 'warn' });
   const server = await startServerProcess();
   const ep = new URL(server.endpoint);
@@ -142,18 +174,18 @@ async function main(): Promise<void> {
   const fuse = new InProcessFuseMounts(supervisor);
   const creds = { kind: 's3' as const, accessKeyId: server.accessKey, secretAccessKey: server.secretKey };
   let seq = 0;
-  const spec = (mounter: MounterName): MountSpec => {
+  function spec(path: MountPath): MountSpec {
     seq++;
     return {
-      volumeId: `bench-${mounter}-${seq}`,
+      volumeId: `bench-${path}-${seq}`,
       // A new target per mount: a fresh daemon and, for rclone, a fresh VFS cache (a read-back must not come from it).
-      target: join(kubeletDir, `pods/bench/volumes/kubernetes.io~csi/${mounter}-${seq}/mount`),
-      mounter, provider: 's3', bucket: BUCKET, prefix: '', endpoint: server.endpoint, region: 'us-east-1', pathStyle: true,
-      options: extraOptions(mounter), readOnly: false,
+      target: join(kubeletDir, `pods/bench/volumes/kubernetes.io~csi/${path}-${seq}/mount`),
+      mounter: mounterOf(path), provider: 's3', bucket: BUCKET, prefix: '', endpoint: server.endpoint, region: 'us-east-1',
+      pathStyle: true, options: optionsOf(path), readOnly: false,
     };
-  };
+  }
   const mounted = new Set<string>();
-  const mount = async (m: MounterName) => {
+  const mount = async (m: MountPath) => {
     const s = spec(m);
     await fuse.mount(s, creds);
     mounted.add(s.target);
@@ -170,6 +202,13 @@ async function main(): Promise<void> {
     await client.makeBucket(BUCKET, 'us-east-1');
     const data = randomBytes(SIZE);
     const want = createHash('sha256').update(data).digest('hex');
+    const srcFile = join(dir, 'src.bin');
+    const cliConf = join(dir, 'rclone-cli.conf');
+    if (!only || only === 'rclone') {
+      writeFileSync(srcFile, data);
+      writeFileSync(cliConf, credentialFileContent({ ...spec('rclone'), volumeId: 'bench-cli' }, creds), { mode: 0o600 });
+    }
+    const cliEnv: NodeJS.ProcessEnv = { ...process.env, AWS_CA_BUNDLE: undefined, RCLONE_CONFIG: undefined };
 
     const runOne = async (path: PathName, rep: number) => {
       const key = `big-${path}-${rep}.bin`;
@@ -210,6 +249,21 @@ async function main(): Promise<void> {
         const t1 = performance.now();
         got = await sha256Stream(await client.getObject(BUCKET, key));
         readMs = performance.now() - t1;
+      } else if (path === 'rclone-cli' || path === 'rclone-cli-tuned') {
+        const flags = path === 'rclone-cli' ? [] : tunedOptions('rclone').filter((o) => o.startsWith('s3-')).map((o) => `--${o}`);
+        const rclone = (args: string[]) => execFile('rclone', ['--config', cliConf, ...args, ...flags], { env: cliEnv, timeoutMs: 300_000 });
+        const remote = `${RCLONE_REMOTE}:${BUCKET}/${key}`;
+        await dropCaches();
+        // The mounts and the client write from memory: the source file is read once so rclone reads it from page cache.
+        await readFile(srcFile);
+        const t0 = performance.now();
+        await rclone(['copyto', srcFile, remote]);
+        writeMs = onServerMs = copyMs = performance.now() - t0;
+        await dropCaches();
+        const t1 = performance.now();
+        const out = await rclone(['hashsum', 'sha256', '--download', remote]);
+        readMs = performance.now() - t1;
+        got = { hash: out.stdout.trim().split(/\s+/)[0], bytes: (await client.statObject(BUCKET, key)).size };
       } else {
         const wt = await mount(path);
         await dropCaches();
@@ -238,15 +292,16 @@ async function main(): Promise<void> {
         writeMiBs: mibs(SIZE, writeMs), writeOnServerMiBs: mibs(SIZE, onServerMs), readMiBs: mibs(SIZE, readMs),
       };
       samples.push(s);
-      console.log(`rep ${rep} ${path.padEnd(6)} write ${s.writeMiBs.toFixed(1)} MiB/s (write() calls ${Math.round(copyMs)} ms, fsync+close ${Math.round(writeMs - copyMs)} ms, on server ${s.writeOnServerMiBs.toFixed(1)}), read ${s.readMiBs.toFixed(1)} MiB/s, sha256 ok`);
+      console.log(`rep ${rep} ${path.padEnd(16)} write ${s.writeMiBs.toFixed(1)} MiB/s (write() calls ${Math.round(copyMs)} ms, fsync+close ${Math.round(writeMs - copyMs)} ms, on server ${s.writeOnServerMiBs.toFixed(1)}), read ${s.readMiBs.toFixed(1)} MiB/s, sha256 ok`);
     };
 
-    const order: PathName[] = ['minio', 's3fs', 'minio-mp', 'rclone'];
+    const order = (['minio', 's3fs', 'minio-mp', 'rclone', 's3fs-tuned', 'rclone-cli', 'rclone-tuned', 'rclone-cli-tuned'] as PathName[])
+      .filter((p) => !p.endsWith('-tuned') || tunedOptions(p.startsWith('s3fs') ? 's3fs' : 'rclone').length > 0);
     for (let rep = 1; rep <= reps; rep++) {
       // Rotate the order so no path always runs first (or right after the same neighbour).
       for (let i = 0; i < order.length; i++) {
         const p = order[(i + rep - 1) % order.length];
-        if (only && p !== only && p !== 'minio') continue;
+        if (only && p !== 'minio' && !p.startsWith(only)) continue;
         await runOne(p, rep);
       }
     }
@@ -307,7 +362,8 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const paths: PathName[] = ['minio', 'minio-mp', ...MOUNTERS];
+  const paths = (['minio', 'minio-mp', 's3fs', 's3fs-tuned', 'rclone', 'rclone-tuned', 'rclone-cli', 'rclone-cli-tuned'] as PathName[])
+    .filter((p) => samples.some((x) => x.path === p));
   const med = Object.fromEntries(paths.map((p) => {
     const s = samples.filter((x) => x.path === p);
     return [p, { write: median(s.map((x) => x.writeMiBs)), writeOnServer: median(s.map((x) => x.writeOnServerMiBs)), read: median(s.map((x) => x.readMiBs)) }];
@@ -315,10 +371,11 @@ async function main(): Promise<void> {
   const pad = (v: string | number, n: number) => (typeof v === 'number' ? v.toFixed(1) : v).padEnd(n);
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   console.log(`\n256 MiB sequential, median of ${reps} (MiB/s); ratio = path / minio, target >= 0.80`);
-  console.log(`${pad('path', 10)}${pad('write', 9)}${pad('on server', 11)}${pad('read', 9)}${pad('w ratio', 9)}${pad('w-srv ratio', 13)}r ratio`);
+  for (const m of MOUNTERS) if (paths.includes(`${m}-tuned`)) console.log(`${m}-tuned mountOptions: ${tunedOptions(m).join(',')}`);
+  console.log(`${pad('path', 18)}${pad('write', 9)}${pad('on server', 11)}${pad('read', 9)}${pad('w ratio', 9)}${pad('w-srv ratio', 13)}r ratio`);
   for (const p of paths) {
     const m = med[p];
-    console.log(`${pad(p, 10)}${pad(m.write, 9)}${pad(m.writeOnServer, 11)}${pad(m.read, 9)}${pad(ratio(m.write, med.minio.write), 9)}${pad(ratio(m.writeOnServer, med.minio.write), 13)}${ratio(m.read, med.minio.read)}`);
+    console.log(`${pad(p, 18)}${pad(m.write, 9)}${pad(m.writeOnServer, 11)}${pad(m.read, 9)}${pad(ratio(m.write, med.minio.write), 9)}${pad(ratio(m.writeOnServer, med.minio.write), 13)}${ratio(m.read, med.minio.read)}`);
   }
   if (small.length) {
     console.log(`\n${small[0].files} small files (4 KiB), ms`);
@@ -327,10 +384,11 @@ async function main(): Promise<void> {
   }
   const out = join(__dirname, '..', '..', 'bench', 'results');
   if (!existsSync(out)) mkdirSync(out, { recursive: true });
-  const ratios = Object.fromEntries((['minio-mp', ...MOUNTERS] as PathName[]).map((m) => [m, {
+  const ratios = Object.fromEntries(paths.filter((p) => p !== 'minio').map((m) => [m, {
     write: med[m].write / med.minio.write, writeOnServer: med[m].writeOnServer / med.minio.write, read: med[m].read / med.minio.read,
   }]));
-  writeFileSync(join(out, 'object.json'), JSON.stringify({ sizeBytes: SIZE, reps, medians: med, ratios, samples, small }, null, 2));
+  const tuned = Object.fromEntries(MOUNTERS.filter((m) => paths.includes(`${m}-tuned`)).map((m) => [m, tunedOptions(m)]));
+  writeFileSync(join(out, 'object.json'), JSON.stringify({ sizeBytes: SIZE, reps, load: { start: loadAtStart, end: loadavg() }, tuned, medians: med, ratios, samples, small }, null, 2));
 }
 
 if (process.argv.includes('--s3-server')) {

@@ -27,14 +27,26 @@ export interface PluginProcess {
 }
 
 /**
- * Starts `node bin/cinder-csi-plugin <args>` (the built CLI; run `npm run build` first). BENCH_NODE_ARGS
- * (space-separated, e.g. `--trace-gc` or `--cpu-prof`) goes to node for diagnosis; the plugin's stdout then
- * goes to ours.
+ * The node flags the image runs the plugin with: those between "node" and the launcher in the Dockerfile's
+ * ENTRYPOINT, so the benches measure the process as deployed.
+ */
+export function imageNodeFlags(): string[] {
+  const line = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8').match(/^ENTRYPOINT (\[.*\])$/m);
+  if (!line) throw new Error('Dockerfile has no exec-form ENTRYPOINT');
+  const argv = JSON.parse(line[1]) as string[];
+  return argv.slice(1, -1);
+}
+
+/**
+ * Starts `node <image flags> bin/cinder-csi-plugin <args>` (the built CLI; run `npm run build` first).
+ * BENCH_NODE_ARGS (space-separated, e.g. `--trace-gc` or `--cpu-prof`) is added for diagnosis; the plugin's
+ * stdout then goes to ours.
  */
 export function spawnPlugin(args: readonly string[]): PluginProcess {
   const spawnedAt = process.hrtime.bigint();
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', nodeArgs.length ? 'inherit' : 'ignore', 'pipe'] });
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...imageNodeFlags(), ...extra];
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', extra.length ? 'inherit' : 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (b: Buffer) => {
     if (err.length < 64 * 1024) err += b.toString();

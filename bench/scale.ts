@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator } from '../src/simulator';
 import { callUnary } from '../src/csi/proto';
-import { cpuMsOf, freshClient, memoryOf, pad, probeUntilReady, quantile, REPO_ROOT, spawnPlugin } from './process-helpers';
+import { cpuMsOf, freshClient, imageNodeFlags, memoryOf, pad, probeUntilReady, quantile, REPO_ROOT, spawnPlugin } from './process-helpers';
 
 const DELAYS = { volumeCreate: 2000, attach: 1500, detach: 1000, volumeDelete: 1000 };
 const GIB = 1024 ** 3;
@@ -165,6 +165,7 @@ async function main(): Promise<void> {
     const errors = phases.reduce((a, p) => a + p.errors, 0);
     console.log(`lowest efficiency ${minEff.toFixed(3)} (target >= 0.90); errors ${errors} (target 0); volumes left ${left}`);
     console.log(`OpenStack requests per volume, whole lifecycle: ${totalRequests.toFixed(2)}; Keystone tokens: ${tokens}`);
+    console.log(`plugin process: node ${[...imageNodeFlags(), '<cli>'].join(' ')} (the image's ENTRYPOINT)`);
     console.log(`plugin RSS: after start ${startedRss.toFixed(1)} MiB, peak (VmHWM) ${mem.hwmMiB.toFixed(1)} MiB (target <= 120 MB), now ${mem.rssMiB.toFixed(1)} MiB`);
 
     const out = join(REPO_ROOT, 'bench', 'results');

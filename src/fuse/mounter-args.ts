@@ -9,22 +9,35 @@ import type { FuseCredentials, MountSpec } from './protocol';
 const INT = /^\d{1,9}$/;
 const SIZE = /^\d{1,12}[KMGT]?i?$/;
 const DURATION = /^\d{1,9}(ms|s|m|h)?$/;
+const SIZE_OR_OFF = /^(off|\d{1,12}[KMGT]?i?)$/;
 type Rule = RegExp | 'flag';
 
-/** s3fs `-o` options a StorageClass may pass: tuning only, never paths, URLs or credentials. */
+/**
+ * s3fs `-o` options a StorageClass may pass: tuning only, never paths, URLs or credentials. `multipart_size` at or
+ * above a file's size makes s3fs 1.90 upload it in one PUT (`multipart_threshold` does not decide that in 1.90;
+ * checked in its log); the speed trade-offs are in docs/benchmarks.md.
+ */
 export const S3FS_OPTIONS: Readonly<Record<string, Rule>> = {
   max_stat_cache_size: INT, stat_cache_expire: INT, enable_noobj_cache: 'flag', parallel_count: INT,
   multipart_size: INT, multireq_max: INT, max_dirty_data: INT, retries: INT, connect_timeout: INT,
   readwrite_timeout: INT, complement_stat: 'flag', compat_dir: 'flag', notsup_compat_dir: 'flag',
   nocopyapi: 'flag', norenameapi: 'flag', listobjectsv2: 'flag', dbglevel: /^(crit|err|warn|info|debug)$/,
+  nomultipart: 'flag', nomixupload: 'flag',
 };
 
-/** rclone mount flags (without `--`) a StorageClass may pass. */
+/**
+ * rclone mount flags (without `--`) a StorageClass may pass. `s3-upload-cutoff` above a file's size uploads it in
+ * one PUT instead of 5 MiB multipart parts (docs/benchmarks.md); `vfs-cache-mode=off` streams writes but refuses
+ * random writes and read-write opens.
+ */
 export const RCLONE_OPTIONS: Readonly<Record<string, Rule>> = {
   'vfs-cache-mode': /^(off|minimal|writes|full)$/, 'vfs-cache-max-size': SIZE, 'vfs-cache-max-age': DURATION,
-  'vfs-write-back': DURATION, 'vfs-read-chunk-size': SIZE, 'buffer-size': SIZE, 'dir-cache-time': DURATION,
+  'vfs-write-back': DURATION, 'vfs-read-chunk-size': SIZE_OR_OFF, 'buffer-size': SIZE, 'dir-cache-time': DURATION,
   'attr-timeout': DURATION, 'no-modtime': 'flag', retries: INT, 'low-level-retries': INT, contimeout: DURATION,
   timeout: DURATION, 's3-upload-concurrency': INT, 's3-chunk-size': SIZE, 's3-no-check-bucket': 'flag',
+  's3-upload-cutoff': SIZE, 's3-disable-checksum': 'flag', 'vfs-read-chunk-size-limit': SIZE_OR_OFF,
+  'vfs-read-ahead': SIZE, 'max-read-ahead': SIZE, 'write-back-cache': 'flag', 'no-checksum': 'flag', 'use-mmap': 'flag',
+  'async-read': /^(true|false)$/,
 };
 
 /** rclone caches writes locally so O_RDWR and random writes work (as k8s-csi-s3 forces). */

@@ -25,7 +25,7 @@ describe('Dockerfile', () => {
     }
     const copied = [...final.matchAll(/^COPY --from=build \/app\/(\S+)/gm)].map((m) => m[1]).sort();
     expect(copied).toEqual(['bin', 'dist', 'node_modules', 'package.json', 'proto']);
-    expect(final).toMatch(/^ENTRYPOINT \["node", "\/app\/bin\/cinder-csi-plugin"\]$/m);
+    expect(final).toMatch(/^ENTRYPOINT \["node", ("--[a-z-]+(=\S+)?", )*"\/app\/bin\/cinder-csi-plugin"\]$/m);
   });
 
   it('the launcher the ENTRYPOINT names exists', () => {

@@ -73,6 +73,24 @@ describe('daemonCommand', () => {
     expect(r.code).toBe(Status.INVALID_ARGUMENT);
   });
 
+  it.each([
+    ['s3fs', 'nomultipart=1'],
+    ['rclone', 's3-upload-cutoff=1G;rm'],
+    ['rclone', 'vfs-read-chunk-size=on'],
+    ['rclone', 'async-read=maybe'],
+  ])('%s refuses the speed option with a bad value %s', (mounter, option) => {
+    expect(codeOf(() => daemonCommand(spec({ mounter: mounter as 's3fs', options: [option] }), FILES)).code).toBe(Status.INVALID_ARGUMENT);
+  });
+
+  it('passes the speed options a StorageClass may choose (docs/benchmarks.md) onto the command line', () => {
+    const s = daemonCommand(spec({ options: ['multipart_size=1024', 'nomultipart', 'parallel_count=10'] }), FILES);
+    expect(s.args).toEqual(expect.arrayContaining(['multipart_size=1024', 'nomultipart', 'parallel_count=10']));
+    const r = daemonCommand(spec({ mounter: 'rclone', options: ['s3-upload-cutoff=1G', 's3-disable-checksum', 'vfs-read-chunk-size=off', 'vfs-cache-mode=off'] }), FILES);
+    expect(r.args).toEqual(expect.arrayContaining(['--s3-upload-cutoff=1G', '--s3-disable-checksum', '--vfs-read-chunk-size=off', '--vfs-cache-mode=off']));
+    // The StorageClass's cache mode replaces the default rather than adding a second, conflicting flag.
+    expect(r.args.filter((a) => a.startsWith('--vfs-cache-mode'))).toEqual(['--vfs-cache-mode=off']);
+  });
+
   it('s3fs: prefix as bucket:/path, ownership options, credentials only by file', () => {
     const c = daemonCommand(spec({ prefix: 'pvc-1/', uid: 10, gid: 20, umask: '0007', readOnly: true, options: ['parallel_count=8'] }), FILES);
     expect(c.command).toBe('s3fs');
