@@ -53,7 +53,8 @@ export async function resolveBlockDevice(path: string, sysDir = SYS_DIR): Promis
   return { path: real, name, isPartition: await exists(`${sysDir}/class/block/${name}/partition`) };
 }
 
-async function exists(p: string): Promise<boolean> {
+/** Whether `p` can be accessed (follows symlinks). */
+export async function exists(p: string): Promise<boolean> {
   try {
     await access(p);
     return true;

@@ -3,10 +3,10 @@
  * Invariant: a device that holds any signature (filesystem, partition table, RAID, LUKS, swap…) is never
  * formatted, under any failure or retry; formatDevice re-probes right before mkfs to keep it.
  */
-import { access, open, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { CodedError, Status } from '../errors';
 import { ExecError } from './exec';
-import { type ToolDeps } from './block-device';
+import { exists, type ToolDeps } from './block-device';
 
 export { deviceSizeBytes, rescanDevice, type ToolDeps } from './block-device';
 
@@ -249,13 +249,4 @@ export async function rollBackInterruptedGrow(deps: ToolDeps, device: string, un
   }
   await rm(undoFile, { force: true });
   return rolledBack;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
