@@ -128,8 +128,20 @@ export async function formatDevice(deps: ToolDeps, device: string, fsType: strin
   const force = replacing ? [isExtFs(fsType) ? '-F' : '-f'] : [];
   const [cmd, argv] = mkfsArgv(fsType as FsType, device, [...force, ...(opts.extraArgs ?? [])]);
   deps.log.info({ device, fsType, replacing: found.kind === 'unfinished' ? found.type : undefined }, 'formatting blank device');
-  await deps.exec(cmd, argv, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? MKFS_TIMEOUT_MS });
+  try {
+    await deps.exec(cmd, argv, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? MKFS_TIMEOUT_MS });
+  } catch (e) {
+    // The kernel refuses mkfs an exclusive open while another process holds the device: most often the mkfs
+    // of an earlier, killed call still running. That ends by itself, so the retry is the caller's to make.
+    if (e instanceof ExecError && DEVICE_HELD_RE.test(e.stderr)) {
+      throw new CodedError(Status.ABORTED, `${device} is held by another process (an earlier mkfs or mount still running?); retry later`, { cause: e });
+    }
+    throw e;
+  }
 }
+
+/** mke2fs's and mkfs.xfs's words for a device another process holds open exclusively. */
+const DEVICE_HELD_RE = /apparently in use by the system|Device or resource busy/;
 
 /** Human wording of a probe result for error messages. */
 export function describeProbe(p: ProbeResult): string {

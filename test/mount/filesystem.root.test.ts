@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, truncate } from 'node:fs/promises';
 import { Status } from '../../src/errors';
 import { execFile } from '../../src/mount/exec';
@@ -52,6 +53,22 @@ describeIf('filesystem tools on loop devices', { root: true, loop: true, command
     expect(mkfs.args).toContain('lazy_itable_init=1,lazy_journal_init=1');
     expect(mkfs.args).not.toContain('-F');
     expect(await probeDevice(deps, d.dev)).toEqual({ kind: 'filesystem', type: 'ext4' });
+  });
+
+  it('answers ABORTED, formatting nothing, while another process holds the device (an earlier mkfs still running)', async () => {
+    const d = await h.attach(XFS_MIN_BYTES);
+    // O_EXCL on a block device is the exclusive open mkfs and mount take.
+    const holder = await open(d.dev, constants.O_RDONLY | constants.O_EXCL);
+    try {
+      for (const fs of ['ext4', 'xfs']) {
+        await expect(formatDevice(recordingDeps(), d.dev, fs)).rejects.toMatchObject({ code: Status.ABORTED, message: expect.stringMatching(/held by another process/) });
+      }
+    } finally {
+      await holder.close();
+    }
+    expect(await probeDevice(recordingDeps(), d.dev)).toEqual({ kind: 'blank' });
+    await formatDevice(recordingDeps(), d.dev, 'ext4');
+    expect(await probeDevice(recordingDeps(), d.dev)).toEqual({ kind: 'filesystem', type: 'ext4' });
   });
 
   it('formats ext3 and xfs', async () => {

@@ -8,6 +8,7 @@
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { Status } from '../../src/errors';
 import { silentLogger } from '../../src/log';
 import { execFile } from '../../src/mount/exec';
 import { isUnfinishedXfs, probeDevice } from '../../src/mount/filesystem';
@@ -170,7 +171,8 @@ describeIf(
       try {
         plugin = await start();
         // The device still reads blank, but the kernel's exclusive open keeps a second mkfs (and a mount) off it.
-        expect(await plugin.call('NodeStageVolume', stageReq(vol.id, staging)).then(() => 'staged', () => 'refused')).toBe('refused');
+        const refused = await plugin.call('NodeStageVolume', stageReq(vol.id, staging)).then(() => undefined, (e: { code?: number }) => e);
+        expect(refused).toMatchObject({ code: Status.ABORTED });
         expect(await isMountPoint(staging)).toBe(false);
       } finally {
         process.kill(mkfs.pid, 'SIGCONT');
