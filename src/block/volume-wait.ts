@@ -29,6 +29,11 @@ export interface PollOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Told once per finished wait (metrics); exceptions from it are ignored. */
   onWaitFinished?: (e: WaitEvent) => void;
+  /**
+   * True when the next read itself waits for a paced read shared with other waiters (coalesced Cinder lists):
+   * the poller then reads again at once instead of sleeping, and sees every shared read.
+   */
+  paced?: () => boolean;
 }
 
 /** Which transition a wait is for; 'other' covers create, delete, extend, unreserve and snapshot waits. */
@@ -135,6 +140,7 @@ async function poll<T>(
       if (fail) throw fail;
     }
     delay = nextPollDelay(now() - started, delay, o);
+    if (fresh && o.paced?.()) continue;
     try {
       await sleep(delay, o.signal);
     } catch {
@@ -162,17 +168,22 @@ export function describeVolume(v: CinderVolume | undefined): string {
  * us) unless the caller treats it otherwise; see {@link waitForVolumeGone}.
  */
 export function waitForVolume(
-  cinder: Pick<CinderApi, 'getVolume'>,
+  cinder: Pick<CinderApi, 'getVolume' | 'readPaced'>,
   id: string,
   accept: (v: CinderVolume) => boolean,
   o: PollSpec<CinderVolume>,
 ): Promise<CinderVolume> {
-  return pollUntil((s) => cinder.getVolume(id, s), accept, describeVolume, { what: `volume ${id}`, ...o });
+  return pollUntil((s) => cinder.getVolume(id, s), accept, describeVolume, { what: `volume ${id}`, paced: pacedReads(cinder, id), ...o });
+}
+
+function pacedReads(cinder: Pick<CinderApi, 'readPaced'>, id: string): (() => boolean) | undefined {
+  const paced = cinder.readPaced?.bind(cinder);
+  return paced && (() => paced(id));
 }
 
 /** Polls until GET answers 404. Fails fast when the volume lands in `error_deleting`. */
 export async function waitForVolumeGone(
-  cinder: Pick<CinderApi, 'getVolume'>,
+  cinder: Pick<CinderApi, 'getVolume' | 'readPaced'>,
   id: string,
   o: PollSpec<CinderVolume | undefined>,
 ): Promise<void> {
@@ -184,5 +195,5 @@ export async function waitForVolumeGone(
       throw e;
     }
   };
-  await pollUntil(get, (v) => v === undefined, describeVolume, { what: `volume ${id} to be deleted`, ...o });
+  await pollUntil(get, (v) => v === undefined, describeVolume, { what: `volume ${id} to be deleted`, paced: pacedReads(cinder, id), ...o });
 }

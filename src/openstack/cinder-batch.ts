@@ -17,6 +17,12 @@ export const BATCH_WINDOW_MS = 25;
  * thousands of volumes, a list per batch would cost the cloud more than the GETs it saves.
  */
 export const LIST_WASTE_FACTOR = 4;
+/**
+ * Least time between the starts of two lists, ms. While reads are coalesced, waiters read again as soon as a
+ * list answered (see `paced`), so this spacing, not each waiter's own cadence, sets how often the cloud is
+ * asked: at most 10 lists a second however many volumes wait, and a transition is seen within ~one spacing.
+ */
+export const LIST_MIN_INTERVAL_MS = 100;
 
 export interface VolumeReads<V extends { id: string }> {
   /** One GET; rejects as the caller's GET would (NOT_FOUND when absent). */
@@ -36,6 +42,9 @@ export class VolumeReadBatcher<V extends { id: string }> {
   private readonly recent = new Map<string, number>();
   private pending: Waiter<V>[] | undefined;
   private lastListSize: number | undefined;
+  /** Ids in the last list that answered; undefined after a failed list (its readers fell back to GETs). */
+  private lastListIds: Set<string> | undefined;
+  private lastListStartedAt = Number.NEGATIVE_INFINITY;
   private readonly now: () => number;
 
   constructor(private readonly reads: VolumeReads<V>) {
@@ -56,17 +65,32 @@ export class VolumeReadBatcher<V extends { id: string }> {
       if (now - at <= RECENT_WINDOW_MS) break;
       this.recent.delete(k);
     }
+    if (!this.coalescing()) return this.reads.get(id, signal);
+    return raceAbort(this.join(id), signal);
+  }
+
+  /**
+   * Whether the next read of `id` will be answered by a paced list (one every LIST_MIN_INTERVAL_MS at most),
+   * so a waiter may read again at once instead of sleeping its own interval: it then sees every list, and the
+   * cloud still gets one request per spacing, not one per waiter. False when reads are GETs, the last list
+   * failed (a storm of fallback GETs must keep the GETs' cadence) or `id` was missing from it.
+   */
+  paced(id: string): boolean {
+    return this.coalescing() && this.lastListIds?.has(id) === true;
+  }
+
+  private coalescing(): boolean {
     const wanted = this.recent.size;
     const listPays = this.lastListSize === undefined || this.lastListSize <= LIST_WASTE_FACTOR * wanted;
-    if (wanted < COALESCE_MIN_VOLUMES || !listPays) return this.reads.get(id, signal);
-    return raceAbort(this.join(id), signal);
+    return wanted >= COALESCE_MIN_VOLUMES && listPays;
   }
 
   private join(id: string): Promise<V> {
     return new Promise<V>((resolve, reject) => {
       if (!this.pending) {
         this.pending = [];
-        setTimeout(() => void this.flush(), BATCH_WINDOW_MS);
+        const spacing = this.lastListStartedAt + LIST_MIN_INTERVAL_MS - this.now();
+        setTimeout(() => void this.flush(), Math.max(BATCH_WINDOW_MS, spacing));
       }
       this.pending.push({ id, resolve, reject });
     });
@@ -76,12 +100,15 @@ export class VolumeReadBatcher<V extends { id: string }> {
     const batch = this.pending ?? [];
     this.pending = undefined;
     let byId: Map<string, V> | undefined;
+    this.lastListStartedAt = this.now();
     try {
       const volumes = await this.reads.list();
       this.lastListSize = volumes.length;
       byId = new Map(volumes.map((v) => [v.id, v]));
+      this.lastListIds = new Set(byId.keys());
     } catch {
       // Each reader gets its own GET and so its own error, retried or not as a GET would be.
+      this.lastListIds = undefined;
     }
     for (const w of batch) {
       const v = byId?.get(w.id);

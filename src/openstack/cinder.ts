@@ -40,6 +40,8 @@ export interface CinderApi {
   createVolume(req: CreateVolumeRequest, signal?: AbortSignal): Promise<CinderVolume>;
   /** GET /volumes/{id}; NOT_FOUND when absent. */
   getVolume(id: string, signal?: AbortSignal): Promise<CinderVolume>;
+  /** True when the next getVolume(id) is answered by a paced list shared with other readers (cinder-batch.ts). */
+  readPaced?(id: string): boolean;
   /** GET /volumes/detail, one page. */
   listVolumes(req?: ListVolumesRequest, signal?: AbortSignal): Promise<Page<CinderVolume>>;
   /** Every volume whose name is exactly `name` (all pages); empty when none. */
@@ -131,6 +133,11 @@ export class CinderClient implements CinderApi {
   /** GET /volumes/{id}, or (while dozens of volumes are read at once) a share of one list: see cinder-batch.ts. */
   getVolume(id: string, signal?: AbortSignal): Promise<CinderVolume> {
     return this.reads.read(id, signal);
+  }
+
+  /** Whether the next getVolume(id) waits for a paced, shared list, so a poller need not sleep first. */
+  readPaced(id: string): boolean {
+    return this.reads.paced(id);
   }
 
   private async getOneVolume(id: string, signal?: AbortSignal): Promise<CinderVolume> {

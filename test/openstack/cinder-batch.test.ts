@@ -2,7 +2,8 @@
  * Coalesced volume reads (src/openstack/cinder-batch.ts) through the real CinderClient against the simulator:
  * many volumes read at once cost one list, a few cost GETs, and every read answers what a GET would.
  */
-import { COALESCE_MIN_VOLUMES, LIST_WASTE_FACTOR } from '../../src/openstack/cinder-batch';
+import { waitForVolume } from '../../src/block/volume-wait';
+import { COALESCE_MIN_VOLUMES, LIST_MIN_INTERVAL_MS, LIST_WASTE_FACTOR } from '../../src/openstack/cinder-batch';
 import { isNotFound } from '../../src/openstack/errors';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { clientsFor, passwordAuth, type TestClients } from './sim-clients';
@@ -83,6 +84,43 @@ describe('CinderClient.getVolume coalescing', () => {
     sim.resetCounters();
     await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
     expect(reads()).toEqual({ get: wanted, list: 0 });
+  });
+
+  it('paces readers by the lists: listed volumes read again at once, missing ones and failed lists keep their cadence', async () => {
+    expect(c.cinder.readPaced(ids[1])).toBe(false);
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    expect(ids.every((id) => c.cinder.readPaced(id))).toBe(true);
+    await c.cinder.deleteVolume(ids[0]);
+    await Promise.allSettled(ids.map((id) => c.cinder.getVolume(id)));
+    expect(c.cinder.readPaced(ids[0])).toBe(false);
+    expect(c.cinder.readPaced(ids[1])).toBe(true);
+    sim.injectFault('cinder.volume.list', { kind: 'http-status', status: 500, times: Infinity });
+    await Promise.all(ids.slice(1).map((id) => c.cinder.getVolume(id)));
+    expect(c.cinder.readPaced(ids[1])).toBe(false);
+    sim.clearFaults();
+    await Promise.all(ids.slice(1).map((id) => c.cinder.getVolume(id)));
+    expect(c.cinder.readPaced(ids[1])).toBe(true);
+  });
+
+  it('waiters on dozens of volumes read from every list instead of sleeping, with lists spaced, not one per waiter', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    sim.resetCounters();
+    const started = Date.now();
+    // Sleeping is what a waiter does between its own reads; following the lists, it never sleeps.
+    const sleeps: number[] = [];
+    const sleep = (ms: number) => {
+      sleeps.push(ms);
+      return new Promise<void>((r) => setTimeout(r, ms));
+    };
+    const waits = ids.map((id) => waitForVolume(c.cinder, id, (v) => v.status === 'error', { what: id, sleep }));
+    setTimeout(() => ids.forEach((id) => sim.setVolumeStatus(id, 'error')), 600);
+    await Promise.all(waits);
+    const tookMs = Date.now() - started;
+    const { get, list } = reads();
+    expect(sleeps).toEqual([]);
+    expect(get).toBe(0);
+    // One list per spacing at most, whatever the number of waiters.
+    expect(list).toBeLessThanOrEqual(Math.ceil(tookMs / LIST_MIN_INTERVAL_MS) + 1);
   });
 
   it('rejects a reader whose signal fires while its batch is pending, and serves the others', async () => {
