@@ -4,10 +4,9 @@
  * the simulator's status history and the by-id link's appearance). Prints a table and writes JSON.
  * Run: `npm run bench:lifecycle` (root, loop devices). Not part of the test suite's pass/fail.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, watch, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync, watch, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSimulator } from '../src/simulator';
+import { startDeviceWorld } from './device-world';
 import { parseFlags } from '../src/config/flags';
 import { startPlugin } from '../src/main';
 import { createLogger } from '../src/log';
@@ -30,12 +29,7 @@ export function referenceDetectMs(transitionMs: number, initialMs: number, facto
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-lifecycle-'));
-  const byIdDir = join(dir, 'by-id');
-  const kubeletDir = join(dir, 'kubelet');
-  mkdirSync(byIdDir);
-  mkdirSync(kubeletDir);
-  const sim = await startSimulator({ delays: DELAYS, devicePlane: { byIdDir, stateDir: join(dir, 'state') }, localServer: { az: 'nova' } });
+  const { dir, byIdDir, kubeletDir, sim } = await startDeviceWorld('bench-lifecycle-', DELAYS);
   const confPath = join(dir, 'cloud.conf');
   writeFileSync(confPath, sim.cloudConf(), { mode: 0o600 });
   const flags = parseFlags([

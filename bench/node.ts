@@ -10,8 +10,7 @@
  * Writes bench/results/node.json. Not part of the test suite's pass/fail.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCloudConfig } from '../src/config/cloud-conf';
 import { nodeHandlers } from '../src/csi/node';
@@ -22,8 +21,9 @@ import { execFile, type Exec } from '../src/mount/exec';
 import { readMountInfo } from '../src/mount/mountinfo';
 import { KernelNodeMounter } from '../src/mount/node-mounter';
 import { createCloudClients } from '../src/openstack/clients';
-import { byIdName, startSimulator, type Simulator } from '../src/simulator';
+import { byIdName, type Simulator } from '../src/simulator';
 import { cpuMsOf, freshClient, imageNodeFlags, median, memoryOf, pad, probeUntilReady, REPO_ROOT, spawnPlugin } from './process-helpers';
+import { startDeviceWorld } from './device-world';
 
 const DELAYS = { volumeCreate: 0, attach: 0, deviceLink: 300, detach: 0, volumeDelete: 0 };
 const STAGE_GIB = 10;
@@ -190,12 +190,7 @@ async function main(): Promise<void> {
   const reps = arg('--reps', 3);
   const starts = arg('--starts', 7);
   const settleMs = arg('--settle-ms', 10_000);
-  const dir = mkdtempSync(join(tmpdir(), 'bench-node-'));
-  const byIdDir = join(dir, 'by-id');
-  const kubeletDir = join(dir, 'kubelet');
-  mkdirSync(byIdDir);
-  mkdirSync(kubeletDir);
-  const sim = await startSimulator({ delays: DELAYS, devicePlane: { byIdDir, stateDir: join(dir, 'state') }, localServer: { az: 'nova' } });
+  const { dir, byIdDir, kubeletDir, sim } = await startDeviceWorld('bench-node-', DELAYS);
   try {
     const stage = await stageBench(sim, dir, byIdDir, kubeletDir, reps);
     const rss = await rssBench(sim, dir, byIdDir, kubeletDir, settleMs);
