@@ -22,7 +22,7 @@ import { readMountInfo } from '../src/mount/mountinfo';
 import { KernelNodeMounter } from '../src/mount/node-mounter';
 import { createCloudClients } from '../src/openstack/clients';
 import { byIdName, type Simulator } from '../src/simulator';
-import { cpuMsOf, freshClient, imageNodeFlags, median, memoryOf, pad, probeUntilReady, REPO_ROOT, spawnPlugin } from './process-helpers';
+import { cpuMsOf, freshClient, median, memoryOf, nodePluginNodeFlags, pad, probeUntilReady, REPO_ROOT, spawnPlugin } from './process-helpers';
 import { startDeviceWorld } from './device-world';
 
 const DELAYS = { volumeCreate: 0, attach: 0, deviceLink: 300, detach: 0, volumeDelete: 0 };
@@ -133,7 +133,7 @@ async function rssBench(sim: Simulator, dir: string, byIdDir: string, kubeletDir
   const conf = parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true });
   const cloud = createCloudClients(conf.clouds.get('')!);
   const socket = join(dir, 'rss.sock');
-  const plugin = spawnPlugin(nodeFlags(dir, socket, sim, byIdDir, kubeletDir));
+  const plugin = spawnPlugin(nodeFlags(dir, socket, sim, byIdDir, kubeletDir), nodePluginNodeFlags());
   try {
     await probeUntilReady(plugin, socket);
     await sleep(1000);
@@ -158,7 +158,7 @@ async function rssBench(sim: Simulator, dir: string, byIdDir: string, kubeletDir
     await cloud.cinder.deleteVolume(v.id);
     await sleep(settleMs);
     const idle = memoryOf(plugin.pid);
-    return { afterStartMiB: afterStart.rssMiB, idleMiB: idle.rssMiB, peakMiB: idle.hwmMiB, settleMs };
+    return { afterStartMiB: afterStart.rssMiB, idleMiB: idle.rssMiB, idleAnonMiB: idle.anonMiB, idleFileMiB: idle.fileMiB, peakMiB: idle.hwmMiB, settleMs };
   } finally {
     await plugin.stop();
   }
@@ -169,7 +169,7 @@ async function startBench(sim: Simulator, dir: string, byIdDir: string, kubeletD
   const runs: Array<{ ms: number; cpuMs: number }> = [];
   for (let i = 0; i < starts; i++) {
     const socket = join(dir, `start-${i}.sock`);
-    const plugin = spawnPlugin(nodeFlags(dir, socket, sim, byIdDir, kubeletDir));
+    const plugin = spawnPlugin(nodeFlags(dir, socket, sim, byIdDir, kubeletDir), nodePluginNodeFlags());
     try {
       const ms = await probeUntilReady(plugin, socket);
       runs.push({ ms, cpuMs: cpuMsOf(plugin.pid) });
@@ -207,8 +207,8 @@ async function main(): Promise<void> {
       console.log(`${pad(fs, 6)}${pad(median(spans).toFixed(0), 9)}${pad(Math.min(...spans).toFixed(0), 9)}${pad(Math.max(...spans).toFixed(0), 9)}` +
         `${pad(median(s.map((x) => x.mkfsMs)).toFixed(0), 10)}${pad(`${(median(s.map((x) => x.mkfsShare)) * 100).toFixed(0)} %`, 12)}${otherText}`);
     }
-    console.log(`plugin process: node ${[...imageNodeFlags(), '<cli>'].join(' ')} (the image's ENTRYPOINT)`);
-    console.log(`node plugin RSS (MiB): after start ${rss.afterStartMiB.toFixed(1)}, idle after a cycle + ${settleMs / 1000} s ${rss.idleMiB.toFixed(1)} (target <= 60 MB), peak ${rss.peakMiB.toFixed(1)}`);
+    console.log(`plugin process: node ${[...nodePluginNodeFlags(), '<cli>'].join(' ')} (the node DaemonSet's command)`);
+    console.log(`node plugin RSS (MiB): after start ${rss.afterStartMiB.toFixed(1)}, idle after a cycle + ${settleMs / 1000} s ${rss.idleMiB.toFixed(1)} (target <= 60 MB; anon ${rss.idleAnonMiB.toFixed(1)}, file ${rss.idleFileMiB.toFixed(1)}), peak ${rss.peakMiB.toFixed(1)}`);
     console.log(`start to first Probe: median ${start.medianMs.toFixed(0)} ms of ${starts} (target <= 500), runs ${start.runs.map((r) => r.ms.toFixed(0)).join(', ')}; ` +
       `CPU used by then median ${start.medianCpuMs.toFixed(0)} ms; bare \`node -e 0\` spawn-to-exit median ${start.bareNodeMedianMs.toFixed(0)} ms`);
 

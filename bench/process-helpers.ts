@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { parseAllDocuments } from 'yaml';
 import { callUnary, loadCsiProto, type CsiClient } from '../src/csi/proto';
 
 /** The repository root from dist/bench (built) or bench/ (ts-node style runs). */
@@ -33,19 +34,37 @@ export interface PluginProcess {
 export function imageNodeFlags(): string[] {
   const line = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8').match(/^ENTRYPOINT (\[.*\])$/m);
   if (!line) throw new Error('Dockerfile has no exec-form ENTRYPOINT');
-  const argv = JSON.parse(line[1]) as string[];
+  return flagsOf(JSON.parse(line[1]) as string[]);
+}
+
+/**
+ * The node flags of the node DaemonSet's plugin container: its `command` when the manifest overrides the
+ * ENTRYPOINT (it adds --no-opt), else the image's.
+ */
+export function nodePluginNodeFlags(): string[] {
+  const file = join(REPO_ROOT, 'manifests', 'cinder-csi-plugin', 'cinder-csi-nodeplugin.yaml');
+  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as { kind?: string; spec?: any });
+  const daemonSet = docs.find((d) => d?.kind === 'DaemonSet');
+  const container = daemonSet?.spec?.template?.spec?.containers?.find((c: { name: string }) => c.name === 'cinder-csi-plugin');
+  if (!container) throw new Error(`${file}: no DaemonSet container cinder-csi-plugin`);
+  return Array.isArray(container.command) ? flagsOf(container.command as string[]) : imageNodeFlags();
+}
+
+/** `["node", ...flags, "/app/bin/cinder-csi-plugin"]` to the flags. */
+function flagsOf(argv: readonly string[]): string[] {
+  if (argv[0] !== 'node' || !argv[argv.length - 1]?.endsWith('/bin/cinder-csi-plugin')) throw new Error(`not "node <flags> <launcher>": ${JSON.stringify(argv)}`);
   return argv.slice(1, -1);
 }
 
 /**
- * Starts `node <image flags> bin/cinder-csi-plugin <args>` (the built CLI; run `npm run build` first).
- * BENCH_NODE_ARGS (space-separated, e.g. `--trace-gc` or `--cpu-prof`) is added for diagnosis; the plugin's
- * stdout then goes to ours.
+ * Starts `node <flags> bin/cinder-csi-plugin <args>` (the built CLI; run `npm run build` first); flags default
+ * to the image's. BENCH_NODE_ARGS (space-separated, e.g. `--trace-gc` or `--cpu-prof`) is added for diagnosis;
+ * the plugin's stdout then goes to ours.
  */
-export function spawnPlugin(args: readonly string[]): PluginProcess {
+export function spawnPlugin(args: readonly string[], nodeFlags: readonly string[] = imageNodeFlags()): PluginProcess {
   const spawnedAt = process.hrtime.bigint();
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const nodeArgs = [...imageNodeFlags(), ...extra];
+  const nodeArgs = [...nodeFlags, ...extra];
   const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', extra.length ? 'inherit' : 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (b: Buffer) => {
@@ -67,11 +86,14 @@ export function spawnPlugin(args: readonly string[]): PluginProcess {
   };
 }
 
-/** VmRSS and VmHWM (peak RSS) of a live process, in MiB. */
-export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } {
+/**
+ * VmRSS and VmHWM (peak RSS) of a live process, in MiB, and VmRSS split into anonymous memory (heaps, stacks)
+ * and file pages (the node binary and libraries as far as they were touched).
+ */
+export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 };
+  return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024, anonMiB: kb('RssAnon') / 1024, fileMiB: kb('RssFile') / 1024 };
 }
 
 /** CPU time (user + system) a live process has used so far, ms. */

@@ -69,7 +69,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
   ];
   const stops: Array<() => void> = [];
   if (flags.provideControllerService) {
-    // Each role's modules load only when the role is served: the controller side pulls in axios and minio,
+    // Each role's modules load only when the role is served: the controller side pulls in the OpenStack clients and minio,
     // which a node-only DaemonSet pod would carry in memory and pay for at every start (bench/node.ts).
     const { createClouds } = await import('./openstack/clients');
     const { controllerHandlers } = await import('./csi/controller');
@@ -151,7 +151,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
   }
   const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets, observer: metrics?.callObserver });
   const endpoint = await server.start();
-  if (flags.provideControllerService) void (await import('./openstack/http')).loadHttpLibrary();
+  if (flags.provideControllerService) void (await import('./openstack/http-transport')).preloadTransport().catch(() => undefined);
   let serving = true;
   let http: { stop(): Promise<void> } | undefined;
   if (flags.httpEndpoint && metrics) {

@@ -1,12 +1,10 @@
 /**
- * The one HTTP layer under the OpenStack clients: axios with timeouts, TLS, User-Agent, a debug line and a
+ * The one HTTP layer under the OpenStack clients: timeouts, TLS, User-Agent, a debug line and a
  * metrics event per attempt, retries only where repeating is safe, Retry-After, cancellation by AbortSignal,
  * and the single re-authentication after a 401. Service bodies and URLs belong to keystone/cinder/nova.ts.
  */
-import type { AxiosInstance, AxiosRequestConfig, AxiosResponse } from 'axios';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import { createTransport, type HttpTransport, type TransportResponse } from './http-transport';
 import { Logger, silentLogger } from '../log';
 import { OpenStackError, RequestContext, errorFromAbort, errorFromResponse, errorFromTransport } from './errors';
 import { abortableSleep, raceAbort } from './abort';
@@ -66,7 +64,7 @@ export interface HttpOptions {
   userAgentExtra?: readonly string[];
   /** Defaults to package.json's version. */
   version?: string;
-  /** false: ignore HTTP(S)_PROXY (the metadata service must be reached directly). Default: axios' env proxy. */
+  /** false: ignore HTTP(S)_PROXY (the metadata service must be reached directly). Default: the environment's proxy. */
   proxy?: false;
   retry?: Partial<RetryOptions>;
   logger?: Logger;
@@ -111,7 +109,7 @@ export interface HttpResponse<T> {
   requestId?: string;
 }
 
-type Attempt = { response: AxiosResponse } | { error: unknown };
+type Attempt = { response: TransportResponse } | { error: unknown };
 
 /** Builds the User-Agent the reference sends: the last `--user-agent` first, then `cinder-csi-plugin/<v>`. */
 export function buildUserAgent(extra: readonly string[] = [], version = PACKAGE_VERSION): string {
@@ -135,18 +133,10 @@ export function parseRetryAfter(value: string | undefined, now: number, maxMs: n
   return Math.min(Math.max(ms, 0), maxMs);
 }
 
-/**
- * Loads axios (once; later calls share the import). A controller calls it right after it starts serving, so
- * its first CreateVolume does not pay for the load either.
- */
-export function loadHttpLibrary(): Promise<typeof import('axios')> {
-  return import('axios');
-}
-
 export class HttpClient {
   readonly userAgent: string;
-  private readonly axiosConfig: AxiosRequestConfig;
-  private axios?: Promise<AxiosInstance>;
+  private readonly transport: HttpTransport;
+  private readonly timeoutMs: number;
   private readonly retry: RetryOptions;
   private readonly log: Logger;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -167,31 +157,17 @@ export class HttpClient {
     this.sleep = opts.sleep ?? abortableSleep;
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
-    this.axiosConfig = {
-      timeout: opts.timeoutMs ?? HTTP_TIMEOUT_MS,
-      httpAgent: new http.Agent({ keepAlive: true }),
-      httpsAgent: new https.Agent({
-        keepAlive: true,
+    this.timeoutMs = opts.timeoutMs ?? HTTP_TIMEOUT_MS;
+    this.transport = createTransport({
+      proxy: opts.proxy,
+      headers: { 'User-Agent': this.userAgent, Accept: 'application/json' },
+      tls: {
         ca: opts.caFile ? readFileSync(opts.caFile) : undefined,
         cert: opts.certFile ? readFileSync(opts.certFile) : undefined,
         key: opts.keyFile ? readFileSync(opts.keyFile) : undefined,
         rejectUnauthorized: !opts.tlsInsecure,
-      }),
-      proxy: opts.proxy,
-      // Every status comes back as a response; classification and retries are ours.
-      validateStatus: () => true,
-      maxRedirects: 0,
-      headers: { 'User-Agent': this.userAgent, Accept: 'application/json' },
-    };
-  }
-
-  /**
-   * axios (with form-data and its other dependencies) loads at the first request, not at import: a node plugin
-   * given --node-id never sends one, and loading it cost ~60 ms of start-up and ~5 MB (bench/node.ts).
-   */
-  private client(): Promise<AxiosInstance> {
-    this.axios ??= loadHttpLibrary().then((m) => m.default.create(this.axiosConfig));
-    return this.axios;
+      },
+    });
   }
 
   /**
@@ -259,14 +235,14 @@ export class HttpClient {
     if (req.body !== undefined) headers['Content-Type'] = 'application/json';
     let outcome: Attempt;
     try {
-      const response = await (await this.client()).request({
+      const response = await this.transport.send({
         method: req.method,
         url: req.url,
         params: req.params,
         headers,
-        data: req.body,
+        body: req.body,
         signal: req.signal,
-        timeout: req.timeoutMs,
+        timeoutMs: req.timeoutMs ?? this.timeoutMs,
       });
       outcome = { response };
     } catch (error) {
@@ -323,12 +299,12 @@ function pathOf(url: string): string {
   }
 }
 
-function headerOf(res: AxiosResponse, name: string): string | undefined {
+function headerOf(res: TransportResponse, name: string): string | undefined {
   const v: unknown = res.headers?.[name];
   return typeof v === 'string' ? v : Array.isArray(v) ? String(v[0]) : undefined;
 }
 
-function flatHeaders(res: AxiosResponse): Record<string, string | undefined> {
+function flatHeaders(res: TransportResponse): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(res.headers ?? {})) out[k.toLowerCase()] = v === undefined || v === null ? undefined : String(v);
   return out;
@@ -345,8 +321,6 @@ function transportReason(code: string, error: unknown): string {
 export function transportCode(error: unknown): string {
   const e = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
   if (typeof e?.code === 'string' && e.code !== 'ERR_BAD_RESPONSE' && e.code !== 'ERR_BAD_REQUEST') {
-    // axios reports its own timeout as ECONNABORTED with "timeout of Nms exceeded".
-    if (e.code === 'ECONNABORTED' && typeof e.message === 'string' && e.message.includes('timeout')) return 'ETIMEDOUT';
     return e.code;
   }
   if (typeof e?.cause?.code === 'string') return e.cause.code;

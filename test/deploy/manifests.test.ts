@@ -4,13 +4,16 @@
  * ServiceAccounts and their bindings, the flags our containers get, the image tag. Nothing here talks to a
  * cluster; `kubectl kustomize` runs when kubectl is installed.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { parseFlags, parseEndpoint } from '../../src/config/flags';
 import { parseCloudConfig } from '../../src/config/cloud-conf';
 import { DRIVER_NAME } from '../../src/csi/identity';
+import { callUnary, makeClient } from '../../src/csi/proto';
+import { startSimulator } from '../../src/simulator';
 import { isObjectBackend, parseObjectParameters } from '../../src/object/object-params';
 import { S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET } from '../../src/object/object-stores';
 import {
@@ -227,6 +230,39 @@ describe('manifests: flags our containers get', () => {
     const flags = parseFlags(withoutPending(expandedArgs(nodePlugin)));
     expect(flags).toMatchObject({ provideControllerService: false, provideNodeService: true, kubeletDir: '/var/lib/kubelet' });
     expect(flags.cloudConfig).toEqual(['/etc/config/cloud.conf']);
+  });
+
+  it('the node plugin runs the image ENTRYPOINT plus --no-opt, and the built CLI serves the node role under it', async () => {
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]) as string[];
+    const command = nodePlugin.command as string[];
+    expect([command[0], command[command.length - 1]]).toEqual([entrypoint[0], entrypoint[entrypoint.length - 1]]);
+    expect(command.slice(1, -1)).toEqual([...entrypoint.slice(1, -1), '--no-opt']);
+    const sim = await startSimulator();
+    const dir = mkdtempSync(join(tmpdir(), 'node-cmd-'));
+    const socket = join(dir, 'csi.sock');
+    const child = spawn(process.execPath, [
+      ...command.slice(1, -1), join(ROOT, 'bin', 'cinder-csi-plugin'), '--endpoint', `unix://${socket}`, '--provide-controller-service=false',
+      '--kubelet-dir', join(dir, 'kubelet'), '--by-id-dir', join(dir, 'by-id'), '--metadata-url', sim.metadataUrl, '--fuse-state-dir', join(dir, 'fuse'),
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    try {
+      for (const end = Date.now() + 15_000; !existsSync(socket); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`node plugin did not start: ${stderr}`);
+      }
+      const client = makeClient('Node', `unix://${socket}`);
+      const info = await callUnary<{ node_id: string }>(client, 'NodeGetInfo', {});
+      client.close();
+      expect(info.node_id).toBe(sim.localServerId);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+      await sim.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   if (pending.length) {

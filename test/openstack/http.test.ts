@@ -210,3 +210,75 @@ describe('HttpClient TLS', () => {
     await expect(client({ tlsInsecure: true }).request({ service: 's', operation: 'o', method: 'GET', url: server.url })).resolves.toMatchObject({ status: 200 });
   });
 });
+
+describe('HttpClient transport', () => {
+  const PROXY_ENV = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY', 'no_proxy', 'NO_PROXY'];
+  let saved: Record<string, string | undefined>;
+  let proxy: LocalServer | undefined;
+  beforeEach(() => {
+    saved = Object.fromEntries(PROXY_ENV.map((k) => [k, process.env[k]]));
+    for (const k of PROXY_ENV) delete process.env[k];
+  });
+  afterEach(async () => {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+    await proxy?.close();
+    proxy = undefined;
+  });
+
+  /** A forward proxy: answers what it was asked for (absolute-form request target) itself, and records it. */
+  async function startProxy(): Promise<LocalServer> {
+    return startLocalServer((r, res) => json(res, 200, { via: 'proxy', target: r.url }));
+  }
+
+  it('bounds one attempt by the timeout and retries a GET, then reports UNAVAILABLE naming ETIMEDOUT', async () => {
+    server = await startLocalServer(() => undefined);
+    const e = await failure(client({ timeoutMs: 100, retry: { ...FAST_RETRY, maxRetries: 1 } }).request({ service: 's', operation: 'o', method: 'GET', url: server.url }));
+    expect(e.code).toBe(Status.UNAVAILABLE);
+    expect(e.message).toMatch(/ETIMEDOUT/);
+    expect(server.seen).toHaveLength(2);
+  });
+
+  it('encodes params into the query, sends the body as JSON and keeps a non-JSON answer as text', async () => {
+    server = await startLocalServer((_r, res) => {
+      res.writeHead(502, { 'Content-Type': 'text/html' });
+      res.end('<html>bad gateway</html>');
+    });
+    const e = await failure(
+      client({ retry: { maxRetries: 0 } }).request({ service: 's', operation: 'o', method: 'POST', url: `${server.url}/v/x?a=1`, params: { name: 'pvc a&b', limit: 5, skip: undefined }, body: { v: { size: 1 } } }),
+    );
+    expect(server.seen[0].url).toBe('/v/x?a=1&name=pvc+a%26b&limit=5');
+    expect(JSON.parse(server.seen[0].body)).toEqual({ v: { size: 1 } });
+    expect(server.seen[0].headers['content-type']).toBe('application/json');
+    expect(e.message).toContain('bad gateway');
+  });
+
+  it('goes through the proxy HTTP_PROXY names, and straight to the service when proxy is false', async () => {
+    server = await startLocalServer((_r, res) => json(res, 200, { via: 'direct' }));
+    proxy = await startProxy();
+    process.env.HTTP_PROXY = proxy.url;
+    const through = await client().request<{ via: string; target: string }>({ service: 's', operation: 'o', method: 'GET', url: `${server.url}/v3/volumes`, params: { limit: 1 } });
+    expect(through.data).toEqual({ via: 'proxy', target: `${server.url}/v3/volumes?limit=1` });
+    const direct = await client({ proxy: false }).request<{ via: string }>({ service: 's', operation: 'o', method: 'GET', url: `${server.url}/v3/volumes` });
+    expect(direct.data.via).toBe('direct');
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('honours NO_PROXY for the service host when a proxy is set', async () => {
+    server = await startLocalServer((_r, res) => json(res, 200, { via: 'direct' }));
+    proxy = await startProxy();
+    process.env.HTTP_PROXY = proxy.url;
+    process.env.NO_PROXY = '127.0.0.1';
+    const res = await client().request<{ via: string }>({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    expect(res.data.via).toBe('direct');
+    expect(proxy.seen).toHaveLength(0);
+  });
+
+  it('reports a proxy that does not answer in time as ETIMEDOUT, like the direct path', async () => {
+    proxy = await startLocalServer(() => undefined);
+    process.env.HTTP_PROXY = proxy.url;
+    const e = await failure(client({ timeoutMs: 100, retry: { maxRetries: 0 } }).request({ service: 's', operation: 'o', method: 'GET', url: 'http://192.0.2.1/v3' }));
+    expect(e.code).toBe(Status.UNAVAILABLE);
+    expect(e.message).toMatch(/ETIMEDOUT/);
+  });
+});
