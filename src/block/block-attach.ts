@@ -16,13 +16,14 @@ const IN_TRANSIT = new Set(['reserved', 'attaching', 'detaching']);
 
 /** See ControllerBackend.publishVolume. */
 export async function publishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
-  let v = await getOrNotFound(c, volumeId, signal);
-  try {
-    await c.nova.getServer(nodeId, signal);
-  } catch (e) {
-    if (isNotFound(e)) throw notFound(`node_id: Nova has no server ${nodeId}`);
-    throw e;
+  // Both reads at once: they are independent, and each is a round trip before the attach can be sent.
+  const [volume, server] = await Promise.allSettled([getOrNotFound(c, volumeId, signal), c.nova.getServer(nodeId, signal)]);
+  if (volume.status === 'rejected') throw volume.reason;
+  if (server.status === 'rejected') {
+    if (isNotFound(server.reason)) throw notFound(`node_id: Nova has no server ${nodeId}`);
+    throw server.reason;
   }
+  let v = volume.value;
   if (isErrorStatus(v.status)) throw failedPrecondition(`volume ${volumeId} is in ${v.status}; it cannot be attached`);
   if (isAttachedTo(v, nodeId) && v.status === 'in-use') {
     if (await novaHas(c, nodeId, volumeId, signal)) return published(v, nodeId);

@@ -1,8 +1,8 @@
 /**
  * Coalesces reads of many volumes into one list. While dozens of volumes are being waited on at once (a
  * StatefulSet scaling up, a node draining), per-volume polling costs one GET per volume every 250 ms; one
- * GET /volumes/detail answers all of them. Owns only the batching: what a volume read means stays in
- * cinder.ts, and when to read is volume-wait.ts's.
+ * GET /volumes/detail answers all of them, and the by-name lookups CreateVolume makes before it creates.
+ * Owns only the batching: what a volume read means stays in cinder.ts, and when to read is volume-wait.ts's.
  */
 import { raceAbort } from './abort';
 
@@ -11,7 +11,7 @@ export const COALESCE_MIN_VOLUMES = 32;
 /** How far back "read recently" reaches, ms: four poll intervals. */
 export const RECENT_WINDOW_MS = 1000;
 /** How long the first read of a batch waits for others to join, ms (added to that read's latency). */
-export const BATCH_WINDOW_MS = 25;
+export const BATCH_WINDOW_MS = 10;
 /**
  * A list is used only while it returned at most this many volumes per volume asked for: in a project with
  * thousands of volumes, a list per batch would cost the cloud more than the GETs it saves.
@@ -20,31 +20,37 @@ export const LIST_WASTE_FACTOR = 4;
 /**
  * Least time between the starts of two lists, ms. While reads are coalesced, waiters read again as soon as a
  * list answered (see `paced`), so this spacing, not each waiter's own cadence, sets how often the cloud is
- * asked: at most 10 lists a second however many volumes wait, and a transition is seen within ~one spacing.
+ * asked: at most 20 lists a second however many volumes wait, and a transition is seen within ~one spacing.
  */
-export const LIST_MIN_INTERVAL_MS = 100;
+export const LIST_MIN_INTERVAL_MS = 50;
+/**
+ * The spacing is also at least this many times the last list's duration: a cloud that takes 300 ms to list
+ * is asked every 600 ms, so our lists never keep more than half of one API worker busy.
+ */
+export const LIST_DUTY_FACTOR = 2;
 
-export interface VolumeReads<V extends { id: string }> {
+export interface VolumeReads<V extends { id: string; name?: string | null }> {
   /** One GET; rejects as the caller's GET would (NOT_FOUND when absent). */
   get(id: string, signal?: AbortSignal): Promise<V>;
-  /** One page of GET /volumes/detail; callers missing from it are read with `get`. */
-  list(): Promise<V[]>;
+  /** Every volume named `name` (Cinder's exact name filter, all pages). */
+  getByName(name: string, signal?: AbortSignal): Promise<V[]>;
+  /** The first page of GET /volumes/detail; `complete` when Cinder linked no next page. */
+  list(): Promise<{ items: V[]; complete: boolean }>;
+  /** The error `get` rejects with for a volume that does not exist (NOT_FOUND), for one a list proved gone. */
+  absent(id: string): unknown;
   now?: () => number;
 }
 
-interface Waiter<V> {
-  id: string;
-  resolve(v: V): void;
-  reject(e: unknown): void;
-}
+type Waiter<V> = { resolve(v: V[]): void; reject(e: unknown): void } & ({ id: string; name?: undefined } | { name: string; id?: undefined });
 
-export class VolumeReadBatcher<V extends { id: string }> {
+export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
   private readonly recent = new Map<string, number>();
   private pending: Waiter<V>[] | undefined;
   private lastListSize: number | undefined;
   /** Ids in the last list that answered; undefined after a failed list (its readers fell back to GETs). */
   private lastListIds: Set<string> | undefined;
   private lastListStartedAt = Number.NEGATIVE_INFINITY;
+  private lastListMs = 0;
   private readonly now: () => number;
 
   constructor(private readonly reads: VolumeReads<V>) {
@@ -57,20 +63,35 @@ export class VolumeReadBatcher<V extends { id: string }> {
    * signal's reason once it fires.
    */
   read(id: string, signal?: AbortSignal): Promise<V> {
+    this.noteRead(id);
+    if (!this.coalescing()) return this.reads.get(id, signal);
+    return raceAbort(this.join({ id }).then((vs) => vs[0]), signal);
+  }
+
+  /**
+   * The volumes named `name`, as Cinder has them now (never from a list sent before this call). From a shared
+   * list when that list was complete (a first page with no next link holds every volume, so the name filter
+   * applied here is Cinder's); otherwise by Cinder's own name filter.
+   */
+  readByName(name: string, signal?: AbortSignal): Promise<V[]> {
+    this.noteRead(`name\0${name}`);
+    if (!this.coalescing()) return this.reads.getByName(name, signal);
+    return raceAbort(this.join({ name }), signal);
+  }
+
+  private noteRead(key: string): void {
     const now = this.now();
     // Re-inserted so the map stays ordered by last read, oldest first, for pruning.
-    this.recent.delete(id);
-    this.recent.set(id, now);
+    this.recent.delete(key);
+    this.recent.set(key, now);
     for (const [k, at] of this.recent) {
       if (now - at <= RECENT_WINDOW_MS) break;
       this.recent.delete(k);
     }
-    if (!this.coalescing()) return this.reads.get(id, signal);
-    return raceAbort(this.join(id), signal);
   }
 
   /**
-   * Whether the next read of `id` will be answered by a paced list (one every LIST_MIN_INTERVAL_MS at most),
+   * Whether the next read of `id` will be answered by a paced list (spaced as LIST_MIN_INTERVAL_MS and LIST_DUTY_FACTOR say),
    * so a waiter may read again at once instead of sleeping its own interval: it then sees every list, and the
    * cloud still gets one request per spacing, not one per waiter. False when reads are GETs, the last list
    * failed (a storm of fallback GETs must keep the GETs' cadence) or `id` was missing from it.
@@ -85,35 +106,46 @@ export class VolumeReadBatcher<V extends { id: string }> {
     return wanted >= COALESCE_MIN_VOLUMES && listPays;
   }
 
-  private join(id: string): Promise<V> {
-    return new Promise<V>((resolve, reject) => {
+  private join(key: { id: string } | { name: string }): Promise<V[]> {
+    return new Promise<V[]>((resolve, reject) => {
       if (!this.pending) {
         this.pending = [];
-        const spacing = this.lastListStartedAt + LIST_MIN_INTERVAL_MS - this.now();
+        const spacing = this.lastListStartedAt + Math.max(LIST_MIN_INTERVAL_MS, LIST_DUTY_FACTOR * this.lastListMs) - this.now();
         setTimeout(() => void this.flush(), Math.max(BATCH_WINDOW_MS, spacing));
       }
-      this.pending.push({ id, resolve, reject });
+      this.pending.push({ ...key, resolve, reject } as Waiter<V>);
     });
   }
 
   private async flush(): Promise<void> {
     const batch = this.pending ?? [];
     this.pending = undefined;
+    const listedBefore = this.lastListIds;
+    let list: { items: V[]; complete: boolean } | undefined;
     let byId: Map<string, V> | undefined;
-    this.lastListStartedAt = this.now();
+    const started = (this.lastListStartedAt = this.now());
     try {
-      const volumes = await this.reads.list();
-      this.lastListSize = volumes.length;
-      byId = new Map(volumes.map((v) => [v.id, v]));
+      list = await this.reads.list();
+      this.lastListMs = this.now() - started;
+      this.lastListSize = list.items.length;
+      byId = new Map(list.items.map((v) => [v.id, v]));
       this.lastListIds = new Set(byId.keys());
     } catch {
       // Each reader gets its own GET and so its own error, retried or not as a GET would be.
       this.lastListIds = undefined;
     }
     for (const w of batch) {
+      if (w.name !== undefined) {
+        if (list?.complete) w.resolve(list.items.filter((v) => v.name === w.name));
+        else this.reads.getByName(w.name).then(w.resolve, w.reject);
+        continue;
+      }
       const v = byId?.get(w.id);
-      if (v) w.resolve(v);
-      else this.reads.get(w.id).then(w.resolve, w.reject);
+      if (v) w.resolve([v]);
+      // In the previous list and missing from a complete one: deleted (a list shows only what a GET of this
+      // project can see, so a volume outside it, never listed, still gets its own GET and its own answer).
+      else if (list?.complete && listedBefore?.has(w.id)) w.reject(this.reads.absent(w.id));
+      else this.reads.get(w.id).then((x) => w.resolve([x]), w.reject);
     }
   }
 }

@@ -3,6 +3,7 @@
  * attachments. Multiattach volumes are attached with microversion 2.60, as in the reference; everything
  * else uses the base API. Nova's own error message is kept in the OpenStackError.
  */
+import { raceAbort } from './abort';
 import { HttpClient, HttpMethod } from './http';
 import { COMPUTE_SERVICE_TYPES, ServiceAuth } from './keystone';
 
@@ -54,6 +55,8 @@ export class NovaClient implements NovaApi {
   private readonly keystone: ServiceAuth;
   private readonly http: HttpClient;
   private readonly serviceTypes: readonly string[];
+  /** GETs of a server in flight, shared by the calls that ask meanwhile (dozens of attaches to one node). */
+  private readonly serverReads = new Map<string, Promise<NovaServer>>();
 
   constructor(deps: NovaDeps) {
     this.keystone = deps.keystone;
@@ -61,8 +64,21 @@ export class NovaClient implements NovaApi {
     this.serviceTypes = deps.serviceTypes ?? COMPUTE_SERVICE_TYPES;
   }
 
-  async getServer(id: string, signal?: AbortSignal): Promise<NovaServer> {
-    return (await this.call<{ server: NovaServer }>('server.get', 'GET', `/servers/${enc(id)}`, { signal })).server;
+  /**
+   * GET /servers/{id}. Callers asking while a GET of the same server is in flight share its answer (it was sent
+   * at most one round trip before them, and a server's existence is all they read); each still stops waiting
+   * when its own signal fires, without cancelling the GET the others wait for.
+   */
+  getServer(id: string, signal?: AbortSignal): Promise<NovaServer> {
+    let shared = this.serverReads.get(id);
+    if (!shared) {
+      shared = this.call<{ server: NovaServer }>('server.get', 'GET', `/servers/${enc(id)}`, {}).then((r) => r.server);
+      const read = shared;
+      this.serverReads.set(id, read);
+      // Handled here too: every caller may have stopped waiting before it settles.
+      read.catch(() => undefined).finally(() => this.serverReads.get(id) === read && this.serverReads.delete(id));
+    }
+    return raceAbort(shared, signal);
   }
 
   async listVolumeAttachments(serverId: string, signal?: AbortSignal): Promise<NovaVolumeAttachment[]> {

@@ -3,7 +3,7 @@
  * many volumes read at once cost one list, a few cost GETs, and every read answers what a GET would.
  */
 import { waitForVolume } from '../../src/block/volume-wait';
-import { COALESCE_MIN_VOLUMES, LIST_MIN_INTERVAL_MS, LIST_WASTE_FACTOR } from '../../src/openstack/cinder-batch';
+import { COALESCE_MIN_VOLUMES, LIST_DUTY_FACTOR, LIST_MIN_INTERVAL_MS, LIST_WASTE_FACTOR, VolumeReadBatcher } from '../../src/openstack/cinder-batch';
 import { isNotFound } from '../../src/openstack/errors';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { clientsFor, passwordAuth, type TestClients } from './sim-clients';
@@ -55,7 +55,7 @@ describe('CinderClient.getVolume coalescing', () => {
     expect(got[3].status).toBe('error');
   });
 
-  it('keeps NOT_FOUND for a volume missing from the list (read with its own GET)', async () => {
+  it('answers NOT_FOUND without a GET for a listed volume missing from the next complete list', async () => {
     await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
     await c.cinder.deleteVolume(ids[0]);
     sim.resetCounters();
@@ -63,7 +63,31 @@ describe('CinderClient.getVolume coalescing', () => {
     expect(results[0].status).toBe('rejected');
     expect(isNotFound((results[0] as PromiseRejectedResult).reason)).toBe(true);
     expect(results.slice(1).every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(reads().get).toBe(0);
+  });
+
+  it('reads a volume no list has shown with its own GET, so its answer is the GET\'s (found or NOT_FOUND)', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    sim.resetCounters();
+    const results = await Promise.allSettled([...ids, unknown].map((id) => c.cinder.getVolume(id)));
+    expect(isNotFound((results[ids.length] as PromiseRejectedResult).reason)).toBe(true);
     expect(reads().get).toBe(1);
+  });
+
+  it('answers dozens of concurrent by-name lookups from the shared list, as Cinder\'s name filter would', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    const dup = await c.cinder.createVolume({ name: 'v1', size: 1 });
+    sim.resetCounters();
+    const names = ids.map((_, i) => `v${i}`).concat('nobody');
+    const got = await Promise.all(names.map((n) => c.cinder.listVolumesByName(n)));
+    expect(got[1].map((v) => v.id).sort()).toEqual([ids[1], dup.id].sort());
+    expect(got[2].map((v) => v.id)).toEqual([ids[2]]);
+    expect(got[names.length - 1]).toEqual([]);
+    const n = sim.counters();
+    // Two rounds at most: a read that arrives while a list is in flight waits for the next one.
+    expect(n['cinder.volume.list']).toBeLessThanOrEqual(2);
+    expect(n['cinder.volume.get'] ?? 0).toBe(0);
   });
 
   it('falls back to GETs when the list fails, so each reader sees a GET outcome', async () => {
@@ -132,5 +156,68 @@ describe('CinderClient.getVolume coalescing', () => {
     const results = await Promise.allSettled(pending);
     expect(results[0]).toEqual({ status: 'rejected', reason: reasons });
     expect(results.slice(1).every((r) => r.status === 'fulfilled')).toBe(true);
+  });
+});
+
+describe('VolumeReadBatcher with a list that has a next page', () => {
+  type V = { id: string; name: string };
+  const many = Array.from({ length: COALESCE_MIN_VOLUMES + 4 }, (_, i) => ({ id: `id-${i}`, name: `n-${i}` }));
+
+  function batcher(complete: boolean, listMs = 0) {
+    const calls = { get: 0, getByName: 0, list: 0, listStarts: [] as number[] };
+    let listed = many;
+    const b = new VolumeReadBatcher<V>({
+      get: async (id) => {
+        calls.get++;
+        const v = many.find((x) => x.id === id);
+        if (!v) throw new Error(`404 ${id}`);
+        return v;
+      },
+      getByName: async (name) => {
+        calls.getByName++;
+        return many.filter((v) => v.name === name);
+      },
+      list: async () => {
+        calls.list++;
+        calls.listStarts.push(performance.now());
+        if (listMs) await new Promise((r) => setTimeout(r, listMs));
+        return { items: listed, complete };
+      },
+      absent: (id) => new Error(`absent ${id}`),
+    });
+    return { b, calls, drop: (id: string) => (listed = listed.filter((v) => v.id !== id)) };
+  }
+
+  it('proves nothing by absence: a missing volume and every by-name lookup get their own request', async () => {
+    const { b, calls, drop } = batcher(false);
+    await Promise.all(many.map((v) => b.read(v.id)));
+    drop('id-0');
+    calls.get = 0;
+    const [first] = await Promise.all(many.map((v) => b.read(v.id)));
+    expect(first).toEqual(many[0]);
+    expect(calls.get).toBe(1);
+    const named = await Promise.all(many.map((v) => b.readByName(v.name)));
+    expect(named[3]).toEqual([many[3]]);
+    expect(calls.getByName).toBeGreaterThanOrEqual(many.length - COALESCE_MIN_VOLUMES);
+  });
+
+  it('with a complete list, a listed volume that drops out is absent without a GET', async () => {
+    const { b, calls, drop } = batcher(true);
+    await Promise.all(many.map((v) => b.read(v.id)));
+    drop('id-0');
+    calls.get = 0;
+    const results = await Promise.allSettled(many.map((v) => b.read(v.id)));
+    expect(results[0]).toEqual({ status: 'rejected', reason: new Error('absent id-0') });
+    expect(calls.get).toBe(0);
+  });
+
+  it('spaces lists LIST_DUTY_FACTOR times as far apart as a list takes, when that is more than LIST_MIN_INTERVAL_MS', async () => {
+    const listMs = 4 * LIST_MIN_INTERVAL_MS;
+    const { b, calls } = batcher(true, listMs);
+    for (const end = performance.now() + 6 * listMs * LIST_DUTY_FACTOR; performance.now() < end; ) await Promise.all(many.map((v) => b.read(v.id)));
+    const gaps = calls.listStarts.slice(1).map((t, i) => t - calls.listStarts[i]);
+    expect(gaps.length).toBeGreaterThanOrEqual(3);
+    // Timers may fire a millisecond early; never a list sooner than the duty factor allows.
+    for (const g of gaps) expect(g).toBeGreaterThanOrEqual(LIST_DUTY_FACTOR * listMs - 5);
   });
 });

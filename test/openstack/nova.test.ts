@@ -33,6 +33,21 @@ describe('NovaClient against the simulator', () => {
     expect(s.status).toBe('ACTIVE');
   });
 
+  it('shares one GET among calls asking for the same server while it is in flight; a caller that gives up leaves the rest', async () => {
+    sim.injectFault('nova.server.get', { kind: 'delay', delayMs: 150, times: 1 });
+    sim.resetCounters();
+    const quitter = new AbortController();
+    const asks = Array.from({ length: 10 }, (_, i) => c.nova.getServer(sim.localServerId, i === 0 ? quitter.signal : undefined));
+    quitter.abort(new Error('caller gone'));
+    const results = await Promise.allSettled(asks);
+    expect(results[0]).toEqual({ status: 'rejected', reason: new Error('caller gone') });
+    expect(results.slice(1).map((r) => r.status === 'fulfilled' && r.value.id)).toEqual(Array(9).fill(sim.localServerId));
+    expect(sim.counters()['nova.server.get']).toBe(1);
+    // Once answered, the next call sends its own GET: nothing is cached.
+    await c.nova.getServer(sim.localServerId);
+    expect(sim.counters()['nova.server.get']).toBe(2);
+  });
+
   it('answers NOT_FOUND for an unknown server', async () => {
     const e = await failure(c.nova.getServer('00000000-0000-4000-8000-000000000000'));
     expect(e.code).toBe(Status.NOT_FOUND);
