@@ -26,8 +26,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator } from '../src/simulator';
-import { callUnary } from '../src/csi/proto';
-import { cpuMsOf, freshClient, imageNodeFlags, memoryOf, pad, probeUntilReady, quantile, REPO_ROOT, spawnPlugin } from './process-helpers';
+import { Worker } from 'node:worker_threads';
+import type { Batch, BatchResult } from './scale-client';
+import { cpuMsOf, imageNodeFlags, memoryOf, pad, probeUntilReady, quantile, REPO_ROOT, spawnPlugin } from './process-helpers';
 
 const DELAYS = { volumeCreate: 2000, attach: 1500, detach: 1000, volumeDelete: 1000 };
 const GIB = 1024 ** 3;
@@ -90,7 +91,13 @@ async function main(): Promise<void> {
   try {
     await probeUntilReady(plugin, socket);
     const startedRss = memoryOf(plugin.pid).rssMiB;
-    const controller = freshClient('Controller', `unix://${socket}`);
+    const worker = new Worker(join(__dirname, 'scale-client.js'), { workerData: { endpoint: `unix://${socket}` } });
+    const runBatch = (rpc: string, requests: object[], deadlineMs = CALL_DEADLINE_MS) =>
+      new Promise<BatchResult>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.postMessage({ rpc, requests, deadlineMs } satisfies Batch);
+      });
     const cap = { mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
     const ids: string[] = new Array(volumes);
     const phases: PhaseResult[] = [];
@@ -100,11 +107,7 @@ async function main(): Promise<void> {
       rpc: string, cloudMs: number, from: string, to: string, request: (i: number) => object, onAnswer?: (i: number, res: unknown) => void,
     ): Promise<void> {
       const bursts: number[] = [];
-      for (let b = 0; b < 3; b++) {
-        const t = performance.now();
-        await Promise.all(Array.from({ length: volumes }, () => callUnary(controller, 'ControllerGetCapabilities', {})));
-        bursts.push(performance.now() - t);
-      }
+      for (let b = 0; b < 3; b++) bursts.push((await runBatch('ControllerGetCapabilities', Array.from({ length: volumes }, () => ({})))).wallMs);
       const floorMs = quantile(bursts, 0.5);
       sim.resetCounters();
       const latencies: number[] = [];
@@ -114,20 +117,17 @@ async function main(): Promise<void> {
       const ownCpu0 = process.cpuUsage();
       const errorSamples: string[] = [];
       let errors = 0;
-      const start = performance.now();
-      await Promise.all(Array.from({ length: volumes }, async (_, i) => {
-        const t0 = performance.now();
-        try {
-          const res = await callUnary(controller, rpc, request(i), { deadline: Date.now() + CALL_DEADLINE_MS });
-          onAnswer?.(i, res);
-        } catch (e) {
+      const batch = await runBatch(rpc, Array.from({ length: volumes }, (_, i) => request(i)));
+      const wallMs = batch.wallMs;
+      batch.outcomes.forEach((o, i) => {
+        if (o.error === undefined) onAnswer?.(i, o.res);
+        else {
           errors++;
-          if (errorSamples.length < 5) errorSamples.push((e as Error).message);
+          if (errorSamples.length < 5) errorSamples.push(o.error);
         }
-        latencies.push(performance.now() - t0);
-        answeredAt[i] = Date.now();
-      }));
-      const wallMs = performance.now() - start;
+        latencies.push(o.ms);
+        answeredAt[i] = o.at;
+      });
       const pluginCpuMs = cpuMsOf(plugin.pid) - cpu0;
       const ownCpu = process.cpuUsage(ownCpu0);
       const benchCpuMs = (ownCpu.user + ownCpu.system) / 1000;
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
       (i) => ({ volume_id: ids[i] ?? `missing-${i}`, node_id: servers[i % serverCount], volume_capability: cap }));
     await phase('ControllerUnpublishVolume', DELAYS.detach, 'detaching', 'available', (i) => ({ volume_id: ids[i] ?? `missing-${i}`, node_id: servers[i % serverCount] }));
     await phase('DeleteVolume', DELAYS.volumeDelete, 'deleting', 'deleted', (i) => ({ volume_id: ids[i] ?? `missing-${i}` }));
-    controller.close();
+    await worker.terminate();
 
     const mem = memoryOf(plugin.pid);
     const left = sim.listVolumes().filter((v) => v.status !== 'deleted').length;

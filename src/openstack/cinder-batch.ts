@@ -22,7 +22,7 @@ export const LIST_WASTE_FACTOR = 4;
  * list answered (see `paced`), so this spacing, not each waiter's own cadence, sets how often the cloud is
  * asked: at most 20 lists a second however many volumes wait, and a transition is seen within ~one spacing.
  */
-export const LIST_MIN_INTERVAL_MS = 50;
+export const LIST_MIN_INTERVAL_MS = 25;
 /**
  * The spacing is also at least this many times the last list's duration: a cloud that takes 300 ms to list
  * is asked every 600 ms, so our lists never keep more than half of one API worker busy.

@@ -356,6 +356,26 @@ describe('DeleteVolume', () => {
     expect(e.code).toBe('FAILED_PRECONDITION');
     expect(e.details).toContain(w.sim.localServerId);
   });
+
+  it('a retry after a timed-out delete waits for the deletion under way instead of failing on Cinder\'s refusal', async () => {
+    await w.close();
+    w = await startControllerWorld({ sim: { delays: { ...DELAYS, volumeDelete: 800 } } });
+    const id2 = (await w.call('CreateVolume', createReq('pvc-slowdel'))).volume.volume_id;
+    expect((await codeOf(w.call('DeleteVolume', { volume_id: id2 }, 150))).code).toBe('DEADLINE_EXCEEDED');
+    expect(w.sim.getVolume(id2)?.status).toBe('deleting');
+    await w.call('DeleteVolume', { volume_id: id2 });
+    expect(w.sim.getVolume(id2)).toBeUndefined();
+    expect(w.count('cinder.volume.delete')).toBe(2);
+  });
+
+  it('refuses a volume that has snapshots with FAILED_PRECONDITION and Cinder\'s reason', async () => {
+    const r = await w.call('CreateVolume', createReq('pvc-snapped'));
+    await w.call('CreateSnapshot', { name: 'snap-of-pvc-snapped', source_volume_id: r.volume.volume_id });
+    const e = await codeOf(w.call('DeleteVolume', { volume_id: r.volume.volume_id }));
+    expect(e.code).toBe('FAILED_PRECONDITION');
+    expect(e.details).toMatch(/have snapshots/);
+    expect(w.sim.getVolume(r.volume.volume_id)?.status).toBe('available');
+  });
 });
 
 describe('ControllerGetVolume', () => {
