@@ -15,6 +15,7 @@ import type { PluginMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/http-server';
 import { REQUIRED_TOOLS } from './mount/node-tools';
 import { VERSION } from './version';
+import { messageOf } from './errors';
 
 
 export interface RunningPlugin {
@@ -68,6 +69,8 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
     },
   ];
   const stops: Array<() => void> = [];
+  /** Work for after the socket is served: nothing a Probe should wait for. */
+  const afterStart: Array<() => Promise<void>> = [];
   if (flags.provideControllerService) {
     // Each role's modules load only when the role is served: the controller side pulls in the OpenStack clients and minio,
     // which a node-only DaemonSet pod would carry in memory and pay for at every start (bench/node.ts).
@@ -95,6 +98,15 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         // S3 endpoints and keys come from each StorageClass's secrets; Swift uses the same clouds as Cinder.
         object: { s3: {}, swift: clouds },
       }),
+    });
+    // Each cloud authenticates as soon as the plugin serves, so the first CreateVolume does not wait for
+    // Keystone (one token per lifetime either way), and a wrong credential shows in the log at start.
+    afterStart.push(async () => {
+      for (const [name, clients] of clouds) {
+        await clients.keystone.token().catch((e: unknown) => {
+          log.warn({ cloud: name, error: messageOf(e) }, 'could not authenticate at start; every call will try again');
+        });
+      }
     });
     stops.push(
       watchCloudConfig({
@@ -152,6 +164,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
   const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets, observer: metrics?.callObserver });
   const endpoint = await server.start();
   if (flags.provideControllerService) void (await import('./openstack/http-transport')).preloadTransport().catch(() => undefined);
+  for (const task of afterStart) void task();
   let serving = true;
   let http: { stop(): Promise<void> } | undefined;
   if (flags.httpEndpoint && metrics) {

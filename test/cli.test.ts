@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callUnary, makeClient } from '../src/csi/proto';
+import { startSimulator } from '../src/simulator';
 
 const BIN = join(__dirname, '..', 'bin', 'cinder-csi-plugin');
 const PASSWORD = 'pa55#word;with"quote';
@@ -61,6 +62,48 @@ describe('cinder-csi-plugin command', () => {
     expect(out).toContain('[Shiny]: unknown section ignored');
     expect(out).toContain('GetPluginInfo succeeded');
     expect(out).not.toContain('pa55');
+  });
+
+  it('authenticates each cloud as soon as it serves, so the first CreateVolume does not wait for Keystone', async () => {
+    const sim = await startSimulator();
+    const simConf = join(dir, 'sim.conf');
+    writeFileSync(simConf, sim.cloudConf(), { mode: 0o600 });
+    const socket = join(dir, 'warm.sock');
+    const child = spawn(process.execPath, [BIN, '--endpoint', `unix://${socket}`, '--cloud-config', simConf, '--provide-node-service=false']);
+    try {
+      await waitFor(() => sim.counters()['keystone.token.create'] === 1, 10_000);
+      await waitFor(() => existsSync(socket), 10_000);
+      const client = makeClient('Controller', `unix://${socket}`);
+      const cap = { mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+      await callUnary(client, 'CreateVolume', { name: 'pvc-warm', capacity_range: { required_bytes: String(1024 ** 3) }, volume_capabilities: [cap] });
+      client.close();
+      expect(sim.counters()['keystone.token.create']).toBe(1);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      await sim.stop();
+    }
+  });
+
+  it('logs at start that a cloud could not authenticate, without the password, and still serves', async () => {
+    const socket = join(dir, 'cold.sock');
+    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [BIN, '--endpoint', `unix://${socket}`, '--cloud-config', conf, '--provide-node-service=false']);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    try {
+      await waitFor(() => out.includes('could not authenticate at start'), 15_000);
+      const client = makeClient('Identity', `unix://${socket}`);
+      expect(await callUnary(client, 'Probe', {})).toEqual({ ready: { value: true } });
+      client.close();
+      expect(out).toContain('ECONNREFUSED');
+      expect(out).not.toContain('pa55');
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('ends with one line naming an unknown flag and exit code 2', () => {

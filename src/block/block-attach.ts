@@ -87,8 +87,29 @@ function published(v: CinderVolume, nodeId: string): Published {
   return { devicePath: a?.device || undefined };
 }
 
-/** See ControllerBackend.unpublishVolume. `nodeId` '' detaches from every server. */
+/**
+ * See ControllerBackend.unpublishVolume. `nodeId` '' detaches from every server. For one node the detach is sent
+ * first: Nova accepts it only for an attachment it has and Cinder lets go of (in-use), which is the common case,
+ * and saves a read before it. Nova refuses it without effect otherwise (no such attachment, a volume mid-attach
+ * or already detaching: os-begin_detaching needs in-use), and any failure goes the read-first way below,
+ * which knows what each of those states needs.
+ */
 export async function unpublishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<void> {
+  if (nodeId) {
+    let accepted = false;
+    try {
+      await c.nova.detachVolume(nodeId, volumeId, signal);
+      accepted = true;
+    } catch (e) {
+      // A refusal changed nothing; the read-first path decides (it waits out a detach in progress, for one).
+      if (signal.aborted) throw e;
+    }
+    if (accepted) {
+      c.log.info({ volumeId, nodeId }, 'Nova detach accepted');
+      // Nova moves the volume to detaching (os-begin_detaching) before it answers 202.
+      return waitDetached(c, volumeId, nodeId, true, signal);
+    }
+  }
   let v: CinderVolume;
   try {
     v = await c.cinder.getVolume(volumeId, signal);
@@ -123,7 +144,12 @@ async function detachFrom(c: BlockContext, vol: CinderVolume, server: string, si
       throw e;
     }
   }
-  let sawDetaching = v.status === 'detaching';
+  await waitDetached(c, id, server, v.status === 'detaching', signal);
+}
+
+/** Waits until Cinder has no attachment of `id` to `server` and the volume is at rest; a rollback fails it. */
+async function waitDetached(c: BlockContext, id: string, server: string, detaching: boolean, signal: AbortSignal): Promise<void> {
+  let sawDetaching = detaching;
   await waitForVolume(c.cinder, id, (x) => !isAttachedTo(x, server) && !IN_TRANSIT.has(x.status), {
     ...c.wait, signal, startWithPause: true, what: `volume ${id} to be detached from ${server}`,
     failOn: (x) => {

@@ -8,7 +8,7 @@ import { raceAbort } from './abort';
 
 /** Distinct volumes read within RECENT_WINDOW_MS before reads are coalesced; below it every read is a GET. */
 export const COALESCE_MIN_VOLUMES = 32;
-/** How far back "read recently" reaches, ms: four poll intervals. */
+/** How far back "read recently" reaches, ms: four poll intervals (longer when lists are spaced further apart). */
 export const RECENT_WINDOW_MS = 1000;
 /** How long the first read of a batch waits for others to join, ms (added to that read's latency). */
 export const BATCH_WINDOW_MS = 10;
@@ -20,7 +20,8 @@ export const LIST_WASTE_FACTOR = 4;
 /**
  * Least time between the starts of two lists, ms. While reads are coalesced, waiters read again as soon as a
  * list answered (see `paced`), so this spacing, not each waiter's own cadence, sets how often the cloud is
- * asked: at most 20 lists a second however many volumes wait, and a transition is seen within ~one spacing.
+ * asked: at most 40 lists a second however many volumes wait (fewer from a slower cloud: LIST_DUTY_FACTOR),
+ * and a transition is seen within ~one spacing.
  */
 export const LIST_MIN_INTERVAL_MS = 25;
 /**
@@ -43,9 +44,17 @@ export interface VolumeReads<V extends { id: string; name?: string | null }> {
 
 type Waiter<V> = { resolve(v: V[]): void; reject(e: unknown): void } & ({ id: string; name?: undefined } | { name: string; id?: undefined });
 
+interface Watcher<V> {
+  id: string;
+  stop(v: V): boolean;
+  resolve(v: V): void;
+  reject(e: unknown): void;
+}
+
 export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
   private readonly recent = new Map<string, number>();
   private pending: Waiter<V>[] | undefined;
+  private readonly watchers = new Set<Watcher<V>>();
   private lastListSize: number | undefined;
   /** Ids in the last list that answered; undefined after a failed list (its readers fell back to GETs). */
   private lastListIds: Set<string> | undefined;
@@ -79,13 +88,48 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
     return raceAbort(this.join({ name }), signal);
   }
 
+  /**
+   * For a waiter that would read `id` at every list (see `paced`): resolves with the volume from the first list
+   * sent after this call in which `stop(volume)` holds, without waking the caller for the lists in between.
+   * `stop` sees the volume of every list, in order, as repeated reads would. When the volume is missing from a
+   * list, a list fails, or lists stop paying off, resolves or rejects with one plain read instead, as `read`
+   * would; so does a call made when `id` is not paced. Rejects with the signal's reason once it fires.
+   */
+  watch(id: string, stop: (v: V) => boolean, signal?: AbortSignal): Promise<V> {
+    if (!this.paced(id)) return this.read(id, signal);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<V>((resolve, reject) => {
+      const onAbort = () => {
+        this.watchers.delete(w);
+        reject(signal!.reason);
+      };
+      const done = () => {
+        this.watchers.delete(w);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const w: Watcher<V> = {
+        id,
+        stop,
+        resolve: (v) => (done(), resolve(v)),
+        reject: (e) => (done(), reject(e)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.watchers.add(w);
+      this.noteRead(id);
+      this.schedule();
+    });
+  }
+
   private noteRead(key: string): void {
     const now = this.now();
     // Re-inserted so the map stays ordered by last read, oldest first, for pruning.
     this.recent.delete(key);
     this.recent.set(key, now);
+    // A slow cloud's lists are spaced further apart than the window: a waiter reading at every list must not
+    // age out between two of them.
+    const window = Math.max(RECENT_WINDOW_MS, 2 * LIST_DUTY_FACTOR * this.lastListMs);
     for (const [k, at] of this.recent) {
-      if (now - at <= RECENT_WINDOW_MS) break;
+      if (now - at <= window) break;
       this.recent.delete(k);
     }
   }
@@ -108,18 +152,24 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
 
   private join(key: { id: string } | { name: string }): Promise<V[]> {
     return new Promise<V[]>((resolve, reject) => {
-      if (!this.pending) {
-        this.pending = [];
-        const spacing = this.lastListStartedAt + Math.max(LIST_MIN_INTERVAL_MS, LIST_DUTY_FACTOR * this.lastListMs) - this.now();
-        setTimeout(() => void this.flush(), Math.max(BATCH_WINDOW_MS, spacing));
-      }
-      this.pending.push({ ...key, resolve, reject } as Waiter<V>);
+      this.schedule();
+      this.pending!.push({ ...key, resolve, reject } as Waiter<V>);
     });
+  }
+
+  /** Makes sure a list is coming: the next batch, sent after the batch window and the spacing. */
+  private schedule(): void {
+    if (this.pending) return;
+    this.pending = [];
+    const spacing = this.lastListStartedAt + Math.max(LIST_MIN_INTERVAL_MS, LIST_DUTY_FACTOR * this.lastListMs) - this.now();
+    setTimeout(() => void this.flush(), Math.max(BATCH_WINDOW_MS, spacing));
   }
 
   private async flush(): Promise<void> {
     const batch = this.pending ?? [];
     this.pending = undefined;
+    // Only watchers that were waiting when the list was sent may be answered by it.
+    const watching = [...this.watchers];
     const listedBefore = this.lastListIds;
     let list: { items: V[]; complete: boolean } | undefined;
     let byId: Map<string, V> | undefined;
@@ -147,5 +197,25 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
       else if (list?.complete && listedBefore?.has(w.id)) w.reject(this.reads.absent(w.id));
       else this.reads.get(w.id).then((x) => w.resolve([x]), w.reject);
     }
+    const paying = this.coalescing();
+    for (const w of watching) {
+      if (!this.watchers.has(w)) continue;
+      const v = byId?.get(w.id);
+      if (!v) {
+        if (list?.complete && listedBefore?.has(w.id)) w.reject(this.reads.absent(w.id));
+        else this.reads.get(w.id).then(w.resolve, w.reject);
+        continue;
+      }
+      this.noteRead(w.id);
+      let stop: boolean;
+      try {
+        stop = w.stop(v) || !paying;
+      } catch (e) {
+        w.reject(e);
+        continue;
+      }
+      if (stop) w.resolve(v);
+    }
+    if (this.watchers.size > 0) this.schedule();
   }
 }

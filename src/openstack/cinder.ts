@@ -42,6 +42,11 @@ export interface CinderApi {
   getVolume(id: string, signal?: AbortSignal): Promise<CinderVolume>;
   /** True when the next getVolume(id) is answered by a paced list shared with other readers (cinder-batch.ts). */
   readPaced?(id: string): boolean;
+  /**
+   * For a paced reader: the volume from the first shared list in which `stop` holds (`stop` sees every list's
+   * copy), or one plain read when the lists no longer show it. Rejects as getVolume.
+   */
+  watchVolume?(id: string, stop: (v: CinderVolume) => boolean, signal?: AbortSignal): Promise<CinderVolume>;
   /** GET /volumes/detail, one page. */
   listVolumes(req?: ListVolumesRequest, signal?: AbortSignal): Promise<Page<CinderVolume>>;
   /** Every volume whose name is exactly `name` (all pages); empty when none. */
@@ -143,6 +148,11 @@ export class CinderClient implements CinderApi {
   /** Whether the next getVolume(id) waits for a paced, shared list, so a poller need not sleep first. */
   readPaced(id: string): boolean {
     return this.reads.paced(id);
+  }
+
+  /** The volume once `stop` holds for it in a shared list, or one plain read: see VolumeReadBatcher.watch. */
+  watchVolume(id: string, stop: (v: CinderVolume) => boolean, signal?: AbortSignal): Promise<CinderVolume> {
+    return this.reads.watch(id, stop, signal);
   }
 
   private async getOneVolume(id: string, signal?: AbortSignal): Promise<CinderVolume> {

@@ -4,6 +4,7 @@
  */
 import { waitForVolume } from '../../src/block/volume-wait';
 import { COALESCE_MIN_VOLUMES, LIST_DUTY_FACTOR, LIST_MIN_INTERVAL_MS, LIST_WASTE_FACTOR, VolumeReadBatcher } from '../../src/openstack/cinder-batch';
+import type { CinderVolume } from '../../src/openstack/cinder';
 import { isNotFound } from '../../src/openstack/errors';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { clientsFor, passwordAuth, type TestClients } from './sim-clients';
@@ -145,6 +146,61 @@ describe('CinderClient.getVolume coalescing', () => {
     expect(get).toBe(0);
     // One list per spacing at most, whatever the number of waiters.
     expect(list).toBeLessThanOrEqual(Math.ceil(tookMs / LIST_MIN_INTERVAL_MS) + 1);
+  });
+
+  it('waiters watch the lists: one wake-up per wait, not one per list, and failOn still sees every state', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    sim.resetCounters();
+    let watches = 0;
+    let gets = 0;
+    const counted = {
+      getVolume: (id: string, s?: AbortSignal) => (gets++, c.cinder.getVolume(id, s)),
+      readPaced: (id: string) => c.cinder.readPaced(id),
+      watchVolume: (id: string, stop: (v: CinderVolume) => boolean, s?: AbortSignal) => (watches++, c.cinder.watchVolume(id, stop, s)),
+    };
+    const seen = new Map<string, string[]>(ids.map((id) => [id, []]));
+    const waits = ids.map((id) =>
+      waitForVolume(counted, id, (v) => v.status === 'in-use', {
+        what: id,
+        failOn: (v) => {
+          const statuses = seen.get(id)!;
+          if (statuses[statuses.length - 1] !== v.status) statuses.push(v.status);
+          return undefined;
+        },
+      }));
+    setTimeout(() => ids.forEach((id) => sim.setVolumeStatus(id, 'attaching')), 300);
+    setTimeout(() => ids.forEach((id) => sim.setVolumeStatus(id, 'in-use')), 600);
+    await Promise.all(waits);
+    const lists = sim.counters()['cinder.volume.list'];
+    expect(lists).toBeGreaterThanOrEqual(8);
+    expect(gets).toBe(ids.length);
+    // At most two watches per waiter (one that ends on a failOn-visible state is followed by another).
+    expect(watches).toBeLessThanOrEqual(2 * ids.length);
+    for (const id of ids) expect(seen.get(id)).toEqual(['available', 'attaching']);
+  });
+
+  it('a watched volume that is deleted ends the watch with NOT_FOUND, and a cancelled watch stops being served', async () => {
+    await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
+    sim.resetCounters();
+    const quitter = new AbortController();
+    const rest = new AbortController();
+    let stopsAfterAbort = 0;
+    const watches = Promise.allSettled(ids.map((id, i) =>
+      c.cinder.watchVolume(id, () => {
+        if (quitter.signal.aborted && i === 1) stopsAfterAbort++;
+        return false;
+      }, i === 1 ? quitter.signal : i > 1 ? rest.signal : undefined)));
+    await new Promise((r) => setTimeout(r, 100));
+    quitter.abort(new Error('caller gone'));
+    await c.cinder.deleteVolume(ids[0]);
+    await new Promise((r) => setTimeout(r, 200));
+    rest.abort(new Error('test over'));
+    const results = await watches;
+    expect(isNotFound((results[0] as PromiseRejectedResult).reason)).toBe(true);
+    expect(results[1]).toEqual({ status: 'rejected', reason: new Error('caller gone') });
+    expect(results.slice(2).every((r) => r.status === 'rejected' && (r.reason as Error).message === 'test over')).toBe(true);
+    expect(stopsAfterAbort).toBe(0);
+    expect(sim.counters()['cinder.volume.get'] ?? 0).toBe(0);
   });
 
   it('rejects a reader whose signal fires while its batch is pending, and serves the others', async () => {
