@@ -192,18 +192,16 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
       }
       const v = byId?.get(w.id);
       if (v) w.resolve([v]);
-      // In the previous list and missing from a complete one: deleted (a list shows only what a GET of this
-      // project can see, so a volume outside it, never listed, still gets its own GET and its own answer).
-      else if (list?.complete && listedBefore?.has(w.id)) w.reject(this.reads.absent(w.id));
-      else this.reads.get(w.id).then((x) => w.resolve([x]), w.reject);
+      else this.readMissing(w.id, list, listedBefore).then((x) => w.resolve([x]), w.reject);
     }
     const paying = this.coalescing();
     for (const w of watching) {
       if (!this.watchers.has(w)) continue;
       const v = byId?.get(w.id);
       if (!v) {
-        if (list?.complete && listedBefore?.has(w.id)) w.reject(this.reads.absent(w.id));
-        else this.reads.get(w.id).then(w.resolve, w.reject);
+        // Out of the watch now, so the next list does not read it a second time while its GET is out.
+        this.watchers.delete(w);
+        this.readMissing(w.id, list, listedBefore).then(w.resolve, w.reject);
         continue;
       }
       this.noteRead(w.id);
@@ -217,5 +215,15 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
       if (stop) w.resolve(v);
     }
     if (this.watchers.size > 0) this.schedule();
+  }
+
+  /**
+   * A volume the list did not show. In the previous list and missing from a complete one: deleted (a list
+   * shows only what a GET of this project can see, so a volume outside it, never listed, still gets its own
+   * GET and its own answer). Otherwise (a failed or partial list) read with its own GET.
+   */
+  private readMissing(id: string, list: { complete: boolean } | undefined, listedBefore: Set<string> | undefined): Promise<V> {
+    if (list?.complete && listedBefore?.has(id)) return Promise.reject(this.reads.absent(id));
+    return this.reads.get(id);
   }
 }

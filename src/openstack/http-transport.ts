@@ -105,7 +105,10 @@ class DirectTransport implements HttpTransport {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, data: parseBody(Buffer.concat(chunks).toString('utf8')) }));
           res.on('error', (e) => finish(e));
-          res.on('aborted', () => finish(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' })));
+          // Closed before 'end': the connection dropped mid-answer (after 'end', finish has already settled).
+          res.on('close', () => {
+            if (!res.complete) finish(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' }));
+          });
         },
       );
       const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${r.timeoutMs} ms`), { code: 'ETIMEDOUT' })), r.timeoutMs);

@@ -239,6 +239,18 @@ describe('HttpClient transport', () => {
     expect(server.seen).toHaveLength(2);
   });
 
+  it('reports an answer cut off mid-body as ECONNRESET and retries the GET', async () => {
+    server = await startLocalServer((_r, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '1000' });
+      res.write('{"volumes": [');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const e = await failure(client({ retry: { ...FAST_RETRY, maxRetries: 1 } }).request({ service: 's', operation: 'o', method: 'GET', url: server.url }));
+    expect(e.code).toBe(Status.UNAVAILABLE);
+    expect(e.message).toMatch(/ECONNRESET/);
+    expect(server.seen).toHaveLength(2);
+  });
+
   it('encodes params into the query, sends the body as JSON and keeps a non-JSON answer as text', async () => {
     server = await startLocalServer((_r, res) => {
       res.writeHead(502, { 'Content-Type': 'text/html' });
