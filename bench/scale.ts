@@ -24,7 +24,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSimulator } from '../src/simulator';
+import { startSimulator, type Simulator } from '../src/simulator';
 import { Worker } from 'node:worker_threads';
 import type { Batch, BatchResult, DirectOp } from './scale-client';
 import { cpuMsOf, imageNodeFlags, memoryOf, pad, probeUntilReady, quantile, REPO_ROOT, spawnPlugin } from './process-helpers';
@@ -69,6 +69,11 @@ interface PhaseResult {
   errorSamples: string[];
   requests: Record<string, number>;
   requestsPerVolume: number;
+}
+
+/** When volume `id` entered `status` in `sim`'s history, first time at or after `since`; undefined if it has not. */
+function transitionAt(sim: Simulator, id: string, status: string, since: number): number | undefined {
+  return sim.volumeHistory(id).find((x) => x.at >= since && x.status === status)?.at;
 }
 
 async function main(): Promise<void> {
@@ -120,7 +125,7 @@ async function main(): Promise<void> {
       const failed = b.outcomes.find((o) => o.error !== undefined);
       if (failed) throw new Error(`direct ${op} failed: ${failed.error}`);
       if (op === 'create') b.outcomes.forEach((o, i) => (idealIds[i] = (o.res as { id: string }).id));
-      const doneAt = (id: string) => idealSim.volumeHistory(id).find((x) => x.at >= b.startedAt && x.status === to)?.at;
+      const doneAt = (id: string) => transitionAt(idealSim, id, to, b.startedAt);
       for (const end = Date.now() + 60_000; idealIds.some((id) => doneAt(id) === undefined); await new Promise((r) => setTimeout(r, 5))) {
         if (Date.now() > end) throw new Error(`direct ${op}: not every volume reached ${to} within 60 s`);
       }
@@ -161,9 +166,8 @@ async function main(): Promise<void> {
       const arrivals: number[] = [];
       const lags: number[] = [];
       ids.forEach((id, i) => {
-        const h = sim.volumeHistory(id).filter((x) => x.at >= startedAt);
-        const opened = h.find((x) => x.status === from)?.at;
-        const closed = h.find((x) => x.status === to)?.at;
+        const opened = transitionAt(sim, id, from, startedAt);
+        const closed = transitionAt(sim, id, to, startedAt);
         if (opened !== undefined) arrivals.push(opened - startedAt);
         if (closed !== undefined) lags.push(answeredAt[i] - closed);
       });

@@ -99,6 +99,8 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         object: { s3: {}, swift: clouds },
       }),
     });
+    // What the first request needs loads as soon as the plugin serves, so the first CreateVolume pays for none of it.
+    afterStart.push(() => import('./openstack/http-transport').then((m) => m.preloadTransport()).catch(() => undefined));
     // Each cloud authenticates as soon as the plugin serves, so the first CreateVolume does not wait for
     // Keystone (one token per lifetime either way), and a wrong credential shows in the log at start.
     afterStart.push(async () => {
@@ -163,7 +165,6 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
   }
   const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets, observer: metrics?.callObserver });
   const endpoint = await server.start();
-  if (flags.provideControllerService) void (await import('./openstack/http-transport')).preloadTransport().catch(() => undefined);
   for (const task of afterStart) void task();
   let serving = true;
   let http: { stop(): Promise<void> } | undefined;

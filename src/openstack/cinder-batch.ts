@@ -127,7 +127,7 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
     this.recent.set(key, now);
     // A slow cloud's lists are spaced further apart than the window: a waiter reading at every list must not
     // age out between two of them.
-    const window = Math.max(RECENT_WINDOW_MS, 2 * LIST_DUTY_FACTOR * this.lastListMs);
+    const window = Math.max(RECENT_WINDOW_MS, 2 * this.spacing());
     for (const [k, at] of this.recent) {
       if (now - at <= window) break;
       this.recent.delete(k);
@@ -157,12 +157,17 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
     });
   }
 
+  /** Least time between the starts of two lists, ms, given how long the last one took. */
+  private spacing(): number {
+    return Math.max(LIST_MIN_INTERVAL_MS, LIST_DUTY_FACTOR * this.lastListMs);
+  }
+
   /** Makes sure a list is coming: the next batch, sent after the batch window and the spacing. */
   private schedule(): void {
     if (this.pending) return;
     this.pending = [];
-    const spacing = this.lastListStartedAt + Math.max(LIST_MIN_INTERVAL_MS, LIST_DUTY_FACTOR * this.lastListMs) - this.now();
-    setTimeout(() => void this.flush(), Math.max(BATCH_WINDOW_MS, spacing));
+    const wait = this.lastListStartedAt + this.spacing() - this.now();
+    setTimeout(() => void this.flush(), Math.max(BATCH_WINDOW_MS, wait));
   }
 
   private async flush(): Promise<void> {

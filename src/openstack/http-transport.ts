@@ -73,12 +73,17 @@ function parseBody(text: string): unknown {
   }
 }
 
+/** Connections kept open between requests, for plain HTTP and for TLS with the cloud's CA and client certificate. */
+function keepAliveAgents(tls: https.AgentOptions): { httpAgent: http.Agent; httpsAgent: https.Agent } {
+  return { httpAgent: new http.Agent({ keepAlive: true }), httpsAgent: new https.Agent({ keepAlive: true, ...tls }) };
+}
+
 class DirectTransport implements HttpTransport {
-  private readonly httpAgent = new http.Agent({ keepAlive: true });
+  private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
 
   constructor(private readonly o: TransportOptions) {
-    this.httpsAgent = new https.Agent({ keepAlive: true, ...o.tls });
+    ({ httpAgent: this.httpAgent, httpsAgent: this.httpsAgent } = keepAliveAgents(o.tls));
   }
 
   send(r: TransportRequest): Promise<TransportResponse> {
@@ -124,8 +129,7 @@ class ProxyTransport implements HttpTransport {
 
   constructor(o: TransportOptions) {
     this.config = {
-      httpAgent: new http.Agent({ keepAlive: true }),
-      httpsAgent: new https.Agent({ keepAlive: true, ...o.tls }),
+      ...keepAliveAgents(o.tls),
       // Every status comes back as a response; classification and retries are http.ts's.
       validateStatus: () => true,
       maxRedirects: 0,
