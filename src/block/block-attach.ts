@@ -6,7 +6,7 @@
 import { CodedError, Status } from '../errors';
 import { aborted, failedPrecondition, internal, notFound, resourceExhausted } from '../csi/errors';
 import type { CinderAttachment, CinderVolume } from '../openstack/cinder';
-import { isNotFound, isOpenStackError } from '../openstack/errors';
+import { isNotFound, isOpenStackError, type OpenStackErrorKind } from '../openstack/errors';
 import type { Published } from './block-types';
 import { BlockContext, attachedServers, isAttachedTo, isErrorStatus } from './block-context';
 import { waitForVolume } from './volume-wait';
@@ -14,8 +14,31 @@ import { waitForVolume } from './volume-wait';
 /** Statuses of an attach or detach in flight. */
 const IN_TRANSIT = new Set(['reserved', 'attaching', 'detaching']);
 
-/** See ControllerBackend.publishVolume. */
+/** Kinds of a Nova answer that refused the attach before it did anything (4xx): safe to decide again after a read. */
+const REFUSALS = new Set<OpenStackErrorKind>(['bad-request', 'invalid-state', 'not-found', 'forbidden', 'conflict', 'over-limit']);
+
+/**
+ * See ControllerBackend.publishVolume. The attach is sent first, without the multiattach microversion: Nova
+ * takes it only for a volume Cinder can reserve for this server (available, no attachment of it here), which is
+ * the common case, and saves a read before it. It refuses without effect otherwise: a volume attached or
+ * attaching anywhere, in error, unknown, or multiattach (below 2.60 Nova refuses those even for a first
+ * server), an unknown server, a full one. Any refusal goes the read-first way, which knows what each of those
+ * states needs. An answer that did not come (5xx, reset, deadline) may have attached: never sent again here;
+ * the caller's retry is refused by Nova (the volume is reserved) and reads.
+ */
 export async function publishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
+  try {
+    await c.nova.attachVolume(nodeId, volumeId, {}, signal);
+  } catch (e) {
+    if (signal.aborted || !isOpenStackError(e) || !REFUSALS.has(e.kind)) throw e;
+    return publishAfterRead(c, volumeId, nodeId, signal);
+  }
+  c.log.info({ volumeId, nodeId }, 'Nova attach accepted');
+  // Nova reserved the volume before it answered, from available: the wait starts from there.
+  return waitAttached(c, volumeId, nodeId, false, signal);
+}
+
+async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
   // Both reads at once: they are independent, and each is a round trip before the attach can be sent.
   const [volume, server] = await Promise.allSettled([getOrNotFound(c, volumeId, signal), c.nova.getServer(nodeId, signal)]);
   if (volume.status === 'rejected') throw volume.reason;
@@ -41,11 +64,17 @@ export async function publishVolume(c: BlockContext, volumeId: string, nodeId: s
     }
     await attach(c, v, nodeId, signal);
   }
-  // Nova reserves the volume before it answers, so a volume back at rest without this server means the
-  // attach failed; for a multiattach volume already in use, only after it was seen in transit.
-  const wasInUse = v.status === 'in-use';
+  return waitAttached(c, volumeId, nodeId, v.status === 'in-use', signal);
+}
+
+/**
+ * Waits until Cinder has `volumeId` in-use and attached to `nodeId`. Nova reserves the volume before it answers,
+ * so a volume back at rest without this server means the attach failed; for a multiattach volume already in use
+ * (`wasInUse`), only after it was seen in transit.
+ */
+async function waitAttached(c: BlockContext, volumeId: string, nodeId: string, wasInUse: boolean, signal: AbortSignal): Promise<Published> {
   let sawTransit = false;
-  v = await waitForVolume(c.cinder, volumeId, (x) => isAttachedTo(x, nodeId) && x.status === 'in-use', {
+  const v = await waitForVolume(c.cinder, volumeId, (x) => isAttachedTo(x, nodeId) && x.status === 'in-use', {
     ...c.wait, signal, startWithPause: true, what: `volume ${volumeId} to be attached to ${nodeId}`,
     failOn: (x) => {
       if (IN_TRANSIT.has(x.status)) sawTransit = true;

@@ -25,13 +25,36 @@ describe('ControllerPublishVolume', () => {
     expect(v.attachments.map((a) => a.server_id)).toEqual([node]);
   });
 
-  it('succeeds at once when already attached to this node', async () => {
+  it('succeeds at once when already attached to this node, attaching nothing twice', async () => {
     await publish(volumeId, node);
+    const since = Date.now();
     w.sim.resetCounters();
-    const started = Date.now();
+    const r = await publish(volumeId, node);
+    expect(Date.now() - since).toBeLessThan(200);
+    expect(r.publish_context.DevicePath).toMatch(/^\/dev\/vd[b-z]$/);
+    // Its attach, sent first, is refused by Nova without effect; the read that follows finds the attachment.
+    expect(w.count('nova.attachment.create')).toBeLessThanOrEqual(1);
+    expect(w.sim.volumeHistory(volumeId).filter((x) => x.at >= since)).toEqual([]);
+    expect(w.sim.getVolume(volumeId)!.attachments).toHaveLength(1);
+  });
+
+  it('sends the attach before reading the volume: one Nova POST and no Cinder read before it', async () => {
+    w.sim.resetCounters();
     await publish(volumeId, node);
-    expect(Date.now() - started).toBeLessThan(200);
-    expect(w.count('nova.attachment.create')).toBe(0);
+    expect(w.sim.getVolume(volumeId)!.status).toBe('in-use');
+    expect(w.count('nova.attachment.create')).toBe(1);
+    expect(w.count('nova.server.get')).toBe(0);
+    // The one read is the wait's, after its first pause (250 ms; the attach takes 100 ms here): none came before.
+    expect(w.count('cinder.volume.get')).toBe(1);
+  });
+
+  it('reads first after a refused attach: a multiattach volume is attached with the 2.60 microversion', async () => {
+    const multi = (await w.call('CreateVolume', createReq('pvc-multi-first', { volume_capabilities: [BLOCK_RWX], parameters: { type: 'multiattach' } }))).volume.volume_id;
+    w.sim.resetCounters();
+    await publish(multi, node, { volume_capability: BLOCK_RWX });
+    expect(w.sim.getVolume(multi)!.attachments.map((a) => a.server_id)).toEqual([node]);
+    // The first POST (no microversion) is refused; the read-first path sends the second with 2.60.
+    expect(w.count('nova.attachment.create')).toBe(2);
   });
 
   it('polls at most 5 GETs over a 1 s attach', async () => {
@@ -100,9 +123,12 @@ describe('ControllerPublishVolume', () => {
     volumeId = (await w.call('CreateVolume', createReq('pvc-retry'))).volume.volume_id;
     const e = await codeOf(w.call('ControllerPublishVolume', { volume_id: volumeId, node_id: w.sim.localServerId, volume_capability: MOUNT_RWO }, 200));
     expect(e.code).toBe('DEADLINE_EXCEEDED');
+    const since = Date.now();
     await publish(volumeId, w.sim.localServerId);
     expect(w.sim.getVolume(volumeId)!.attachments).toHaveLength(1);
-    expect(w.count('nova.attachment.create')).toBe(1);
+    // The retry's own attach is refused (the volume is reserved for this server): the first one is the only one.
+    expect(w.count('nova.attachment.create')).toBeLessThanOrEqual(2);
+    expect(w.sim.volumeHistory(volumeId).filter((x) => x.at >= since && x.status === 'reserved')).toEqual([]);
   });
 
   it.each([

@@ -175,11 +175,14 @@ describe('500, 502 and 503', () => {
 
   it('finishes an attach whose Nova answer was lost, attaching exactly once', async () => {
     const id = await volumeIdOf('pvc-attach-lost');
+    const since = Date.now();
     w.sim.injectFault('nova.attachment.create', { kind: 'drop-response' });
     expect((await codeOf(publish(id))).code).toBe('UNAVAILABLE');
+    // The lost answer's POST is never repeated by the call that sent it; the retry's own attach is refused by Nova.
+    expect(w.count('nova.attachment.create')).toBe(1);
     await retryLikeSidecar(() => publish(id));
     await expectAttachedOnce(id);
-    expect(w.count('nova.attachment.create')).toBe(1);
+    expect(w.sim.volumeHistory(id).filter((x) => x.at >= since && x.status === 'reserved')).toHaveLength(1);
   });
 });
 
