@@ -330,6 +330,8 @@ export function transportCode(error: unknown): string {
 
 /** True when the URL's path has a `.` or `..` segment, literal or percent-encoded (WHATWG URL resolves both). */
 export function hasDotSegment(url: string): boolean {
+  // Every such segment starts right after a slash; most URLs have none, and skip the parse.
+  if (!/\/(\.|%2e)/i.test(url)) return false;
   const path = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '').split(/[?#]/, 1)[0];
   return path.split('/').some((s) => /^(\.|%2e){1,2}$/i.test(s));
 }

@@ -5,6 +5,7 @@ import { CodedError, Status } from '../../src/errors';
 import { HttpClient, HttpOptions, RequestEvent, TokenSource, buildUserAgent, parseRetryAfter } from '../../src/openstack/http';
 import { OpenStackError } from '../../src/openstack/errors';
 import { abortableSleep } from '../../src/openstack/abort';
+import { createTransport } from '../../src/openstack/http-transport';
 import { LocalServer, captureLogger, closedPort, json, makeCertificates, startLocalServer } from './local-server';
 import { openStackFailure } from '../helpers/openstack-failure';
 
@@ -140,13 +141,31 @@ describe('HttpClient', () => {
     expect(e.message).not.toContain('tok-');
   });
 
-  it('cancels a request the server never answers when the signal fires, as DEADLINE_EXCEEDED', async () => {
-    server = await startLocalServer(() => undefined);
+  it('cancels a request the server never answers when the signal fires, as DEADLINE_EXCEEDED, closing its connection', async () => {
+    let closed: Promise<void> | undefined;
+    server = await startLocalServer((_r, res) => {
+      closed = new Promise((resolve) => res.on('close', () => resolve()));
+    });
     const started = Date.now();
     const e = await failure(client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: AbortSignal.timeout(150) }));
     expect(e.code).toBe(Status.DEADLINE_EXCEEDED);
     expect(Date.now() - started).toBeLessThan(1500);
     expect(server.seen).toHaveLength(1);
+    // The abandoned request does not keep its connection: the server sees it go.
+    await closed;
+  });
+
+  it('sends nothing for a signal that fired before the request', async () => {
+    server = await startLocalServer((_r, res) => json(res, 200, {}));
+    const ac = new AbortController();
+    ac.abort(new CodedError(Status.CANCELLED, 'gone'));
+    const e = await failure(client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: ac.signal }));
+    expect(e.code).toBe(Status.CANCELLED);
+    expect(server.seen).toHaveLength(0);
+    // The transport itself refuses too (a caller of its own may not check first).
+    const t = createTransport({ headers: {}, tls: {}, env: {} });
+    await expect(t.send({ method: 'GET', url: server.url, headers: {}, signal: ac.signal, timeoutMs: 1000 })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(server.seen).toHaveLength(0);
   });
 
   it('answers CANCELLED when the signal reason is a CANCELLED CodedError', async () => {
