@@ -105,8 +105,11 @@ async function main(): Promise<void> {
     const worker = new Worker(join(__dirname, 'scale-client.js'), { workerData: { endpoint: `unix://${socket}`, cloudConf: idealSim.cloudConf() } });
     const runBatch = (batch: Batch) =>
       new Promise<BatchResult>((resolve, reject) => {
-        worker.once('message', resolve);
         worker.once('error', reject);
+        worker.once('message', (r: BatchResult) => {
+          worker.off('error', reject);
+          resolve(r);
+        });
         worker.postMessage(batch);
       });
     const csiBatch = (rpc: string, requests: object[]): Batch => ({ kind: 'csi', rpc, requests, deadlineMs: CALL_DEADLINE_MS });
