@@ -1,8 +1,9 @@
 /**
  * The CSI Controller service over a real gRPC socket, backed by the real Cinder 21 and Nova 26 of
  * openstack-loopback (issue #6): CreateVolume (idempotent, type, AZ, from snapshot, clone), DeleteVolume,
- * Publish/Unpublish on fake-node-0, Expand offline and online, snapshots, ListVolumes paging,
- * ControllerGetVolume and two clouds from one cloud.conf. Everything made is deleted in afterAll.
+ * Publish/Unpublish on fake-node-0 (also of a multiattach volume, whose type the admin user makes), Expand
+ * offline and online, snapshots, ListVolumes paging, ControllerGetVolume and two clouds from one cloud.conf.
+ * Everything made is deleted in afterAll.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,12 +18,14 @@ import { logSink } from '../helpers/log-sink';
 import {
   Cleanup, CountingClients, describeOpenStack, fakeNodeId, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, recordVolume,
 } from '../helpers/openstack-loopback';
-import { codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
+import { BLOCK_RWX, codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
 const SUITE = 'ctl';
 const ZERO = '00000000-0000-0000-0000-000000000000';
 /** Per-RPC deadline: the real services finish each wait within a few seconds. */
 const RPC_DEADLINE_MS = 30_000;
+/** A volume type of the loopback's one backend with multiattach on; made by the admin user when missing, deleted at the end. */
+const MULTIATTACH_TYPE = 'osl-it-ctl-multiattach';
 
 /** A cloud.conf with the loopback's `[Global]` twice: as `[Global]` and as `[Global "second"]`. */
 function twoCloudConf(dir: string): string {
@@ -75,7 +78,34 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
     await h?.close();
     rmSync(dir, { recursive: true, force: true });
     await cleanup?.run();
+    await deleteMultiattachType();
   });
+
+  /** Cinder's volume-type API with an admin token scoped to project demo (types are admin-only). */
+  async function typesApi(method: string, path = '', body?: object): Promise<{ status: number; json: Record<string, any> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const admin = loopbackClients({ ...loopbackAuth(), username: 'admin', userId: undefined });
+    const base = await admin.keystone.endpoint(['volumev3']);
+    const r = await fetch(`${base}/types${path}`, {
+      method,
+      headers: { 'X-Auth-Token': await admin.keystone.token(), Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : {} };
+  }
+
+  async function ensureMultiattachType(): Promise<void> {
+    const { json } = await typesApi('GET');
+    if ((json.volume_types as Array<{ name: string }>).some((t) => t.name === MULTIATTACH_TYPE)) return;
+    const r = await typesApi('POST', '', { volume_type: { name: MULTIATTACH_TYPE, extra_specs: { multiattach: '<is> True' } } });
+    expect(r.status).toBe(200);
+  }
+
+  async function deleteMultiattachType(): Promise<void> {
+    const { json } = await typesApi('GET');
+    const t = (json.volume_types as Array<{ id: string; name: string }>).find((x) => x.name === MULTIATTACH_TYPE);
+    if (t) expect((await typesApi('DELETE', `/${t.id}`)).status).toBe(202);
+  }
 
   describe('CreateVolume and DeleteVolume', () => {
     let volumeId: string;
@@ -212,6 +242,30 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
     it('deletes the volume, waits until it is gone, and succeeds when called twice', async () => {
       await call('DeleteVolume', { volume_id: volumeId });
       await expect(c.cinder.getVolume(volumeId)).rejects.toMatchObject({ kind: 'not-found' });
+      await call('DeleteVolume', { volume_id: volumeId });
+    });
+  });
+
+  describe('a multiattach volume', () => {
+    it('is refused by Nova below microversion 2.60 without effect, so the attach sent first falls back and attaches with 2.60', async () => {
+      await ensureMultiattachType();
+      const volumeId = (await create(itName(SUITE, 'multi'), { volume_capabilities: [BLOCK_RWX], parameters: { type: MULTIATTACH_TYPE } })).volume.volume_id;
+      expect(await c.cinder.getVolume(volumeId)).toMatchObject({ status: 'available', multiattach: true });
+      // The fact ControllerPublish's first attach relies on: without 2.60 Nova refuses even a first server, and nothing changes.
+      await expect(c.nova.attachVolume(node, volumeId)).rejects.toMatchObject({
+        status: 400, serviceMessage: 'Multiattach volumes are only supported starting with compute API version 2.60.',
+      });
+      expect(await c.cinder.getVolume(volumeId)).toMatchObject({ status: 'available', attachments: [] });
+      expect((await c.nova.listVolumeAttachments(node)).filter((a) => a.volumeId === volumeId)).toEqual([]);
+
+      await call('ControllerPublishVolume', { volume_id: volumeId, node_id: node, volume_capability: BLOCK_RWX });
+      const v = await c.cinder.getVolume(volumeId);
+      expect(v.status).toBe('in-use');
+      expect(v.attachments.map((a) => a.server_id)).toEqual([node]);
+      expect((await c.nova.listVolumeAttachments(node)).filter((a) => a.volumeId === volumeId)).toHaveLength(1);
+
+      await call('ControllerUnpublishVolume', { volume_id: volumeId, node_id: node });
+      expect(await c.cinder.getVolume(volumeId)).toMatchObject({ status: 'available', attachments: [] });
       await call('DeleteVolume', { volume_id: volumeId });
     });
   });
