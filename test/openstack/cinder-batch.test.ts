@@ -2,6 +2,7 @@
  * Coalesced volume reads (src/openstack/cinder-batch.ts) through the real CinderClient against the simulator:
  * many volumes read at once cost one list, a few cost GETs, and every read answers what a GET would.
  */
+import { setMaxListeners } from 'node:events';
 import { waitForVolume } from '../../src/block/volume-wait';
 import { COALESCE_MIN_VOLUMES, LIST_DUTY_FACTOR, LIST_MIN_INTERVAL_MS, LIST_WASTE_FACTOR, VolumeReadBatcher } from '../../src/openstack/cinder-batch';
 import type { CinderVolume } from '../../src/openstack/cinder';
@@ -184,6 +185,8 @@ describe('CinderClient.getVolume coalescing', () => {
     sim.resetCounters();
     const quitter = new AbortController();
     const rest = new AbortController();
+    // One signal for every other watcher here (a CSI call has its own, with one or two listeners).
+    setMaxListeners(ids.length, rest.signal);
     let stopsAfterAbort = 0;
     const watches = Promise.allSettled(ids.map((id, i) =>
       c.cinder.watchVolume(id, () => {
