@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MountSpec } from './protocol';
+import { pendingUploads } from './rclone-cache';
 
 /** Mode of every record and credential file. */
 export const STATE_FILE_MODE = 0o600;
@@ -67,12 +68,18 @@ export class MountRecords {
     return p;
   }
 
-  /** Removes the record, credentials and cache of `target`; the log stays for post-mortems. Absent files are fine. */
-  async remove(target: string): Promise<void> {
+  /**
+   * Removes the record, credentials and cache of `target`; the log stays for post-mortems. Absent files are fine.
+   * A cache still holding files rclone has not uploaded is kept (the next rclone on it uploads them): resolves
+   * with those files, [] when the cache went.
+   */
+  async remove(target: string): Promise<string[]> {
     const p = this.paths(target);
     await rm(p.credentials, { force: true });
     await rm(p.record, { force: true });
-    await rm(p.cacheDir, { recursive: true, force: true });
+    const pending = await pendingUploads(p.cacheDir);
+    if (pending.length === 0) await rm(p.cacheDir, { recursive: true, force: true });
+    return pending;
   }
 
   /** Every readable record; a corrupt one is reported through `onBad` and skipped. */

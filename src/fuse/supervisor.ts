@@ -16,6 +16,7 @@ import { MountRecords, type MountRecord } from './mount-records';
 import { credentialFileContent, daemonCommand } from './mounter-args';
 import { requireUnder, validateCredentials, validateMountSpec } from './protocol';
 import type { FuseCredentials, MountSpec, MountState, MountStatus } from './protocol';
+import { pendingUploads } from './rclone-cache';
 import { isProcessAlive, spawnDetached } from './spawn';
 
 /** How often every mount is probed; a dead daemon is noticed within this (the brief asks ≤ 10 s). */
@@ -25,8 +26,16 @@ export const MOUNT_READY_TIMEOUT_MS = 20_000;
 /** First wait before restarting a daemon again after a failed restart; doubles up to the max. */
 export const RESTART_BACKOFF_INITIAL_MS = 1_000;
 export const RESTART_BACKOFF_MAX_MS = 60_000;
-/** How long an unmounted daemon gets to exit on its own before SIGTERM. */
+/** How long an unmounted daemon gets to exit on its own before SIGTERM, once it has nothing left to upload. */
 const DAEMON_EXIT_WAIT_MS = 2_000;
+/**
+ * How long an unmounted rclone may go on uploading what was written before the unmount: it exits by itself when
+ * done, and a SIGTERM would abort the upload (measured, rclone 1.60). Past this the daemon is stopped anyway and
+ * its cache, with the files, is kept for the next mount of the volume here.
+ */
+export const UPLOAD_DRAIN_MAX_MS = 10 * 60_000;
+/** How often the cache is read for unfinished uploads while a daemon drains. */
+const DRAIN_POLL_MS = 250;
 
 export interface FuseSupervisorOptions {
   stateDir: string;
@@ -145,9 +154,23 @@ export class FuseSupervisor {
         throw new CodedError(Status.FAILED_PRECONDITION, `${target} holds a ${top.fsType} mount, not a FUSE mount; not unmounting it`);
       }
       await cleanupMountPoint(this.tools, target, { lazyIfBusy: true });
-      if (e && isDaemonOf(e.pid, target)) await stopDaemon(e.pid!);
-      await this.records.remove(target);
+      const { cacheDir } = this.records.paths(target);
+      if (e && isDaemonOf(e.pid, target)) {
+        const uploading = await pendingUploads(cacheDir);
+        if (uploading.length > 0) {
+          // Can outlast the caller's deadline; its retry waits here for this one (per-target lock).
+          this.opts.log.info({ target, count: uploading.length }, 'waiting for the daemon to finish uploading before it exits');
+        }
+        await stopDaemon(e.pid!, () => pendingUploads(cacheDir));
+      }
+      const notUploaded = await this.records.remove(target);
       this.entries.delete(target);
+      if (notUploaded.length > 0) {
+        this.opts.log.error(
+          { target, volumeId: e?.spec.volumeId, cacheDir, count: notUploaded.length, files: notUploaded.slice(0, 20) },
+          'files written to the volume were not uploaded when its daemon stopped; their cache is kept and the next mount of this volume here uploads them',
+        );
+      }
       this.opts.log.info({ target, volumeId: e?.spec.volumeId }, 'FUSE mount removed');
     });
   }
@@ -259,14 +282,27 @@ function isDaemonOf(pid: number | undefined, target: string): boolean {
   }
 }
 
-/** Waits for an unmounted daemon to exit on its own, then SIGTERM, then SIGKILL. */
-async function stopDaemon(pid: number): Promise<void> {
+/**
+ * Waits for an unmounted daemon to exit on its own, then SIGTERM, then SIGKILL. While `uploading` names files
+ * (rclone finishing the uploads of what was written before the unmount) it waits, up to UPLOAD_DRAIN_MAX_MS.
+ */
+async function stopDaemon(pid: number, uploading: () => Promise<readonly string[]> = async () => []): Promise<void> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const drainEnd = Date.now() + UPLOAD_DRAIN_MAX_MS;
+  let idleSince = Date.now();
+  for (let nextCheck = 0; isProcessAlive(pid); await sleep(50)) {
+    if (Date.now() >= nextCheck) {
+      nextCheck = Date.now() + DRAIN_POLL_MS;
+      if (Date.now() < drainEnd && (await uploading()).length > 0) idleSince = Date.now();
+    }
+    if (Date.now() - idleSince >= DAEMON_EXIT_WAIT_MS) break;
+  }
   const waitGone = async (ms: number) => {
     const end = Date.now() + ms;
-    while (isProcessAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    while (isProcessAlive(pid) && Date.now() < end) await sleep(50);
     return !isProcessAlive(pid);
   };
-  if (await waitGone(DAEMON_EXIT_WAIT_MS)) return;
+  if (!isProcessAlive(pid)) return;
   process.kill(pid, 'SIGTERM');
   if (await waitGone(DAEMON_EXIT_WAIT_MS)) return;
   process.kill(pid, 'SIGKILL');

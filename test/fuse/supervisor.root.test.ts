@@ -1,15 +1,17 @@
 /**
  * What the FUSE supervisor exists for: mounts survive the node plugin's death (plugin in its own PID
- * namespace, SIGKILLed), a supervisor restart re-adopts live mounts, and a SIGKILLed FUSE daemon is noticed
- * (condition abnormal), restarted within 10 s and its binds redone. Real s3rver, s3fs and rclone.
+ * namespace, SIGKILLed), a supervisor restart re-adopts live mounts, a SIGKILLed FUSE daemon is noticed
+ * (condition abnormal), restarted within 10 s and its binds redone, and what rclone has not uploaded yet
+ * survives both its daemon's death and an unstage. Real s3rver, s3fs and rclone.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { callUnary, makeClient } from '../../src/csi/proto';
 import { LIVENESS_INTERVAL_MS } from '../../src/fuse/supervisor';
 import { describeIf } from '../helpers/prereq';
-import { spawnTs, waitUntil } from '../helpers/fuse-procs';
+import { getObject, spawnTs, waitUntil } from '../helpers/fuse-procs';
 import { objCap, S3_SECRETS, startFuseWorld, type FuseWorld } from '../helpers/fuse-world';
 
 /** The brief's bound on noticing and repairing a dead daemon. */
@@ -77,6 +79,9 @@ describeIf('FUSE supervisor survival', { root: true, fuse: true, commands: ['s3f
   it.each(['s3fs', 'rclone'] as const)('%s: a SIGKILLed daemon is reported abnormal, then restarted with its binds within 10 s', async (m) => {
     await w.call('NodePublishVolume', { ...vol(m), target_path: target(m, 'p2'), readonly: false });
     await writeFile(join(target(m, 'p2'), 'before-death.txt'), 'kept');
+    // Uploaded before the kill: rclone answers close() before it records the file in its cache, and a kill in
+    // that window loses it (rclone 1.60; the pending-upload tests below start after the record is written).
+    await waitUntil('the file on the server', () => getObject(w.s3.endpoint, `b-${m}`, 'before-death.txt'));
     const [mine] = (await w.supervisor.client.list()).filter((x) => x.target === vol(m).staging_target_path);
     const stats = () => w.call('NodeGetVolumeStats', { volume_id: vol(m).volume_id, volume_path: target(m, 'p2'), staging_target_path: vol(m).staging_target_path });
 
@@ -94,6 +99,79 @@ describeIf('FUSE supervisor survival', { root: true, fuse: true, commands: ['s3f
     expect(now).toMatchObject({ state: 'alive', restarts: 1 });
     expect(now.pid).not.toBe(mine.pid);
     await w.call('NodeUnpublishVolume', { volume_id: vol(m).volume_id, target_path: target(m, 'p2') });
+  });
+
+  describe('rclone uploads that have not finished', () => {
+    /** A volume of its own under prefix `tag/`, staged at its own path with `mountOptions`. */
+    const pendingVol = (tag: string, mountOptions: string) => ({
+      ...vol('rclone'),
+      volume_id: `obj1:s3:b-rclone:${tag}/`,
+      staging_target_path: w.path(`plugins/rclone-${tag}/globalmount`),
+      volume_context: { ...vol('rclone').volume_context, mountOptions },
+    });
+    /** The supervisor's cache dir of a staging path (mount-records names it after the path's hash). */
+    const cacheOf = (staging: string) => join(w.stateDir, 'cache', createHash('sha256').update(staging).digest('hex').slice(0, 24));
+    const metaOf = (staging: string, tag: string, file: string) => join(cacheOf(staging), 'vfsMeta', 'vol', 'b-rclone', tag, file);
+    const dirty = async (meta: string) => {
+      try {
+        return (JSON.parse(await readFile(meta, 'utf8')) as { Dirty?: boolean }).Dirty === true ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const daemonOf = async (staging: string) => (await w.supervisor.client.list()).find((x) => x.target === staging);
+
+    it('a file not uploaded yet survives its daemon\'s SIGKILL and an unstage; the next stage here uploads it', async () => {
+      const v = pendingVol('later', 'vfs-write-back=1h');
+      await w.call('NodeStageVolume', v);
+      await writeFile(join(v.staging_target_path, 'pending.txt'), 'kept');
+      await waitUntil('rclone to record the upload as pending', () => dirty(metaOf(v.staging_target_path, 'later', 'pending.txt')));
+      const before = (await daemonOf(v.staging_target_path))!;
+      process.kill(before.pid!, 'SIGKILL');
+      await waitUntil('the daemon restarted', async () => {
+        const now = await daemonOf(v.staging_target_path);
+        return now?.state === 'alive' && now.pid !== before.pid ? true : undefined;
+      }, REPAIR_LIMIT_MS);
+      expect(await readFile(join(v.staging_target_path, 'pending.txt'), 'utf8')).toBe('kept');
+
+      // rclone exits at the unmount without the upload its write-back delay still holds back: the cache stays.
+      await w.call('NodeUnstageVolume', { volume_id: v.volume_id, staging_target_path: v.staging_target_path });
+      expect(await getObject(w.s3.endpoint, 'b-rclone', 'later/pending.txt')).toBeUndefined();
+      expect(await dirty(metaOf(v.staging_target_path, 'later', 'pending.txt'))).toBe(true);
+      expect(readFileSync(w.supervisorLog, 'utf8')).toMatch(/were not uploaded when its daemon stopped.*"count":1|"count":1.*were not uploaded when its daemon stopped/);
+
+      const again = pendingVol('later', 'vfs-write-back=0s');
+      await w.call('NodeStageVolume', again);
+      expect(await waitUntil('the upload', () => getObject(w.s3.endpoint, 'b-rclone', 'later/pending.txt'))).toBe('kept');
+      await w.call('NodeUnstageVolume', { volume_id: again.volume_id, staging_target_path: again.staging_target_path });
+      expect(existsSync(cacheOf(again.staging_target_path))).toBe(false);
+    });
+
+    it('unstaging waits for an upload still running (a SIGTERM would cut it off) and then removes the cache', async () => {
+      const v = pendingVol('slow', 'vfs-write-back=0s');
+      await w.call('NodeStageVolume', v);
+      // The server is frozen between close() and the end of the upload, so the upload is still running at the
+      // unmount; a file uploaded before the freeze (fast machine) proves nothing, so the test takes another.
+      let file = '';
+      for (let i = 0; i < 5 && !file; i++) {
+        await writeFile(join(v.staging_target_path, `f${i}.txt`), 'kept');
+        process.kill(w.s3.pid, 'SIGSTOP');
+        if (await waitUntil('rclone to record the file', () => dirty(metaOf(v.staging_target_path, 'slow', `f${i}.txt`)), 2_000).catch(() => false)) file = `f${i}.txt`;
+        else process.kill(w.s3.pid, 'SIGCONT');
+      }
+      expect(file).not.toBe('');
+      const thaw = setTimeout(() => process.kill(w.s3.pid, 'SIGCONT'), 4_000);
+      try {
+        const started = Date.now();
+        await w.call('NodeUnstageVolume', { volume_id: v.volume_id, staging_target_path: v.staging_target_path });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(3_500);
+      } finally {
+        clearTimeout(thaw);
+        process.kill(w.s3.pid, 'SIGCONT');
+      }
+      expect(await getObject(w.s3.endpoint, 'b-rclone', `slow/${file}`)).toBe('kept');
+      expect(existsSync(cacheOf(v.staging_target_path))).toBe(false);
+    });
   });
 
   it('a supervisor started after its daemon died repairs the mount and its binds from the state dir', async () => {
