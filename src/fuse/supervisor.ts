@@ -156,12 +156,16 @@ export class FuseSupervisor {
       await cleanupMountPoint(this.tools, target, { lazyIfBusy: true });
       const { cacheDir } = this.records.paths(target);
       if (e && isDaemonOf(e.pid, target)) {
-        const uploading = await pendingUploads(cacheDir);
-        if (uploading.length > 0) {
-          // Can outlast the caller's deadline; its retry waits here for this one (per-target lock).
-          this.opts.log.info({ target, count: uploading.length }, 'waiting for the daemon to finish uploading before it exits');
-        }
-        await stopDaemon(e.pid!, () => pendingUploads(cacheDir));
+        let told = false;
+        await stopDaemon(e.pid!, async () => {
+          const files = await pendingUploads(cacheDir);
+          if (files.length > 0 && !told) {
+            told = true;
+            // Can outlast the caller's deadline; its retry waits here for this one (per-target lock).
+            this.opts.log.info({ target, count: files.length }, 'waiting for the daemon to finish uploading before it exits');
+          }
+          return files;
+        });
       }
       const notUploaded = await this.records.remove(target);
       this.entries.delete(target);
@@ -287,21 +291,17 @@ function isDaemonOf(pid: number | undefined, target: string): boolean {
  * (rclone finishing the uploads of what was written before the unmount) it waits, up to UPLOAD_DRAIN_MAX_MS.
  */
 async function stopDaemon(pid: number, uploading: () => Promise<readonly string[]> = async () => []): Promise<void> {
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const drainEnd = Date.now() + UPLOAD_DRAIN_MAX_MS;
-  let idleSince = Date.now();
-  for (let nextCheck = 0; isProcessAlive(pid); await sleep(50)) {
-    if (Date.now() >= nextCheck) {
-      nextCheck = Date.now() + DRAIN_POLL_MS;
-      if (Date.now() < drainEnd && (await uploading()).length > 0) idleSince = Date.now();
-    }
-    if (Date.now() - idleSince >= DAEMON_EXIT_WAIT_MS) break;
-  }
   const waitGone = async (ms: number) => {
     const end = Date.now() + ms;
-    while (isProcessAlive(pid) && Date.now() < end) await sleep(50);
+    while (isProcessAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     return !isProcessAlive(pid);
   };
+  const drainEnd = Date.now() + UPLOAD_DRAIN_MAX_MS;
+  let idleSince = Date.now();
+  while (!(await waitGone(DRAIN_POLL_MS))) {
+    if (Date.now() < drainEnd && (await uploading()).length > 0) idleSince = Date.now();
+    else if (Date.now() - idleSince >= DAEMON_EXIT_WAIT_MS) break;
+  }
   if (!isProcessAlive(pid)) return;
   process.kill(pid, 'SIGTERM');
   if (await waitGone(DAEMON_EXIT_WAIT_MS)) return;

@@ -82,8 +82,9 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
   });
 
   /** Cinder's volume-type API with an admin token scoped to project demo (types are admin-only). */
+  let admin: CountingClients | undefined;
   async function typesApi(method: string, path = '', body?: object): Promise<{ status: number; json: Record<string, any> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const admin = loopbackClients({ ...loopbackAuth(), username: 'admin', userId: undefined });
+    admin ??= loopbackClients({ ...loopbackAuth(), username: 'admin', userId: undefined });
     const base = await admin.keystone.endpoint(['volumev3']);
     const r = await fetch(`${base}/types${path}`, {
       method,
