@@ -7,6 +7,7 @@
 import { mkdirSync, rmSync, writeFileSync, watch, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDeviceWorld } from './device-world';
+import { REPO_ROOT } from './process-helpers';
 import { parseFlags } from '../src/config/flags';
 import { startPlugin } from '../src/main';
 import { createLogger } from '../src/log';
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
   }
   console.log(`${pad('total', 28)}${pad(totalWall, 10)}${pad(totalCloud, 10)}ratio ${(totalWall / totalCloud).toFixed(3)} (target <= 1.10)`);
   console.log(`reference backoff for the same delays: attach seen after ${ref.attach} ms (cloud ${DELAYS.attach}), detach after ${ref.detach} ms (cloud ${DELAYS.detach})`);
-  const out = join(__dirname, 'results');
+  const out = join(REPO_ROOT, 'bench', 'results');
   if (!existsSync(out)) mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'lifecycle.json'), JSON.stringify({ delays: DELAYS, rows, totalWall, totalCloud, ratio: totalWall / totalCloud, reference: ref }, null, 2));
 }
