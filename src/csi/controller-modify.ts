@@ -6,7 +6,7 @@
  */
 import type { ModifyVolumeSpec } from '../block/block-types';
 import { AFFINITY_KEY, ANTI_AFFINITY_KEY } from '../block/block-volumes';
-import { invalidArgument } from './errors';
+import { invalidArgument, notFound } from './errors';
 import type { CallContext, ServiceHandlers } from './server';
 import type * as csi from './types';
 import { requireString } from './validate';
@@ -59,14 +59,17 @@ export function modifyHandlers(routing: ControllerRouting): ServiceHandlers {
   return {
     async ControllerModifyVolume(req: csi.ControllerModifyVolumeRequest, ctx: CallContext): Promise<csi.ControllerModifyVolumeResponse> {
       const id = requireString(req.volume_id, 'volume_id');
+      // No key is a request to change nothing (csi-sanity sends it): the volume must exist, nothing else.
       const params = req.mutable_parameters ?? {};
-      if (Object.keys(params).length === 0) throw invalidArgument('mutable_parameters', 'is required (at least one key to change)');
       // CSI: "Parameters not supported" is INVALID_ARGUMENT; an object volume has no parameter to change.
       if (isObjectVolumeId(id)) refuseObjectMutableParameters(params);
       const spec = parseMutableParameters(params);
       const backend = routing.forVolume(id, req.secrets);
-      if (!backend.modifyVolume) throw invalidArgument('mutable_parameters', `are not supported by volume ${id}`);
-      await backend.modifyVolume(id, spec, ctx.signal);
+      if (backend.modifyVolume) {
+        await backend.modifyVolume(id, spec, ctx.signal);
+      } else if (!(await backend.getVolume(id, ctx.signal))) {
+        throw notFound(`volume ${id} does not exist`);
+      }
       return {};
     },
   };

@@ -34,11 +34,10 @@ describe('ControllerModifyVolume', () => {
     expect(caps).toContain('MODIFY_VOLUME');
   });
 
-  it('refuses a request without volume_id or mutable_parameters, and keys that cannot change, naming them', async () => {
+  it('refuses a request without volume_id, and keys that cannot change, naming them', async () => {
     const id = await volume();
     const cases: Array<[object, RegExp]> = [
       [{ mutable_parameters: { type: 'silver' } }, /^volume_id /],
-      [{ volume_id: id }, /^mutable_parameters is required/],
       [{ volume_id: id, mutable_parameters: { availability: 'nova' } }, /^mutable_parameters\.availability cannot change/],
       [{ volume_id: id, mutable_parameters: { fsType: 'xfs' } }, /^mutable_parameters\.fsType cannot change/],
       [{ volume_id: id, mutable_parameters: { iops: '100' } }, /^mutable_parameters\.iops is not a mutable parameter/],
@@ -127,10 +126,12 @@ describe('ControllerModifyVolume', () => {
     w.sim.setVolumeStatus(id, 'available');
   });
 
-  it('accepts migrationPolicy alone (nothing to change) for an existing volume', async () => {
+  it('accepts no key or migrationPolicy alone (nothing to change) for an existing volume, NOT_FOUND for an unknown one', async () => {
     const id = await volume();
     await modify(id, { migrationPolicy: 'on-demand' });
+    await w.call('ControllerModifyVolume', { volume_id: id });
     expect(retypes()).toBe(0);
+    expect((await codeOf(w.call('ControllerModifyVolume', { volume_id: '00000000-0000-0000-0000-000000000000' }))).code).toBe('NOT_FOUND');
   });
 });
 
