@@ -55,7 +55,7 @@ export async function modifyVolume(c: BlockContext, id: string, spec: ModifyVolu
 /** Waits until the volume leaves `retyping`; a retype that ends in an error status fails the call. */
 async function waitRetyped(c: BlockContext, id: string, signal: AbortSignal, startWithPause = false): Promise<CinderVolume> {
   try {
-    return await waitForVolume(c.cinder, id, (x) => x.status !== 'retyping', {
+    return await waitForVolume(c.cinder, id, (x) => x.status !== 'retyping' && !isErrorStatus(x.status), {
       ...c.wait, signal, startWithPause, what: `volume ${id} to finish its retype`,
       failOn: (x) => (isErrorStatus(x.status) ? internal(`retyping volume ${id} failed: Cinder left it in status ${x.status}`) : undefined),
     });

@@ -126,6 +126,18 @@ describe('ControllerModifyVolume', () => {
     w.sim.setVolumeStatus(id, 'available');
   });
 
+  it('answers INTERNAL when the volume lands in an error status during its retype', async () => {
+    const id = await volume();
+    const call = codeOf(modify(id, { type: 'silver' }));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(w.sim.getVolume(id)!.status).toBe('retyping');
+    w.sim.setVolumeStatus(id, 'error');
+    const e = await call;
+    expect(e.code).toBe('INTERNAL');
+    expect(e.details).toMatch(/left it in status error/);
+    w.sim.setVolumeStatus(id, 'available');
+  });
+
   it('accepts no key or migrationPolicy alone (nothing to change) for an existing volume, NOT_FOUND for an unknown one', async () => {
     const id = await volume();
     await modify(id, { migrationPolicy: 'on-demand' });
