@@ -118,7 +118,7 @@ export interface ControllerBackend {
   /** Grows to at least `sizeGiB` and waits; returns the size now. Absent → NOT_FOUND. Already large enough → success. */
   expandVolume(id: string, sizeGiB: number, signal: AbortSignal): Promise<{ sizeGiB: number }>;
   /** Applies mutable parameters and waits until they hold. Absent → NOT_FOUND; already so → success at once. A backend
-   *  without it (object volumes) has no mutable parameters: the handler answers INVALID_ARGUMENT. */
+   *  without it (object volumes) has no mutable parameters: the handler refuses any with INVALID_ARGUMENT. */
   modifyVolume?(id: string, spec: ModifyVolumeSpec, signal: AbortSignal): Promise<void>;
   /** Creates or finds (by name) a snapshot and waits until it is ready. Same name, other source → ALREADY_EXISTS. */
   createSnapshot(spec: CreateSnapshotSpec, signal: AbortSignal): Promise<SnapshotInfo>;

@@ -21,7 +21,7 @@ const MIGRATION_POLICIES = ['never', 'on-demand'] as const;
 const MUTABLE_KEYS = [MUTABLE_TYPE_KEY, MIGRATION_POLICY_KEY];
 /** StorageClass keys fixed when the volume is made: named in the refusal so the VolumeAttributesClass can be fixed. */
 const IMMUTABLE_KEYS = new Set(['availability', 'fsType', 'backend', AFFINITY_KEY, ANTI_AFFINITY_KEY]);
-/** Keys the Kubernetes sidecars add; they carry no volume attribute. */
+/** Keys the Kubernetes sidecars add (csi-resizer's --extra-modify-metadata: the PVC and PV names); no volume attribute. */
 const SIDECAR_PREFIX = 'csi.storage.k8s.io/';
 
 /**
