@@ -1,7 +1,7 @@
 /**
  * The CSI Controller service: capabilities, and the handlers of every Controller RPC assembled from
- * controller-volumes, controller-publish, controller-snapshots and controller-modify over one ControllerRouting. The server
- * wrapper (server.ts) already serializes per volume, strips secrets from logs and maps errors to codes.
+ * controller-volumes, controller-publish, controller-snapshots and controller-modify over one ControllerRouting.
+ * The server wrapper (server.ts) already serializes per volume, strips secrets from logs and maps errors to codes.
  */
 import type { ServiceHandlers } from './server';
 import type { ControllerGetCapabilitiesResponse, ControllerRpcType } from './types';
