@@ -6,7 +6,7 @@
 import type { Logger } from '../log';
 import type { CloudClients } from '../openstack/clients';
 import type {
-  ControllerBackend, CreateSnapshotSpec, CreateVolumeSpec, CreatedVolume, PageOf, PageRequest, Published, SnapshotInfo, VolumeInfo,
+  ControllerBackend, CreateSnapshotSpec, CreateVolumeSpec, CreatedVolume, ModifyVolumeSpec, PageOf, PageRequest, Published, SnapshotInfo, VolumeInfo,
 } from './block-types';
 import type { BlockContext } from './block-context';
 import type { PollOptions } from './volume-wait';
@@ -14,6 +14,7 @@ import { PendingCreates } from './pending-creates';
 import * as volumes from './block-volumes';
 import * as attach from './block-attach';
 import * as snapshots from './block-snapshots';
+import { modifyVolume } from './block-modify';
 
 export interface CinderBlockBackendDeps {
   clients: Pick<CloudClients, 'name' | 'cinder' | 'nova'>;
@@ -64,6 +65,10 @@ export class CinderBlockBackend implements ControllerBackend {
 
   expandVolume(id: string, sizeGiB: number, signal: AbortSignal): Promise<{ sizeGiB: number }> {
     return volumes.expandVolume(this.c, id, sizeGiB, signal);
+  }
+
+  modifyVolume(id: string, spec: ModifyVolumeSpec, signal: AbortSignal): Promise<void> {
+    return modifyVolume(this.c, id, spec, signal);
   }
 
   createSnapshot(spec: CreateSnapshotSpec, signal: AbortSignal): Promise<SnapshotInfo> {

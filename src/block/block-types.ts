@@ -27,6 +27,14 @@ export interface CreateVolumeSpec {
   multiNodeMode?: string;
 }
 
+/** What ControllerModifyVolume changes; an absent field stays as it is. */
+export interface ModifyVolumeSpec {
+  /** The volume type (tier) to move the volume to. */
+  volumeType?: string;
+  /** Whether the backend may move the data to other storage when the new type needs it. */
+  allowMigration: boolean;
+}
+
 /** A volume as the handlers see it. */
 export interface VolumeInfo {
   id: string;
@@ -109,6 +117,9 @@ export interface ControllerBackend {
   unpublishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<void>;
   /** Grows to at least `sizeGiB` and waits; returns the size now. Absent → NOT_FOUND. Already large enough → success. */
   expandVolume(id: string, sizeGiB: number, signal: AbortSignal): Promise<{ sizeGiB: number }>;
+  /** Applies mutable parameters and waits until they hold. Absent → NOT_FOUND; already so → success at once. A backend
+   *  without it (object volumes) has no mutable parameters: the handler refuses any with INVALID_ARGUMENT. */
+  modifyVolume?(id: string, spec: ModifyVolumeSpec, signal: AbortSignal): Promise<void>;
   /** Creates or finds (by name) a snapshot and waits until it is ready. Same name, other source → ALREADY_EXISTS. */
   createSnapshot(spec: CreateSnapshotSpec, signal: AbortSignal): Promise<SnapshotInfo>;
   /** Deletes a snapshot or backup. Absent → success. */

@@ -13,6 +13,7 @@ import { accessibleTopology, parseVolumeParameters, requestedZone } from './cont
 import type { ControllerDeps, ControllerRouting } from './controller-routing';
 import { createObjectVolume, validateObjectCapabilities } from './controller-object';
 import { pvcAffinity } from './controller-pvc';
+import { parseMutableParameters, refuseObjectMutableParameters } from './controller-modify';
 import { isObjectBackend } from '../object/object-params';
 import { isObjectVolumeId, parseObjectVolumeId } from '../object/volume-id';
 
@@ -23,11 +24,16 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
   const topo = { withTopology: deps.withTopology, ignoreVolumeAz: deps.blockStorage.ignoreVolumeAz };
   return {
     async CreateVolume(req: csi.CreateVolumeRequest, ctx: CallContext): Promise<csi.CreateVolumeResponse> {
-      if (isObjectBackend(req.parameters ?? {})) return createObjectVolume(req, ctx, routing);
+      if (isObjectBackend(req.parameters ?? {})) {
+        refuseObjectMutableParameters(req.mutable_parameters);
+        return createObjectVolume(req, ctx, routing);
+      }
       const name = requireString(req.name, 'name');
       validateCapabilities(req.volume_capabilities, 'volume_capabilities');
       const sizeGiB = sizeGiBFor(req.capacity_range);
       const params = parseVolumeParameters(req.parameters ?? {}, deps);
+      // A VolumeAttributesClass given at creation: its type wins over the StorageClass's (CSI: mutable_parameters take precedence).
+      const mutable = parseMutableParameters(req.mutable_parameters ?? {});
       const source = contentSource(req.volume_content_source);
       const backend = routing.forSecrets(req.secrets);
       // After the argument checks: a bad request must not wait on the Kubernetes API. A PVC annotation wins
@@ -41,7 +47,7 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
           sizeGiB,
           sizeExplicit: BigInt(req.capacity_range?.required_bytes || '0') > 0n,
           limitGiB: limit > 0n ? Number(limit / BigInt(GIB)) : undefined,
-          volumeType: params.volumeType,
+          volumeType: mutable.volumeType ?? params.volumeType,
           availabilityZone: requestedZone(params.availability, req.accessibility_requirements, deps.withTopology),
           metadata: params.metadata,
           source,

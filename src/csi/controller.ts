@@ -1,7 +1,7 @@
 /**
  * The CSI Controller service: capabilities, and the handlers of every Controller RPC assembled from
- * controller-volumes, controller-publish and controller-snapshots over one ControllerRouting. The server
- * wrapper (server.ts) already serializes per volume, strips secrets from logs and maps errors to codes.
+ * controller-volumes, controller-publish, controller-snapshots and controller-modify over one ControllerRouting.
+ * The server wrapper (server.ts) already serializes per volume, strips secrets from logs and maps errors to codes.
  */
 import type { ServiceHandlers } from './server';
 import type { ControllerGetCapabilitiesResponse, ControllerRpcType } from './types';
@@ -9,10 +9,11 @@ import { ControllerDeps, ControllerRouting } from './controller-routing';
 import { volumeHandlers } from './controller-volumes';
 import { publishHandlers } from './controller-publish';
 import { snapshotHandlers } from './controller-snapshots';
+import { modifyHandlers } from './controller-modify';
 
 export type { ControllerDeps } from './controller-routing';
 
-/** What this controller implements; GET_CAPACITY and MODIFY_VOLUME are not (they answer UNIMPLEMENTED). */
+/** What this controller implements; GET_CAPACITY is not (it answers UNIMPLEMENTED). */
 export const CONTROLLER_CAPABILITIES: readonly ControllerRpcType[] = [
   'CREATE_DELETE_VOLUME',
   'PUBLISH_UNPUBLISH_VOLUME',
@@ -26,6 +27,7 @@ export const CONTROLLER_CAPABILITIES: readonly ControllerRpcType[] = [
   'EXPAND_VOLUME',
   'PUBLISH_READONLY',
   'SINGLE_NODE_MULTI_WRITER',
+  'MODIFY_VOLUME',
 ];
 
 /**
@@ -42,5 +44,6 @@ export function controllerHandlers(deps: ControllerDeps): ServiceHandlers {
     ...volumeHandlers(deps, routing),
     ...publishHandlers(routing),
     ...snapshotHandlers(deps, routing),
+    ...modifyHandlers(routing),
   };
 }

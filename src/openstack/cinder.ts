@@ -31,6 +31,8 @@ export const CINDER_MICROVERSION_EXTEND_IN_USE = '3.42';
 export const CINDER_MICROVERSION_BACKUP = '3.51';
 /** User messages (GET /messages) exist from 3.3. */
 export const CINDER_MICROVERSION_MESSAGES = '3.3';
+/** Cinder's `migration_policy` of os-retype: `never` refuses a retype that must move the data to another backend. */
+export type RetypeMigrationPolicy = 'never' | 'on-demand';
 /** Page size of listVolumesByName's internal pagination. */
 const LIST_BY_NAME_PAGE = 1000;
 
@@ -55,6 +57,8 @@ export interface CinderApi {
   deleteVolume(id: string, signal?: AbortSignal): Promise<void>;
   /** `os-extend` to `newSizeGiB`; online (in-use) with 3.42. */
   extendVolume(id: string, newSizeGiB: number, signal?: AbortSignal): Promise<void>;
+  /** `os-retype` to a volume type (name or id); answers at once, the volume `retyping` until Cinder is done. */
+  retypeVolume(id: string, newType: string, migrationPolicy: RetypeMigrationPolicy, signal?: AbortSignal): Promise<void>;
   /** POST /volumes/{id}/metadata: merges keys, returns the full metadata. */
   updateVolumeMetadata(id: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Record<string, string>>;
   createSnapshot(req: CreateSnapshotRequest, signal?: AbortSignal): Promise<CinderSnapshot>;
@@ -190,6 +194,11 @@ export class CinderClient implements CinderApi {
   async extendVolume(id: string, newSizeGiB: number, signal?: AbortSignal): Promise<void> {
     const body = { 'os-extend': { new_size: newSizeGiB } };
     await this.call('volume.extend', 'POST', `/volumes/${enc(id)}/action`, { body, signal, microversion: CINDER_MICROVERSION_EXTEND_IN_USE });
+  }
+
+  async retypeVolume(id: string, newType: string, migrationPolicy: RetypeMigrationPolicy, signal?: AbortSignal): Promise<void> {
+    const body = { 'os-retype': { new_type: newType, migration_policy: migrationPolicy } };
+    await this.call('volume.retype', 'POST', `/volumes/${enc(id)}/action`, { body, signal });
   }
 
   async updateVolumeMetadata(id: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Record<string, string>> {

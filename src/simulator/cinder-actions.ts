@@ -7,11 +7,12 @@ import type { SimEnv } from './env';
 import { atLeast, badRequest, boolish, type Reply, type RequestContext } from './http-util';
 import { checkQuota } from './cinder-views';
 import { findVolume } from './cinder-volumes';
+import { retype } from './cinder-retype';
 import { randomUUID, type VolumeRecord, type VolumeStatus } from './state';
 
 const ACTIONS = [
   'os-extend', 'os-reserve', 'os-unreserve', 'os-begin_detaching', 'os-roll_detaching', 'os-attach', 'os-detach',
-  'os-reset_status', 'os-set_bootable',
+  'os-reset_status', 'os-set_bootable', 'os-retype',
 ] as const;
 type ActionName = (typeof ACTIONS)[number];
 
@@ -120,6 +121,7 @@ function legacy(env: SimEnv, v: VolumeRecord, action: ActionName, args: Record<s
       v.updatedAt = Date.now();
       break;
     case 'os-extend':
+    case 'os-retype':
       break;
   }
   return { status: 202 };
@@ -132,5 +134,6 @@ export function volumeAction(env: SimEnv, ctx: RequestContext): Reply {
   const raw = (ctx.body as Record<string, unknown>)[name];
   const args = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
   if (name === 'os-extend') return extend(env, ctx, v, args);
+  if (name === 'os-retype') return retype(env, v, args, raw);
   return legacy(env, v, name as ActionName, args);
 }

@@ -6,6 +6,7 @@
 import type { SimEnv } from './env';
 import { atLeast, notFound, type Reply, type RequestContext, type Route } from './http-util';
 import { actionName, volumeAction } from './cinder-actions';
+import { createTypeForbidden, memberExtraSpecs } from './cinder-retype';
 import { createBackup, deleteBackup, listBackups, showBackup } from './cinder-backups';
 import { createSnapshot, deleteSnapshot, listSnapshots, showSnapshot } from './cinder-snapshots';
 import { assertProject, createVolume, deleteVolume, listVolumes, showVolume, updateVolume, volumeMetadata } from './cinder-volumes';
@@ -57,7 +58,7 @@ function limits(env: SimEnv): Reply {
  * (observed on openstack-loopback (Cinder 21/Nova 26)).
  */
 function typeView(t: VolumeType, inList: boolean): unknown {
-  const view: Record<string, unknown> = { id: t.id, name: t.name, is_public: true, description: t.description, extra_specs: { ...t.extraSpecs } };
+  const view: Record<string, unknown> = { id: t.id, name: t.name, is_public: true, description: t.description, extra_specs: memberExtraSpecs(t) };
   if (inList) view['os-volume-type-access:is_public'] = true;
   return view;
 }
@@ -90,6 +91,8 @@ function listMessages(env: SimEnv, ctx: RequestContext): Reply {
 }
 
 const P = '^/v3/(?<project>[^/]+)';
+/** Volume actions with an operation name of their own (counters, fault injection). */
+const ACTION_OPS: Record<string, string> = { 'os-extend': 'cinder.volume.extend', 'os-retype': 'cinder.volume.retype' };
 
 function route(method: string, path: string, op: Route['op'], handle: Route['handle']): Route {
   return { method, pattern: new RegExp(`${P}${path}/?$`), op, auth: true, handle };
@@ -111,7 +114,7 @@ export function cinderRoutes(env: SimEnv): Route[] {
     route('GET', `/volumes${id}`, 'cinder.volume.get', scoped((c) => showVolume(env, c))),
     route('PUT', `/volumes${id}`, 'cinder.volume.update', scoped((c) => updateVolume(env, c))),
     route('DELETE', `/volumes${id}`, 'cinder.volume.delete', scoped((c) => deleteVolume(env, c))),
-    route('POST', `/volumes${id}/action`, (c) => (actionName(c.body) === 'os-extend' ? 'cinder.volume.extend' : 'cinder.volume.action'), scoped((c) => volumeAction(env, c))),
+    route('POST', `/volumes${id}/action`, (c) => ACTION_OPS[actionName(c.body) ?? ''] ?? 'cinder.volume.action', scoped((c) => volumeAction(env, c))),
     route('GET', `/volumes${id}/metadata`, 'cinder.volume.get-metadata', scoped((c) => volumeMetadata(env, c))),
     route('POST', `/volumes${id}/metadata`, 'cinder.volume.update-metadata', scoped((c) => volumeMetadata(env, c))),
     route('PUT', `/volumes${id}/metadata`, 'cinder.volume.update-metadata', scoped((c) => volumeMetadata(env, c))),
@@ -127,6 +130,7 @@ export function cinderRoutes(env: SimEnv): Route[] {
     route('DELETE', `/backups${id}`, 'cinder.backup.delete', scoped((c) => deleteBackup(env, c))),
     route('GET', '/limits', 'cinder.limits.get', scoped(() => limits(env))),
     route('GET', '/types', 'cinder.types.list', scoped(() => ({ status: 200, body: { volume_types: env.state.volumeTypes.map((t) => typeView(t, true)) } }))),
+    route('POST', '/types', 'cinder.types.create', scoped(() => createTypeForbidden())),
     route('GET', `/types${id}`, 'cinder.types.get', scoped((c) => showType(env, c))),
     route('GET', '/messages', 'cinder.message.list', scoped((c) => listMessages(env, c))),
     route('GET', '/os-availability-zone', 'cinder.availability-zone.list', scoped(() => ({

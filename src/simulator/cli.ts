@@ -23,7 +23,7 @@ const USAGE = `Usage: cinder-csi-plugin simulator [options]
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Delays of a demo run, before --delay-scale: slow enough to watch, fast enough not to bore. */
-export const DEMO_DELAYS = { volumeCreate: 500, volumeDelete: 300, volumeExtend: 500, attach: 800, detach: 500, deviceLink: 200, snapshotCreate: 500, snapshotDelete: 300, backupCreate: 800, backupDelete: 300 };
+export const DEMO_DELAYS = { volumeCreate: 500, volumeDelete: 300, volumeExtend: 500, attach: 800, detach: 500, volumeRetype: 500, deviceLink: 200, snapshotCreate: 500, snapshotDelete: 300, backupCreate: 800, backupDelete: 300 };
 
 function parse(argv: string[]): SimulatorOptions & { cloudConfOut?: string; help?: boolean; logLevel: LogLevel } {
   const { values } = parseArgs({

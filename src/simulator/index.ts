@@ -10,6 +10,7 @@ import { DevicePlane } from './device-plane';
 import type { SimEnv } from './env';
 import { Counters, FaultTable } from './faults';
 import { createSimServer } from './server';
+import { addVolumeType } from './cinder-retype';
 import { hexId, randomUUID, SimState, type BackupRecord, type SnapshotRecord, type VolumeRecord, type VolumeStatus } from './state';
 import type {
   SimBackup, SimSnapshot, SimVolume, Simulator, SimulatorDelays, SimulatorOptions, StatusChange,
@@ -24,6 +25,7 @@ export const DEFAULT_DELAYS: SimulatorDelays = {
   volumeExtend: 0,
   attach: 0,
   detach: 0,
+  volumeRetype: 0,
   deviceLink: 0,
   snapshotCreate: 0,
   snapshotDelete: 0,
@@ -157,6 +159,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     failNextVolumeCreate: (name, faultMessage) => void state.failCreates.push({ name, message: faultMessage ?? '' }),
     failNextAttach: (id) => void state.failAttach.add(id),
     failNextExtend: (id) => void state.failExtend.add(id),
+    createVolumeType: (name, extraSpecs) => addVolumeType(env, name, extraSpecs),
     failNextDelete: (id) => void state.failDelete.add(id),
     desyncAttachment: (volumeId, serverId, forget) => {
       const v = state.volumes.get(volumeId);

@@ -8,7 +8,7 @@ import type { StatusChange, SimulatorDelays } from './types';
 
 export type VolumeStatus =
   | 'creating' | 'available' | 'reserved' | 'attaching' | 'in-use' | 'detaching' | 'extending'
-  | 'deleting' | 'backing-up' | 'error' | 'error_extending' | 'error_deleting'
+  | 'deleting' | 'backing-up' | 'retyping' | 'error' | 'error_extending' | 'error_deleting'
   /** only in a tombstone's history: the moment the volume disappeared */
   | 'deleted';
 
@@ -42,6 +42,8 @@ export interface VolumeRecord {
   updatedAt: number;
   statusHistory: StatusChange[];
   devicePath?: string;
+  /** The backend a retype migrated it to (cinder-retype.ts); absent: its type's backend. */
+  backend?: string;
 }
 
 export interface SnapshotRecord {

@@ -17,6 +17,8 @@ export interface SimulatorDelays {
   attach: number;
   /** detaching -> available */
   detach: number;
+  /** retyping -> available / in-use (with the new type, or the old one when the retype cannot be done) */
+  volumeRetype: number;
   /** by-id link appears this long after the attach completes (device plane) */
   deviceLink: number;
   snapshotCreate: number;
@@ -165,6 +167,12 @@ export interface Simulator {
   failNextAttach(volumeId: string): void;
   /** Extra: the next extend of this volume ends in `error_extending`. */
   failNextExtend(volumeId: string): void;
+  /**
+   * Extra: a volume type, as an admin's POST /types makes one on a real cloud (the simulator's users are project
+   * members, refused with 403 as there). `volume_backend_name` places it on a backend: `fake` or `fake-2`
+   * (any other name has none). Returns its id; throws when the name exists.
+   */
+  createVolumeType(name: string, extraSpecs?: Record<string, string>): string;
   /** Extra: the next delete of this volume ends in `error_deleting`. */
   failNextDelete(volumeId: string): void;
   /**

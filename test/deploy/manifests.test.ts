@@ -16,6 +16,7 @@ import { callUnary, makeClient } from '../../src/csi/proto';
 import { startSimulator } from '../../src/simulator';
 import { isObjectBackend, parseObjectParameters } from '../../src/object/object-params';
 import { S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET } from '../../src/object/object-stores';
+import { parseMutableParameters } from '../../src/csi/controller-modify';
 import {
   MANIFESTS, OUR_IMAGE, PLUGIN_DIR, ROOT, can, compareVersions, dockerfileWorkdir, expandedArgs, flagValue, loadManifests, loadYaml,
   podSpec, rulesOf, snapshotValidators, validateWithKubernetesModels, volumePath, yamlFiles, type K8sObject,
@@ -72,9 +73,11 @@ describe('manifests: parsing and schemas', () => {
       .map((d, i) => ({ where: `${d.file}#${d.index} ${d.obj.kind} ${d.obj.metadata.name}`, ...results[i] }))
       .filter((r) => r.status === 'invalid');
     expect(problems).toEqual([]);
-    // Only the snapshot CRDs fall outside kubernetes-models; they get their own schemas below.
+    // Only the snapshot CRDs and VolumeAttributesClass (newer than kubernetes-models) fall outside it; they get their own schemas below.
     const unsupported = new Set(docs.filter((_, i) => results[i].status === 'unsupported').map((d) => `${d.obj.apiVersion}/${d.obj.kind}`));
-    expect([...unsupported].sort()).toEqual(['snapshot.storage.k8s.io/v1/VolumeSnapshot', 'snapshot.storage.k8s.io/v1/VolumeSnapshotClass']);
+    expect([...unsupported].sort()).toEqual([
+      'snapshot.storage.k8s.io/v1/VolumeSnapshot', 'snapshot.storage.k8s.io/v1/VolumeSnapshotClass', 'storage.k8s.io/v1/VolumeAttributesClass',
+    ]);
   });
 
   it('the schema validators reject a broken object, so a pass means something', () => {
@@ -99,6 +102,22 @@ describe('manifests: parsing and schemas', () => {
       const ok = validate!(obj);
       expect({ file, errors: ok ? [] : validate!.errors }).toEqual({ file, errors: [] });
     }
+  });
+});
+
+describe('manifests: VolumeAttributesClasses', () => {
+  const classes = docs.filter((d) => d.obj.kind === 'VolumeAttributesClass');
+
+  it('validate against the storage.k8s.io/v1 schema, name our driver, and carry only mutable parameters the driver accepts', () => {
+    expect(classes.length).toBeGreaterThanOrEqual(1);
+    const validate = snapshotValidators().get('storage.k8s.io/v1/VolumeAttributesClass')!;
+    for (const { file, obj } of classes) {
+      expect({ file, errors: validate(obj) ? [] : validate.errors }).toEqual({ file, errors: [] });
+      expect({ file, driver: obj.driverName }).toEqual({ file, driver: DRIVER_NAME });
+      expect(parseMutableParameters(obj.parameters ?? {}).volumeType).toBeTruthy();
+    }
+    expect(validate({ apiVersion: 'storage.k8s.io/v1', kind: 'VolumeAttributesClass', metadata: { name: 'x' }, parameters: { type: 'a' } })).toBe(false);
+    expect(validate({ apiVersion: 'storage.k8s.io/v1', kind: 'VolumeAttributesClass', metadata: { name: 'x' }, driverName: DRIVER_NAME, parameter: {} })).toBe(false);
   });
 });
 
@@ -298,6 +317,7 @@ describe('manifests: flags our containers get', () => {
     const args = (name: string) => expandedArgs(containerOf(controller, name));
     expect(args('csi-provisioner')).toEqual(expect.arrayContaining(['--feature-gates=Topology=true', '--extra-create-metadata', '--timeout=3m', '--leader-election=true']));
     expect(args('csi-resizer')).toContain('--handle-volume-inuse-error=false');
+    expect(args('csi-resizer')).toContain('--feature-gates=VolumeAttributesClass=true');
     for (const name of ['csi-attacher', 'csi-snapshotter', 'csi-resizer']) expect(args(name)).toEqual(expect.arrayContaining(['--timeout=3m', '--leader-election=true']));
   });
 
@@ -421,6 +441,8 @@ describe('manifests: ServiceAccounts and RBAC', () => {
     ['attacher updates VolumeAttachment status', 'patch', 'storage.k8s.io', 'volumeattachments/status', undefined],
     ['snapshotter updates contents', 'update', 'snapshot.storage.k8s.io', 'volumesnapshotcontents/status', undefined],
     ['resizer patches PVC status', 'patch', '', 'persistentvolumeclaims/status', undefined],
+    ['resizer watches VolumeAttributesClasses', 'watch', 'storage.k8s.io', 'volumeattributesclasses', undefined],
+    ['provisioner reads VolumeAttributesClasses', 'get', 'storage.k8s.io', 'volumeattributesclasses', undefined],
     ['sidecars record events', 'create', '', 'events', undefined],
     ['sidecars elect a leader in their namespace', 'create', 'coordination.k8s.io', 'leases', 'kube-system'],
   ])('the controller ServiceAccount may do what the sidecars need: %s', (_what, verb, group, resource, ns) => {
