@@ -24,11 +24,12 @@ RUN npm run build -- --sourceMap false && npm prune --omit=dev
 
 # --- run: Node 20 on Debian 12 with the tools the node service runs -------------------------------------
 FROM ${BASE_IMAGE}
-# e2fsprogs, xfsprogs: mkfs/fsck/resize; util-linux, mount: blkid, findmnt, mount; udev: udevadm for device
-# links; s3fs, rclone, fuse3: object volumes (the FUSE supervisor); ca-certificates: TLS to Keystone and S3.
+# e2fsprogs, xfsprogs, btrfs-progs: mkfs/fsck/resize of every fsType the driver accepts; util-linux, mount: blkid,
+# findmnt, mount, losetup; udev: udevadm for device links; s3fs, rclone, fuse3: object volumes (the FUSE supervisor);
+# ca-certificates: TLS to Keystone and S3.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      e2fsprogs xfsprogs util-linux mount udev s3fs rclone fuse3 ca-certificates \
+      e2fsprogs xfsprogs btrfs-progs util-linux mount udev s3fs rclone fuse3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -22,7 +22,7 @@ describe('Dockerfile', () => {
   });
 
   it('installs the node tools and copies only the runtime files', () => {
-    for (const pkg of ['e2fsprogs', 'xfsprogs', 'util-linux', 'mount', 'udev', 's3fs', 'rclone', 'fuse3', 'ca-certificates']) {
+    for (const pkg of ['e2fsprogs', 'xfsprogs', 'btrfs-progs', 'util-linux', 'mount', 'udev', 's3fs', 'rclone', 'fuse3', 'ca-certificates']) {
       expect(final).toMatch(new RegExp(`\\s${pkg}\\s`));
     }
     const copied = [...final.matchAll(/^COPY --from=build \/app\/(\S+)/gm)].map((m) => m[1]).sort();
