@@ -12,7 +12,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { callUnary, makeClient } from '../../src/csi/proto';
+import * as Minio from 'minio';
 import { SupervisorClient } from '../../src/fuse/supervisor-client';
+import { startS3Server } from '../helpers/s3-server';
 import { OPTIONAL_TOOLS, REQUIRED_TOOLS } from '../../src/mount/node-tools';
 import { FORMATTABLE_FS_TYPES } from '../../src/mount/filesystem';
 import { startSimulator, type Simulator } from '../../src/simulator';
@@ -106,9 +108,12 @@ describeImage('the cinder-csi-plugin image', () => {
   const buildah = (...args: string[]) => execFileSync('buildah', [...BUILDAH, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
   /** Runs argv in the image with the given host directories as volumes. */
-  function run(argv: string[], volumes: Record<string, string>): Running {
+  function run(argv: string[], volumes: Record<string, string>, securityContext?: { privileged?: boolean; capabilities?: { add?: string[] } }): Running {
     const vols = Object.entries(volumes).flatMap(([inside, host]) => ['--volume', `${host}:${inside}`]);
-    const proc = spawn('buildah', [...BUILDAH, 'run', '--isolation', 'chroot', ...vols, container, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // What the manifest's securityContext grants; buildah's default set lacks CAP_SYS_ADMIN (mount, FUSE).
+    const caps = [...(securityContext?.privileged ? ['CAP_SYS_ADMIN'] : []), ...(securityContext?.capabilities?.add ?? []).map((c) => `CAP_${c}`)];
+    const capArgs = [...new Set(caps)].flatMap((c) => ['--cap-add', c]);
+    const proc = spawn('buildah', [...BUILDAH, 'run', '--isolation', 'chroot', ...capArgs, ...vols, container, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     proc.stderr!.on('data', (d) => (out += d));
@@ -191,8 +196,18 @@ describeImage('the cinder-csi-plugin image', () => {
     } catch (e) {
       found = String((e as { stdout?: string }).stdout ?? '');
     }
-    const have = new Set(found.trim().split('\n').map((p) => p.split('/').pop()));
+    const paths = found.trim().split('\n');
+    const have = new Set(paths.map((p) => p.split('/').pop()));
     expect([...tools, 'findmnt', 'fusermount3'].filter((t) => !have.has(t))).toEqual([]);
+    // Found is not enough: every shared library each one links must be in the image too (rclone is static).
+    let linked = '';
+    try {
+      linked = execFileSync('buildah', [...BUILDAH, 'run', '--isolation', 'chroot', container, '--', 'ldd', ...paths], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      linked = String((e as { stdout?: string }).stdout ?? '');
+    }
+    expect(linked.split('\n').filter((l) => l.includes('not found'))).toEqual([]);
+    expect(linked.match(/^\//gm)?.length).toBe(paths.length);
   });
 
   it('carries no development dependency, test, source map, TypeScript source or bench code', () => {
@@ -225,7 +240,7 @@ describeImage('the cinder-csi-plugin image', () => {
     const port = 20000 + Math.floor(Math.random() * 20000);
     // Only the metrics port moves: this test shares the host's network with whatever else listens on :9809.
     const args = expandedArgs(plugin).map((a) => (a.startsWith('--http-endpoint=') ? `--http-endpoint=127.0.0.1:${port}` : a));
-    const r = run([...config.Entrypoint, ...args], { '/csi': dirs.csi, '/etc/config': dirs.config });
+    const r = run([...config.Entrypoint, ...args], { '/csi': dirs.csi, '/etc/config': dirs.config }, plugin.securityContext);
     await waitFor('controller socket', () => existsSync(join(dirs.csi, 'csi.sock')) || r.proc.exitCode !== null, 30_000, r.output);
     const { info, probe, caps } = await identity(join(dirs.csi, 'csi.sock'));
     expect(info.name).toBe('cinder.csi.openstack.org');
@@ -240,20 +255,44 @@ describeImage('the cinder-csi-plugin image', () => {
     expect(await r.stop()).toBe(0);
   });
 
-  it('starts as the FUSE supervisor and as the node plugin beside it, as the node DaemonSet runs them', async () => {
+  it('starts as the FUSE supervisor, which mounts with s3fs and rclone, and as the node plugin beside it, as the node DaemonSet runs them', async () => {
     const dirs = podDirs('node');
     const supervisorSpec = ours('DaemonSet', 'fuse-supervisor');
     const pluginSpec = ours('DaemonSet', 'cinder-csi-plugin');
     const supArgs = expandedArgs(supervisorSpec);
     const volumes = { '/csi': dirs.csi, '/etc/config': dirs.config, '/var/lib/kubelet': dirs.kubelet, '/run/cinder-csi': dirs.fuseRun, '/var/lib/cinder-csi': dirs.fuseState };
-    const supervisor = run([...config.Entrypoint, ...supArgs], volumes);
+    const supervisor = run([...config.Entrypoint, ...supArgs], volumes, supervisorSpec.securityContext);
     const socket = flagValue(supArgs.slice(1), 'socket')!;
     const hostSocket = join(dirs.fuseRun, socket.replace('/run/cinder-csi/', ''));
     await waitFor('supervisor socket', () => existsSync(hostSocket) || supervisor.proc.exitCode !== null, 30_000, supervisor.output);
-    expect(await new SupervisorClient(hostSocket).list()).toEqual([]);
+    const fuse = new SupervisorClient(hostSocket);
+    expect(await fuse.list()).toEqual([]);
+
+    // The supervisor mounts with the image's s3fs and rclone (FUSE through the host's /dev/fuse) against a local S3.
+    const s3 = await startS3Server();
+    try {
+      const u = new URL(s3.endpoint);
+      await new Minio.Client({ endPoint: u.hostname, port: Number(u.port), useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, region: 'us-east-1' })
+        .makeBucket('image-test', 'us-east-1');
+      for (const mounter of ['s3fs', 'rclone'] as const) {
+        const rel = `plugins/kubernetes.io/csi/cinder.csi.openstack.org/${mounter}/globalmount`;
+        mkdirSync(join(dirs.kubelet, rel), { recursive: true });
+        const target = `/var/lib/kubelet/${rel}`;
+        const spec = {
+          volumeId: `image-${mounter}`, target, mounter, provider: 's3' as const, bucket: 'image-test', prefix: `${mounter}/`, endpoint: s3.endpoint,
+          region: 'us-east-1', pathStyle: true, options: [], readOnly: false,
+        };
+        await fuse.mount(spec, { kind: 's3', accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey });
+        expect((await fuse.list()).find((m) => m.target === target)).toMatchObject({ mounter, state: 'alive' });
+        await fuse.unmount(target);
+      }
+      expect(await fuse.list()).toEqual([]);
+    } finally {
+      await s3.stop();
+    }
 
     // The node plugin's `command` replaces the ENTRYPOINT; the metadata service is the simulator's (on a cloud, 169.254.169.254).
-    const node = run([...pluginSpec.command, ...expandedArgs(pluginSpec), `--metadata-url=${sim.metadataUrl}`], volumes);
+    const node = run([...pluginSpec.command, ...expandedArgs(pluginSpec), `--metadata-url=${sim.metadataUrl}`], volumes, pluginSpec.securityContext);
     await waitFor('node socket', () => existsSync(join(dirs.csi, 'csi.sock')) || node.proc.exitCode !== null, 30_000, node.output);
     const { probe, caps } = await identity(join(dirs.csi, 'csi.sock'));
     // Probe checks the required tools inside the container: ready means they were found there.
@@ -278,7 +317,7 @@ describeImage('the cinder-csi-plugin image', () => {
       expect(mounts).toEqual(expect.arrayContaining(['/csi', '/etc/config']));
       const args = expandedArgs(spec);
       expect(args[0]).toBe('/bin/cinder-csi-plugin');
-      const r = run([...config.Entrypoint, ...args], { '/csi': dirs.csi, '/etc/config': dirs.config });
+      const r = run([...config.Entrypoint, ...args], { '/csi': dirs.csi, '/etc/config': dirs.config }, spec.securityContext);
       await waitFor(`${file} socket`, () => existsSync(join(dirs.csi, 'csi.sock')) || r.proc.exitCode !== null, 30_000, r.output);
       const { info, probe, caps } = await identity(join(dirs.csi, 'csi.sock'));
       expect({ file, name: info.name, probe }).toEqual({ file, name: 'cinder.csi.openstack.org', probe: { ready: { value: true } } });
