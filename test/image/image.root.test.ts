@@ -2,9 +2,10 @@
  * The built image itself: the docker-archive tarball .ci/build-image writes, imported with buildah and run as a
  * container runtime would run it (its ENTRYPOINT, WorkingDir and Env; `buildah run --isolation chroot`, which shares
  * this host's network, so the simulator on 127.0.0.1 is reachable; volumes are host directories, so the CSI socket
- * is dialled from here). It starts as the controller, as the node plugin and as the FUSE supervisor, under our
+ * is dialled from here). It starts as the controller (CreateVolume), as the node plugin (stages ext4, xfs and btrfs
+ * volumes on the simulator's loop devices) and as the FUSE supervisor (s3fs and rclone mounts), under our
  * manifests' arguments and under the reference's unchanged ones; it holds every tool the node runs and nothing of
- * the development tree. Needs root, buildah and the tarball; under CI=true (where .ci/run builds it) their absence
+ * the development tree. Needs root, loop devices, /dev/fuse, buildah and the tarball; under CI=true (where .ci/run builds it) their absence
  * fails, locally it is a todo.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -17,6 +18,8 @@ import { SupervisorClient } from '../../src/fuse/supervisor-client';
 import { startS3Server } from '../helpers/s3-server';
 import { OPTIONAL_TOOLS, REQUIRED_TOOLS } from '../../src/mount/node-tools';
 import { FORMATTABLE_FS_TYPES } from '../../src/mount/filesystem';
+import { parseCloudConfig } from '../../src/config/cloud-conf';
+import { createCloudClients } from '../../src/openstack/clients';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { expandedArgs, flagValue, loadManifests, podSpec, ROOT } from '../deploy/manifest-helpers';
 import { IN_CI, missingPrereqs } from '../helpers/prereq';
@@ -30,7 +33,7 @@ const BUILDAH = ['--root', `${CACHE}/storage-${DRIVER}`, '--runroot', `/run/${ba
 /** Bound on the unpacked image; docs/benchmarks.md (Image) records the measured size. */
 const MAX_UNPACKED_MIB = 600;
 
-const missing = [...missingPrereqs({ root: true, commands: ['buildah'] }), ...(existsSync(IMAGE_TAR) ? [] : [`${IMAGE_TAR} (run .ci/build-image)`])];
+const missing = [...missingPrereqs({ root: true, loop: true, fuse: true, commands: ['buildah'] }), ...(existsSync(IMAGE_TAR) ? [] : [`${IMAGE_TAR} (run .ci/build-image)`])];
 
 /**
  * Every external command the node side runs: node-tools.ts' lists (what Probe and `doctor` check), mkfs for each
@@ -158,7 +161,8 @@ describeImage('the cinder-csi-plugin image', () => {
   }
 
   beforeAll(async () => {
-    sim = await startSimulator();
+    // With a device plane: an attachment to the simulator's local server becomes a loop device with a by-id link.
+    sim = await startSimulator({ devicePlane: { byIdDir: join(work, 'by-id'), stateDir: join(work, 'sim-state') } });
     buildah('from', '--name', container, `docker-archive:${IMAGE_TAR}`);
     rootfs = buildah('mount', container);
     config = JSON.parse(buildah('inspect', '--type', 'container', container)).OCIv1.config;
@@ -255,7 +259,7 @@ describeImage('the cinder-csi-plugin image', () => {
     expect(await r.stop()).toBe(0);
   });
 
-  it('starts as the FUSE supervisor, which mounts with s3fs and rclone, and as the node plugin beside it, as the node DaemonSet runs them', async () => {
+  it('starts as the FUSE supervisor, which mounts with s3fs and rclone, and as the node plugin beside it, which stages ext4, xfs and btrfs volumes, as the node DaemonSet runs them', async () => {
     const dirs = podDirs('node');
     const supervisorSpec = ours('DaemonSet', 'fuse-supervisor');
     const pluginSpec = ours('DaemonSet', 'cinder-csi-plugin');
@@ -292,7 +296,11 @@ describeImage('the cinder-csi-plugin image', () => {
     }
 
     // The node plugin's `command` replaces the ENTRYPOINT; the metadata service is the simulator's (on a cloud, 169.254.169.254).
-    const node = run([...pluginSpec.command, ...expandedArgs(pluginSpec), `--metadata-url=${sim.metadataUrl}`], volumes, pluginSpec.securityContext);
+    const node = run(
+      [...pluginSpec.command, ...expandedArgs(pluginSpec), `--metadata-url=${sim.metadataUrl}`, '--by-id-dir=/by-id'],
+      { ...volumes, '/by-id': join(work, 'by-id') },
+      pluginSpec.securityContext,
+    );
     await waitFor('node socket', () => existsSync(join(dirs.csi, 'csi.sock')) || node.proc.exitCode !== null, 30_000, node.output);
     const { probe, caps } = await identity(join(dirs.csi, 'csi.sock'));
     // Probe checks the required tools inside the container: ready means they were found there.
@@ -302,7 +310,36 @@ describeImage('the cinder-csi-plugin image', () => {
     const info = await callUnary<{ node_id: string }>(client, 'NodeGetInfo', {});
     client.close();
     expect(info.node_id).toBe(sim.localServerId);
+
+    // A Cinder volume attached to this node is formatted and mounted by the image's mkfs and mount, each filesystem
+    // the driver offers; the mounts live in the container's mount namespace, so the plugin itself reports them.
+    const clients = createCloudClients(parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true }).clouds.get('')!);
+    const nodeClient = makeClient('Node', `unix://${join(dirs.csi, 'csi.sock')}`);
+    try {
+      for (const fsType of ['ext4', 'xfs', 'btrfs']) {
+        const v = await clients.cinder.createVolume({ name: `image-${fsType}-${process.pid}`, size: 1 });
+        await waitFor('volume available', () => sim.getVolume(v.id)?.status === 'available', 15_000);
+        await clients.nova.attachVolume(sim.localServerId, v.id);
+        await waitFor('loop device', () => sim.getVolume(v.id)?.devicePath !== undefined, 15_000);
+        const rel = `plugins/kubernetes.io/csi/cinder.csi.openstack.org/${fsType}/globalmount`;
+        mkdirSync(join(dirs.kubelet, rel), { recursive: true });
+        const staging = `/var/lib/kubelet/${rel}`;
+        const cap = { mount: { fs_type: fsType, mount_flags: [], volume_mount_group: '' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+        await callUnary(nodeClient, 'NodeStageVolume', { volume_id: v.id, staging_target_path: staging, volume_capability: cap });
+        const stats = await callUnary<{ usage: Array<{ total: string; unit: string }> }>(nodeClient, 'NodeGetVolumeStats', { volume_id: v.id, volume_path: staging });
+        const bytes = Number(stats.usage.find((u) => u.unit === 'BYTES')!.total);
+        expect({ fsType, mounted: bytes > 0.5 * 2 ** 30 && bytes <= 2 ** 30 }).toEqual({ fsType, mounted: true });
+        await callUnary(nodeClient, 'NodeUnstageVolume', { volume_id: v.id, staging_target_path: staging });
+        await clients.nova.detachVolume(sim.localServerId, v.id);
+        await waitFor('volume detached', () => sim.getVolume(v.id)?.status === 'available', 15_000);
+        await clients.cinder.deleteVolume(v.id);
+      }
+    } finally {
+      nodeClient.close();
+    }
     expect(await node.stop()).toBe(0);
+    const staged = node.output().split('\n').filter((l) => l.includes('"volume staged"')).map((l) => JSON.parse(l) as { fsType: string; formatted: boolean });
+    expect(staged.map((l) => [l.fsType, l.formatted])).toEqual([['ext4', true], ['xfs', true], ['btrfs', true]]);
     expect(await supervisor.stop()).toBe(0);
     expect(node.output()).not.toContain('"level":50');
   });
