@@ -5,8 +5,8 @@
  * is dialled from here). It starts as the controller (CreateVolume), as the node plugin (stages ext4, xfs and btrfs
  * volumes on the simulator's loop devices) and as the FUSE supervisor (s3fs and rclone mounts), under our
  * manifests' arguments and under the reference's unchanged ones; it holds every tool the node runs and nothing of
- * the development tree. Needs root, loop devices, /dev/fuse, buildah and the tarball; under CI=true (where .ci/run builds it) their absence
- * fails, locally it is a todo.
+ * the development tree. Needs root, loop devices, /dev/fuse, buildah and the tarball; under CI=true (where .ci/run
+ * builds it) their absence fails, locally it is a todo.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
