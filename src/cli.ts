@@ -2,6 +2,7 @@
  * The `cinder-csi-plugin` command: with no subcommand it is the CSI plugin (reference-compatible flags);
  * subcommands are tools around it. Usage errors print one line naming the flag and exit 2.
  */
+import { basename } from 'node:path';
 import { parseFlags, UsageError } from './config/flags';
 import { ConfigError } from './config/cloud-conf';
 import { runPlugin } from './main';
@@ -37,9 +38,20 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   doctor: async (argv) => (await import('./doctor/doctor-command')).runDoctorCommand(argv),
 };
 
+/**
+ * The reference image has no ENTRYPOINT, only `CMD ["/bin/cinder-csi-plugin"]`, so its manifests start the plugin
+ * with `args: [/bin/cinder-csi-plugin, --endpoint=..., ...]`. Our image has an ENTRYPOINT, and kubelet appends
+ * those args to it: the program's own path arrives as the first argument. Dropping it (and only a first argument
+ * naming this program) lets the reference's manifests run this image unchanged.
+ */
+export function withoutReferenceProgramPath(argv: string[]): string[] {
+  return argv.length > 0 && basename(argv[0]) === 'cinder-csi-plugin' ? argv.slice(1) : argv;
+}
+
 /** Entry point; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const [first, ...rest] = argv;
+  const args = withoutReferenceProgramPath(argv);
+  const [first, ...rest] = args;
   try {
     if (first === '--help' || first === '-h') return await SUBCOMMANDS.help([]);
     if (first !== undefined && !first.startsWith('-')) {
@@ -47,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!sub) throw new UsageError(`unknown command "${first}" (try: cinder-csi-plugin help)`);
       return await sub(rest);
     }
-    return await runPlugin(parseFlags(argv));
+    return await runPlugin(parseFlags(args));
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`cinder-csi-plugin: ${e.message}\n`);

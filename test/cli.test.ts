@@ -132,6 +132,13 @@ describe('cinder-csi-plugin command', () => {
     expect(r.stderr).toContain(`${bad}: [Global] tls-insecure: must be a boolean`);
   });
 
+  it('takes a first argument naming this program as the reference image\'s manifests pass it, and reads the flags after it', () => {
+    // The full reference argument lists run in test/image (their node service would share this host's state dirs).
+    expect(run(['/bin/cinder-csi-plugin', 'version'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/) });
+    const r = run(['/bin/cinder-csi-plugin', `--endpoint=unix://${dir}/p.sock`, '--frobnicate']);
+    expect([r.status, r.stderr.trim()]).toEqual([2, 'cinder-csi-plugin: unknown flag --frobnicate']);
+  });
+
   it('prints its version', () => {
     const r = run(['version']);
     expect(r.status).toBe(0);

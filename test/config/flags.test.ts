@@ -1,4 +1,7 @@
+import { withoutReferenceProgramPath } from '../../src/cli';
 import { parseEndpoint, parseFlags, UsageError } from '../../src/config/flags';
+import { expandedArgs } from '../deploy/manifest-helpers';
+import { describeWithReference, referenceContainers } from '../helpers/reference-manifests';
 
 describe('plugin flags', () => {
   it('has the reference driver\'s defaults', () => {
@@ -77,5 +80,39 @@ describe('parseEndpoint', () => {
 
   it.each(['unix://', 'http://x:1', 'tcp://host', 'tcp://h:99999', '/csi.sock'])('rejects %s', (text) => {
     expect(() => parseEndpoint(text)).toThrow(/flag --endpoint/);
+  });
+});
+
+describeWithReference('the reference driver\'s manifests, unchanged', (dir) => {
+  const plugins = referenceContainers(dir).filter(({ container }) => container.name === 'cinder-csi-plugin');
+
+  it('finds the controller and the node plugin containers', () => {
+    expect(plugins.map((p) => `${p.workload.kind}/${p.file}`).sort()).toEqual([
+      'DaemonSet/cinder-csi-nodeplugin.yaml', 'Deployment/cinder-csi-controllerplugin.yaml',
+    ]);
+  });
+
+  it.each(['cinder-csi-controllerplugin.yaml', 'cinder-csi-nodeplugin.yaml'])('every argument of %s parses after the program path', (file) => {
+    const { container } = plugins.find((p) => p.file === file)!;
+    // kubelet expands $(VAR) from the container's env before the process starts; expandedArgs does the same.
+    const args = expandedArgs(container);
+    expect(args[0]).toBe('/bin/cinder-csi-plugin');
+    const rest = withoutReferenceProgramPath(args);
+    expect(rest).toEqual(args.slice(1));
+    const flags = parseFlags(rest);
+    expect(flags.ignored).toEqual([]);
+    expect(flags).toMatchObject({ endpoint: 'unix://csi/csi.sock', cloudConfig: ['/etc/config/cloud.conf'], logLevel: 'info' });
+    if (file.includes('node')) expect(flags).toMatchObject({ provideControllerService: false, provideNodeService: true });
+    else expect(flags).toMatchObject({ provideControllerService: true, provideNodeService: true, cluster: 'kubernetes', pvcAnnotations: true });
+  });
+});
+
+describe('the program path as first argument', () => {
+  it.each([['/bin/cinder-csi-plugin'], ['/usr/local/bin/cinder-csi-plugin'], ['cinder-csi-plugin']])('drops %s', (path) => {
+    expect(withoutReferenceProgramPath([path, '--v=1'])).toEqual(['--v=1']);
+  });
+
+  it.each([[['--v=1', '/bin/cinder-csi-plugin']], [['/bin/cinder-csi-plugin-x']], [['version']], [[]]])('keeps %j', (argv) => {
+    expect(withoutReferenceProgramPath(argv)).toEqual(argv);
   });
 });

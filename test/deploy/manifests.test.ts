@@ -21,6 +21,7 @@ import {
   MANIFESTS, OUR_IMAGE, PLUGIN_DIR, ROOT, can, compareVersions, dockerfileWorkdir, expandedArgs, flagValue, loadManifests, loadYaml,
   podSpec, rulesOf, snapshotValidators, validateWithKubernetesModels, volumePath, yamlFiles, type K8sObject,
 } from './manifest-helpers';
+import { confirmedSidecarTags, describeWithReference } from '../helpers/reference-manifests';
 
 const docs = loadManifests();
 const objects = docs.map((d) => d.obj);
@@ -508,5 +509,29 @@ describe('manifests: images and kustomization', () => {
     const ours = kustomization.images[0];
     const images = out.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet').flatMap((w) => podSpec(w).containers.map((c: { image: string }) => c.image));
     expect(images.filter((i: string) => i.includes(OUR_IMAGE))).toEqual([`${ours.newName}:${ours.newTag}`, `${ours.newName}:${ours.newTag}`, `${ours.newName}:${ours.newTag}`]);
+  });
+});
+
+describeWithReference('manifests: sidecar tags confirmed to exist', (dir) => {
+  // A tag that does not exist is an ImagePullBackOff on every install: each pin must be one the README of
+  // shared/reference/cpo-manifests lists as read from the kubernetes-csi repositories.
+  const confirmed = confirmedSidecarTags(dir);
+  const sidecars = workloads.flatMap((w) => podSpec(w).containers as Array<{ name: string; image: string }>).filter((c) => c.image.includes('/sig-storage/'));
+
+  it('reads the table of confirmed tags: every sidecar row, the snapshotter row for both of its images', () => {
+    expect([...confirmed.keys()].sort()).toEqual([
+      'csi-attacher', 'csi-node-driver-registrar', 'csi-provisioner', 'csi-resizer', 'csi-snapshotter', 'livenessprobe', 'snapshot-controller',
+    ]);
+    for (const [name, tags] of confirmed) expect({ name, tags }).toEqual({ name, tags: [expect.stringMatching(/^v\d+\.\d+\.\d+$/), expect.any(String), expect.any(String)] });
+    expect(confirmed.get('snapshot-controller')).toEqual(confirmed.get('csi-snapshotter'));
+  });
+
+  it('every sidecar image is pinned to a confirmed tag', () => {
+    expect(sidecars.length).toBeGreaterThanOrEqual(7);
+    for (const c of sidecars) {
+      const [repo, tag] = c.image.split(':');
+      const name = repo.split('/').pop()!;
+      expect({ image: c.image, confirmed: (confirmed.get(name) ?? []).includes(tag) }).toEqual({ image: c.image, confirmed: true });
+    }
   });
 });
