@@ -78,6 +78,7 @@ export function snapshotValidators(): Map<string, ValidateFunction> {
   for (const [key, file] of [
     ['snapshot.storage.k8s.io/v1/VolumeSnapshotClass', 'volumesnapshotclass.snapshot.storage.k8s.io-v1.json'],
     ['snapshot.storage.k8s.io/v1/VolumeSnapshot', 'volumesnapshot.snapshot.storage.k8s.io-v1.json'],
+    ['groupsnapshot.storage.k8s.io/v1beta1/VolumeGroupSnapshotClass', 'volumegroupsnapshotclass.groupsnapshot.storage.k8s.io-v1beta1.json'],
   ] as const) {
     const schema = closeObjects(JSON.parse(readFileSync(join(__dirname, 'schemas', file), 'utf8')));
     out.set(key, ajv.compile(schema));
