@@ -4,7 +4,14 @@
  * half-done Delete, pre-provisioned (bare) group snapshot ids, deadlines and two group snapshots of one volume.
  * The same calls against the real Cinder: test/integration/group-snapshots.openstack.test.ts.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseCloudConfig } from '../../src/config/cloud-conf';
+import { parseFlags } from '../../src/config/flags';
+import { silentLogger } from '../../src/log';
+import { startPlugin } from '../../src/main';
+import { callUnary, makeClient } from '../../src/csi/proto';
 import type { BlockStorageOptions } from '../../src/config/types';
 import { controllerHandlers } from '../../src/csi/controller';
 import { groupControllerHandlers, parseGroupParameters } from '../../src/csi/group-controller';
@@ -230,6 +237,46 @@ describe('GroupController (simulator)', () => {
     expect(got).toMatchObject({ group_snapshot_id: made.id, ready_to_use: true, snapshots: [{ source_volume_id: v, group_snapshot_id: made.id }] });
     await w.call('DeleteVolumeGroupSnapshot', { group_snapshot_id: made.id });
     expect(await w.groups.getGroup(g.id)).toMatchObject({ volumes: [v] });
+  });
+});
+
+describe('GroupController in the plugin process', () => {
+  it('is served with the Controller, and advertised only then', async () => {
+    const sim = await startSimulator({ devicePlane: false });
+    const dir = mkdtempSync(join(tmpdir(), 'grp-'));
+    const conf = join(dir, 'cloud.conf');
+    writeFileSync(conf, sim.cloudConf(), { mode: 0o600 });
+    const caps = async (socket: string) => {
+      const id = makeClient('Identity', `unix://${socket}`);
+      try {
+        return JSON.stringify(await callUnary(id, 'GetPluginCapabilities', {}));
+      } finally {
+        id.close();
+      }
+    };
+    try {
+      const plugin = await startPlugin(parseFlags([`--endpoint=unix://${dir}/c.sock`, `--cloud-config=${conf}`, '--provide-node-service=false']), silentLogger);
+      try {
+        expect(await caps(`${dir}/c.sock`)).toContain('GROUP_CONTROLLER_SERVICE');
+        const g = makeClient('GroupController', `unix://${dir}/c.sock`);
+        expect(await callUnary(g, 'GroupControllerGetCapabilities', {})).toEqual({ capabilities: [{ rpc: { type: 'CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT' }, type: 'rpc' }] });
+        g.close();
+      } finally {
+        await plugin.stop(0);
+      }
+      const node = await startPlugin(
+        parseFlags([`--endpoint=unix://${dir}/n.sock`, '--provide-controller-service=false', `--node-id=${sim.localServerId}`, `--kubelet-dir=${dir}`, `--fuse-state-dir=${dir}/fuse`, `--fuse-supervisor-socket=${dir}/sup.sock`]),
+        silentLogger,
+      );
+      try {
+        expect(await caps(`${dir}/n.sock`)).not.toContain('GROUP_CONTROLLER_SERVICE');
+      } finally {
+        await node.stop(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await sim.stop();
+    }
   });
 });
 
