@@ -191,6 +191,25 @@ describe('GroupController (simulator)', () => {
     expect(await w.groups.listGroupsByName('busy')).toEqual([]);
   });
 
+  it('answers RESOURCE_EXHAUSTED when the project\'s groups quota is spent, and removes nothing of anyone else', async () => {
+    const v = await w.volume('quota');
+    const made: string[] = [];
+    for (let i = (await w.groups.listGroupsByName('filler')).length; ; i++) {
+      try {
+        made.push((await w.groups.createGroup({ name: 'filler', groupType: GROUP_TYPE, volumeTypes: ['__DEFAULT__'] })).id);
+      } catch {
+        break;
+      }
+    }
+    const err = await codeOf(w.call('CreateVolumeGroupSnapshot', { name: 'quota', source_volume_ids: [v], parameters: params }));
+    expect(err).toEqual({ code: 'RESOURCE_EXHAUSTED', details: expect.stringContaining('Maximum number of groups allowed (10) exceeded') });
+    for (const id of made) {
+      await until(async () => (await w.groups.getGroup(id)).status === 'available');
+      await w.groups.deleteGroup(id);
+    }
+    await until(async () => (await w.groups.listGroupsByName('filler')).length === 0);
+  });
+
   it('carries on with the group an interrupted Create left holding the volumes, and with a group snapshot left uncollected', async () => {
     const v = await w.volume('resume');
     // As a Create cut off after the group was filled: the group exists, named like the group snapshot, holding v.
