@@ -17,6 +17,24 @@ const ADD_STATES = ['available', 'in-use'];
 const REMOVE_STATES = ['available', 'in-use', 'error', 'error_deleting'];
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
+/** Group snapshots armed to fail (Simulator.failNextGroupSnapshot): a group id, or undefined for the next one of any group. */
+const failNext = new WeakMap<SimState, Array<string | undefined>>();
+
+/** The next group snapshot (of `groupId`, or of any group) ends in `error` with its members, as Cinder's generic path does when a member's snapshot fails. */
+export function failNextGroupSnapshot(state: SimState, groupId?: string): void {
+  const armed = failNext.get(state) ?? [];
+  armed.push(groupId);
+  failNext.set(state, armed);
+}
+
+function takeFailure(state: SimState, groupId: string): boolean {
+  const armed = failNext.get(state) ?? [];
+  const i = armed.findIndex((g) => g === undefined || g === groupId);
+  if (i < 0) return false;
+  armed.splice(i, 1);
+  return true;
+}
+
 /** Below its microversion a group API is not there: Cinder's VersionNotFoundForAPIMethod is a 404. */
 function requireVersion(ctx: RequestContext, v: string): void {
   if (!atLeast(ctx, v)) throw notFound('The resource could not be found.');
@@ -279,10 +297,11 @@ export function createGroupSnapshot(env: SimEnv, ctx: RequestContext): Reply {
     state.snapshots.set(s.id, s);
     env.device?.snapshot(s.id, s.volumeId).catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot copy failed'));
   }
+  const fail = takeFailure(state, g.id);
   state.after('snapshotCreate', () => {
     if (state.groupSnapshots.get(gs.id) !== gs || gs.status !== 'creating') return;
-    for (const s of members) if (state.snapshots.get(s.id) === s && s.status === 'creating') state.setSnapshotStatus(s, 'available');
-    gs.status = 'available';
+    for (const s of members) if (state.snapshots.get(s.id) === s && s.status === 'creating') state.setSnapshotStatus(s, fail ? 'error' : 'available');
+    gs.status = fail ? 'error' : 'available';
   });
   return { status: 202, body: { group_snapshot: { id: gs.id, name: gs.name, group_type_id: gs.groupTypeId } } };
 }

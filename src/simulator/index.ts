@@ -10,7 +10,7 @@ import { DevicePlane } from './device-plane';
 import type { SimEnv } from './env';
 import { Counters, FaultTable } from './faults';
 import { createSimServer } from './server';
-import { addGroupType } from './cinder-groups';
+import { addGroupType, failNextGroupSnapshot } from './cinder-groups';
 import { hexId, randomUUID, SimState, type BackupRecord, type SnapshotRecord, type VolumeRecord, type VolumeStatus } from './state';
 import type {
   SimBackup, SimSnapshot, SimVolume, Simulator, SimulatorDelays, SimulatorOptions, StatusChange,
@@ -174,6 +174,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     },
     addServer,
     addGroupType: (name, specs) => addGroupType(state, name, specs),
+    failNextGroupSnapshot: (groupId) => failNextGroupSnapshot(state, groupId),
     deleteServer: (id) => void state.servers.delete(id),
     setServerMaxVolumes: (id, maxVolumes) => {
       const s = state.servers.get(id);

@@ -191,6 +191,18 @@ describe('GroupController (simulator)', () => {
     expect(await w.groups.listGroupsByName('busy')).toEqual([]);
   });
 
+  it('answers INTERNAL for a group snapshot Cinder could not cut, leaving no snapshot, group or grouped volume', async () => {
+    const v = await w.volume('broken');
+    w.sim.failNextGroupSnapshot();
+    const err = await codeOf(w.call('CreateVolumeGroupSnapshot', { name: 'broken', source_volume_ids: [v], parameters: params }));
+    expect(err).toEqual({ code: 'INTERNAL', details: expect.stringMatching(/^Cinder could not create group snapshot \S+ \(status error\)$/) });
+    expect(w.sim.listSnapshots().filter((s) => s.name === 'broken')).toEqual([]);
+    expect(await w.groups.listGroupsByName('broken')).toEqual([]);
+    expect((await w.groups.getVolume(v)).group_id).toBeNull();
+    // The retry starts afresh and succeeds.
+    expect((await w.call('CreateVolumeGroupSnapshot', { name: 'broken', source_volume_ids: [v], parameters: params })).group_snapshot.ready_to_use).toBe(true);
+  });
+
   it('answers RESOURCE_EXHAUSTED when the project\'s groups quota is spent, and removes nothing of anyone else', async () => {
     const v = await w.volume('quota');
     const made: string[] = [];
