@@ -134,7 +134,7 @@ export async function deleteGroupSnapshot(c: GroupSnapshotContext, id: string, s
   const { groupSnapshotId, groupId } = parseGroupSnapshotId(id);
   const gs = await orUndefined(c.cinder.getGroupSnapshot(groupSnapshotId, signal));
   if (gs && (groupId === undefined || gs.group_id === groupId)) {
-    checkSnapshotIds(await membersOf(c, gs, signal), snapshotIds);
+    checkSnapshotIds(await membersOf(c, gs, signal, snapshotIds), snapshotIds);
     await removeGroupSnapshot(c, gs.id, signal, gs);
   }
   // Only a group named in the id is ours to delete: a pre-provisioned group snapshot's group is the user's.
@@ -146,7 +146,7 @@ export async function getGroupSnapshot(c: GroupSnapshotContext, id: string, snap
   const { groupSnapshotId, groupId } = parseGroupSnapshotId(id);
   const gs = await orUndefined(c.cinder.getGroupSnapshot(groupSnapshotId, signal));
   if (!gs || (groupId !== undefined && gs.group_id !== groupId)) throw notFound(`group snapshot ${id} does not exist`);
-  const members = await membersOf(c, gs, signal);
+  const members = await membersOf(c, gs, signal, snapshotIds);
   checkSnapshotIds(members, snapshotIds);
   return infoOf(gs, groupId ?? gs.group_id, members, groupId === undefined ? gs.id : undefined);
 }
@@ -269,10 +269,16 @@ async function removeGroup(c: GroupSnapshotContext, id: string, signal: AbortSig
   });
 }
 
-/** The member snapshots: Cinder names each after its group snapshot and records the group snapshot's id on it. */
-async function membersOf(c: GroupSnapshotContext, gs: CinderGroupSnapshot, signal: AbortSignal): Promise<CinderMemberSnapshot[]> {
-  if (!gs.name) return [];
-  return (await c.cinder.listSnapshotsByName(gs.name, signal)).filter((s) => s.group_snapshot_id === gs.id);
+/**
+ * The member snapshots: Cinder names each after its group snapshot and records the group snapshot's id on it. A
+ * group snapshot without a name (made outside the driver) is found through the ids the CO knows (`snapshot_ids`).
+ */
+async function membersOf(c: GroupSnapshotContext, gs: CinderGroupSnapshot, signal: AbortSignal, knownIds: readonly string[] = []): Promise<CinderMemberSnapshot[]> {
+  const mine = (s: CinderMemberSnapshot | undefined): s is CinderMemberSnapshot => s?.group_snapshot_id === gs.id;
+  if (gs.name) return (await c.cinder.listSnapshotsByName(gs.name, signal)).filter(mine);
+  const found: Array<CinderMemberSnapshot | undefined> = [];
+  for (const id of new Set(knownIds)) found.push(await orUndefined(c.cinder.getSnapshot(id, signal)));
+  return found.filter(mine);
 }
 
 function infoOf(gs: CinderGroupSnapshot, groupId: string, members: CinderMemberSnapshot[], bareId?: string): GroupSnapshotInfo {

@@ -268,6 +268,16 @@ describe('GroupController (simulator)', () => {
     expect(got).toMatchObject({ group_snapshot_id: made.id, ready_to_use: true, snapshots: [{ source_volume_id: v, group_snapshot_id: made.id }] });
     await w.call('DeleteVolumeGroupSnapshot', { group_snapshot_id: made.id });
     expect(await w.groups.getGroup(g.id)).toMatchObject({ volumes: [v] });
+
+    // Without a name, Cinder's members are found through the snapshot_ids the CO passes.
+    const unnamed = await w.groups.createGroupSnapshot({ groupId: g.id, name: '' });
+    await until(async () => (await w.groups.getGroupSnapshot(unnamed.id)).status === 'available');
+    const member = w.sim.listSnapshots().find((x) => x.volume_id === v && x.name === '')!;
+    const seen = (await w.call('GetVolumeGroupSnapshot', { group_snapshot_id: unnamed.id, snapshot_ids: [member.id] })).group_snapshot;
+    expect(seen).toMatchObject({ group_snapshot_id: unnamed.id, ready_to_use: true, snapshots: [{ snapshot_id: member.id, source_volume_id: v }] });
+    expect((await codeOf(w.call('GetVolumeGroupSnapshot', { group_snapshot_id: unnamed.id, snapshot_ids: ['00000000-0000-0000-0000-000000000000'] }))).code).toBe('INVALID_ARGUMENT');
+    await w.call('DeleteVolumeGroupSnapshot', { group_snapshot_id: unnamed.id, snapshot_ids: [member.id] });
+    expect(w.sim.getSnapshot(member.id)).toBeUndefined();
   });
 });
 
