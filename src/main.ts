@@ -63,6 +63,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       handlers: identityHandlers({
         version: VERSION,
         controller: flags.provideControllerService,
+        groupController: flags.provideControllerService,
         topology: flags.withTopology,
         readinessProblems: flags.provideNodeService ? toolsReadiness(REQUIRED_TOOLS) : async () => [],
       }),
@@ -98,6 +99,11 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         // S3 endpoints and keys come from each StorageClass's secrets; Swift uses the same clouds as Cinder.
         object: { s3: {}, swift: clouds },
       }),
+    });
+    const { groupControllerHandlers } = await import('./csi/group-controller');
+    services.push({
+      definition: proto.GroupControllerService,
+      handlers: groupControllerHandlers({ clouds, log, waitOptions: { onWaitFinished: metrics?.onWaitFinished } }),
     });
     // What the first request needs loads as soon as the plugin serves, so the first CreateVolume pays for none of it.
     afterStart.push(() => import('./openstack/http-transport').then((m) => m.preloadTransport()).catch(() => undefined));

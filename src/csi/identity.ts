@@ -11,6 +11,8 @@ export const DRIVER_NAME = 'cinder.csi.openstack.org';
 export interface IdentityOptions {
   version: string;
   controller: boolean;
+  /** The GroupController service (volume group snapshots) is served. */
+  groupController?: boolean;
   topology: boolean;
   /** Returns what keeps this process from serving (missing tools ...); empty when ready. */
   readinessProblems: () => Promise<string[]>;
@@ -25,6 +27,7 @@ export function identityHandlers(opts: IdentityOptions): ServiceHandlers {
     async GetPluginCapabilities() {
       const capabilities: object[] = [];
       if (opts.controller) capabilities.push({ service: { type: 'CONTROLLER_SERVICE' } });
+      if (opts.groupController) capabilities.push({ service: { type: 'GROUP_CONTROLLER_SERVICE' } });
       if (opts.topology) capabilities.push({ service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } });
       capabilities.push({ volume_expansion: { type: 'ONLINE' } }, { volume_expansion: { type: 'OFFLINE' } });
       return { capabilities };

@@ -26,6 +26,12 @@ const LOCK_KEYS: Record<string, (r: Req) => string[]> = {
   ControllerModifyVolume: volume,
   CreateSnapshot: (r) => [`snapshot name ${str(r.name)}`],
   DeleteSnapshot: (r) => [`snapshot ${str(r.snapshot_id)}`],
+  // A volume is in one Cinder group at a time: two group snapshots of one volume take turns.
+  CreateVolumeGroupSnapshot: (r) => [
+    `group snapshot name ${str(r.name)}`,
+    ...(Array.isArray(r.source_volume_ids) ? r.source_volume_ids : []).map((v) => `group snapshot of volume ${str(v)}`),
+  ],
+  DeleteVolumeGroupSnapshot: (r) => [`group snapshot ${str(r.group_snapshot_id)}`],
   NodeStageVolume: paths('staging_target_path'),
   NodeUnstageVolume: paths('staging_target_path'),
   NodePublishVolume: paths('target_path'),
@@ -45,7 +51,7 @@ export function subjectOf(request: unknown): Record<string, string> {
   if (typeof request !== 'object' || request === null) return {};
   const r = request as Req;
   const out: Record<string, string> = {};
-  for (const k of ['volume_id', 'snapshot_id', 'source_volume_id', 'name', 'node_id'] as const) {
+  for (const k of ['volume_id', 'snapshot_id', 'source_volume_id', 'group_snapshot_id', 'name', 'node_id'] as const) {
     const v = str(r[k]);
     if (v) out[k] = v.length > 128 ? `${v.slice(0, 128)}…` : v;
   }

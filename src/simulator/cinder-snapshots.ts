@@ -75,8 +75,8 @@ export function listSnapshots(env: SimEnv, ctx: RequestContext, detail: boolean)
 export function deleteSnapshot(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
   const s = findSnapshot(env, ctx.params.id);
-  if (s.status !== 'available' && s.status !== 'error') {
-    throw badRequest('Invalid snapshot: Volume Snapshot status must be available or error and must not be part of a group.');
+  if ((s.status !== 'available' && s.status !== 'error') || s.groupSnapshotId) {
+    throw badRequest('Invalid snapshot: Snapshot status must be available or error and must not be part of a group.');
   }
   state.setSnapshotStatus(s, 'deleting');
   state.after('snapshotDelete', () => {

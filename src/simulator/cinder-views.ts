@@ -84,7 +84,7 @@ export function volumeView(ctx: RequestContext, state: SimState, v: VolumeRecord
     volume_type: v.volumeType,
   };
   if (!created) view['os-vol-tenant-attr:tenant_id'] = state.project.id;
-  if (atLeast(ctx, '3.13')) view.group_id = null;
+  if (atLeast(ctx, '3.13')) view.group_id = v.groupId ?? null;
   if (atLeast(ctx, '3.48')) {
     view.shared_targets = false;
     view.service_uuid = null;
@@ -111,7 +111,7 @@ export function snapshotView(ctx: RequestContext, state: SimState, s: SnapshotRe
     view['os-extended-snapshot-attributes:progress'] = s.status === 'available' ? '100%' : '0%';
     view['os-extended-snapshot-attributes:project_id'] = state.project.id;
   }
-  if (atLeast(ctx, '3.14')) view.group_snapshot_id = null;
+  if (atLeast(ctx, '3.14')) view.group_snapshot_id = s.groupSnapshotId ?? null;
   if (atLeast(ctx, '3.41')) view.user_id = ctx.token?.userId ?? null;
   if (atLeast(ctx, '3.65')) view.consumes_quota = true;
   return view;

@@ -164,7 +164,7 @@ export function deleteVolume(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
   const v = findVolume(env, ctx.params.id);
   const hasSnapshots = [...state.snapshots.values()].some((s) => s.volumeId === v.id);
-  if (!DELETABLE.includes(v.status) || v.attachments.length > 0 || hasSnapshots) throw badRequest(DELETE_REFUSED);
+  if (!DELETABLE.includes(v.status) || v.attachments.length > 0 || hasSnapshots || v.groupId) throw badRequest(DELETE_REFUSED);
   state.setVolumeStatus(v, 'deleting');
   const fail = state.failDelete.delete(v.id);
   state.after('volumeDelete', () => {

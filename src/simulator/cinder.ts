@@ -11,6 +11,7 @@ import { createBackup, deleteBackup, listBackups, showBackup } from './cinder-ba
 import { createSnapshot, deleteSnapshot, listSnapshots, showSnapshot } from './cinder-snapshots';
 import { assertProject, createVolume, deleteVolume, listVolumes, showVolume, updateVolume, volumeMetadata } from './cinder-volumes';
 import { cinderTime, type VolumeType } from './state';
+import * as groups from './cinder-groups';
 
 /** The microversions of Cinder 21 (Zed), the release of the machine's real OpenStack. */
 export const CINDER_MIN_VERSION: [number, number] = [3, 0];
@@ -128,6 +129,20 @@ export function cinderRoutes(env: SimEnv): Route[] {
     route('GET', '/backups/detail', 'cinder.backup.list', scoped((c) => listBackups(env, c, true))),
     route('GET', `/backups${id}`, 'cinder.backup.get', scoped((c) => showBackup(env, c))),
     route('DELETE', `/backups${id}`, 'cinder.backup.delete', scoped((c) => deleteBackup(env, c))),
+    route('GET', '/group_types', 'cinder.group-type.list', scoped((c) => groups.listGroupTypes(env, c))),
+    route('POST', '/group_types', 'cinder.group-type.create', scoped((c) => groups.createGroupType(env, c))),
+    route('GET', `/group_types${id}`, 'cinder.group-type.get', scoped((c) => groups.showGroupType(env, c))),
+    route('POST', '/groups', 'cinder.group.create', scoped((c) => groups.createGroup(env, c))),
+    route('GET', '/groups', 'cinder.group.list', scoped((c) => groups.listGroups(env, c, false))),
+    route('GET', '/groups/detail', 'cinder.group.list', scoped((c) => groups.listGroups(env, c, true))),
+    route('GET', `/groups${id}`, 'cinder.group.get', scoped((c) => groups.showGroup(env, c))),
+    route('PUT', `/groups${id}`, 'cinder.group.update', scoped((c) => groups.updateGroup(env, c))),
+    route('POST', `/groups${id}/action`, 'cinder.group.action', scoped((c) => groups.groupAction(env, c))),
+    route('POST', '/group_snapshots', 'cinder.group-snapshot.create', scoped((c) => groups.createGroupSnapshot(env, c))),
+    route('GET', '/group_snapshots', 'cinder.group-snapshot.list', scoped((c) => groups.listGroupSnapshots(env, c, false))),
+    route('GET', '/group_snapshots/detail', 'cinder.group-snapshot.list', scoped((c) => groups.listGroupSnapshots(env, c, true))),
+    route('GET', `/group_snapshots${id}`, 'cinder.group-snapshot.get', scoped((c) => groups.showGroupSnapshot(env, c))),
+    route('DELETE', `/group_snapshots${id}`, 'cinder.group-snapshot.delete', scoped((c) => groups.deleteGroupSnapshot(env, c))),
     route('GET', '/limits', 'cinder.limits.get', scoped(() => limits(env))),
     route('GET', '/types', 'cinder.types.list', scoped(() => ({ status: 200, body: { volume_types: env.state.volumeTypes.map((t) => typeView(t, true)) } }))),
     route('POST', '/types', 'cinder.types.create', scoped(() => createTypeForbidden())),

@@ -11,6 +11,7 @@ import type { SimEnv } from './env';
 import { Counters, FaultTable } from './faults';
 import { createSimServer } from './server';
 import { addVolumeType } from './cinder-retype';
+import { addGroupType, failNextGroupSnapshot } from './cinder-groups';
 import { hexId, randomUUID, SimState, type BackupRecord, type SnapshotRecord, type VolumeRecord, type VolumeStatus } from './state';
 import type {
   SimBackup, SimSnapshot, SimVolume, Simulator, SimulatorDelays, SimulatorOptions, StatusChange,
@@ -175,6 +176,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (v.attachments.length === 0 && v.status === 'in-use') state.setVolumeStatus(v, 'available');
     },
     addServer,
+    addGroupType: (name, specs) => addGroupType(state, name, specs),
+    failNextGroupSnapshot: (groupId) => failNextGroupSnapshot(state, groupId),
     deleteServer: (id) => void state.servers.delete(id),
     setServerMaxVolumes: (id, maxVolumes) => {
       const s = state.servers.get(id);

@@ -44,6 +44,8 @@ export interface VolumeRecord {
   devicePath?: string;
   /** The backend a retype migrated it to (cinder-retype.ts); absent: its type's backend. */
   backend?: string;
+  /** The generic group it is in (cinder-groups.ts). */
+  groupId?: string;
 }
 
 export interface SnapshotRecord {
@@ -58,6 +60,8 @@ export interface SnapshotRecord {
   createdAt: number;
   updatedAt: number;
   statusHistory: StatusChange[];
+  /** Set on a member of a group snapshot: Cinder then refuses to delete it on its own. */
+  groupSnapshotId?: string;
 }
 
 export interface BackupRecord {
@@ -128,6 +132,36 @@ export interface MessageRecord {
   createdAt: number;
 }
 
+export interface GroupType {
+  id: string;
+  name: string;
+  description: string | null;
+  groupSpecs: Record<string, string>;
+}
+
+export interface GroupRecord {
+  id: string;
+  seq: number;
+  name: string | null;
+  description: string | null;
+  status: 'creating' | 'available' | 'updating' | 'deleting' | 'error';
+  groupTypeId: string;
+  volumeTypeIds: string[];
+  az: string;
+  createdAt: number;
+}
+
+export interface GroupSnapshotRecord {
+  id: string;
+  seq: number;
+  name: string | null;
+  description: string | null;
+  status: 'creating' | 'available' | 'deleting' | 'error';
+  groupId: string;
+  groupTypeId: string;
+  createdAt: number;
+}
+
 export const DOMAIN = { id: 'default', name: 'Default' } as const;
 
 export interface VolumeType {
@@ -155,6 +189,13 @@ export class SimState {
   readonly backups = new Map<string, BackupRecord>();
   readonly servers = new Map<string, ServerRecord>();
   readonly messages: MessageRecord[] = [];
+  /** Generic volume groups, their snapshots and the group types (cinder-groups.ts). */
+  readonly groups = new Map<string, GroupRecord>();
+  readonly groupSnapshots = new Map<string, GroupSnapshotRecord>();
+  readonly groupTypes: GroupType[] = [
+    // Cinder's own, reserved for consistency groups migrated to groups: refused by the group APIs.
+    { id: randomUUID(), name: 'default_cgsnapshot_type', description: 'Default group type for migrating cgsnapshot', groupSpecs: {} },
+  ];
   /** Status histories of deleted volumes, ending in 'deleted', for benchmarks that time a delete. */
   readonly tombstones = new Map<string, StatusChange[]>();
   /** `__DEFAULT__`, and a type whose volumes are multiattach (extra spec `multiattach=<is> True`). */

@@ -183,6 +183,10 @@ export interface Simulator {
    */
   desyncAttachment(volumeId: string, serverId: string, forget: 'nova' | 'cinder'): void;
   addServer(opts: { id?: string; name: string; az?: string; maxVolumes?: number }): string;
+  /** Extra: a Cinder group type, as the cloud admin would make one (the simulator's user may not); returns its id. */
+  addGroupType(name: string, groupSpecs?: Record<string, string>): string;
+  /** Extra: the next group snapshot (of this group, or of any) ends in `error`, its member snapshots too. */
+  failNextGroupSnapshot(groupId?: string): void;
   /** As if Nova deleted it (attachments left dangling in Cinder). */
   deleteServer(id: string): void;
   /** Extra: change a server's attach limit (undefined = unlimited). */

@@ -80,6 +80,7 @@ export function snapshotValidators(): Map<string, ValidateFunction> {
     ['snapshot.storage.k8s.io/v1/VolumeSnapshot', 'volumesnapshot.snapshot.storage.k8s.io-v1.json'],
     // Not a CRD, but newer than kubernetes-models: the API's own definition (see the file's $comment).
     ['storage.k8s.io/v1/VolumeAttributesClass', 'volumeattributesclass.storage.k8s.io-v1.json'],
+    ['groupsnapshot.storage.k8s.io/v1beta1/VolumeGroupSnapshotClass', 'volumegroupsnapshotclass.groupsnapshot.storage.k8s.io-v1beta1.json'],
   ] as const) {
     const schema = closeObjects(JSON.parse(readFileSync(join(__dirname, 'schemas', file), 'utf8')));
     out.set(key, ajv.compile(schema));

@@ -12,6 +12,7 @@ import { parseAllDocuments } from 'yaml';
 import { parseFlags, parseEndpoint } from '../../src/config/flags';
 import { parseCloudConfig } from '../../src/config/cloud-conf';
 import { DRIVER_NAME } from '../../src/csi/identity';
+import { parseGroupParameters } from '../../src/csi/group-controller';
 import { callUnary, makeClient } from '../../src/csi/proto';
 import { startSimulator } from '../../src/simulator';
 import { isObjectBackend, parseObjectParameters } from '../../src/object/object-params';
@@ -77,7 +78,8 @@ describe('manifests: parsing and schemas', () => {
     // Only the snapshot CRDs and VolumeAttributesClass (newer than kubernetes-models) fall outside it; they get their own schemas below.
     const unsupported = new Set(docs.filter((_, i) => results[i].status === 'unsupported').map((d) => `${d.obj.apiVersion}/${d.obj.kind}`));
     expect([...unsupported].sort()).toEqual([
-      'snapshot.storage.k8s.io/v1/VolumeSnapshot', 'snapshot.storage.k8s.io/v1/VolumeSnapshotClass', 'storage.k8s.io/v1/VolumeAttributesClass',
+      'groupsnapshot.storage.k8s.io/v1beta1/VolumeGroupSnapshotClass', 'snapshot.storage.k8s.io/v1/VolumeSnapshot', 'snapshot.storage.k8s.io/v1/VolumeSnapshotClass',
+      'storage.k8s.io/v1/VolumeAttributesClass',
     ]);
   });
 
@@ -95,8 +97,8 @@ describe('manifests: parsing and schemas', () => {
 
   it('VolumeSnapshotClasses and VolumeSnapshots validate against the external-snapshotter CRD schemas', () => {
     const validators = snapshotValidators();
-    const snapshotDocs = docs.filter((d) => d.obj.apiVersion.startsWith('snapshot.storage.k8s.io/'));
-    expect(snapshotDocs.length).toBeGreaterThanOrEqual(3);
+    const snapshotDocs = docs.filter((d) => /^(group)?snapshot\.storage\.k8s\.io\//.test(d.obj.apiVersion));
+    expect(snapshotDocs.length).toBeGreaterThanOrEqual(4);
     for (const { file, obj } of snapshotDocs) {
       const validate = validators.get(`${obj.apiVersion}/${obj.kind}`);
       expect({ file, known: validate !== undefined }).toEqual({ file, known: true });
@@ -133,7 +135,7 @@ describe('manifests: the CSIDriver and the driver name', () => {
   });
 
   it('every StorageClass and VolumeSnapshotClass names our driver', () => {
-    const classes = objects.filter((o) => o.kind === 'StorageClass' || o.kind === 'VolumeSnapshotClass');
+    const classes = objects.filter((o) => o.kind === 'StorageClass' || o.kind === 'VolumeSnapshotClass' || o.kind === 'VolumeGroupSnapshotClass');
     expect(classes.length).toBeGreaterThanOrEqual(8);
     for (const c of classes) expect({ name: c.metadata.name, driver: c.provisioner ?? c.driver }).toEqual({ name: c.metadata.name, driver: DRIVER_NAME });
   });
@@ -319,6 +321,7 @@ describe('manifests: flags our containers get', () => {
     expect(args('csi-provisioner')).toEqual(expect.arrayContaining(['--feature-gates=Topology=true', '--extra-create-metadata', '--timeout=3m', '--leader-election=true']));
     expect(args('csi-resizer')).toContain('--handle-volume-inuse-error=false');
     expect(args('csi-resizer')).toContain('--feature-gates=VolumeAttributesClass=true');
+    expect(args('csi-snapshotter')).toContain('--feature-gates=CSIVolumeGroupSnapshot=true');
     for (const name of ['csi-attacher', 'csi-snapshotter', 'csi-resizer']) expect(args(name)).toEqual(expect.arrayContaining(['--timeout=3m', '--leader-election=true']));
   });
 
@@ -392,6 +395,11 @@ describe('manifests: StorageClasses and snapshot classes', () => {
     expect(parseObjectParameters(sc('csi-cinder-sc-object-swift').parameters)).toMatchObject({ provider: 'swift', mounter: 'rclone' });
   });
 
+  it('the VolumeGroupSnapshotClass names a Cinder group type, a parameter the GroupController accepts', () => {
+    const vgsc = one('VolumeGroupSnapshotClass', 'csi-cinder-groupsnapclass');
+    expect(parseGroupParameters(vgsc.parameters)).toBe('csi-group');
+  });
+
   it('one VolumeSnapshotClass makes snapshots and one makes backups', () => {
     expect(one('VolumeSnapshotClass', 'csi-cinder-snapclass').parameters?.type ?? 'snapshot').toBe('snapshot');
     expect(one('VolumeSnapshotClass', 'csi-cinder-snapclass-backup').parameters.type).toBe('backup');
@@ -441,6 +449,9 @@ describe('manifests: ServiceAccounts and RBAC', () => {
     ['provisioner reads node topology', 'get', 'storage.k8s.io', 'csinodes', undefined],
     ['attacher updates VolumeAttachment status', 'patch', 'storage.k8s.io', 'volumeattachments/status', undefined],
     ['snapshotter updates contents', 'update', 'snapshot.storage.k8s.io', 'volumesnapshotcontents/status', undefined],
+    ['snapshotter reads group snapshot classes', 'watch', 'groupsnapshot.storage.k8s.io', 'volumegroupsnapshotclasses', undefined],
+    ['snapshotter patches group snapshot contents', 'patch', 'groupsnapshot.storage.k8s.io', 'volumegroupsnapshotcontents', undefined],
+    ['snapshotter updates group snapshot contents', 'update', 'groupsnapshot.storage.k8s.io', 'volumegroupsnapshotcontents/status', undefined],
     ['resizer patches PVC status', 'patch', '', 'persistentvolumeclaims/status', undefined],
     ['resizer watches VolumeAttributesClasses', 'watch', 'storage.k8s.io', 'volumeattributesclasses', undefined],
     ['provisioner reads VolumeAttributesClasses', 'get', 'storage.k8s.io', 'volumeattributesclasses', undefined],
