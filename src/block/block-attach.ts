@@ -3,8 +3,7 @@
  * waiting on the Cinder volume's status until the attachment is really there or really gone. Also cleans
  * up a volume left `reserved`/`attaching` by a failed attach (reference issue #2553).
  */
-import { CodedError, Status } from '../errors';
-import { aborted, failedPrecondition, internal, notFound, resourceExhausted } from '../csi/errors';
+import { CodedError, Status, aborted, failedPrecondition, internal, notFound, resourceExhausted } from '../errors';
 import type { CinderAttachment, CinderVolume } from '../openstack/cinder';
 import { isNotFound, isOpenStackError, type OpenStackErrorKind } from '../openstack/errors';
 import type { Published } from './block-types';

@@ -8,8 +8,7 @@
  * The CSI group snapshot id is `<group snapshot id>:<group id>`, so a Delete interrupted between the two
  * deletes still finds the group; each member is a plain Cinder snapshot, usable as CreateVolume's source.
  */
-import { CodedError, Status, messageOf } from '../errors';
-import { aborted, alreadyExists, failedPrecondition, internal, invalidArgument, notFound } from '../csi/errors';
+import { CodedError, Status, messageOf, aborted, alreadyExists, failedPrecondition, internal, invalidArgument, notFound } from '../errors';
 import type { Logger } from '../log';
 import type {
   CinderGroup, CinderGroupSnapshot, CinderGroupsApi, CinderGroupedVolume, CinderMemberSnapshot,

@@ -4,7 +4,7 @@
  * then cannot do (no backend for the type, or a migration the policy forbids) ends silently back at rest with
  * the old type (observed on openstack-loopback (Cinder 21)): the outcome is read from the volume, not the answer.
  */
-import { aborted, failedPrecondition, internal, invalidArgument, notFound } from '../csi/errors';
+import { aborted, failedPrecondition, internal, invalidArgument, notFound } from '../errors';
 import type { CinderVolume, RetypeMigrationPolicy } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import type { ModifyVolumeSpec } from './block-types';

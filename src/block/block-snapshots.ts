@@ -3,7 +3,7 @@
  * delete and wait until gone, get and list. A `backup` is made the reference driver's way: snapshot →
  * backup from that snapshot → delete the intermediate snapshot; its id is the CSI snapshot id.
  */
-import { aborted, alreadyExists, internal, notFound } from '../csi/errors';
+import { aborted, alreadyExists, internal, notFound } from '../errors';
 import type { CinderBackup, CinderSnapshot } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import type { CreateSnapshotSpec, PageOf, PageRequest, SnapshotInfo } from './block-types';

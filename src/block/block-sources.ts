@@ -3,7 +3,7 @@
  * as in the reference driver, or a volume to clone) and the volume names or ids of scheduler hints.
  * Read-only: nothing here creates or changes a Cinder resource.
  */
-import { invalidArgument, notFound, unavailable } from '../csi/errors';
+import { invalidArgument, notFound, unavailable } from '../errors';
 import { isNotFound } from '../openstack/errors';
 import type { VolumeSource } from './block-types';
 import type { BlockContext } from './block-context';

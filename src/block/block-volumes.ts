@@ -3,8 +3,7 @@
  * by name and wait for `available`; delete and wait until gone; get, list and extend. Attach/detach is in
  * block-attach.ts, snapshots in block-snapshots.ts; CSI argument checks stay in the handlers.
  */
-import { CodedError, Status } from '../errors';
-import { aborted, alreadyExists, failedPrecondition, internal, invalidArgument, notFound, outOfRange } from '../csi/errors';
+import { CodedError, Status, aborted, alreadyExists, failedPrecondition, internal, invalidArgument, notFound, outOfRange } from '../errors';
 import type { CinderVolume, CreateVolumeRequest } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import type { CreateVolumeSpec, CreatedVolume, PageOf, PageRequest, VolumeInfo } from './block-types';

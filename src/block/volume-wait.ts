@@ -3,8 +3,7 @@
  * AbortSignal (the gRPC deadline), failing fast on terminal states. It owns nothing but the loop; what counts
  * as done or failed is the caller's (block-volumes, block-attach, block-snapshots).
  */
-import { CodedError, Status } from '../errors';
-import { deadlineExceeded } from '../csi/errors';
+import { CodedError, Status, deadlineExceeded } from '../errors';
 import { abortableSleep } from '../openstack/abort';
 import type { CinderApi, CinderVolume } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';

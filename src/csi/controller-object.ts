@@ -6,10 +6,9 @@
 import { invalidArgument } from './errors';
 import type { CallContext } from './server';
 import type * as csi from './types';
-import { requireString, sizeGiBFor } from './validate';
+import { requireString, sizeGiBFor, gibToBytes } from './validate';
 import type { ControllerRouting } from './controller-routing';
 import { parseObjectParameters } from '../object/object-params';
-import { gibToBytes } from './controller-volumes';
 
 /** Every access mode CSI defines: FUSE mounts of one bucket can be shared by any number of nodes. */
 const OBJECT_ACCESS_MODES: readonly csi.AccessModeName[] = [

@@ -6,10 +6,9 @@ import type { SnapshotInfo } from '../block/block-types';
 import { invalidArgument } from './errors';
 import type { CallContext, ServiceHandlers } from './server';
 import type * as csi from './types';
-import { requireString } from './validate';
+import { requireString, gibToBytes } from './validate';
 import { parseSnapshotParameters } from './controller-params';
 import type { ControllerDeps, ControllerRouting } from './controller-routing';
-import { gibToBytes } from './controller-volumes';
 
 export function snapshotHandlers(deps: ControllerDeps, routing: ControllerRouting): ServiceHandlers {
   return {

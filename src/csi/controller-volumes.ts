@@ -8,7 +8,7 @@ import type { VolumeInfo, VolumeSource } from '../block/block-types';
 import { aborted, failedPrecondition, invalidArgument, notFound } from './errors';
 import type { CallContext, ServiceHandlers } from './server';
 import type * as csi from './types';
-import { GIB, isMultiNode, requireMessage, requireString, sizeGiBFor, validateCapabilities, validateCapability } from './validate';
+import { GIB, gibToBytes, isMultiNode, requireMessage, requireString, sizeGiBFor, validateCapabilities, validateCapability } from './validate';
 import { accessibleTopology, parseVolumeParameters, requestedZone } from './controller-params';
 import type { ControllerDeps, ControllerRouting } from './controller-routing';
 import { createObjectVolume, validateObjectCapabilities } from './controller-object';
@@ -16,9 +16,6 @@ import { pvcAffinity } from './controller-pvc';
 import { parseMutableParameters, refuseObjectMutableParameters } from './controller-modify';
 import { isObjectBackend } from '../object/object-params';
 import { isObjectVolumeId, parseObjectVolumeId } from '../object/volume-id';
-
-/** Bytes of a whole number of GiB, as a decimal string (int64 beyond 2^53 stays exact). */
-export const gibToBytes = (gib: number): string => (BigInt(gib) * BigInt(GIB)).toString();
 
 export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting): ServiceHandlers {
   const topo = { withTopology: deps.withTopology, ignoreVolumeAz: deps.blockStorage.ignoreVolumeAz };

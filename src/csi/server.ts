@@ -15,6 +15,9 @@ import { parseEndpoint } from '../config/flags';
 import { VolumeLocks } from './volume-locks';
 import { lockKeysFor, subjectOf } from './lock-keys';
 import { checkRequestSizes } from './request-limits';
+import type { CallObserver } from '../metrics/call-observer';
+
+export type { CallObserver } from '../metrics/call-observer';
 
 /** How long SIGTERM waits for in-flight calls before cancelling them. */
 export const SHUTDOWN_GRACE_MS = 30_000;
@@ -62,12 +65,6 @@ export interface CsiServerOptions {
   locks?: VolumeLocks;
   /** Told when each call starts and ends (metrics); `code` is the gRPC status name ('OK', 'NOT_FOUND'). */
   observer?: CallObserver;
-}
-
-/** What the metrics module needs from the interceptor layer. Must not throw. */
-export interface CallObserver {
-  callStarted(rpc: string): void;
-  callFinished(rpc: string, code: string, durationMs: number): void;
 }
 
 /** Marker a wrapped deserializer returns for bytes that are not a valid message. */

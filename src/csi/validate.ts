@@ -9,6 +9,9 @@ import { invalidArgument, outOfRange } from './errors';
 import type { AccessModeName, CapacityRange, VolumeCapability } from './types';
 
 export const GIB = 1024 ** 3;
+
+/** Bytes of a whole number of GiB, as a decimal string (int64 beyond 2^53 stays exact). */
+export const gibToBytes = (gib: number): string => (BigInt(gib) * BigInt(GIB)).toString();
 /** CreateVolume without a capacity_range gets this, like the reference driver. */
 export const DEFAULT_VOLUME_BYTES = GIB;
 /** Longest file name Linux accepts (NAME_MAX). */

@@ -5,7 +5,7 @@
  * status names and fixed words only; volume ids never become labels.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CallObserver } from '../csi/server';
+import type { CallObserver } from './call-observer';
 import type { WaitEvent } from '../block/volume-wait';
 
 /** CSI calls span a GET (milliseconds) to an attach wait (minutes), in seconds. */

@@ -6,7 +6,7 @@
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { RequestEvent } from '../openstack/http';
-import type { CallObserver } from '../csi/server';
+import type { CallObserver } from './call-observer';
 import type { WaitEvent } from '../block/volume-wait';
 import { CsiMetrics, FuseMetrics, FuseMountSource } from './csi-metrics';
 

@@ -3,7 +3,7 @@
  * the node-stage secrets and the capability's fsGroup, turned into the FUSE supervisor's MountSpec and
  * credentials. Nothing here touches the system; the supervisor validates again on its side.
  */
-import { invalidArgument } from '../csi/errors';
+import { invalidArgument } from '../errors';
 import type { VolumeCapability } from '../csi/types';
 import type { FuseCredentials, MountSpec, MounterName } from '../fuse/protocol';
 import type { ObjectVolumeRef } from './volume-id';
