@@ -54,8 +54,8 @@ export class CinderBlockBackend implements ControllerBackend {
     return volumes.listVolumes(this.c, page, signal);
   }
 
-  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
-    return attach.publishVolume(this.c, volumeId, nodeId, signal);
+  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal, readonly = false): Promise<Published> {
+    return attach.publishVolume(this.c, volumeId, nodeId, signal, readonly);
   }
 
   unpublishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<void> {

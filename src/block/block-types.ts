@@ -103,8 +103,9 @@ export interface ControllerBackend {
   /** One page of volumes. A marker the backend does not know → ABORTED. */
   listVolumes(page: PageRequest, signal: AbortSignal): Promise<PageOf<VolumeInfo>>;
   /** Attaches to a node and waits. Already attached there → success at once. Volume or node absent → NOT_FOUND;
-   *  attached elsewhere (not multiattach) or in error → FAILED_PRECONDITION; node full → RESOURCE_EXHAUSTED. */
-  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published>;
+   *  attached elsewhere (not multiattach) or in error → FAILED_PRECONDITION; node full → RESOURCE_EXHAUSTED;
+   *  already published there with the other `readonly` → ALREADY_EXISTS. */
+  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal, readonly?: boolean): Promise<Published>;
   /** Detaches from a node ('' = every node) and waits. Volume or node absent, or not attached → success. */
   unpublishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<void>;
   /** Grows to at least `sizeGiB` and waits; returns the size now. Absent → NOT_FOUND. Already large enough → success. */
