@@ -14,6 +14,9 @@ import { PendingCreates } from './pending-creates';
 import * as volumes from './block-volumes';
 import * as attach from './block-attach';
 import * as snapshots from './block-snapshots';
+import { blockCapacity, type BlockCapacity, type CapacityQuery } from './block-capacity';
+import type { CinderApi } from '../openstack/cinder';
+import type { CinderQuotaApi } from '../openstack/cinder-limits';
 
 export interface CinderBlockBackendDeps {
   clients: Pick<CloudClients, 'name' | 'cinder' | 'nova'>;
@@ -36,6 +39,11 @@ export class CinderBlockBackend implements ControllerBackend {
       wait: deps.wait ?? {},
       creates: new PendingCreates(),
     };
+  }
+
+  getCapacity(q: CapacityQuery, signal: AbortSignal): Promise<BlockCapacity> {
+    // The real client serves quota sets; a client without them (a test double) falls back to the limits.
+    return blockCapacity(this.c.cinder as CinderApi & Partial<CinderQuotaApi>, q, this.c.log, signal);
   }
 
   createVolume(spec: CreateVolumeSpec, signal: AbortSignal): Promise<CreatedVolume> {

@@ -4,6 +4,8 @@
  * CinderBlockBackend (block-backend.ts); an object-storage backend will implement the same interface.
  */
 
+import type { BlockCapacity, CapacityQuery } from './block-capacity';
+
 /** Where a new volume's data comes from. `snapshot` ids that are Cinder backups are restored from the backup. */
 export type VolumeSource = { kind: 'snapshot'; id: string } | { kind: 'volume'; id: string };
 
@@ -93,6 +95,8 @@ export interface PageOf<T> {
  * and answers DEADLINE_EXCEEDED when `signal` fires.
  */
 export interface ControllerBackend {
+  /** Room left for new volumes (GetCapacity); absent for a backend with no quota to read (object). */
+  getCapacity?(q: CapacityQuery, signal: AbortSignal): Promise<BlockCapacity>;
   /** Creates or finds (by name) a volume and waits until it is usable. ALREADY_EXISTS when the name is taken
    *  with another size or source; RESOURCE_EXHAUSTED on quota; NOT_FOUND when the source is absent. */
   createVolume(spec: CreateVolumeSpec, signal: AbortSignal): Promise<CreatedVolume>;

@@ -9,10 +9,11 @@ import { ControllerDeps, ControllerRouting } from './controller-routing';
 import { volumeHandlers } from './controller-volumes';
 import { publishHandlers } from './controller-publish';
 import { snapshotHandlers } from './controller-snapshots';
+import { capacityHandlers } from './controller-capacity';
 
 export type { ControllerDeps } from './controller-routing';
 
-/** What this controller implements; GET_CAPACITY and MODIFY_VOLUME are not (they answer UNIMPLEMENTED). */
+/** What this controller implements. */
 export const CONTROLLER_CAPABILITIES: readonly ControllerRpcType[] = [
   'CREATE_DELETE_VOLUME',
   'PUBLISH_UNPUBLISH_VOLUME',
@@ -26,6 +27,7 @@ export const CONTROLLER_CAPABILITIES: readonly ControllerRpcType[] = [
   'EXPAND_VOLUME',
   'PUBLISH_READONLY',
   'SINGLE_NODE_MULTI_WRITER',
+  'GET_CAPACITY',
 ];
 
 /**
@@ -42,5 +44,6 @@ export function controllerHandlers(deps: ControllerDeps): ServiceHandlers {
     ...volumeHandlers(deps, routing),
     ...publishHandlers(routing),
     ...snapshotHandlers(deps, routing),
+    ...capacityHandlers(deps, routing),
   };
 }

@@ -10,6 +10,7 @@ import { createBackup, deleteBackup, listBackups, showBackup } from './cinder-ba
 import { createSnapshot, deleteSnapshot, listSnapshots, showSnapshot } from './cinder-snapshots';
 import { assertProject, createVolume, deleteVolume, listVolumes, showVolume, updateVolume, volumeMetadata } from './cinder-volumes';
 import { cinderTime, type VolumeType } from './state';
+import { showQuotaSet } from './cinder-quotas';
 
 /** The microversions of Cinder 21 (Zed), the release of the machine's real OpenStack. */
 export const CINDER_MIN_VERSION: [number, number] = [3, 0];
@@ -126,6 +127,7 @@ export function cinderRoutes(env: SimEnv): Route[] {
     route('GET', `/backups${id}`, 'cinder.backup.get', scoped((c) => showBackup(env, c))),
     route('DELETE', `/backups${id}`, 'cinder.backup.delete', scoped((c) => deleteBackup(env, c))),
     route('GET', '/limits', 'cinder.limits.get', scoped(() => limits(env))),
+    route('GET', `/os-quota-sets${id}`, 'cinder.quota-set.get', scoped((c) => showQuotaSet(env, c))),
     route('GET', '/types', 'cinder.types.list', scoped(() => ({ status: 200, body: { volume_types: env.state.volumeTypes.map((t) => typeView(t, true)) } }))),
     route('GET', `/types${id}`, 'cinder.types.get', scoped((c) => showType(env, c))),
     route('GET', '/messages', 'cinder.message.list', scoped((c) => listMessages(env, c))),
