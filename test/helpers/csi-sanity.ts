@@ -20,7 +20,7 @@ export function csiSanityPath(): string | undefined {
   return candidates.find((c): c is string => !!c && existsSync(c));
 }
 
-export type SpecStatus = 'passed' | 'failed' | 'skipped';
+export type SpecStatus = 'passed' | 'failed' | 'skipped' | 'pending';
 
 export interface SpecOutcome {
   /** The full spec text, "[Suite] Context It". */
@@ -63,7 +63,8 @@ export function parseJunit(xml: string): SpecOutcome[] {
     const declared = attr('status');
     let status: SpecStatus;
     if (/<(failure|error)\b/.test(body) || declared === 'failed' || declared === 'panicked' || declared === 'interrupted' || declared === 'timedout') status = 'failed';
-    else if (/<skipped\b/.test(body) || declared === 'skipped' || declared === 'pending') status = 'skipped';
+    else if (declared === 'pending') status = 'pending';
+    else if (/<skipped\b/.test(body) || declared === 'skipped') status = 'skipped';
     else status = 'passed';
     const msg = /<(?:failure|error|skipped)\b[^>]*?message="([^"]*)"/.exec(body)?.[1] ?? '';
     out.push({ name, status, message: unescapeXml(msg) });
@@ -121,9 +122,10 @@ export async function runCsiSanity(o: SanityOptions): Promise<SanityRun> {
 }
 
 /** Counts and the names of what did not pass, for assertions that print what went wrong. */
-export function summarize(run: SanityRun): { ran: number; passed: number; failed: string[]; skipped: string[] } {
+export function summarize(run: SanityRun): { ran: number; passed: number; failed: string[]; skipped: string[]; pending: string[] } {
   const failed = run.specs.filter((s) => s.status === 'failed').map((s) => `${s.name}\n    ${s.message.split('\n').slice(0, 6).join('\n    ')}`);
   const skipped = run.specs.filter((s) => s.status === 'skipped').map((s) => s.name);
-  const ran = run.specs.filter((s) => s.status !== 'skipped').length;
-  return { ran, passed: run.specs.filter((s) => s.status === 'passed').length, failed, skipped };
+  const pending = run.specs.filter((s) => s.status === 'pending').map((s) => s.name);
+  const ran = run.specs.filter((s) => s.status === 'passed' || s.status === 'failed').length;
+  return { ran, passed: run.specs.filter((s) => s.status === 'passed').length, failed, skipped, pending };
 }

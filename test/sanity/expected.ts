@@ -1,7 +1,9 @@
 /**
- * What the whole csi-sanity v5.4.0 suite may skip here: only specs whose capability the driver does not
- * advertise yet, each named with the capability. When that capability lands its entries go, and the
- * expectation becomes 92 ran / 0 skipped.
+ * What the whole csi-sanity v5.4.0 suite may leave unrun here, each entry named with its reason:
+ * - pending: specs upstream marks `XIt`; ginkgo never runs them, whatever the driver (csi-test issue #223,
+ *   the ListVolumes pagination spec that deletes volumes it did not create). 92 specs = 91 runnable + 1 pending.
+ * - skipped: specs csi-sanity skips because the driver does not advertise the capability they test. Each
+ *   entry goes when its capability lands; then the expectation is 91 ran / 0 skipped / 1 pending.
  */
 export const SANITY_TOTAL_SPECS = 92;
 
@@ -12,9 +14,24 @@ export interface AllowedSkip {
   capability: string;
 }
 
-export const SANITY_ALLOWED_SKIPS: readonly AllowedSkip[] = [];
+/** Upstream's pending specs (`XIt` in csi-test v5.4.0 pkg/sanity/controller.go). */
+export const SANITY_PENDING: readonly RegExp[] = [
+  /ListVolumes pagination should detect volumes added between pages and accept tokens when the last volume from a page is deleted$/,
+];
+
+/** Capabilities not advertised yet (issue #18: branches `group` and `modify`). */
+export const SANITY_ALLOWED_SKIPS: readonly AllowedSkip[] = [
+  { spec: /^\[It\] GroupController Service /, capability: 'GroupController service (CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT)' },
+  { spec: /^\[It\] ModifyVolume \[Controller Server\] /, capability: 'MODIFY_VOLUME' },
+  { spec: /CreateVolume should (not )?create volume with (a|an invalid) volume attribute class$/, capability: 'MODIFY_VOLUME' },
+];
 
 /** The skipped specs no allowed entry explains. */
 export function unexpectedSkips(skipped: readonly string[]): string[] {
   return skipped.filter((name) => !SANITY_ALLOWED_SKIPS.some((a) => a.spec.test(name)));
+}
+
+/** The pending specs that are not upstream's known ones. */
+export function unexpectedPending(pending: readonly string[]): string[] {
+  return pending.filter((name) => !SANITY_PENDING.some((p) => p.test(name)));
 }
