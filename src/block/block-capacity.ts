@@ -20,8 +20,8 @@ export interface BlockCapacity {
   availableGiB?: number;
   /** GiB of the largest volume (`per_volume_gigabytes`); undefined when unlimited or unknown. */
   maximumVolumeGiB?: number;
-  /** The quota keys that decided `availableGiB`, for logs and tests (`limits` when only /limits was readable). */
-  from: string[];
+  /** The quota key that decided `availableGiB` (`limits` when only /limits was readable); undefined when unlimited. */
+  from?: string;
 }
 
 /** Headroom of one quota entry; undefined for an unlimited one (-1). */
@@ -49,21 +49,20 @@ export async function blockCapacity(cinder: CinderApi & Partial<CinderQuotaApi>,
   if (!set) {
     const l = await cinder.getAbsoluteLimits(signal);
     const room = headroom({ limit: l.maxTotalVolumeGigabytes, in_use: l.totalGigabytesUsed, reserved: 0 });
-    return { availableGiB: room, from: room === undefined ? [] : ['limits'] };
+    return { availableGiB: room, from: room === undefined ? undefined : 'limits' };
   }
   // A type without its own key (an id instead of a name, a type private to another project) is bound by
   // the project-wide quota only: quota keys carry names.
   const keys = ['gigabytes', ...(q.volumeType ? [perTypeKey('gigabytes', q.volumeType)] : [])];
   let available: number | undefined;
-  const from: string[] = [];
+  let from: string | undefined;
   for (const key of keys) {
     const e = quotaEntry(set, key);
     const room = e && headroom(e);
-    if (room === undefined) continue;
-    if (available === undefined || room < available) {
+    if (room !== undefined && (available === undefined || room < available)) {
       available = room;
-      from.unshift(key);
-    } else from.push(key);
+      from = key;
+    }
   }
   const perVolume = quotaEntry(set, 'per_volume_gigabytes');
   const maximumVolumeGiB = perVolume && perVolume.limit >= 0 ? perVolume.limit : undefined;
