@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { describeIf } from '../helpers/prereq';
 import { csiSanityPath, runCsiSanity, summarize, type SanityRun } from '../helpers/csi-sanity';
 import {
   Cleanup, describeOpenStack, fakeNodeId, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, type CountingClients,
@@ -22,7 +23,12 @@ const SUITE_TIMEOUT_MS = 15 * 60_000;
 /** Controller specs that need what a real cloud run leaves out: the attach-limit spec would attach 256 volumes. */
 const ATTACH_LIMIT_SPEC = /should fail when publishing more volumes than the node max attach limit$/;
 
-describeOpenStack('csi-sanity v5.4.0, Controller specs, against openstack-loopback', () => {
+const NAME = 'csi-sanity v5.4.0, Controller specs, against openstack-loopback';
+// Without the tool: todo locally, a failure under CI=true (prereq.ts's rule), as without the control plane.
+const describeWithTool = (body: () => void) =>
+  csiSanityPath() ? describeOpenStack(NAME, body) : describeIf(NAME, { commands: ['csi-sanity (../shared/tools)'] }, body);
+
+describeWithTool(() => {
   let dir: string;
   let controller: PluginProcess;
   let node: PluginProcess;
@@ -32,7 +38,6 @@ describeOpenStack('csi-sanity v5.4.0, Controller specs, against openstack-loopba
   const ours = (metadata: Record<string, string> | undefined) => metadata?.[CLUSTER_METADATA_KEY] === cluster;
 
   beforeAll(async () => {
-    if (!csiSanityPath()) throw new Error('csi-sanity not found (../shared/tools/csi-sanity or $CSI_SANITY)');
     dir = mkdtempSync(join(tmpdir(), 'osl-sanity-'));
     c = loopbackClients(loopbackAuth());
     const nodeId = await fakeNodeId(c);
