@@ -9,6 +9,7 @@ import { isNotFound, isOpenStackError, type OpenStackErrorKind } from '../openst
 import type { Published } from './block-types';
 import { BlockContext, attachedServers, isAttachedTo, isErrorStatus } from './block-context';
 import { waitForVolume } from './volume-wait';
+import { assertSameMode, recordMode } from './block-readonly';
 
 /** Statuses of an attach or detach in flight. */
 const IN_TRANSIT = new Set(['reserved', 'attaching', 'detaching']);
@@ -25,19 +26,24 @@ const REFUSALS = new Set<OpenStackErrorKind>(['bad-request', 'invalid-state', 'n
  * states needs. An answer that did not come (5xx, reset, deadline) may have attached: never sent again here;
  * the caller's retry is refused by Nova (the volume is reserved) and reads.
  */
-export async function publishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
+export async function publishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal, readonly = false): Promise<Published> {
+  // A read-only publish reads first: it must not attach over a read-write publish to the same node.
+  if (readonly) return publishAfterRead(c, volumeId, nodeId, signal, readonly);
   try {
     await c.nova.attachVolume(nodeId, volumeId, {}, signal);
   } catch (e) {
     if (signal.aborted || !isOpenStackError(e) || !REFUSALS.has(e.kind)) throw e;
-    return publishAfterRead(c, volumeId, nodeId, signal);
+    return publishAfterRead(c, volumeId, nodeId, signal, readonly);
   }
   c.log.info({ volumeId, nodeId }, 'Nova attach accepted');
   // Nova reserved the volume before it answered, from available: the wait starts from there.
-  return waitAttached(c, volumeId, nodeId, false, signal);
+  const attached = await waitAttachedVolume(c, volumeId, nodeId, false, signal);
+  // A stale read-only record of an earlier publish here would make the next identical publish a conflict.
+  await recordMode(c, volumeId, nodeId, false, attached, signal);
+  return published(attached, nodeId);
 }
 
-async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
+async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal, readonly: boolean): Promise<Published> {
   // Both reads at once: they are independent, and each is a round trip before the attach can be sent.
   const [volume, server] = await Promise.allSettled([getOrNotFound(c, volumeId, signal), c.nova.getServer(nodeId, signal)]);
   if (volume.status === 'rejected') throw volume.reason;
@@ -48,12 +54,17 @@ async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: strin
   let v = volume.value;
   if (isErrorStatus(v.status)) throw failedPrecondition(`volume ${volumeId} is in ${v.status}; it cannot be attached`);
   if (isAttachedTo(v, nodeId) && v.status === 'in-use') {
-    if (await novaHas(c, nodeId, volumeId, signal)) return published(v, nodeId);
+    if (await novaHas(c, nodeId, volumeId, signal)) {
+      assertSameMode(v, nodeId, readonly);
+      return published(v, nodeId);
+    }
     // Cinder's attachment outlived Nova's mapping: the disk is not on the node. Clear the record, attach anew.
     v = await forgetStaleAttachment(c, v, nodeId, signal);
   }
   const mine = isAttachedTo(v, nodeId) || (IN_TRANSIT.has(v.status) && (await novaHas(c, nodeId, volumeId, signal)));
-  if (!mine) {
+  // An attach to this node under way is an earlier publish's: it must have asked for the same mode.
+  if (mine) assertSameMode(v, nodeId, readonly);
+  else {
     const others = attachedServers(v).filter((s) => s !== nodeId);
     if (others.length > 0 && !v.multiattach) {
       throw failedPrecondition(`volume ${volumeId} is attached to ${others.join(', ')} and its type does not allow multiattach`);
@@ -61,9 +72,10 @@ async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: strin
     if (IN_TRANSIT.has(v.status) && !v.multiattach) {
       throw failedPrecondition(`volume ${volumeId} is ${v.status} for another node; retry when it settles`);
     }
+    await recordMode(c, volumeId, nodeId, readonly, v, signal);
     await attach(c, v, nodeId, signal);
   }
-  return waitAttached(c, volumeId, nodeId, v.status === 'in-use', signal);
+  return published(await waitAttachedVolume(c, volumeId, nodeId, v.status === 'in-use', signal), nodeId);
 }
 
 /**
@@ -71,7 +83,7 @@ async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: strin
  * so a volume back at rest without this server means the attach failed; for a multiattach volume already in use
  * (`wasInUse`), only after it was seen in transit.
  */
-async function waitAttached(c: BlockContext, volumeId: string, nodeId: string, wasInUse: boolean, signal: AbortSignal): Promise<Published> {
+async function waitAttachedVolume(c: BlockContext, volumeId: string, nodeId: string, wasInUse: boolean, signal: AbortSignal): Promise<CinderVolume> {
   let sawTransit = false;
   const v = await waitForVolume(c.cinder, volumeId, (x) => isAttachedTo(x, nodeId) && x.status === 'in-use', {
     ...c.wait, signal, startWithPause: true, what: `volume ${volumeId} to be attached to ${nodeId}`,
@@ -85,7 +97,7 @@ async function waitAttached(c: BlockContext, volumeId: string, nodeId: string, w
       return undefined;
     },
   });
-  return published(v, nodeId);
+  return v;
 }
 
 async function attach(c: BlockContext, v: CinderVolume, nodeId: string, signal: AbortSignal): Promise<void> {

@@ -15,6 +15,9 @@ import * as volumes from './block-volumes';
 import * as attach from './block-attach';
 import * as snapshots from './block-snapshots';
 import { modifyVolume } from './block-modify';
+import { blockCapacity, type BlockCapacity, type CapacityQuery } from './block-capacity';
+import type { CinderApi } from '../openstack/cinder';
+import type { CinderQuotaApi } from '../openstack/cinder-limits';
 
 export interface CinderBlockBackendDeps {
   clients: Pick<CloudClients, 'name' | 'cinder' | 'nova'>;
@@ -39,6 +42,11 @@ export class CinderBlockBackend implements ControllerBackend {
     };
   }
 
+  getCapacity(q: CapacityQuery, signal: AbortSignal): Promise<BlockCapacity> {
+    // The real client serves quota sets; a client without them (a test double) falls back to the limits.
+    return blockCapacity(this.c.cinder as CinderApi & Partial<CinderQuotaApi>, q, this.c.log, signal);
+  }
+
   createVolume(spec: CreateVolumeSpec, signal: AbortSignal): Promise<CreatedVolume> {
     return volumes.createVolume(this.c, spec, signal);
   }
@@ -55,8 +63,8 @@ export class CinderBlockBackend implements ControllerBackend {
     return volumes.listVolumes(this.c, page, signal);
   }
 
-  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published> {
-    return attach.publishVolume(this.c, volumeId, nodeId, signal);
+  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal, readonly = false): Promise<Published> {
+    return attach.publishVolume(this.c, volumeId, nodeId, signal, readonly);
   }
 
   unpublishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<void> {

@@ -4,6 +4,8 @@
  * CinderBlockBackend (block-backend.ts); an object-storage backend will implement the same interface.
  */
 
+import type { BlockCapacity, CapacityQuery } from './block-capacity';
+
 /** Where a new volume's data comes from. `snapshot` ids that are Cinder backups are restored from the backup. */
 export type VolumeSource = { kind: 'snapshot'; id: string } | { kind: 'volume'; id: string };
 
@@ -101,6 +103,8 @@ export interface PageOf<T> {
  * and answers DEADLINE_EXCEEDED when `signal` fires.
  */
 export interface ControllerBackend {
+  /** Room left for new volumes (GetCapacity); absent for a backend with no quota to read (object). */
+  getCapacity?(q: CapacityQuery, signal: AbortSignal): Promise<BlockCapacity>;
   /** Creates or finds (by name) a volume and waits until it is usable. ALREADY_EXISTS when the name is taken
    *  with another size or source; RESOURCE_EXHAUSTED on quota; NOT_FOUND when the source is absent. */
   createVolume(spec: CreateVolumeSpec, signal: AbortSignal): Promise<CreatedVolume>;
@@ -111,8 +115,9 @@ export interface ControllerBackend {
   /** One page of volumes. A marker the backend does not know → ABORTED. */
   listVolumes(page: PageRequest, signal: AbortSignal): Promise<PageOf<VolumeInfo>>;
   /** Attaches to a node and waits. Already attached there → success at once. Volume or node absent → NOT_FOUND;
-   *  attached elsewhere (not multiattach) or in error → FAILED_PRECONDITION; node full → RESOURCE_EXHAUSTED. */
-  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<Published>;
+   *  attached elsewhere (not multiattach) or in error → FAILED_PRECONDITION; node full → RESOURCE_EXHAUSTED;
+   *  already published there with the other `readonly` → ALREADY_EXISTS. */
+  publishVolume(volumeId: string, nodeId: string, signal: AbortSignal, readonly?: boolean): Promise<Published>;
   /** Detaches from a node ('' = every node) and waits. Volume or node absent, or not attached → success. */
   unpublishVolume(volumeId: string, nodeId: string, signal: AbortSignal): Promise<void>;
   /** Grows to at least `sizeGiB` and waits; returns the size now. Absent → NOT_FOUND. Already large enough → success. */

@@ -19,8 +19,6 @@ export const AFFINITY_KEY = 'cinder.csi.openstack.org/affinity';
 export const ANTI_AFFINITY_KEY = 'cinder.csi.openstack.org/anti-affinity';
 /** Statuses a volume passes through before it can be used. */
 const CREATING = new Set(['creating', 'downloading', 'restoring-backup']);
-/** Cinder fault texts that mean "no room", which CSI calls RESOURCE_EXHAUSTED. */
-const NO_CAPACITY_RE = /quota|capacity|no valid (backend|host)|could not find any available|insufficient/i;
 
 /** See ControllerBackend.createVolume. */
 export async function createVolume(c: BlockContext, spec: CreateVolumeSpec, signal: AbortSignal): Promise<CreatedVolume> {
@@ -142,7 +140,13 @@ async function waitThenDelete(c: BlockContext, v: CinderVolume, signal: AbortSig
   await c.cinder.deleteVolume(done.id, signal);
 }
 
-/** Waits out `creating`; a volume that lands in `error` is deleted and reported with Cinder's reason. */
+/**
+ * Waits out `creating`; a volume that lands in `error` is deleted and reported with Cinder's reason. The code
+ * comes from the state, not from the reason's wording (which varies by release, driver and language): `error`
+ * straight out of `creating` means the scheduler or the backend could not allocate it, which CSI calls
+ * RESOURCE_EXHAUSTED, and the provisioner may then try another topology; the volume is gone, so a retry
+ * starts afresh. A restore that failed (`error_restoring`) is the backup's problem, not room: INTERNAL.
+ */
 async function settle(c: BlockContext, v: CinderVolume, signal: AbortSignal): Promise<CinderVolume> {
   if (!CREATING.has(v.status)) return v;
   const done = await waitForVolume(c.cinder, v.id, (x) => !CREATING.has(x.status), {
@@ -152,7 +156,7 @@ async function settle(c: BlockContext, v: CinderVolume, signal: AbortSignal): Pr
   const fault = c.cinder.volumeFaultMessage ? await c.cinder.volumeFaultMessage(done.id, signal).catch(() => undefined) : undefined;
   await bestEffort(c.log, `deleting errored volume ${done.id}`, () => c.cinder.deleteVolume(done.id, signal));
   const why = `Cinder could not create volume ${done.id} (status ${done.status}${fault ? `: ${fault}` : ''}); it was deleted so a retry starts afresh`;
-  throw new CodedError(fault && NO_CAPACITY_RE.test(fault) ? Status.RESOURCE_EXHAUSTED : Status.INTERNAL, why);
+  throw new CodedError(done.status === 'error' ? Status.RESOURCE_EXHAUSTED : Status.INTERNAL, why);
 }
 
 function contextFor(v: CinderVolume, src: ResolvedSource | undefined, extra: Record<string, string>): Record<string, string> {

@@ -1,7 +1,7 @@
 /**
  * ControllerPublishVolume and ControllerUnpublishVolume: argument checks, then the backend attaches or
- * detaches and waits. Readonly publishing is accepted here and enforced by the node (bind mount `ro`);
- * Cinder has no read-only attachment.
+ * detaches and waits. Readonly publishing is enforced by the node (bind mount `ro`): Cinder has no read-only
+ * attachment; the backend remembers the mode per node so a publish with the other one is ALREADY_EXISTS.
  */
 import type { CallContext, ServiceHandlers } from './server';
 import type * as csi from './types';
@@ -22,7 +22,7 @@ export function publishHandlers(routing: ControllerRouting): ServiceHandlers {
       if (isObjectVolumeId(volumeId)) validateObjectCapability(cap, 'volume_capability');
       else validateCapability(cap, 'volume_capability');
       const backend = routing.forVolume(volumeId, req.secrets);
-      const { devicePath } = await backend.publishVolume(volumeId, nodeId, ctx.signal);
+      const { devicePath } = await backend.publishVolume(volumeId, nodeId, ctx.signal, req.readonly === true);
       return { publish_context: devicePath ? { [DEVICE_PATH_KEY]: devicePath } : {} };
     },
 

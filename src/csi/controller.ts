@@ -10,10 +10,11 @@ import { volumeHandlers } from './controller-volumes';
 import { publishHandlers } from './controller-publish';
 import { snapshotHandlers } from './controller-snapshots';
 import { modifyHandlers } from './controller-modify';
+import { capacityHandlers } from './controller-capacity';
 
 export type { ControllerDeps } from './controller-routing';
 
-/** What this controller implements; GET_CAPACITY is not (it answers UNIMPLEMENTED). */
+/** What this controller implements. */
 export const CONTROLLER_CAPABILITIES: readonly ControllerRpcType[] = [
   'CREATE_DELETE_VOLUME',
   'PUBLISH_UNPUBLISH_VOLUME',
@@ -28,6 +29,7 @@ export const CONTROLLER_CAPABILITIES: readonly ControllerRpcType[] = [
   'PUBLISH_READONLY',
   'SINGLE_NODE_MULTI_WRITER',
   'MODIFY_VOLUME',
+  'GET_CAPACITY',
 ];
 
 /**
@@ -45,5 +47,6 @@ export function controllerHandlers(deps: ControllerDeps): ServiceHandlers {
     ...publishHandlers(routing),
     ...snapshotHandlers(deps, routing),
     ...modifyHandlers(routing),
+    ...capacityHandlers(deps, routing),
   };
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../log';
 import type { FuseMountService } from '../fuse/supervisor-client';
 import type { FoundDevice } from '../mount/devices';
 import type { NodeMounter } from '../mount/node-mounter';
-import { failedPrecondition } from './errors';
+import { failedPrecondition, notFound } from './errors';
 import type { CallContext } from './server';
 import type { VolumeCapability } from './types';
 
@@ -67,11 +67,26 @@ export function isReaderOnly(cap: VolumeCapability | null | undefined): boolean 
   return mode === 'SINGLE_NODE_READER_ONLY' || mode === 'MULTI_NODE_READER_ONLY';
 }
 
+/** Cinder's volume ids are UUIDs: its `volumes.id` column holds 36 characters. */
+export const CINDER_ID_MAX_CHARS = 36;
+
+/**
+ * Whether a device of this id can ever appear: a Cinder id fits its column, and a by-id link name can hold
+ * neither `/` nor NUL. An id that cannot is answered at once instead of waiting out the caller's deadline.
+ */
+export function canHaveDevice(volumeId: string): boolean {
+  return volumeId.length <= CINDER_ID_MAX_CHARS && !/[/\0]/.test(volumeId);
+}
+
 /**
  * Waits for the volume's device, at most until shortly before the caller's deadline (and `maxWaitMs`).
- * Throws CodedError DEADLINE_EXCEEDED naming the volume and the links looked for when it never appears.
+ * Throws CodedError DEADLINE_EXCEEDED naming the volume and the links looked for when it never appears,
+ * NOT_FOUND at once for an id no Cinder volume can have.
  */
-export function waitForVolumeDevice(deps: NodeDeps, volumeId: string, ctx: CallContext, maxWaitMs?: number): Promise<FoundDevice> {
+export async function waitForVolumeDevice(deps: NodeDeps, volumeId: string, ctx: CallContext, maxWaitMs?: number): Promise<FoundDevice> {
+  if (!canHaveDevice(volumeId)) {
+    throw notFound(`volume_id "${volumeId.slice(0, 64)}${volumeId.length > 64 ? '…' : ''}" is no Cinder volume id (at most ${CINDER_ID_MAX_CHARS} characters, no "/"); no device of it can appear`);
+  }
   return deps.mounter.waitForDevice(volumeId, {
     byIdDir: deps.byIdDir,
     signal: ctx.signal,
@@ -97,6 +112,7 @@ export async function stagedBlockDevice(deps: NodeDeps, volumeId: string, ctx: C
 
 /** One look for the volume's device, no waiting and no bus rescan; undefined when it is not there. */
 export async function lookForDevice(deps: NodeDeps, volumeId: string): Promise<FoundDevice | undefined> {
+  if (!canHaveDevice(volumeId)) return undefined;
   try {
     return await deps.mounter.waitForDevice(volumeId, { byIdDir: deps.byIdDir, timeoutMs: 0 });
   } catch (e) {

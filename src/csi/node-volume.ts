@@ -10,6 +10,7 @@ import type {
   CapacityRange, NodeExpandVolumeRequest, NodeExpandVolumeResponse, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse,
   VolumeCondition, VolumeUsage,
 } from './types';
+import { isAbsolute } from 'node:path';
 import { requirePathUnder, requireString, validateCapability } from './validate';
 import { isBlock, lookForDevice, type NodeDeps } from './node-deps';
 
@@ -35,7 +36,7 @@ export function volumeHandlers(deps: NodeDeps): ServiceHandlers {
  */
 export async function nodeExpandVolume(deps: NodeDeps, req: NodeExpandVolumeRequest, ctx: CallContext): Promise<NodeExpandVolumeResponse> {
   const volumeId = requireString(req.volume_id, 'volume_id');
-  const volumePath = requirePathUnder(req.volume_path, deps.kubeletDir, 'volume_path');
+  const volumePath = volumePathOf(req.volume_path, volumeId, deps.kubeletDir);
   if (req.staging_target_path) requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path');
   if (req.volume_capability) validateCapability(req.volume_capability, 'volume_capability');
   const required = requiredBytes(req.capacity_range);
@@ -58,6 +59,20 @@ export async function nodeExpandVolume(deps: NodeDeps, req: NodeExpandVolumeRequ
   if (!raw) await deps.mounter.resizeFilesystem(device, volumePath);
   ctx.log.info({ volumePath, device, sizeBytes: size, raw }, 'volume expanded on node');
   return { capacity_bytes: size };
+}
+
+/**
+ * volume_path of the in-use RPCs, checked before anything is looked at. A relative path is NOT_FOUND: the CO
+ * only ever publishes or stages at absolute paths (NodePublish/NodeStage refuse others), so no volume can be
+ * there, and that is known without resolving it against the plugin's working directory, i.e. without touching
+ * the filesystem. An absolute path outside the kubelet dir (or escaping it with `..` or a link) stays
+ * INVALID_ARGUMENT, decided lexically too: the plugin refuses to look there at all, so it cannot claim what
+ * is or is not there. Only a path under the kubelet dir is ever stat()ed.
+ */
+function volumePathOf(path: string | undefined, volumeId: string, kubeletDir: string): string {
+  const p = requireString(path, 'volume_path');
+  if (!isAbsolute(p)) throw notFound(`volume ${volumeId} is not at volume_path "${p}": a relative path never holds a published volume`);
+  return requirePathUnder(p, kubeletDir, 'volume_path');
 }
 
 function requiredBytes(range: CapacityRange | null | undefined): number {
@@ -87,7 +102,7 @@ async function mountedDevice(deps: NodeDeps, volumeId: string, path: string): Pr
  */
 export async function nodeGetVolumeStats(deps: NodeDeps, req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
   const volumeId = requireString(req.volume_id, 'volume_id');
-  const volumePath = requirePathUnder(req.volume_path, deps.kubeletDir, 'volume_path');
+  const volumePath = volumePathOf(req.volume_path, volumeId, deps.kubeletDir);
   const stagingPath = req.staging_target_path ? requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path') : undefined;
 
   const kind = await deps.mounter.pathKind(volumePath);
@@ -103,6 +118,13 @@ export async function nodeGetVolumeStats(deps: NodeDeps, req: NodeGetVolumeStats
       return { usage: [{ unit: 'BYTES', total }], volume_condition: await deviceCondition(deps, volumeId, volumePath) };
     }
     case 'directory': {
+      // An unmounted directory holds no volume: statfs there would measure the host's filesystem. A known
+      // volume (its device is here) was unmounted underneath, which is a condition to report; an unknown one
+      // is not at this path at all.
+      if (!(await deps.mounter.findMount(volumePath))) {
+        if (!(await lookForDevice(deps, volumeId))) throw notFound(`volume ${volumeId} is not mounted at volume_path ${volumePath}`);
+        return { usage: UNMEASURABLE, volume_condition: abnormal(`${volumePath} is no longer a mount point: the volume's filesystem was unmounted underneath`) };
+      }
       const s = await deps.mounter.fsStats(volumePath);
       return {
         usage: [

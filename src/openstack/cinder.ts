@@ -7,6 +7,7 @@ import { VolumeReadBatcher } from './cinder-batch';
 import { isOpenStackError, OpenStackError } from './errors';
 import { HttpClient, HttpMethod } from './http';
 import { ServiceAuth, VOLUME_SERVICE_TYPES } from './keystone';
+import { projectIdOfEndpoint, type CinderQuotaSetUsage } from './cinder-limits';
 import {
   CinderAbsoluteLimits,
   CinderBackup,
@@ -259,6 +260,14 @@ export class CinderClient implements CinderApi {
   async getAbsoluteLimits(signal?: AbortSignal): Promise<CinderAbsoluteLimits> {
     const data = await this.call<{ limits: { absolute: CinderAbsoluteLimits } }>('limits.get', 'GET', '/limits', { signal });
     return data.limits.absolute;
+  }
+
+  /** See CinderQuotaApi (cinder-limits.ts). The project is the token's, else the one in the endpoint URL. */
+  async getQuotaUsage(signal?: AbortSignal): Promise<CinderQuotaSetUsage> {
+    const project = (await this.keystone.projectId?.(signal)) ?? projectIdOfEndpoint(await this.keystone.endpoint(this.serviceTypes, signal));
+    if (!project) throw new Error('cannot tell the project of this Cinder endpoint for its quota set');
+    const data = await this.call<{ quota_set: CinderQuotaSetUsage }>('quota-set.get', 'GET', `/os-quota-sets/${enc(project)}`, { params: { usage: true }, signal });
+    return data.quota_set;
   }
 
   async volumeFaultMessage(id: string, signal?: AbortSignal): Promise<string | undefined> {

@@ -47,6 +47,8 @@ export interface ServiceAuth extends TokenSource {
    * Rejects with OpenStackError kind 'endpoint-not-found' (FAILED_PRECONDITION) naming types, region and interface.
    */
   endpoint(types: readonly string[], signal?: AbortSignal): Promise<string>;
+  /** The project the token is scoped to, when the source knows it (quota sets are addressed by project). */
+  projectId?(signal?: AbortSignal): Promise<string | undefined>;
 }
 
 export interface KeystoneDeps {

@@ -6,6 +6,7 @@
 import type { SimEnv } from './env';
 import { atLeast, badRequest, boolish, type Reply, type RequestContext } from './http-util';
 import { checkQuota } from './cinder-views';
+import { checkTypeQuota } from './cinder-quotas';
 import { findVolume } from './cinder-volumes';
 import { retype } from './cinder-retype';
 import { randomUUID, type VolumeRecord, type VolumeStatus } from './state';
@@ -49,6 +50,7 @@ function extend(env: SimEnv, ctx: RequestContext, v: VolumeRecord, args: Record<
     throw badRequest(`Invalid input received: New size for extend must be greater than current size. (current: ${v.size}, extended: ${newSize}).`);
   }
   checkQuota(state, 0, newSize - v.size);
+  checkTypeQuota(state, v.volumeType, newSize - v.size, newSize);
   const previous = v.status;
   state.setVolumeStatus(v, 'extending');
   const fail = state.failExtend.delete(v.id);

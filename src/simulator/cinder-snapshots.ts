@@ -5,6 +5,7 @@
  */
 import type { SimEnv } from './env';
 import { atLeast, badRequest, boolish, notFound, objectBody, optString, optStringMap, type Reply, type RequestContext } from './http-util';
+import { checkTypeQuota } from './cinder-quotas';
 import { checkQuota, matchesMetadata, metadataFilter, paginate, rejectUnknownFilters, snapshotView } from './cinder-views';
 import { findVolume } from './cinder-volumes';
 import { randomUUID, type SnapshotRecord } from './state';
@@ -28,6 +29,7 @@ export function createSnapshot(env: SimEnv, ctx: RequestContext): Reply {
     throw badRequest(`Invalid volume: Volume ${v.id} status must be ${allowed}, but current status is: ${v.status}.`);
   }
   checkQuota(state, 0, v.size, 1);
+  checkTypeQuota(state, v.volumeType, v.size);
   const now = Date.now();
   const s: SnapshotRecord = {
     id: randomUUID(),

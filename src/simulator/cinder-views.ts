@@ -17,17 +17,17 @@ export function quotaExceeded(message: string): ApiError {
   return new ApiError(413, message, { 'Retry-After': '0' });
 }
 
-/** Checks that `addVolumes` more volumes of `addGigabytes` fit the quota; 413 like Cinder otherwise. */
+/** Checks that `addVolumes` more volumes of `addGigabytes` fit the quota (-1: unlimited); 413 like Cinder otherwise. */
 export function checkQuota(state: SimState, addVolumes: number, addGigabytes: number, addSnapshots = 0): void {
   const q = state.quota;
-  if (addVolumes > 0 && state.volumes.size + addVolumes > q.volumes) {
+  if (addVolumes > 0 && q.volumes >= 0 && state.volumes.size + addVolumes > q.volumes) {
     throw quotaExceeded(`VolumeLimitExceeded: Maximum number of volumes allowed (${q.volumes}) exceeded for quota 'volumes'.`);
   }
-  if (addSnapshots > 0 && state.snapshots.size + addSnapshots > q.snapshots) {
+  if (addSnapshots > 0 && q.snapshots >= 0 && state.snapshots.size + addSnapshots > q.snapshots) {
     throw quotaExceeded(`SnapshotLimitExceeded: Maximum number of snapshots allowed (${q.snapshots}) exceeded`);
   }
   const used = state.usedGigabytes();
-  if (addGigabytes > 0 && used + addGigabytes > q.gigabytes) {
+  if (addGigabytes > 0 && q.gigabytes >= 0 && used + addGigabytes > q.gigabytes) {
     throw quotaExceeded(
       `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. ` +
         `Requested ${addGigabytes}G, quota is ${q.gigabytes}G and ${used}G has been consumed.`,

@@ -7,6 +7,7 @@ import type { SimEnv } from './env';
 import {
   ApiError, atLeast, badRequest, notFound, objectBody, optString, optStringMap, type Reply, type RequestContext,
 } from './http-util';
+import { checkTypeQuota } from './cinder-quotas';
 import { checkQuota, matchesMetadata, metadataFilter, paginate, rejectUnknownFilters, volumeNotFound, volumeSummary, volumeView } from './cinder-views';
 import { randomUUID, type VolumeRecord } from './state';
 
@@ -82,6 +83,7 @@ export function createVolume(env: SimEnv, ctx: RequestContext): Reply {
   }
   const metadata = optStringMap(body, 'metadata');
   checkQuota(state, 1, size);
+  checkTypeQuota(state, type.name, size, size);
 
   const now = Date.now();
   const v: VolumeRecord = {

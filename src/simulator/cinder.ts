@@ -12,6 +12,7 @@ import { createSnapshot, deleteSnapshot, listSnapshots, showSnapshot } from './c
 import { assertProject, createVolume, deleteVolume, listVolumes, showVolume, updateVolume, volumeMetadata } from './cinder-volumes';
 import { cinderTime, type VolumeType } from './state';
 import * as groups from './cinder-groups';
+import { showQuotaSet } from './cinder-quotas';
 
 /** The microversions of Cinder 21 (Zed), the release of the machine's real OpenStack. */
 export const CINDER_MIN_VERSION: [number, number] = [3, 0];
@@ -144,6 +145,7 @@ export function cinderRoutes(env: SimEnv): Route[] {
     route('GET', `/group_snapshots${id}`, 'cinder.group-snapshot.get', scoped((c) => groups.showGroupSnapshot(env, c))),
     route('DELETE', `/group_snapshots${id}`, 'cinder.group-snapshot.delete', scoped((c) => groups.deleteGroupSnapshot(env, c))),
     route('GET', '/limits', 'cinder.limits.get', scoped(() => limits(env))),
+    route('GET', `/os-quota-sets${id}`, 'cinder.quota-set.get', scoped((c) => showQuotaSet(env, c))),
     route('GET', '/types', 'cinder.types.list', scoped(() => ({ status: 200, body: { volume_types: env.state.volumeTypes.map((t) => typeView(t, true)) } }))),
     route('POST', '/types', 'cinder.types.create', scoped(() => createTypeForbidden())),
     route('GET', `/types${id}`, 'cinder.types.get', scoped((c) => showType(env, c))),

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../log';
 import { DevicePlane } from './device-plane';
+import { setQuotas } from './cinder-quotas';
 import type { SimEnv } from './env';
 import { Counters, FaultTable } from './faults';
 import { createSimServer } from './server';
@@ -88,9 +89,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     { ...DEFAULT_DELAYS, ...opts.delays },
     opts.delayScale ?? 1,
     opts.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS,
-    { ...DEFAULT_QUOTA, ...opts.quota },
+    { ...DEFAULT_QUOTA },
     zones,
   );
+  setQuotas(state, opts.quota ?? {});
   const demo = { id: hexId(), name: 'demo', password: DEFAULT_PASSWORD, defaultProjectId: state.project.id };
   const trustee = { id: hexId(), name: 'csi-trustee', password: DEFAULT_TRUSTEE_PASSWORD, defaultProjectId: null };
   state.users.set(demo.id, demo);
@@ -184,6 +186,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (!s) throw new Error(`no server ${id}`);
       s.maxVolumes = maxVolumes;
     },
+    setQuota: (q) => setQuotas(state, q),
     revokeAllTokens: () => state.revokeAllTokens(),
     getVolume: (id) => {
       const v = state.volumes.get(id);

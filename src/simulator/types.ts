@@ -37,6 +37,17 @@ export interface DevicePlaneOptions {
   linkStyle?: LinkStyle;
 }
 
+/** Cinder quotas of the simulated project; -1 is unlimited, as in Cinder. */
+export interface SimulatorQuota {
+  volumes?: number;
+  gigabytes?: number;
+  snapshots?: number;
+  /** `per_volume_gigabytes`: the largest volume. */
+  perVolumeGigabytes?: number;
+  /** `gigabytes_<type name>`, by type name. */
+  typeGigabytes?: Record<string, number>;
+}
+
 export interface SimulatorOptions {
   /** default '127.0.0.1' */
   host?: string;
@@ -51,8 +62,8 @@ export interface SimulatorOptions {
   region?: string;
   /** Cinder/Nova AZs; default ['nova'] (the first is the default AZ) */
   availabilityZones?: string[];
-  /** defaults 1000 volumes / 10000 gigabytes / 1000 snapshots */
-  quota?: { volumes?: number; gigabytes?: number; snapshots?: number };
+  /** defaults 1000 volumes / 10000 gigabytes / 1000 snapshots; the rest unlimited */
+  quota?: SimulatorQuota;
   /** the Nova server standing for this machine */
   localServer?: { id?: string; name?: string; az?: string; maxVolumes?: number };
   /** Backs volumes with loop devices when root with /dev/loop-control; ignored (with a warning) otherwise. */
@@ -191,6 +202,8 @@ export interface Simulator {
   deleteServer(id: string): void;
   /** Extra: change a server's attach limit (undefined = unlimited). */
   setServerMaxVolumes(id: string, maxVolumes: number | undefined): void;
+  /** Sets Cinder quotas as an admin's PUT /os-quota-sets would; keys not given keep their limits. */
+  setQuota(q: SimulatorQuota): void;
   revokeAllTokens(): void;
   /** Direct state access for assertions (a copy). */
   getVolume(id: string): SimVolume | undefined;

@@ -126,7 +126,7 @@ describe('ControllerGetCapabilities', () => {
     w = await startControllerWorld();
     const r = await w.call('ControllerGetCapabilities', {});
     expect(r.capabilities.map((c: any) => c.rpc.type).sort()).toEqual([
-      'CLONE_VOLUME', 'CREATE_DELETE_SNAPSHOT', 'CREATE_DELETE_VOLUME', 'EXPAND_VOLUME', 'GET_VOLUME', 'LIST_SNAPSHOTS',
+      'CLONE_VOLUME', 'CREATE_DELETE_SNAPSHOT', 'CREATE_DELETE_VOLUME', 'EXPAND_VOLUME', 'GET_CAPACITY', 'GET_VOLUME', 'LIST_SNAPSHOTS',
       'LIST_VOLUMES', 'LIST_VOLUMES_PUBLISHED_NODES', 'MODIFY_VOLUME', 'PUBLISH_READONLY', 'PUBLISH_UNPUBLISH_VOLUME', 'SINGLE_NODE_MULTI_WRITER',
       'VOLUME_CONDITION',
     ]);

@@ -38,6 +38,24 @@ describe('ControllerPublishVolume', () => {
     expect(w.sim.getVolume(volumeId)!.attachments).toHaveLength(1);
   });
 
+  it('answers ALREADY_EXISTS for a second publish to the same node with the other readonly, either way round', async () => {
+    await publish(volumeId, node);
+    const e = await codeOf(publish(volumeId, node, { readonly: true }));
+    expect(e.code).toBe('ALREADY_EXISTS');
+    expect(e.details).toContain('read-write');
+    // The same mode again is the same publish.
+    await expect(publish(volumeId, node)).resolves.toBeDefined();
+    await unpublish(volumeId, node);
+    await publish(volumeId, node, { readonly: true });
+    await expect(publish(volumeId, node, { readonly: true })).resolves.toBeDefined();
+    expect((await codeOf(publish(volumeId, node))).code).toBe('ALREADY_EXISTS');
+    // Unpublished, a read-write publish replaces the read-only record.
+    await unpublish(volumeId, node);
+    await publish(volumeId, node);
+    await expect(publish(volumeId, node)).resolves.toBeDefined();
+    expect(w.sim.getVolume(volumeId)!.attachments).toHaveLength(1);
+  });
+
   it('sends the attach before reading the volume: one Nova POST and no Cinder read before it', async () => {
     w.sim.resetCounters();
     await publish(volumeId, node);

@@ -80,8 +80,4 @@ describe('idempotency and lifecycle', () => {
     await w.call('DeleteSnapshot', { snapshot_id: snap.snapshot.snapshot_id });
     await w.call('DeleteVolume', { volume_id: vol.volume.volume_id });
   });
-
-  it('answers UNIMPLEMENTED for GetCapacity', async () => {
-    expect((await codeOf(w.call('GetCapacity', {}))).code).toBe('UNIMPLEMENTED');
-  });
 });

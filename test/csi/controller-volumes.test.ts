@@ -117,10 +117,11 @@ describe('CreateVolume', () => {
     expect(w.sim.getVolume(r.volume.volume_id)!.status).toBe('available');
   });
 
-  it('reports Cinder\'s own reason from its user messages, as INTERNAL when it is not about room', async () => {
+  it('reports Cinder\'s own reason from its user messages, and the code from the state whatever the reason says', async () => {
     w.sim.failNextVolumeCreate('pvc-err-driver', 'Volume driver reported an error: backend lost its lock');
     const e = await codeOf(w.call('CreateVolume', createReq('pvc-err-driver')));
-    expect(e.code).toBe('INTERNAL');
+    // `error` out of `creating`: the cloud could not allocate it (the old code chose INTERNAL from this text).
+    expect(e.code).toBe('RESOURCE_EXHAUSTED');
     expect(e.details).toContain('Volume driver reported an error: backend lost its lock');
     expect(w.count('cinder.message.list')).toBe(1);
   });

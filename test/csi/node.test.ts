@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { MetadataClient } from '../../src/openstack/metadata';
 import { sanitizeLabelValue, ZONE_TOPOLOGY_KEY } from '../../src/csi/node';
 import { startSimulator, type Simulator } from '../../src/simulator';
@@ -82,6 +83,28 @@ describe('Node service without devices', () => {
   it.each(['NodeExpandVolume', 'NodeGetVolumeStats'])('%s of a missing volume_path answers NOT_FOUND', async (rpc) => {
     const { code } = await codeOf(w.call(rpc, { volume_id: VOL, volume_path: w.path('pods/none/mount') }));
     expect(code).toBe('NOT_FOUND');
+  });
+
+  it.each(['NodeExpandVolume', 'NodeGetVolumeStats'])('%s of a relative volume_path answers NOT_FOUND, looking at nothing', async (rpc) => {
+    // csi-sanity's "volume not found" specs send "some/path": no volume is ever published at a relative path.
+    const { code, details } = await codeOf(w.call(rpc, { volume_id: 'id', volume_path: 'some/path' }));
+    expect(code).toBe('NOT_FOUND');
+    expect(details).toContain('some/path');
+  });
+
+  it('NodeGetVolumeStats of an unknown volume on an existing, unmounted directory answers NOT_FOUND, not the host\'s usage', async () => {
+    const dir = w.path('pods/unmounted/volumes/kubernetes.io~csi/pvc-x/mount');
+    await mkdir(dir, { recursive: true });
+    const { code, details } = await codeOf(w.call('NodeGetVolumeStats', { volume_id: VOL, volume_path: dir }));
+    expect(code).toBe('NOT_FOUND');
+    expect(details).toContain('not mounted');
+  });
+
+  it('NodeStageVolume of an id no Cinder volume can have answers NOT_FOUND at once, not at the deadline', async () => {
+    const started = Date.now();
+    const { code } = await codeOf(w.call('NodeStageVolume', stage({ volume_id: `a/${'x'.repeat(298)}` }), 10_000));
+    expect(code).toBe('NOT_FOUND');
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it.each([

@@ -131,6 +131,7 @@ describe('manifests: the CSIDriver and the driver name', () => {
       podInfoOnMount: true,
       fsGroupPolicy: 'File',
       volumeLifecycleModes: ['Persistent'],
+      storageCapacity: true,
     });
   });
 
@@ -322,6 +323,11 @@ describe('manifests: flags our containers get', () => {
     expect(args('csi-resizer')).toContain('--handle-volume-inuse-error=false');
     expect(args('csi-resizer')).toContain('--feature-gates=VolumeAttributesClass=true');
     expect(args('csi-snapshotter')).toContain('--feature-gates=CSIVolumeGroupSnapshot=true');
+    // Storage capacity tracking (issue #18): objects owned by the Deployment, two levels up from the pod.
+    expect(args('csi-provisioner')).toEqual(expect.arrayContaining(['--enable-capacity', '--capacity-ownerref-level=2']));
+    const env = containerOf(controller, 'csi-provisioner').env as Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+    const field = (name: string) => env.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
+    expect({ NAMESPACE: field('NAMESPACE'), POD_NAME: field('POD_NAME') }).toEqual({ NAMESPACE: 'metadata.namespace', POD_NAME: 'metadata.name' });
     for (const name of ['csi-attacher', 'csi-snapshotter', 'csi-resizer']) expect(args(name)).toEqual(expect.arrayContaining(['--timeout=3m', '--leader-election=true']));
   });
 
@@ -457,12 +463,19 @@ describe('manifests: ServiceAccounts and RBAC', () => {
     ['provisioner reads VolumeAttributesClasses', 'get', 'storage.k8s.io', 'volumeattributesclasses', undefined],
     ['sidecars record events', 'create', '', 'events', undefined],
     ['sidecars elect a leader in their namespace', 'create', 'coordination.k8s.io', 'leases', 'kube-system'],
+    ['provisioner publishes CSIStorageCapacity in its namespace', 'create', 'storage.k8s.io', 'csistoragecapacities', 'kube-system'],
+    ['provisioner updates CSIStorageCapacity', 'update', 'storage.k8s.io', 'csistoragecapacities', 'kube-system'],
+    ['provisioner deletes stale CSIStorageCapacity', 'delete', 'storage.k8s.io', 'csistoragecapacities', 'kube-system'],
+    ['provisioner lists CSIStorageCapacity', 'watch', 'storage.k8s.io', 'csistoragecapacities', 'kube-system'],
+    ['provisioner finds its pod (owner walk)', 'get', '', 'pods', 'kube-system'],
+    ['provisioner finds its ReplicaSet (owner walk)', 'get', 'apps', 'replicasets', 'kube-system'],
   ])('the controller ServiceAccount may do what the sidecars need: %s', (_what, verb, group, resource, ns) => {
     expect(can(objects, controllerSa, verb as string, group as string, resource as string, ns as string | undefined)).toBe(true);
   });
 
   it('leases are granted only in the controller namespace, and nothing is granted with wildcards', () => {
     expect(can(objects, controllerSa, 'create', 'coordination.k8s.io', 'leases', 'default')).toBe(false);
+    expect(can(objects, controllerSa, 'create', 'storage.k8s.io', 'csistoragecapacities', 'default')).toBe(false);
     for (const { rule } of [...rulesOf(objects, controllerSa), ...rulesOf(objects, nodeSa)]) {
       expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
     }

@@ -264,10 +264,10 @@ describe('a volume that goes to error during create', () => {
     expect(w.sim.getVolume(failedId)).toBeUndefined();
   });
 
-  it('answers INTERNAL when Cinder\'s reason is not about room', async () => {
+  it('answers from the state (error: RESOURCE_EXHAUSTED), not from the wording of Cinder\'s reason', async () => {
     w.sim.failNextVolumeCreate('pvc-error-io', 'backend I/O failure');
     const e = await codeOf(create('pvc-error-io'));
-    expect(e.code).toBe('INTERNAL');
+    expect(e.code).toBe('RESOURCE_EXHAUSTED');
     expect(e.details).toContain('backend I/O failure');
   });
 });
