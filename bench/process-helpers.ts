@@ -43,7 +43,7 @@ export function imageNodeFlags(): string[] {
  */
 export function nodePluginNodeFlags(): string[] {
   const file = join(REPO_ROOT, 'manifests', 'cinder-csi-plugin', 'cinder-csi-nodeplugin.yaml');
-  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as { kind?: string; spec?: any });
+  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ name: string; command?: unknown }> } } } });
   const daemonSet = docs.find((d) => d?.kind === 'DaemonSet');
   const container = daemonSet?.spec?.template?.spec?.containers?.find((c: { name: string }) => c.name === 'cinder-csi-plugin');
   if (!container) throw new Error(`${file}: no DaemonSet container cinder-csi-plugin`);

@@ -3,7 +3,7 @@
  * (cloud.conf fields, CSI `secrets` maps, HTTP auth headers) is censored during serialization, so no call
  * site has to remember it. Built once in main.ts (or a test) and passed down; modules take child loggers.
  */
-import pino, { Logger, DestinationStream } from 'pino';
+import pino, { type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 

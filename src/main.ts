@@ -6,8 +6,8 @@
 import { loadCloudConfigFiles, ConfigError } from './config/cloud-conf';
 import type { CloudConfig } from './config/types';
 import type { PluginFlags } from './config/flags';
-import { createLogger, Logger } from './log';
-import { CsiServer, ServiceBinding } from './csi/server';
+import { createLogger, type Logger } from './log';
+import { CsiServer, type ServiceBinding } from './csi/server';
 import { identityHandlers } from './csi/identity';
 import { loadCsiProto, stripSecrets } from './csi/proto';
 import { commandExists } from './mount/exec';

@@ -2,7 +2,7 @@
  * The built `cinder-csi-plugin` command as an operator runs it: real process, real socket, real signals.
  * Needs `npm run build` first (npm test does it).
  */
-import { spawn, spawnSync, ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -3,11 +3,11 @@
  * waiting on the Cinder volume's status until the attachment is really there or really gone. Also cleans
  * up a volume left `reserved`/`attaching` by a failed attach (reference issue #2553).
  */
-import { CodedError, Status, aborted, failedPrecondition, internal, notFound, resourceExhausted } from '../errors';
+import { type CodedError, aborted, failedPrecondition, internal, notFound, resourceExhausted } from '../errors';
 import type { CinderAttachment, CinderVolume } from '../openstack/cinder';
 import { isNotFound, isOpenStackError, type OpenStackErrorKind } from '../openstack/errors';
 import type { Published } from './block-types';
-import { BlockContext, attachedServers, isAttachedTo, isErrorStatus } from './block-context';
+import { type BlockContext, attachedServers, isAttachedTo, isErrorStatus } from './block-context';
 import { waitForVolume } from './volume-wait';
 import { assertSameMode, recordMode } from './block-readonly';
 

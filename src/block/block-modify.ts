@@ -8,7 +8,7 @@ import { aborted, failedPrecondition, internal, invalidArgument, notFound } from
 import type { CinderVolume, RetypeMigrationPolicy } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import type { ModifyVolumeSpec } from './block-types';
-import { BlockContext, attachedServers, isErrorStatus } from './block-context';
+import { type BlockContext, attachedServers, isErrorStatus } from './block-context';
 import { waitForVolume } from './volume-wait';
 
 /** The statuses Cinder retypes from (its API refuses every other one with 400). */

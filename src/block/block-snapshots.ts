@@ -7,7 +7,7 @@ import { aborted, alreadyExists, internal, notFound } from '../errors';
 import type { CinderBackup, CinderSnapshot } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import type { CreateSnapshotSpec, PageOf, PageRequest, SnapshotInfo } from './block-types';
-import { BlockContext, bestEffort, isErrorStatus, parseCinderTime } from './block-context';
+import { type BlockContext, bestEffort, isErrorStatus, parseCinderTime } from './block-context';
 import { pollUntil } from './volume-wait';
 
 /** Description of every snapshot and backup we create. */

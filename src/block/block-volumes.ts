@@ -7,8 +7,8 @@ import { CodedError, Status, aborted, alreadyExists, failedPrecondition, interna
 import type { CinderVolume, CreateVolumeRequest } from '../openstack/cinder';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import type { CreateVolumeSpec, CreatedVolume, PageOf, PageRequest, VolumeInfo } from './block-types';
-import { BlockContext, bestEffort, isErrorStatus, attachedServers, parseCinderTime, toVolumeInfo } from './block-context';
-import { resolveSource, resolveVolumeRefs, ResolvedSource } from './block-sources';
+import { type BlockContext, bestEffort, isErrorStatus, attachedServers, parseCinderTime, toVolumeInfo } from './block-context';
+import { resolveSource, resolveVolumeRefs, type ResolvedSource } from './block-sources';
 import { waitForVolume, waitForVolumeGone } from './volume-wait';
 
 /** Description of every volume we create, as the reference driver writes it. */
@@ -103,8 +103,14 @@ async function schedulerHints(c: BlockContext, spec: CreateVolumeSpec, signal: A
   const different = spec.antiAffinity?.length ? await resolveVolumeRefs(c, spec.antiAffinity, ANTI_AFFINITY_KEY, signal) : [];
   const cinder: Record<string, string[]> = {};
   const context: Record<string, string> = {};
-  if (same.length) (cinder.same_host = same), (context[AFFINITY_KEY] = same.join(','));
-  if (different.length) (cinder.different_host = different), (context[ANTI_AFFINITY_KEY] = different.join(','));
+  if (same.length) {
+    cinder.same_host = same;
+    context[AFFINITY_KEY] = same.join(',');
+  }
+  if (different.length) {
+    cinder.different_host = different;
+    context[ANTI_AFFINITY_KEY] = different.join(',');
+  }
   return { cinder: Object.keys(cinder).length ? cinder : undefined, context };
 }
 

@@ -3,7 +3,7 @@
  * Kubernetes updates a mounted Secret by swapping a symlink, which inotify on the file misses, so the
  * files are polled with stat (which follows the link). A file that no longer parses keeps the old config.
  */
-import { watchFile, unwatchFile, Stats } from 'node:fs';
+import { watchFile, unwatchFile, type Stats } from 'node:fs';
 import type { Logger } from '../log';
 import { loadCloudConfigFiles } from './cloud-conf';
 import type { CloudConfig } from './types';

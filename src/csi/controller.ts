@@ -5,7 +5,7 @@
  */
 import type { ServiceHandlers } from './server';
 import type { ControllerGetCapabilitiesResponse, ControllerRpcType } from './types';
-import { ControllerDeps, ControllerRouting } from './controller-routing';
+import { type ControllerDeps, ControllerRouting } from './controller-routing';
 import { volumeHandlers } from './controller-volumes';
 import { publishHandlers } from './controller-publish';
 import { snapshotHandlers } from './controller-snapshots';

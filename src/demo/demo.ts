@@ -11,18 +11,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { startSimulator, Simulator } from '../simulator';
+import { startSimulator, type Simulator } from '../simulator';
 import { DEMO_DELAYS } from '../simulator/cli';
 import { parseFlags } from '../config/flags';
-import { startPlugin, RunningPlugin } from '../main';
+import { startPlugin, type RunningPlugin } from '../main';
 import { createLogger } from '../log';
-import { CsiClient, callUnary, makeClient } from '../csi/proto';
+import { type CsiClient, callUnary, makeClient } from '../csi/proto';
 import { fsStats } from '../mount/mounter';
 import { readMountInfo } from '../mount/mountinfo';
 import { execFile } from '../mount/exec';
 import { demoPrerequisiteProblems } from './preflight';
 import { StepRecorder } from './steps';
-import { startS3Server, S3TestServer } from './local-s3';
+import { startS3Server, type S3TestServer } from './local-s3';
 
 const GIB = 1024 ** 3;
 /** A gRPC deadline per call, as the sidecars give (their --timeout). */

@@ -5,13 +5,13 @@
  */
 import type { CloudAuth } from '../config/types';
 import { messageOf } from '../errors';
-import { HttpClient, HttpOptions } from '../openstack/http';
+import { HttpClient, type HttpOptions } from '../openstack/http';
 import { COMPUTE_SERVICE_TYPES, KeystoneClient, VOLUME_SERVICE_TYPES } from '../openstack/keystone';
 import { NovaClient } from '../openstack/nova';
 import { isNotFound, isOpenStackError } from '../openstack/errors';
 import { CINDER_MICROVERSION_BACKUP, CINDER_MICROVERSION_EXTEND_IN_USE } from '../openstack/cinder';
 import { NOVA_MICROVERSION_MULTIATTACH } from '../openstack/nova';
-import { CheckResult, result } from './check';
+import { type CheckResult, result } from './check';
 
 /** One attempt plus one retry: the doctor reports a flaky cloud rather than hiding it behind backoff. */
 const DOCTOR_HTTP: Pick<HttpOptions, 'timeoutMs' | 'retry'> = { timeoutMs: 10_000, retry: { maxRetries: 1 } };

@@ -7,10 +7,10 @@ import { ConfigError, DEFAULT_METADATA_REQUEST_TIMEOUT_MS, DEFAULT_METADATA_SEAR
 import { UsageError } from '../config/flags';
 import type { CloudConfig, MetadataOptions } from '../config/types';
 import { messageOf } from '../errors';
-import { MetadataApi, MetadataClient } from '../openstack/metadata';
-import { CheckResult, formatJson, formatText, guarded, result, SecretFilter } from './check';
-import { checkCloud, checkInstance, DoctorCloud, doctorCloud, DoctorHttpOptions } from './cloud-checks';
-import { checkDevices, checkKubeletPropagation, checkMetadata, checkSupervisorSocket, checkTools, NodeCheckDeps } from './node-checks';
+import { type MetadataApi, MetadataClient } from '../openstack/metadata';
+import { type CheckResult, formatJson, formatText, guarded, result, SecretFilter } from './check';
+import { checkCloud, checkInstance, type DoctorCloud, doctorCloud, type DoctorHttpOptions } from './cloud-checks';
+import { checkDevices, checkKubeletPropagation, checkMetadata, checkSupervisorSocket, checkTools, type NodeCheckDeps } from './node-checks';
 
 /** The doctor's flags; names match the plugin's where they mean the same thing. */
 export interface DoctorOptions {

@@ -6,10 +6,10 @@
 import { stat } from 'node:fs/promises';
 import { messageOf } from '../errors';
 import { commandExists as realCommandExists } from '../mount/exec';
-import { MOUNTINFO_PATH, MountInfo, readMountInfo, resolveMountPath } from '../mount/mountinfo';
+import { MOUNTINFO_PATH, type MountInfo, readMountInfo, resolveMountPath } from '../mount/mountinfo';
 import type { MetadataApi } from '../openstack/metadata';
 import { SupervisorClient } from '../fuse/supervisor-client';
-import { CheckResult, result } from './check';
+import { type CheckResult, result } from './check';
 import { OPTIONAL_TOOLS, REQUIRED_TOOLS } from '../mount/node-tools';
 
 export { OPTIONAL_TOOLS, REQUIRED_TOOLS };

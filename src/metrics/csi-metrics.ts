@@ -4,7 +4,7 @@
  * read at scrape time from a source main.ts plugs in (the FUSE supervisor's `list`). Labels are RPC names,
  * status names and fixed words only; volume ids never become labels.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CallObserver } from './call-observer';
 import type { WaitEvent } from '../block/volume-wait';
 
@@ -84,8 +84,9 @@ export class FuseMetrics {
   private source?: FuseMountSource;
 
   constructor(registry: Registry) {
-    // Both gauges read the same list; each collect() asks the source once per scrape and gauge.
-    const self = this;
+    // Both gauges read the same list; each collect() asks the source once per scrape and gauge. collect() runs
+    // with `this` bound to its gauge, so the samples are reached through this arrow.
+    const samples = () => this.samples();
     new Gauge({
       name: 'cinder_csi_fuse_mounts',
       help: 'FUSE-backed object-storage mounts on this node, by supervisor state',
@@ -93,7 +94,7 @@ export class FuseMetrics {
       registers: [registry],
       async collect() {
         const counts = new Map<FuseMountState, number>(FUSE_MOUNT_STATES.map((s) => [s, 0]));
-        for (const m of await self.samples()) {
+        for (const m of await samples()) {
           if (counts.has(m.state)) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);
         }
         for (const [state, n] of counts) this.set({ state }, n);
@@ -105,7 +106,7 @@ export class FuseMetrics {
       registers: [registry],
       async collect() {
         let total = 0;
-        for (const m of await self.samples()) total += Number.isFinite(m.restarts) ? m.restarts : 0;
+        for (const m of await samples()) total += Number.isFinite(m.restarts) ? m.restarts : 0;
         this.set(total);
       },
     });

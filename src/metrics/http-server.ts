@@ -3,7 +3,7 @@
  * caller says about the CSI server (serving or not); it never calls the cloud, so a slow Keystone cannot make
  * kubelet restart the plugin. Starting and stopping it is main.ts's job.
  */
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UsageError } from '../config/flags';
 import type { Logger } from '../log';

@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import type { RequestEvent } from '../openstack/http';
 import type { CallObserver } from './call-observer';
 import type { WaitEvent } from '../block/volume-wait';
-import { CsiMetrics, FuseMetrics, FuseMountSource } from './csi-metrics';
+import { CsiMetrics, FuseMetrics, type FuseMountSource } from './csi-metrics';
 
 export type { FuseMountSample, FuseMountSource, FuseMountState } from './csi-metrics';
 

@@ -5,7 +5,7 @@
  * waiting for statuses is the backend's job (src/block/block-group-snapshots.ts).
  */
 import type { HttpClient, HttpMethod } from './http';
-import { ServiceAuth, VOLUME_SERVICE_TYPES } from './keystone';
+import { type ServiceAuth, VOLUME_SERVICE_TYPES } from './keystone';
 
 /** Groups: create, show, update (add/remove volumes), delete action, `group_id` in the volume view. */
 export const CINDER_MICROVERSION_GROUPS = '3.13';

@@ -5,22 +5,22 @@
  */
 import { VolumeReadBatcher } from './cinder-batch';
 import { isOpenStackError, OpenStackError } from './errors';
-import { HttpClient, HttpMethod } from './http';
-import { ServiceAuth, VOLUME_SERVICE_TYPES } from './keystone';
+import { type HttpClient, type HttpMethod } from './http';
+import { type ServiceAuth, VOLUME_SERVICE_TYPES } from './keystone';
 import { projectIdOfEndpoint, type CinderQuotaSetUsage } from './cinder-limits';
 import {
-  CinderAbsoluteLimits,
-  CinderBackup,
-  CinderMessage,
-  CinderSnapshot,
-  CinderVolume,
-  CreateBackupRequest,
-  CreateSnapshotRequest,
-  CreateVolumeRequest,
-  ListBackupsRequest,
-  ListSnapshotsRequest,
-  ListVolumesRequest,
-  Page,
+  type CinderAbsoluteLimits,
+  type CinderBackup,
+  type CinderMessage,
+  type CinderSnapshot,
+  type CinderVolume,
+  type CreateBackupRequest,
+  type CreateSnapshotRequest,
+  type CreateVolumeRequest,
+  type ListBackupsRequest,
+  type ListSnapshotsRequest,
+  type ListVolumesRequest,
+  type Page,
 } from './cinder-types';
 
 export * from './cinder-types';

@@ -2,12 +2,12 @@
  * Builds the OpenStack clients of one cloud (`[Global "name"]`) and of every cloud named by `--cloud-name`.
  * The composition root (main.ts) calls this; handlers receive the narrow interfaces only.
  */
-import { CloudAuth } from '../config/types';
-import { Logger, silentLogger } from '../log';
-import { CinderApi, CinderClient } from './cinder';
-import { HttpClient, HttpOptions, RequestEvent } from './http';
+import { type CloudAuth } from '../config/types';
+import { type Logger, silentLogger } from '../log';
+import { type CinderApi, CinderClient } from './cinder';
+import { HttpClient, type HttpOptions, type RequestEvent } from './http';
 import { KeystoneClient } from './keystone';
-import { NovaApi, NovaClient } from './nova';
+import { type NovaApi, NovaClient } from './nova';
 
 export interface CloudClients {
   readonly name: string;

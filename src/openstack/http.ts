@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createTransport, type HttpTransport, type TransportResponse } from './http-transport';
-import { Logger, silentLogger } from '../log';
-import { OpenStackError, RequestContext, errorFromAbort, errorFromResponse, errorFromTransport } from './errors';
+import { type Logger, silentLogger } from '../log';
+import { OpenStackError, type RequestContext, errorFromAbort, errorFromResponse, errorFromTransport } from './errors';
 import { abortableSleep, raceAbort } from './abort';
 import { VERSION } from '../version';
 

@@ -4,12 +4,12 @@
  * authentication among concurrent callers, and finds service endpoints in the token's catalog.
  * The token and the password never reach a log line or an error message.
  */
-import { CloudAuth } from '../config/types';
+import { type CloudAuth } from '../config/types';
 import { CodedError, Status } from '../errors';
-import { Logger, silentLogger } from '../log';
+import { type Logger, silentLogger } from '../log';
 import { raceAbort } from './abort';
 import { OpenStackError } from './errors';
-import { HttpClient, TokenSource } from './http';
+import { type HttpClient, type TokenSource } from './http';
 
 /** A token is treated as expired this long before its `expires_at`, so no request carries a dying token. */
 export const TOKEN_EXPIRY_MARGIN_MS = 60_000;

@@ -6,9 +6,9 @@
 import { mkdtemp, readFile, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Exec } from '../mount/exec';
-import { Logger } from '../log';
-import { HttpClient } from './http';
+import { type Exec } from '../mount/exec';
+import { type Logger } from '../log';
+import { type HttpClient } from './http';
 
 export const METADATA_SERVICE_URL = 'http://169.254.169.254';
 export const META_DATA_PATH = 'openstack/latest/meta_data.json';

@@ -3,17 +3,17 @@
  * (metadata-sources.ts does the reading), validated, cached after the first success and shared by concurrent
  * callers. Used by NodeGetInfo; the CSI code never reads metadata itself.
  */
-import { MetadataOptions, MetadataSource } from '../config/types';
+import { type MetadataOptions, type MetadataSource } from '../config/types';
 import { CodedError, Status, messageOf } from '../errors';
-import { Logger, silentLogger } from '../log';
-import { Exec, execFile } from '../mount/exec';
+import { type Logger, silentLogger } from '../log';
+import { type Exec, execFile } from '../mount/exec';
 import { raceAbort } from './abort';
 import { HttpClient } from './http';
 import {
-  MetadataDevice,
+  type MetadataDevice,
   METADATA_SERVICE_URL,
-  NodeGetter,
-  RawMetadata,
+  type NodeGetter,
+  type RawMetadata,
   readCloudInit,
   readConfigDrive,
   readKubernetesNode,

@@ -4,8 +4,8 @@
  * else uses the base API. Nova's own error message is kept in the OpenStackError.
  */
 import { raceAbort } from './abort';
-import { HttpClient, HttpMethod } from './http';
-import { COMPUTE_SERVICE_TYPES, ServiceAuth } from './keystone';
+import { type HttpClient, type HttpMethod } from './http';
+import { COMPUTE_SERVICE_TYPES, type ServiceAuth } from './keystone';
 
 /** Attaching a multiattach volume to a second server needs 2.60 (Nova API reference, os-volume_attachments). */
 export const NOVA_MICROVERSION_MULTIATTACH = '2.60';

@@ -129,7 +129,7 @@ function createToken(env: SimEnv, ctx: RequestContext): Reply {
   const trustRef = obj(scope?.['OS-TRUST:trust']);
   // Only users whose default project is the demo project hold a role on it (the trustee holds none).
   const hasProjectRole = (u: UserRecord) => u.defaultProjectId === state.project.id;
-  let projectId: string | null = null;
+  let projectId: string | null;
   const extra: Partial<TokenRecord> = {};
 
   if (appCred) {

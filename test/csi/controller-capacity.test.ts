@@ -1,5 +1,5 @@
 /** GetCapacity against the simulator's Cinder quotas (quota set with usage, per-type keys, absolute limits) over gRPC. */
-import { GIB, ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import { GIB, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
 import { UNLIMITED_BYTES } from '../../src/csi/controller-capacity';
 
 const ZONE = { segments: { 'topology.cinder.csi.openstack.org/zone': 'nova' } };

@@ -1,5 +1,5 @@
 /** ListVolumes (pagination, tokens, several clouds), ControllerExpandVolume and ControllerGetCapabilities over gRPC. */
-import { BLOCK_RWO, GIB, MOUNT_RWO, ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import { BLOCK_RWO, GIB, MOUNT_RWO, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
 
 const DELAYS = { volumeCreate: 20, volumeDelete: 20, volumeExtend: 60, attach: 40, detach: 20 };
 let w: ControllerWorld;

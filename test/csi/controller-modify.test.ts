@@ -3,7 +3,7 @@
  * retype of available and in-use volumes, idempotency, a retype in progress, the refusals Cinder leaves for
  * the volume to tell, and per-volume serialization.
  */
-import { MOUNT_RWO, ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import { MOUNT_RWO, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
 
 const DELAYS = { volumeCreate: 10, volumeDelete: 10, attach: 20, detach: 10, volumeRetype: 300 };
 let w: ControllerWorld;

@@ -8,7 +8,7 @@ import type * as Minio from 'minio';
 import { describeOpenStack, itName, loopbackAuth, loopbackClients, LOOPBACK_DIR, type CountingClients } from '../helpers/openstack-loopback';
 import { codeOf } from '../helpers/sim-controller';
 import { SwiftObjectStore, QUOTA_HEADER } from '../../src/object/swift-store';
-import { GIB, ObjectWorld, listKeys, objectReq, s3Client, startObjectWorld } from './controller-object-world';
+import { GIB, type ObjectWorld, listKeys, objectReq, s3Client, startObjectWorld } from './controller-object-world';
 
 const signal = () => AbortSignal.timeout(20_000);
 

@@ -4,7 +4,7 @@
  * client for looking at the S3 server behind them.
  */
 import * as Minio from 'minio';
-import { Readable } from 'node:stream';
+import { type Readable } from 'node:stream';
 import { controllerHandlers } from '../../src/csi/controller';
 import { loadCsiProto } from '../../src/csi/proto';
 import type { ObjectControllerOptions } from '../../src/object/object-stores';
@@ -17,7 +17,7 @@ export const GIB = 1024 ** 3;
 export interface ObjectWorld {
   h: CsiHarness;
   sink: LogSink;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   call<T = any>(rpc: string, req?: object, deadlineMs?: number): Promise<T>;
   /** Every log line of the handlers and the server wrapper. */
   logText(): string;

@@ -5,7 +5,7 @@ import { codeOf, createReq, startControllerWorld } from '../helpers/sim-controll
 import { startS3Server, type S3TestServer } from '../helpers/s3-server';
 import { bucketNameFor } from '../../src/object/names';
 import { S3ObjectStore } from '../../src/object/s3-store';
-import { GIB, MOUNT_RWX, ObjectWorld, listKeys, objectReq, readText, s3Client, startObjectWorld } from './controller-object-world';
+import { GIB, MOUNT_RWX, type ObjectWorld, listKeys, objectReq, readText, s3Client, startObjectWorld } from './controller-object-world';
 
 let s3: S3TestServer;
 let w: ObjectWorld;

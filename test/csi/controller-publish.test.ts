@@ -1,5 +1,5 @@
 /** ControllerPublishVolume and ControllerUnpublishVolume against the simulator's Nova and Cinder over gRPC. */
-import { BLOCK_RWX, MOUNT_RWO, ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import { BLOCK_RWX, MOUNT_RWO, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
 
 const DELAYS = { volumeCreate: 20, volumeDelete: 20, attach: 100, detach: 60 };
 let w: ControllerWorld;

@@ -3,7 +3,7 @@
  * INVALID_ARGUMENT naming it, every mutating call succeeds when repeated, and a volume goes through its
  * whole lifecycle (create → snapshot → publish → expand → unpublish → delete) against one simulator.
  */
-import { MOUNT_RWO, GIB, ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import { MOUNT_RWO, GIB, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
 
 const DELAYS = { volumeCreate: 20, volumeDelete: 20, volumeExtend: 20, attach: 40, detach: 20, snapshotCreate: 20, snapshotDelete: 20 };
 let w: ControllerWorld;

@@ -1,5 +1,5 @@
 /** CreateSnapshot, DeleteSnapshot and ListSnapshots (Cinder snapshots and backups) over gRPC against the simulator. */
-import { GIB, ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import { GIB, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
 
 const DELAYS = { volumeCreate: 20, volumeDelete: 20, attach: 40, detach: 20, snapshotCreate: 60, snapshotDelete: 40, backupCreate: 80, backupDelete: 40 };
 let w: ControllerWorld;

@@ -1,9 +1,9 @@
 /** CreateVolume, DeleteVolume, ControllerGetVolume and ValidateVolumeCapabilities against the simulator over gRPC. */
 import {
-  BLOCK_RWO, BLOCK_RWX, GIB, MOUNT_RWO, ZONE_KEY, ControllerWorld, codeOf, createReq, startControllerWorld,
+  BLOCK_RWO, BLOCK_RWX, GIB, MOUNT_RWO, ZONE_KEY, type ControllerWorld, codeOf, createReq, startControllerWorld,
 } from '../helpers/sim-controller';
-import { CinderClient, CreateVolumeRequest } from '../../src/openstack/cinder';
-import { pvcReadError, PvcAnnotationGetter } from '../../src/kube/pvc-annotations';
+import { CinderClient, type CreateVolumeRequest } from '../../src/openstack/cinder';
+import { pvcReadError, type PvcAnnotationGetter } from '../../src/kube/pvc-annotations';
 
 const DELAYS = { volumeCreate: 60, volumeDelete: 30, attach: 60, detach: 30, snapshotCreate: 30, snapshotDelete: 20, backupCreate: 40, backupDelete: 20 };
 let w: ControllerWorld;

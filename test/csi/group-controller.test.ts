@@ -32,7 +32,7 @@ interface World {
   h: CsiHarness;
   c: CloudClients;
   groups: CinderGroupsClient;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   call<T = any>(rpc: string, req?: object, deadlineMs?: number): Promise<T>;
   volume(name: string): Promise<string>;
   close(): Promise<void>;
@@ -121,7 +121,7 @@ describe('GroupController (simulator)', () => {
   describe('a group snapshot of two volumes', () => {
     let va: string;
     let vb: string;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+     
     let gs: any;
     beforeAll(async () => {
       va = await w.volume('a');

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { identityHandlers, DRIVER_NAME } from '../../src/csi/identity';
 import { loadCsiProto } from '../../src/csi/proto';
 import { VERSION } from '../../src/version';
-import { startHarness, CsiHarness } from '../helpers/csi-harness';
+import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 
 function identity(opts: Partial<Parameters<typeof identityHandlers>[0]> = {}) {
   return {

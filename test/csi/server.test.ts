@@ -5,11 +5,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CsiServer, removeStaleSocket, CallContext } from '../../src/csi/server';
+import { CsiServer, removeStaleSocket, type CallContext } from '../../src/csi/server';
 import { loadCsiProto, stripSecrets } from '../../src/csi/proto';
 import { identityHandlers } from '../../src/csi/identity';
 import { notFound } from '../../src/csi/errors';
-import { startHarness, CsiHarness } from '../helpers/csi-harness';
+import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -18,6 +18,7 @@ import { startSimulator } from '../../src/simulator';
 import { isObjectBackend, parseObjectParameters } from '../../src/object/object-params';
 import { S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET } from '../../src/object/object-stores';
 import { parseMutableParameters } from '../../src/csi/controller-modify';
+import { parseSupervisorFlags } from '../../src/fuse/supervisor-cli';
 import {
   MANIFESTS, OUR_IMAGE, PLUGIN_DIR, ROOT, can, compareVersions, dockerfileWorkdir, expandedArgs, flagValue, loadManifests, loadYaml,
   podSpec, rulesOf, snapshotValidators, validateWithKubernetesModels, volumePath, yamlFiles, type K8sObject,
@@ -292,20 +293,12 @@ describe('manifests: flags our containers get', () => {
     it.todo(`the node plugin's --${pending.join(', --')} is checked by parseFlags once src/config/flags.ts accepts it`);
   }
 
-  const supervisorCli = join(ROOT, 'src', 'fuse', 'supervisor-cli.ts');
-  // Loaded only if present: the supervisor is another issue's work and may not have landed in this tree.
-  let parseSupervisorFlags: ((argv: string[]) => Record<string, string>) | undefined;
-  if (existsSync(supervisorCli)) parseSupervisorFlags = require(supervisorCli).parseSupervisorFlags;
-  if (typeof parseSupervisorFlags === 'function') {
-    it('the fuse-supervisor flags parse with its own parser', () => {
-      const [sub, ...rest] = expandedArgs(supervisor);
-      expect(sub).toBe('fuse-supervisor');
-      expect(readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8')).toMatch(/'fuse-supervisor':/);
-      expect(parseSupervisorFlags(rest)).toMatchObject({ socket: '/run/cinder-csi/supervisor.sock', stateDir: '/var/lib/cinder-csi/fuse', kubeletDir: '/var/lib/kubelet' });
-    });
-  } else {
-    it.todo('the fuse-supervisor flags are checked once `fuse-supervisor` lands in src/cli.ts');
-  }
+  it('the fuse-supervisor flags parse with its own parser', () => {
+    const [sub, ...rest] = expandedArgs(supervisor);
+    expect(sub).toBe('fuse-supervisor');
+    expect(readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8')).toMatch(/'fuse-supervisor':/);
+    expect(parseSupervisorFlags(rest)).toMatchObject({ socket: '/run/cinder-csi/supervisor.sock', stateDir: '/var/lib/cinder-csi/fuse', kubeletDir: '/var/lib/kubelet' });
+  });
 
   it('the liveness probes hit the livenessprobe sidecar port and /healthz', () => {
     for (const w of [controller, node]) {

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { CheckResult, formatText } from '../../src/doctor/check';
-import { DoctorDeps, DoctorOptions, runDoctor, runDoctorCommand } from '../../src/doctor/doctor-command';
-import { startSimulator, Simulator } from '../../src/simulator';
+import { type CheckResult, formatText } from '../../src/doctor/check';
+import { type DoctorDeps, type DoctorOptions, runDoctor, runDoctorCommand } from '../../src/doctor/doctor-command';
+import { startSimulator, type Simulator } from '../../src/simulator';
 
 let sim: Simulator;
 let dir: string;

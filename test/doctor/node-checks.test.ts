@@ -1,6 +1,6 @@
 /** The doctor's node checks and flag parsing, on temp files and canned mountinfo (no root needed). */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer, Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../src/config/flags';

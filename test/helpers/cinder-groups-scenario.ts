@@ -8,7 +8,7 @@ import type { CloudClients } from '../../src/openstack/clients';
 
 export interface Raw {
   status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   json: any;
 }
 

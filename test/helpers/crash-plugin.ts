@@ -15,7 +15,7 @@ const POLL_MS = 10;
 
 export interface PluginProcess {
   child: TsChild;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   call<T = any>(rpc: string, req: object, deadlineMs?: number): Promise<T>;
   /** SIGKILL, no drain, as an OOM kill or a node losing power; `group` also kills the commands it runs. */
   kill(opts?: { group?: boolean }): Promise<void>;

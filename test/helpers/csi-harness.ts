@@ -3,9 +3,9 @@ import { status } from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CallObserver, CsiServer, ServiceBinding } from '../../src/csi/server';
-import { callUnary, CsiServiceName, makeClient, stripSecrets, CsiClient } from '../../src/csi/proto';
-import { logSink, LogSink } from './log-sink';
+import { type CallObserver, CsiServer, type ServiceBinding } from '../../src/csi/server';
+import { callUnary, type CsiServiceName, makeClient, stripSecrets, type CsiClient } from '../../src/csi/proto';
+import { logSink, type LogSink } from './log-sink';
 
 export interface CsiHarness {
   dir: string;

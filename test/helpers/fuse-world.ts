@@ -29,7 +29,7 @@ export interface FuseWorld {
   s3: Proc & { endpoint: string };
   supervisor: SupervisorProc;
   h: CsiHarness;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   call<T = any>(rpc: string, req?: object): Promise<T>;
   path(name: string): string;
   /** Kills the supervisor (SIGKILL) and starts a new one on the same socket and state dir. */

@@ -1,6 +1,6 @@
 /** A pino destination that keeps every line, parsed, for assertions (pino's own tests do the same). */
 import { Writable } from 'node:stream';
-import { createLogger, Logger } from '../../src/log';
+import { createLogger, type Logger } from '../../src/log';
 
 export interface LogSink {
   log: Logger;

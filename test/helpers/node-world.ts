@@ -47,7 +47,7 @@ export interface NodeWorld {
   calls: ExecCall[];
   sim?: Simulator;
   clients?: CloudClients;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   call<T = any>(rpc: string, req?: object, deadlineMs?: number): Promise<T>;
   /** A path under the kubelet dir (not created). */
   path(name: string): string;

@@ -6,10 +6,10 @@
 import { parseCloudConfig } from '../../src/config/cloud-conf';
 import type { BlockStorageOptions } from '../../src/config/types';
 import { createClouds } from '../../src/openstack/clients';
-import { controllerHandlers, ControllerDeps } from '../../src/csi/controller';
+import { controllerHandlers, type ControllerDeps } from '../../src/csi/controller';
 import { loadCsiProto } from '../../src/csi/proto';
-import { startSimulator, Simulator, SimulatorOptions } from '../../src/simulator';
-import { startHarness, CsiHarness } from './csi-harness';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator';
+import { startHarness, type CsiHarness } from './csi-harness';
 import { logSink } from './log-sink';
 
 export const ZONE_KEY = 'topology.cinder.csi.openstack.org/zone';
@@ -27,7 +27,7 @@ export interface ControllerWorld {
   others: Map<string, Simulator>;
   h: CsiHarness;
   /** Calls a Controller RPC with a deadline (default 20 s). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   call<T = any>(rpc: string, req?: object, deadlineMs?: number): Promise<T>;
   /** Simulator request count of an operation (e.g. `cinder.volume.get`) since the last reset. */
   count(op: string): number;

@@ -8,7 +8,7 @@
  * the development tree. Needs root, loop devices, /dev/fuse, buildah and the tarball; under CI=true (where .ci/run
  * builds it) their absence fails, locally it is a todo.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -64,7 +64,10 @@ function descendants(pid: number): number[] {
     }
   }
   const out: number[] = [];
-  for (const queue = [pid]; queue.length; ) for (const c of children.get(queue.shift()!) ?? []) out.push(c), queue.push(c);
+  for (const queue = [pid]; queue.length; ) for (const c of children.get(queue.shift()!) ?? []) {
+    out.push(c);
+    queue.push(c);
+  }
   return out;
 }
 
@@ -194,7 +197,7 @@ describeImage('the cinder-csi-plugin image', () => {
     const tools = nodeTools();
     expect(tools).toEqual(expect.arrayContaining(['mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'blkid', 'mount', 'umount', 'resize2fs', 'e2fsck', 'xfs_growfs', 'udevadm', 's3fs', 'rclone', 'fusermount', 'losetup']));
     // `which` prints the path of each tool it finds: the one list shows what is missing.
-    let found = '';
+    let found: string;
     try {
       found = execFileSync('buildah', [...BUILDAH, 'run', '--isolation', 'chroot', container, '--', 'which', ...tools, 'findmnt', 'fusermount3'], { encoding: 'utf8' });
     } catch (e) {
@@ -204,7 +207,7 @@ describeImage('the cinder-csi-plugin image', () => {
     const have = new Set(paths.map((p) => p.split('/').pop()));
     expect([...tools, 'findmnt', 'fusermount3'].filter((t) => !have.has(t))).toEqual([]);
     // Found is not enough: every shared library each one links must be in the image too (rclone is static).
-    let linked = '';
+    let linked: string;
     try {
       linked = execFileSync('buildah', [...BUILDAH, 'run', '--isolation', 'chroot', container, '--', 'ldd', ...paths], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
@@ -224,7 +227,10 @@ describeImage('the cinder-csi-plugin image', () => {
     expect(readdirSync(join(rootfs, 'app/dist'))).toEqual(['src']);
     const files: string[] = [];
     const walk = (dir: string) => {
-      for (const e of readdirSync(dir, { withFileTypes: true })) e.isDirectory() ? walk(join(dir, e.name)) : files.push(join(dir, e.name));
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name));
+        else files.push(join(dir, e.name));
+      }
     };
     walk(join(rootfs, 'app/dist'));
     expect(files.filter((f) => !f.endsWith('.js') && !f.endsWith('.json'))).toEqual([]);

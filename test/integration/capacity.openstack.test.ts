@@ -19,7 +19,7 @@ import { parseCloudConfig } from '../../src/config/cloud-conf';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, CountingClients, describeOpenStack, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, loopbackIds,
+  Cleanup, type CountingClients, describeOpenStack, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, loopbackIds,
 } from '../helpers/openstack-loopback';
 import { GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -49,13 +49,13 @@ describeOpenStack('GetCapacity on openstack-loopback', () => {
   let typeId: string | undefined;
   let project: string;
   let perVolumeBefore: number | undefined;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const call = <T = any>(rpc: string, req: object = {}) => h.call<T>('Controller', rpc, req, RPC_DEADLINE_MS);
   const capacity = (parameters: Record<string, string> = {}) =>
     call('GetCapacity', { parameters, accessible_topology: { segments: { 'topology.cinder.csi.openstack.org/zone': 'nova' } } });
 
   /** Cinder's REST with the admin user's token scoped to project demo (types and quota updates are admin-only). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   async function adminApi(method: string, path: string, body?: object): Promise<{ status: number; json: Record<string, any> }> {
     const base = await admin.keystone.endpoint(['volumev3']);
     const r = await fetch(`${base}${path}`, {

@@ -6,9 +6,8 @@
  */
 import { Status } from '../../src/errors';
 import type { CinderVolume } from '../../src/openstack/cinder';
-import { OpenStackError } from '../../src/openstack/errors';
 import {
-  Cleanup, CountingClients, describeOpenStack, fakeNodeId, itName, loopbackAuth, loopbackClients, recordVolume, ROOT_VOLUME_NAME, waitGone,
+  Cleanup, type CountingClients, describeOpenStack, fakeNodeId, itName, loopbackAuth, loopbackClients, recordVolume, ROOT_VOLUME_NAME, waitGone,
 } from '../helpers/openstack-loopback';
 import { openStackFailure } from '../helpers/openstack-failure';
 
@@ -30,7 +29,7 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
     if (o.token !== null) headers['X-Auth-Token'] = o.token ?? (await c.keystone.token());
     if (o.mv) headers['OpenStack-API-Version'] = `volume ${o.mv}`;
     const r = await fetch(`${base}${path}`, { headers });
-    return { status: r.status, headers: r.headers, json: (await r.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    return { status: r.status, headers: r.headers, json: (await r.json()) as Record<string, any> };  
   };
 
   beforeAll(async () => {

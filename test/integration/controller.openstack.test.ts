@@ -16,7 +16,7 @@ import { createClouds } from '../../src/openstack/clients';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, CountingClients, describeOpenStack, fakeNodeId, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, recordVolume,
+  Cleanup, type CountingClients, describeOpenStack, fakeNodeId, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, recordVolume,
 } from '../helpers/openstack-loopback';
 import { BLOCK_RWX, codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -41,7 +41,7 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
   let c: CountingClients;
   let cleanup: Cleanup;
   let node: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const call = <T = any>(rpc: string, req: object = {}) => h.call<T>('Controller', rpc, req, RPC_DEADLINE_MS);
   const createReq = (name: string, over: Record<string, unknown> = {}) => ({
     name,
@@ -50,7 +50,7 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
     ...over,
   });
   /** CreateVolume, registering the volume for cleanup. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const create = async (name: string, over: Record<string, unknown> = {}): Promise<any> => {
     const r = await call('CreateVolume', createReq(name, over));
     cleanup.volume(r.volume.volume_id);
@@ -83,7 +83,7 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
 
   /** Cinder's volume-type API with an admin token scoped to project demo (types are admin-only). */
   let admin: CountingClients | undefined;
-  async function typesApi(method: string, path = '', body?: object): Promise<{ status: number; json: Record<string, any> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  async function typesApi(method: string, path = '', body?: object): Promise<{ status: number; json: Record<string, any> }> {  
     admin ??= loopbackClients({ ...loopbackAuth(), username: 'admin', userId: undefined });
     const base = await admin.keystone.endpoint(['volumev3']);
     const r = await fetch(`${base}/types${path}`, {

@@ -17,7 +17,7 @@ import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { groupApiScenario, rawCinder, waitRaw, type RawCinder } from '../helpers/cinder-groups-scenario';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, CountingClients, describeOpenStack, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, recordVolume,
+  Cleanup, type CountingClients, describeOpenStack, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, recordVolume,
 } from '../helpers/openstack-loopback';
 import { codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -37,7 +37,7 @@ describeOpenStack('volume group snapshots on openstack-loopback', () => {
   let cleanup: Cleanup;
   const groups = new Set<string>();
   const groupSnapshots = new Set<string>();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const call = <T = any>(service: 'Controller' | 'GroupController', rpc: string, req: object = {}) => h.call<T>(service, rpc, req, RPC_DEADLINE_MS);
   const createVolume = async (name: string, over: object = {}): Promise<string> => {
     const r = await call('Controller', 'CreateVolume', { name, capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [MOUNT_RWO], ...over });
@@ -99,7 +99,7 @@ describeOpenStack('volume group snapshots on openstack-loopback', () => {
     let va: string;
     let vb: string;
     let name: string;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+     
     let first: any;
 
     beforeAll(async () => {

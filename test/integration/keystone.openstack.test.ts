@@ -5,7 +5,6 @@
  */
 import { Status } from '../../src/errors';
 import type { CloudAuth } from '../../src/config/types';
-import { OpenStackError } from '../../src/openstack/errors';
 import {
   describeOpenStack, fakeNodeId, LOOPBACK_APPCRED_CONF, LOOPBACK_KEYSTONE, loopbackAuth, loopbackClients, loopbackIds, loopbackPassword,
 } from '../helpers/openstack-loopback';

@@ -13,7 +13,7 @@ import { readonlyKey } from '../../src/block/block-readonly';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, CountingClients, describeOpenStack, fakeNodeId, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients,
+  Cleanup, type CountingClients, describeOpenStack, fakeNodeId, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients,
 } from '../helpers/openstack-loopback';
 import { codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -25,7 +25,7 @@ describeOpenStack('ControllerPublishVolume readonly on openstack-loopback', () =
   let c: CountingClients;
   let cleanup: Cleanup;
   let node: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const call = <T = any>(rpc: string, req: object = {}) => h.call<T>('Controller', rpc, req, RPC_DEADLINE_MS);
   const publish = (volumeId: string, readonly: boolean) =>
     call('ControllerPublishVolume', { volume_id: volumeId, node_id: node, volume_capability: MOUNT_RWO, readonly });

@@ -12,7 +12,7 @@ import { loadCsiProto } from '../../src/csi/proto';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, CountingClients, describeOpenStack, fakeNodeId, itName, loopbackAuth, loopbackClients, recordVolume,
+  Cleanup, type CountingClients, describeOpenStack, fakeNodeId, itName, loopbackAuth, loopbackClients, recordVolume,
 } from '../helpers/openstack-loopback';
 import { codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -28,7 +28,7 @@ const REFUSED =
   'Invalid volume: Retype needs volume to be in available or in-use state, not be part of an active migration or a consistency group, ' +
   'requested type has to be different that the one from the volume, and for in-use volumes front-end qos specs cannot change.';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Json = Record<string, any>;
 
 describeOpenStack('volume retype on openstack-loopback', () => {
@@ -38,7 +38,7 @@ describeOpenStack('volume retype on openstack-loopback', () => {
   let admin: CountingClients;
   let cleanup: Cleanup;
   let node: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   const call = <T = any>(rpc: string, req: object = {}) => h.call<T>('Controller', rpc, req, RPC_DEADLINE_MS);
 
   /** A raw Cinder request with the token of `who` (member `c` unless told). */

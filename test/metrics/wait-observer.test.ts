@@ -1,5 +1,5 @@
 /** volume-wait.ts's onWaitFinished hook, which feeds the attach/detach wait histogram: kind and outcome. */
-import { pollUntil, WaitEvent } from '../../src/block/volume-wait';
+import { pollUntil, type WaitEvent } from '../../src/block/volume-wait';
 import { CodedError, Status } from '../../src/errors';
 
 const noSleep = async (_ms: number, signal?: AbortSignal) => {

@@ -1,8 +1,8 @@
-import { CloudAuth } from '../../src/config/types';
+import { type CloudAuth } from '../../src/config/types';
 import { createClouds } from '../../src/openstack/clients';
-import { RequestEvent } from '../../src/openstack/http';
+import { type RequestEvent } from '../../src/openstack/http';
 import { MetadataClient } from '../../src/openstack/metadata';
-import { startSimulator, Simulator } from '../../src/simulator';
+import { startSimulator, type Simulator } from '../../src/simulator';
 import { SIM_REGION, passwordAuth } from './sim-clients';
 
 describe('createClouds', () => {

@@ -2,11 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CodedError, Status } from '../../src/errors';
-import { HttpClient, HttpOptions, RequestEvent, TokenSource, buildUserAgent, parseRetryAfter } from '../../src/openstack/http';
-import { OpenStackError } from '../../src/openstack/errors';
+import { HttpClient, type HttpOptions, type RequestEvent, type TokenSource, buildUserAgent, parseRetryAfter } from '../../src/openstack/http';
 import { abortableSleep } from '../../src/openstack/abort';
 import { createTransport } from '../../src/openstack/http-transport';
-import { LocalServer, captureLogger, closedPort, json, makeCertificates, startLocalServer } from './local-server';
+import { type LocalServer, captureLogger, closedPort, json, makeCertificates, startLocalServer } from './local-server';
 import { openStackFailure } from '../helpers/openstack-failure';
 
 const FAST_RETRY = { initialMs: 1, maxDelayMs: 5 };

@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CloudAuth } from '../../src/config/types';
+import { type CloudAuth } from '../../src/config/types';
 import { Status } from '../../src/errors';
-import { OpenStackError } from '../../src/openstack/errors';
+import { type OpenStackError } from '../../src/openstack/errors';
 import { buildAuthBody, VOLUME_SERVICE_TYPES } from '../../src/openstack/keystone';
-import { startSimulator, Simulator } from '../../src/simulator';
+import { startSimulator, type Simulator } from '../../src/simulator';
 import { captureLogger, makeCertificates } from './local-server';
 import { SIM_REGION, clientsFor, passwordAuth } from './sim-clients';
 

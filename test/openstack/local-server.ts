@@ -4,12 +4,12 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { AddressInfo } from 'node:net';
+import { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
 import { execFile } from '../../src/mount/exec';
-import { Logger, createLogger } from '../../src/log';
+import { type Logger, createLogger } from '../../src/log';
 
 export interface SeenRequest {
   method: string;

@@ -2,10 +2,10 @@ import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Status } from '../../src/errors';
-import { MetadataSource } from '../../src/config/types';
-import { Exec, ExecError, ExecOptions } from '../../src/mount/exec';
-import { KubeNode, MetadataClient, MetadataDeps } from '../../src/openstack/metadata';
-import { LocalServer, closedPort, json, startLocalServer } from './local-server';
+import { type MetadataSource } from '../../src/config/types';
+import { type Exec, ExecError, type ExecOptions } from '../../src/mount/exec';
+import { type KubeNode, MetadataClient, type MetadataDeps } from '../../src/openstack/metadata';
+import { type LocalServer, closedPort, json, startLocalServer } from './local-server';
 
 const UUID = '0b3c3f6e-7a4e-4c55-9c8a-4d1f0a2b3c4d';
 const OTHER_UUID = '11111111-2222-4333-8444-555555555555';

@@ -1,11 +1,10 @@
 import { Status } from '../../src/errors';
-import { OpenStackError } from '../../src/openstack/errors';
 import { HttpClient } from '../../src/openstack/http';
-import { ServiceAuth } from '../../src/openstack/keystone';
+import { type ServiceAuth } from '../../src/openstack/keystone';
 import { NovaClient } from '../../src/openstack/nova';
-import { startSimulator, Simulator } from '../../src/simulator';
-import { LocalServer, json, startLocalServer } from './local-server';
-import { SIM_REGION, TestClients, clientsFor, passwordAuth, waitFor } from './sim-clients';
+import { startSimulator, type Simulator } from '../../src/simulator';
+import { type LocalServer, json, startLocalServer } from './local-server';
+import { SIM_REGION, type TestClients, clientsFor, passwordAuth, waitFor } from './sim-clients';
 import { openStackFailure } from '../helpers/openstack-failure';
 
 const failure = openStackFailure;

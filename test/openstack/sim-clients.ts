@@ -2,10 +2,10 @@
  * Test harness: the OpenStack clients wired to a simulator (or any ServiceAuth), with fast retries and a
  * record of every HTTP attempt, plus a poll helper for Cinder's asynchronous statuses.
  */
-import { CloudAuth } from '../../src/config/types';
-import { Logger } from '../../src/log';
+import { type CloudAuth } from '../../src/config/types';
+import { type Logger } from '../../src/log';
 import { CinderClient } from '../../src/openstack/cinder';
-import { HttpClient, HttpOptions, RequestEvent } from '../../src/openstack/http';
+import { HttpClient, type HttpOptions, type RequestEvent } from '../../src/openstack/http';
 import { KeystoneClient } from '../../src/openstack/keystone';
 import { NovaClient } from '../../src/openstack/nova';
 import type { Simulator } from '../../src/simulator';

@@ -4,7 +4,7 @@
  * that the message names the cause, the cloud's final state and, where repetition matters, how many
  * requests reached OpenStack.
  */
-import { MOUNT_RWO, ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import { MOUNT_RWO, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
 import { novaVolumesOn, retryLikeSidecar, volumesNamed } from '../helpers/reliability-sidecar';
 import { startNodeWorld, type NodeWorld } from '../helpers/node-world';
 import { MetadataClient } from '../../src/openstack/metadata';

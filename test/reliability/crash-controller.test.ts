@@ -47,7 +47,7 @@ describe('the controller survives a SIGKILL at any step; the retry finishes the 
   }
 
   /** Repeats `fn` while it fails with ABORTED, as the external-provisioner does (with a shorter backoff). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   async function retriedWhileAborted(fn: () => Promise<any>): Promise<any> {
     for (let i = 0; ; i++) {
       try {

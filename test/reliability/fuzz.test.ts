@@ -12,7 +12,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSy
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
 import { ConfigError, parseCloudConfig } from '../../src/config/cloud-conf';
 import { requirePathUnder } from '../../src/csi/validate';
 import { hasDotSegment } from '../../src/openstack/http';
@@ -168,7 +168,7 @@ describeIf('CSI fuzzing over the socket', { root: true, loop: false, commands: [
   let outsideAbsolutes: string[];
 
   beforeAll(async () => {
-    // eslint-disable-next-line no-console
+     
     console.log(`fuzz seed ${SEED} (rerun with FUZZ_SEED=${SEED})`);
     dir = await mkdtemp(join(tmpdir(), 'fuzz-'));
     kubeletDir = join(dir, 'kubelet');
@@ -312,7 +312,7 @@ describeIf('CSI fuzzing over the socket', { root: true, loop: false, commands: [
     const byCode: Record<string, number> = {};
     for (const o of outcomes) byCode[o.code] = (byCode[o.code] ?? 0) + 1;
     const rpcs = new Set(outcomes.map((o) => `${o.service}/${o.rpc}`));
-    // eslint-disable-next-line no-console
+     
     console.log(`fuzz seed ${SEED}: ${outcomes.length} calls over ${rpcs.size} RPCs in ${elapsed} ms; codes ${JSON.stringify(byCode)}`);
 
     const bad = outcomes

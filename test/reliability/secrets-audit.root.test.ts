@@ -268,7 +268,7 @@ describeIf('secrets never leak', { root: true, loop: true, fuse: true, commands:
       ...found('supervisor environ', environOf(supervisor!.pid)),
     ];
     expect(leaks).toEqual([]);
-    // eslint-disable-next-line no-console
+     
     console.log(
       `secrets audit: ${needles.length} values; ${plugin!.log().split('\n').length} plugin and ${supervisor!.log().split('\n').length} supervisor log lines; ` +
         `${failures.length} errors (${failures.map((f) => `${f.rpc} ${f.code}: ${f.details.slice(0, 160)}`).join(', ')}); ${answers.length} answers; ` +
