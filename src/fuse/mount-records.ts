@@ -19,6 +19,8 @@ export interface MountRecord {
   /** The daemon serving the mount when last seen. */
   pid?: number;
   restarts: number;
+  /** Times the daemon was found hung and replaced (absent in records of older supervisors). */
+  hangs?: number;
 }
 
 /** Paths of one mount's files. */
@@ -90,7 +92,7 @@ export class MountRecords {
       try {
         const rec = JSON.parse(await readFile(join(this.dir, 'mounts', f), 'utf8')) as MountRecord;
         if (!rec?.spec?.target) throw new Error('no target');
-        out.push({ spec: rec.spec, pid: rec.pid, restarts: rec.restarts ?? 0 });
+        out.push({ spec: rec.spec, pid: rec.pid, restarts: rec.restarts ?? 0, hangs: rec.hangs ?? 0 });
       } catch (e) {
         onBad(f, e);
       }

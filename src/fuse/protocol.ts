@@ -59,6 +59,8 @@ export interface MountStatus {
   mounter: MounterName;
   state: MountState;
   restarts: number;
+  /** Of the restarts, those because the daemon hung (statfs unanswered) rather than died. */
+  hangs?: number;
   lastError?: string;
   pid?: number;
 }

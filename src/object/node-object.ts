@@ -4,12 +4,12 @@
  * supervisor's view of the daemon as the volume condition. Block volumes never reach this module.
  */
 import { lstat } from 'node:fs/promises';
-import { failedPrecondition, invalidArgument, notFound } from '../csi/errors';
+import { failedPrecondition, invalidArgument, notFound, unavailable } from '../csi/errors';
 import type { NodeDeps } from '../csi/node-deps';
 import type { CallContext, ServiceHandlers, UnaryHandler } from '../csi/server';
 import type {
   NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeStageVolumeRequest,
-  NodeUnpublishVolumeRequest, NodeUnstageVolumeRequest, VolumeCapability, VolumeCondition,
+  NodeUnpublishVolumeRequest, NodeUnstageVolumeRequest, VolumeCapability,
 } from '../csi/types';
 import { requireMessage, requirePathUnder, requireString } from '../csi/validate';
 import type { FuseMountService } from '../fuse/supervisor-client';
@@ -121,8 +121,11 @@ async function nodeUnpublishObject(deps: NodeDeps, req: NodeUnpublishVolumeReque
   requireString(req.volume_id, 'volume_id');
   const targetPath = requirePathUnder(req.target_path, deps.kubeletDir, 'target_path');
   // A dead rclone mount answers ECONNABORTED, which the generic cleanup does not take for stale: detach it here.
-  if ((await fuseMountAt(targetPath)) && (await probeMount(targetPath)).state !== 'alive') {
-    await detachLazily({ exec: execFile, log: ctx.log }, targetPath);
+  if (await fuseMountAt(targetPath)) {
+    const h = await probeMount(targetPath);
+    // Touching a hung mount would block (umount resolves the path); the supervisor replaces its daemon within seconds.
+    if (h.state === 'unresponsive') throw unavailable(`${targetPath}: ${h.reason}; its FUSE daemon is being replaced, retry`);
+    if (h.state === 'dead') await detachLazily({ exec: execFile, log: ctx.log }, targetPath);
   }
   await deps.mounter.cleanupMountPoint(targetPath, { lazyIfBusy: true });
   ctx.log.info({ targetPath }, 'object volume unpublished');
@@ -131,26 +134,35 @@ async function nodeUnpublishObject(deps: NodeDeps, req: NodeUnpublishVolumeReque
 
 /**
  * Usage from statfs (what the FUSE daemon reports) and a condition that is abnormal while the daemon
- * at volume_path (or the staging path) is dead or restarting. Throws NOT_FOUND for a missing volume_path.
+ * at volume_path (or the staging path) is dead, hung or restarting. Nothing here touches a FUSE path from this
+ * process (a hung daemon would hold a libuv pool thread for good): mount state is read from mountinfo and the
+ * statfs runs out of process with a deadline. Throws NOT_FOUND for a missing volume_path.
  */
 async function nodeGetObjectStats(deps: NodeDeps, req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
   objectRef(requireString(req.volume_id, 'volume_id'));
   const volumePath = requirePathUnder(req.volume_path, deps.kubeletDir, 'volume_path');
   const stagingPath = req.staging_target_path ? requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path') : undefined;
-  if (!(await pathExists(volumePath))) throw notFound(`volume_path ${volumePath} does not exist`);
-  const condition = await objectCondition(deps, volumePath, stagingPath);
-  if (condition.abnormal) return { usage: UNMEASURABLE, volume_condition: condition };
-  const s = await deps.mounter.fsStats(volumePath);
+  const mounted = await fuseMountAt(volumePath);
+  if (!mounted && !(await pathExists(volumePath))) throw notFound(`volume_path ${volumePath} does not exist`);
+  const mounts = await deps.fuse?.list().catch(() => undefined);
+  const known = mounts?.find((m) => m.target === (stagingPath ?? volumePath));
+  if (known && known.state !== 'alive') {
+    const condition = { abnormal: true, message: `FUSE mount is ${known.state}: ${known.lastError ?? 'no detail'} (restarts: ${known.restarts})` };
+    return { usage: UNMEASURABLE, volume_condition: condition };
+  }
+  const h = await probeMount(volumePath);
+  if (h.state !== 'alive') return { usage: UNMEASURABLE, volume_condition: { abnormal: true, message: `${volumePath}: ${h.reason}` } };
+  const s = h.stats;
   return {
     usage: [
       { unit: 'BYTES', total: s.totalBytes, used: s.usedBytes, available: s.availableBytes },
       { unit: 'INODES', total: s.totalInodes, used: s.usedInodes, available: s.freeInodes },
     ],
-    volume_condition: condition,
+    volume_condition: { abnormal: false, message: 'FUSE mount is serving' },
   };
 }
 
-/** Whether `path` exists; a dead FUSE mount point (ENOTCONN, ECONNABORTED, EIO) exists. */
+/** Whether `path` (not a mount point: lstat would reach the daemon) exists; a dead FUSE path (ENOTCONN, ...) exists. */
 async function pathExists(path: string): Promise<boolean> {
   try {
     await lstat(path);
@@ -158,15 +170,4 @@ async function pathExists(path: string): Promise<boolean> {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code !== 'ENOENT';
   }
-}
-
-async function objectCondition(deps: NodeDeps, volumePath: string, stagingPath?: string): Promise<VolumeCondition> {
-  const mounts = await deps.fuse?.list().catch(() => undefined);
-  const known = mounts?.find((m) => m.target === (stagingPath ?? volumePath));
-  if (known && known.state !== 'alive') {
-    return { abnormal: true, message: `FUSE mount is ${known.state}: ${known.lastError ?? 'no detail'} (restarts: ${known.restarts})` };
-  }
-  const h = await probeMount(volumePath);
-  if (h.state !== 'alive') return { abnormal: true, message: `${volumePath}: ${h.reason}` };
-  return { abnormal: false, message: 'FUSE mount is serving' };
 }
