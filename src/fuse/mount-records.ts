@@ -70,6 +70,15 @@ export class MountRecords {
     return p;
   }
 
+  /** Whether the credential file of `target` holds exactly `content` (false when there is none). */
+  async hasCredentials(target: string, content: string): Promise<boolean> {
+    try {
+      return (await readFile(this.paths(target).credentials, 'utf8')) === content;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Removes the record, credentials and cache of `target`; the log stays for post-mortems. Absent files are fine.
    * A cache still holding files rclone has not uploaded is kept (the next rclone on it uploads them): resolves

@@ -68,6 +68,7 @@ export interface MountStatus {
 export type SupervisorRequest =
   | { op: 'mount'; spec: MountSpec; credentials: FuseCredentials }
   | { op: 'unmount'; target: string }
+  | { op: 'credentials'; target: string; credentials: FuseCredentials }
   | { op: 'list' };
 
 export type SupervisorResponse =

@@ -3,7 +3,8 @@
  * records every mount in its state dir so a restarted supervisor adopts live mounts and repairs dead ones,
  * and probes each mount every few seconds, restarting a dead daemon with backoff and redoing its binds. A hung
  * daemon (statfs unanswered within PROBE_TIMEOUT_MS: stopped, deadlocked) is SIGKILLed, which ends its FUSE
- * connection, and then replaced like a dead one; every probe runs out of process (mount-health.ts).
+ * connection, and then replaced like a dead one; every probe runs out of process (mount-health.ts). New
+ * credentials for a mounted volume replace its daemon the same way (s3fs and rclone read them only at start).
  */
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -115,10 +116,12 @@ export class FuseSupervisor {
         if (JSON.stringify(known.spec) !== JSON.stringify(spec)) {
           throw new CodedError(Status.ALREADY_EXISTS, `${spec.target} is already mounted for ${known.spec.volumeId} with other options`);
         }
-        await this.records.saveCredentials(spec.target, credentialFileContent(spec, creds));
+        const content = credentialFileContent(spec, creds);
+        const rotated = !(await this.records.hasCredentials(spec.target, content));
+        if (rotated) await this.records.saveCredentials(spec.target, content);
         const h = await probeMount(spec.target);
-        if (h.state === 'alive') return;
-        await this.restart(known, h.state === 'unresponsive' ? h.reason : undefined);
+        if (h.state === 'alive' && !rotated) return;
+        await this.restart(known, h.state === 'unresponsive' ? { hung: h.reason } : rotated ? { rotated: true } : {});
         if (known.state !== 'alive') throw new CodedError(Status.INTERNAL, `${spec.target}: ${known.lastError ?? 'daemon restart failed'}`);
         return;
       }
@@ -186,6 +189,24 @@ export class FuseSupervisor {
     });
   }
 
+  /**
+   * Replaces the daemon of the mount at `target` when `rawCreds` differ from the ones it runs with (the same
+   * ones: nothing happens). Throws INVALID_ARGUMENT for bad credentials, FAILED_PRECONDITION when this
+   * supervisor has no mount there, INTERNAL when the new daemon does not come up.
+   */
+  async updateCredentials(rawTarget: string, rawCreds: FuseCredentials): Promise<void> {
+    const target = requireUnder(rawTarget, this.opts.kubeletDir, 'target');
+    return this.locked(target, async () => {
+      const e = this.entries.get(target);
+      if (!e) throw new CodedError(Status.FAILED_PRECONDITION, `${target} is not a FUSE mount of this supervisor`);
+      const content = credentialFileContent(e.spec, validateCredentials(rawCreds, e.spec.provider));
+      if (await this.records.hasCredentials(target, content)) return;
+      await this.records.saveCredentials(target, content);
+      await this.restart(e, { rotated: true });
+      if (e.state !== 'alive') throw new CodedError(Status.INTERNAL, `${target}: ${e.lastError ?? 'daemon restart failed'}`);
+    });
+  }
+
   /** The state of every mount, as of the last probe. */
   list(): MountStatus[] {
     return [...this.entries.values()].map((e) => ({
@@ -219,7 +240,7 @@ export class FuseSupervisor {
         return;
       }
       if (h.state === 'unresponsive') {
-        if (Date.now() >= e.retryAt) await this.restart(e, h.reason);
+        if (Date.now() >= e.retryAt) await this.restart(e, { hung: h.reason });
         return;
       }
       if (e.state === 'alive') this.markDead(e, h.reason);
@@ -236,9 +257,12 @@ export class FuseSupervisor {
   /**
    * Detaches the dead mount, starts a new daemon, redoes the binds of the old one. With `hung` (why the
    * daemon counts as hung) the daemon is SIGKILLed first, without the grace a healthy one gets: its death ends
-   * the FUSE connection, so every request blocked on it fails and the path can be detached. Never throws.
+   * the FUSE connection, so every request blocked on it fails and the path can be detached. With `rotated`
+   * (new credentials) the live daemon is told to stop (SIGTERM) and replaced at once; an rclone upload it cuts
+   * short stays in the cache dir, which the new daemon takes over and uploads. Never throws.
    */
-  private async restart(e: Entry, hung?: string): Promise<void> {
+  private async restart(e: Entry, why: { hung?: string; rotated?: boolean } = {}): Promise<void> {
+    const hung = why.hung;
     const started = Date.now();
     const binds = (await bindsOf(e.spec.target)).filter((b) => b.mountPoint.startsWith(`${this.opts.kubeletDir}/`));
     e.state = 'restarting';
@@ -247,9 +271,12 @@ export class FuseSupervisor {
       e.hangs++;
       e.lastError = hung;
       this.opts.log.warn({ volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid, reason: hung }, 'FUSE daemon is hung; replacing it');
+    } else if (why.rotated) {
+      this.opts.log.info({ volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid }, 'credentials changed; replacing the FUSE daemon');
     }
     try {
       if (hung) await this.endHungDaemon(e);
+      else if (why.rotated && isDaemonOf(e.pid, e.spec.target)) await stopNow(e.pid!);
       else if (isDaemonOf(e.pid, e.spec.target)) await stopDaemon(e.pid!);
       await detachLazily(this.tools, e.spec.target);
       await mkdir(e.spec.target, { recursive: true, mode: TARGET_DIR_MODE });
@@ -260,7 +287,7 @@ export class FuseSupervisor {
       e.state = 'alive';
       e.backoffMs = RESTART_BACKOFF_INITIAL_MS;
       this.opts.log.info(
-        { target: e.spec.target, pid: e.pid, restarts: e.restarts, hangs: e.hangs, binds: binds.length, tookMs: Date.now() - started, cause: hung ? 'hung' : 'dead' },
+        { target: e.spec.target, pid: e.pid, restarts: e.restarts, hangs: e.hangs, binds: binds.length, tookMs: Date.now() - started, cause: hung ? 'hung' : why.rotated ? 'credentials' : 'dead' },
         'FUSE daemon restarted',
       );
     } catch (err) {
@@ -331,6 +358,19 @@ function isDaemonOf(pid: number | undefined, target: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** SIGTERM, then SIGKILL after DAEMON_EXIT_WAIT_MS: a daemon still serving, to be replaced. */
+async function stopNow(pid: number): Promise<void> {
+  const waitGone = async (ms: number) => {
+    const end = Date.now() + ms;
+    while (isProcessAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return !isProcessAlive(pid);
+  };
+  process.kill(pid, 'SIGTERM');
+  if (await waitGone(DAEMON_EXIT_WAIT_MS)) return;
+  process.kill(pid, 'SIGKILL');
+  await waitGone(DAEMON_EXIT_WAIT_MS);
 }
 
 /**

@@ -97,12 +97,16 @@ async function nodeUnstageObject(deps: NodeDeps, req: NodeUnstageVolumeRequest, 
 }
 
 /**
- * Bind-mounts the staging mount at target_path, read-only (kernel-enforced) when asked. Throws
- * FAILED_PRECONDITION when the volume is not staged, ALREADY_EXISTS when another mount holds the target.
+ * Bind-mounts the staging mount at target_path, read-only (kernel-enforced) when asked. Node-publish secrets
+ * (the StorageClass's `csi.storage.k8s.io/node-publish-secret-*`), which kubelet reads anew at every call
+ * and, with the CSIDriver's `requiresRepublish`, sends again periodically, are how new keys reach a staged
+ * volume (NodeStageVolume is not called again): when they differ from the daemon's, the supervisor replaces
+ * it under the same mount. Throws FAILED_PRECONDITION when the volume is not staged, ALREADY_EXISTS when
+ * another mount holds the target, INVALID_ARGUMENT for incomplete secrets.
  */
 async function nodePublishObject(deps: NodeDeps, req: NodePublishVolumeRequest, ctx: CallContext): Promise<object> {
   const volumeId = requireString(req.volume_id, 'volume_id');
-  objectRef(volumeId);
+  const ref = objectRef(volumeId);
   const targetPath = requirePathUnder(req.target_path, deps.kubeletDir, 'target_path');
   const stagingPath = requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path');
   const cap = requireMessage(req.volume_capability, 'volume_capability');
@@ -111,7 +115,10 @@ async function nodePublishObject(deps: NodeDeps, req: NodePublishVolumeRequest, 
     throw failedPrecondition(`volume ${volumeId} is not staged: no FUSE mount at staging_target_path ${stagingPath}`);
   }
   const readOnly = req.readonly || isReaderOnly(cap);
+  const creds = req.secrets && Object.keys(req.secrets).length > 0 ? objectCredentials(ref.provider, req.secrets) : undefined;
   const res = await deps.mounter.publishBind(stagingPath, targetPath, { readOnly });
+  // After the bind, so that a replaced daemon's binds include this one.
+  if (creds) await fuseOf(deps).updateCredentials(stagingPath, creds);
   ctx.log.info({ targetPath, stagingPath, readOnly }, res.alreadyPublished ? 'volume already published; nothing to do' : 'object volume published');
   return {};
 }

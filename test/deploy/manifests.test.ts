@@ -129,6 +129,7 @@ describe('manifests: the CSIDriver and the driver name', () => {
     expect(one('CSIDriver', DRIVER_NAME).spec).toEqual({
       attachRequired: true,
       podInfoOnMount: true,
+      requiresRepublish: true,
       fsGroupPolicy: 'File',
       volumeLifecycleModes: ['Persistent'],
     });
