@@ -99,7 +99,7 @@ async function nodeUnstageObject(deps: NodeDeps, req: NodeUnstageVolumeRequest, 
 /**
  * Bind-mounts the staging mount at target_path, read-only (kernel-enforced) when asked. Node-publish secrets
  * (the StorageClass's `csi.storage.k8s.io/node-publish-secret-*`), which kubelet reads anew at every call
- * and, with the CSIDriver's `requiresRepublish`, sends again periodically, are how new keys reach a staged
+ * (a new pod, or every pod sync when the CSIDriver sets `requiresRepublish`), are how new keys reach a staged
  * volume (NodeStageVolume is not called again): when they differ from the daemon's, the supervisor replaces
  * it under the same mount. Throws FAILED_PRECONDITION when the volume is not staged, ALREADY_EXISTS when
  * another mount holds the target, INVALID_ARGUMENT for incomplete secrets.

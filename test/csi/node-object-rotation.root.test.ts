@@ -1,6 +1,6 @@
 /**
  * Key rotation on a staged object volume, against the real Keystone and Swift of openstack-loopback: the
- * volume is staged with key A, a pod writes continuously, kubelet republishes (CSIDriver requiresRepublish)
+ * volume is staged with key A, a pod writes continuously, kubelet republishes (a new pod, or a pod sync with the CSIDriver's requiresRepublish)
  * with node-publish secrets holding key B, the supervisor replaces the daemon, key A is deleted in Keystone
  * (real revocation), and the pod's writes go on. s3fs through Swift's S3 API with EC2 credentials, rclone
  * through the native API with application credentials. The pod may see at most one failed, retried write.

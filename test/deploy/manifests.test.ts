@@ -129,7 +129,6 @@ describe('manifests: the CSIDriver and the driver name', () => {
     expect(one('CSIDriver', DRIVER_NAME).spec).toEqual({
       attachRequired: true,
       podInfoOnMount: true,
-      requiresRepublish: true,
       fsGroupPolicy: 'File',
       volumeLifecycleModes: ['Persistent'],
     });
