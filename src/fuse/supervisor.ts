@@ -139,6 +139,7 @@ export class FuseSupervisor {
       const e: Entry = { spec, restarts: 0, hangs: 0, state: 'restarting', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS };
       try {
         await this.startDaemon(e);
+        e.state = 'alive';
       } catch (err) {
         await detachLazily(this.tools, spec.target).catch(() => undefined);
         await this.records.remove(spec.target);
@@ -282,7 +283,6 @@ export class FuseSupervisor {
       await mkdir(e.spec.target, { recursive: true, mode: TARGET_DIR_MODE });
       await this.startDaemon(e);
       // Serving only once the pods' binds point at the new daemon too.
-      e.state = 'restarting';
       await rebind(this.tools, e.spec.target, binds);
       e.state = 'alive';
       e.backoffMs = RESTART_BACKOFF_INITIAL_MS;
@@ -317,7 +317,7 @@ export class FuseSupervisor {
     this.opts.log.warn({ target: e.spec.target, pid: e.pid, aborted }, 'hung FUSE daemon did not go with SIGKILL; its connection is detached lazily');
   }
 
-  /** Spawns the daemon for `e`, waits for its mount and records the pid; sets `e.state` alive. */
+  /** Spawns the daemon for `e`, waits for its mount and records the pid; the caller says when it is alive. */
   private async startDaemon(e: Entry): Promise<void> {
     const files = this.records.paths(e.spec.target);
     const cmd = daemonCommand(e.spec, { credentialFile: files.credentials, cacheDir: files.cacheDir });
@@ -332,7 +332,6 @@ export class FuseSupervisor {
       if (isProcessAlive(proc.pid)) process.kill(proc.pid, 'SIGKILL');
       throw err;
     }
-    e.state = 'alive';
     e.lastError = undefined;
     await this.records.save({ spec: e.spec, pid: e.pid, restarts: e.restarts, hangs: e.hangs });
   }
