@@ -165,6 +165,7 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
         additionalTopology: { ...flags.additionalTopology },
         kubeletDir: flags.kubeletDir,
         byIdDir: flags.byIdDir,
+        volumeMountGroup: flags.volumeMountGroup,
         log,
       }),
     });

@@ -31,6 +31,11 @@ export interface PluginFlags {
   readonly metadataUrl: string;
   /** Node: unix socket of the FUSE mount supervisor that owns object-volume mounts. */
   readonly fuseSupervisorSocket?: string;
+  /**
+   * Node: advertise VOLUME_MOUNT_GROUP, so kubelet passes the pod's fsGroup (object volumes mount with it as
+   * their group) and no longer chowns any volume of this node itself (the driver does it for block volumes).
+   */
+  readonly volumeMountGroup: boolean;
   /** Node, without a supervisor socket: state directory of the supervisor run inside the plugin. */
   readonly fuseStateDir?: string;
   /** Flags accepted for compatibility that change nothing, for a start-up warning. */
@@ -66,6 +71,7 @@ const FLAGS: Record<string, Kind> = {
   'node-id': 'string',
   'metadata-url': 'string',
   'fuse-supervisor-socket': 'string',
+  'volume-mount-group': 'bool',
   'fuse-state-dir': 'string',
   // Accepted so reference manifests keep working; they have no effect here.
   nodeid: 'ignored-value',
@@ -133,6 +139,7 @@ export function parseFlags(argv: readonly string[]): PluginFlags {
     nodeId: last('node-id') || undefined,
     metadataUrl: parseUrl('metadata-url', last('metadata-url') ?? 'http://169.254.169.254'),
     fuseSupervisorSocket: last('fuse-supervisor-socket') || undefined,
+    volumeMountGroup: bool('volume-mount-group', false),
     fuseStateDir: last('fuse-state-dir') || undefined,
     ignored: Object.freeze([...seen.keys()].filter((n) => FLAGS[n].startsWith('ignored'))),
   });

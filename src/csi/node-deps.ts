@@ -54,6 +54,8 @@ export interface NodeDeps {
    * or an in-process one for the demo. Absent: object volume requests fail with FAILED_PRECONDITION.
    */
   fuse?: FuseMountService;
+  /** Advertise VOLUME_MOUNT_GROUP (`--volume-mount-group`): fsGroup is then the driver's job for every volume. */
+  volumeMountGroup?: boolean;
 }
 
 /** Whether a capability asks for a raw block device rather than a filesystem. */

@@ -9,7 +9,8 @@ import type {
   NodePublishVolumeRequest, NodePublishVolumeResponse, NodeStageVolumeRequest, NodeStageVolumeResponse,
   NodeUnpublishVolumeRequest, NodeUnpublishVolumeResponse, NodeUnstageVolumeRequest, NodeUnstageVolumeResponse,
 } from './types';
-import { failedPrecondition, unimplemented } from './errors';
+import { failedPrecondition, invalidArgument, unimplemented } from './errors';
+import { applyFsGroup } from '../mount/fs-group';
 import { requireMessage, requirePathUnder, requireString, validateCapability } from './validate';
 import {
   EPHEMERAL_KEY, RESIZE_REQUIRED_KEY, isBlock, isReaderOnly, stagedBlockDevice, waitForVolumeDevice, type NodeDeps,
@@ -97,9 +98,21 @@ export async function nodePublishVolume(deps: NodeDeps, req: NodePublishVolumeRe
   if (!(await deps.mounter.isMountPoint(stagingPath))) {
     throw failedPrecondition(`volume ${volumeId} is not staged: nothing is mounted at staging_target_path ${stagingPath}`);
   }
+  const fsGroup = cap.mount!.volume_mount_group ? fsGroupId(cap.mount!.volume_mount_group) : undefined;
   const res = await deps.mounter.publishBind(stagingPath, targetPath, { readOnly, mountFlags: cap.mount!.mount_flags });
-  logPublished(ctx, res.alreadyPublished, { targetPath, stagingPath, readOnly });
+  // Kubelet leaves fsGroup to us once we advertise VOLUME_MOUNT_GROUP; like kubelet, not on read-only mounts.
+  // Once per publish: a periodic republish (requiresRepublish) finds it done.
+  if (fsGroup !== undefined && !readOnly && !res.alreadyPublished) await applyFsGroup(targetPath, fsGroup);
+  logPublished(ctx, res.alreadyPublished, { targetPath, stagingPath, readOnly, fsGroup });
   return {};
+}
+
+/** volume_mount_group as a gid; INVALID_ARGUMENT when it is not a decimal id. */
+function fsGroupId(value: string): number {
+  if (!/^\d{1,10}$/.test(value) || Number(value) > 0x7fffffff) {
+    throw invalidArgument('volume_capability.mount.volume_mount_group', `"${value}" is not a group id`);
+  }
+  return Number(value);
 }
 
 function logPublished(ctx: CallContext, already: boolean, fields: Record<string, unknown>): void {

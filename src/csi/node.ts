@@ -24,7 +24,10 @@ export const DEFAULT_MAX_VOLUMES_PER_NODE = 256;
 /** Kubernetes label values are at most 63 characters (apimachinery validation.LabelValueMaxLength). */
 export const LABEL_VALUE_MAX_CHARS = 63;
 
-/** What this node implements. VOLUME_MOUNT_GROUP is not: fsGroup is left to kubelet's recursive chown. */
+/**
+ * What this node implements. VOLUME_MOUNT_GROUP only with `--volume-mount-group` (NodeDeps.volumeMountGroup):
+ * by default fsGroup is left to kubelet's recursive chown, as in the reference driver.
+ */
 export const NODE_CAPABILITIES: readonly NodeRpcType[] = [
   'STAGE_UNSTAGE_VOLUME',
   'EXPAND_VOLUME',
@@ -51,7 +54,8 @@ export function nodeHandlers(deps: NodeDeps): ServiceHandlers {
   // Object volumes (`obj1:` ids) take their own stage/publish/stats path (src/object/node-object.ts).
   return withObjectRouting(deps, {
     async NodeGetCapabilities(): Promise<NodeGetCapabilitiesResponse> {
-      return { capabilities: NODE_CAPABILITIES.map((type) => ({ rpc: { type } })) };
+      const types = deps.volumeMountGroup ? [...NODE_CAPABILITIES, 'VOLUME_MOUNT_GROUP' as const] : NODE_CAPABILITIES;
+      return { capabilities: types.map((type) => ({ rpc: { type } })) };
     },
     NodeGetInfo: (_req: unknown, ctx: CallContext) => nodeGetInfo(deps, ctx),
     ...mountHandlers(deps),

@@ -19,6 +19,8 @@ export interface MountRecord {
   /** The daemon serving the mount when last seen. */
   pid?: number;
   restarts: number;
+  /** Times the daemon was found hung and replaced (absent in records of older supervisors). */
+  hangs?: number;
 }
 
 /** Paths of one mount's files. */
@@ -68,6 +70,15 @@ export class MountRecords {
     return p;
   }
 
+  /** Whether the credential file of `target` holds exactly `content` (false when there is none). */
+  async hasCredentials(target: string, content: string): Promise<boolean> {
+    try {
+      return (await readFile(this.paths(target).credentials, 'utf8')) === content;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Removes the record, credentials and cache of `target`; the log stays for post-mortems. Absent files are fine.
    * A cache still holding files rclone has not uploaded is kept (the next rclone on it uploads them): resolves
@@ -90,7 +101,7 @@ export class MountRecords {
       try {
         const rec = JSON.parse(await readFile(join(this.dir, 'mounts', f), 'utf8')) as MountRecord;
         if (!rec?.spec?.target) throw new Error('no target');
-        out.push({ spec: rec.spec, pid: rec.pid, restarts: rec.restarts ?? 0 });
+        out.push({ spec: rec.spec, pid: rec.pid, restarts: rec.restarts ?? 0, hangs: rec.hangs ?? 0 });
       } catch (e) {
         onBad(f, e);
       }

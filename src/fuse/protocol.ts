@@ -59,6 +59,8 @@ export interface MountStatus {
   mounter: MounterName;
   state: MountState;
   restarts: number;
+  /** Of the restarts, those because the daemon hung (statfs unanswered) rather than died. */
+  hangs?: number;
   lastError?: string;
   pid?: number;
 }
@@ -66,6 +68,7 @@ export interface MountStatus {
 export type SupervisorRequest =
   | { op: 'mount'; spec: MountSpec; credentials: FuseCredentials }
   | { op: 'unmount'; target: string }
+  | { op: 'credentials'; target: string; credentials: FuseCredentials }
   | { op: 'list' };
 
 export type SupervisorResponse =

@@ -17,6 +17,11 @@ export interface FuseMountService {
   mount(spec: MountSpec, credentials: FuseCredentials): Promise<void>;
   /** Unknown or unmounted targets are success. */
   unmount(target: string): Promise<void>;
+  /**
+   * Gives the daemon of the mount at `target` new credentials: when they differ from its current ones it is
+   * replaced under the same mount and its binds redone. FAILED_PRECONDITION when nothing is mounted there.
+   */
+  updateCredentials(target: string, credentials: FuseCredentials): Promise<void>;
   list(): Promise<MountStatus[]>;
 }
 
@@ -30,6 +35,10 @@ export class SupervisorClient implements FuseMountService {
 
   async unmount(target: string): Promise<void> {
     await this.request({ op: 'unmount', target });
+  }
+
+  async updateCredentials(target: string, credentials: FuseCredentials): Promise<void> {
+    await this.request({ op: 'credentials', target, credentials });
   }
 
   async list(): Promise<MountStatus[]> {
@@ -78,6 +87,9 @@ export class InProcessFuseMounts implements FuseMountService {
   }
   unmount(target: string): Promise<void> {
     return this.supervisor.unmount(target);
+  }
+  updateCredentials(target: string, credentials: FuseCredentials): Promise<void> {
+    return this.supervisor.updateCredentials(target, credentials);
   }
   async list(): Promise<MountStatus[]> {
     return this.supervisor.list();

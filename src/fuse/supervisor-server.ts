@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { CodedError, Status, messageOf } from '../errors';
 import type { Logger } from '../log';
-import { MAX_REQUEST_BYTES, requireUnder, validateCredentials, validateMountSpec, type SupervisorResponse } from './protocol';
+import { MAX_REQUEST_BYTES, requireUnder, validateCredentials, validateMountSpec, type FuseCredentials, type SupervisorResponse } from './protocol';
 import type { FuseSupervisor } from './supervisor';
 
 /** Mode of the socket file: only root (the node plugin) may ask for mounts. */
@@ -85,10 +85,13 @@ export class SupervisorServer {
         case 'unmount':
           await supervisor.unmount(requireUnder(req.target, supervisor.kubeletDir, 'target'));
           return { ok: true };
+        case 'credentials':
+          await supervisor.updateCredentials(requireUnder(req.target, supervisor.kubeletDir, 'target'), req.credentials as FuseCredentials);
+          return { ok: true };
         case 'list':
           return { ok: true, mounts: supervisor.list() };
         default:
-          throw new CodedError(Status.INVALID_ARGUMENT, `op "${op}" is not one of mount, unmount, list`);
+          throw new CodedError(Status.INVALID_ARGUMENT, `op "${op}" is not one of mount, unmount, credentials, list`);
       }
     } catch (e) {
       log.warn({ op, err: messageOf(e) }, 'supervisor request failed');

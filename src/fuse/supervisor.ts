@@ -1,7 +1,10 @@
 /**
  * FuseSupervisor: owns the FUSE daemons of object volumes on this node. It mounts and unmounts on request,
  * records every mount in its state dir so a restarted supervisor adopts live mounts and repairs dead ones,
- * and probes each mount every few seconds, restarting a dead daemon with backoff and redoing its binds.
+ * and probes each mount every few seconds, restarting a dead daemon with backoff and redoing its binds. A hung
+ * daemon (statfs unanswered within PROBE_TIMEOUT_MS: stopped, deadlocked) is SIGKILLed, which ends its FUSE
+ * connection, and then replaced like a dead one; every probe runs out of process (mount-health.ts). New
+ * credentials for a mounted volume replace its daemon the same way (s3fs and rclone read them only at start).
  */
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -11,7 +14,7 @@ import { cleanupMountPoint } from '../mount/mounter';
 import { execFile, type Exec } from '../mount/exec';
 import { findMountByTarget } from '../mount/mountinfo';
 import { TARGET_DIR_MODE } from '../mount/node-mounter';
-import { bindsOf, detachLazily, fuseMountAt, probeMount, rebind, waitForMount } from './mount-health';
+import { abortFuseConnection, bindsOf, detachLazily, fuseMountAt, probeMount, rebind, waitForMount } from './mount-health';
 import { MountRecords, type MountRecord } from './mount-records';
 import { credentialFileContent, daemonCommand } from './mounter-args';
 import { requireUnder, validateCredentials, validateMountSpec } from './protocol';
@@ -26,6 +29,8 @@ export const MOUNT_READY_TIMEOUT_MS = 20_000;
 /** First wait before restarting a daemon again after a failed restart; doubles up to the max. */
 export const RESTART_BACKOFF_INITIAL_MS = 1_000;
 export const RESTART_BACKOFF_MAX_MS = 60_000;
+/** How long a SIGKILLed hung daemon gets to be gone before its FUSE connection is aborted through fusectl. */
+const HUNG_KILL_WAIT_MS = 2_000;
 /** How long an unmounted daemon gets to exit on its own before SIGTERM, once it has nothing left to upload. */
 const DAEMON_EXIT_WAIT_MS = 2_000;
 /**
@@ -52,6 +57,8 @@ interface Entry extends MountRecord {
   /** Epoch ms before which no restart is tried. */
   retryAt: number;
   backoffMs: number;
+  /** Times the daemon was found hung and replaced. */
+  hangs: number;
 }
 
 /** One per supervisor process (or per in-process fallback in the node plugin). */
@@ -76,7 +83,7 @@ export class FuseSupervisor {
     await this.records.init();
     const recs = await this.records.loadAll((file, err) => this.opts.log.error({ file, err: messageOf(err) }, 'unreadable mount record skipped'));
     for (const rec of recs) {
-      const e: Entry = { ...rec, state: 'alive', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS };
+      const e: Entry = { ...rec, state: 'alive', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS, hangs: rec.hangs ?? 0 };
       this.entries.set(rec.spec.target, e);
       const h = await probeMount(rec.spec.target);
       if (h.state === 'alive') this.opts.log.info({ target: rec.spec.target, pid: rec.pid }, 'adopted live FUSE mount');
@@ -109,9 +116,12 @@ export class FuseSupervisor {
         if (JSON.stringify(known.spec) !== JSON.stringify(spec)) {
           throw new CodedError(Status.ALREADY_EXISTS, `${spec.target} is already mounted for ${known.spec.volumeId} with other options`);
         }
-        await this.records.saveCredentials(spec.target, credentialFileContent(spec, creds));
-        if ((await probeMount(spec.target)).state === 'alive') return;
-        await this.restart(known);
+        const content = credentialFileContent(spec, creds);
+        const rotated = !(await this.records.hasCredentials(spec.target, content));
+        if (rotated) await this.records.saveCredentials(spec.target, content);
+        const h = await probeMount(spec.target);
+        if (h.state === 'alive' && !rotated) return;
+        await this.restart(known, h.state === 'unresponsive' ? { hung: h.reason } : rotated ? { rotated: true } : {});
         if (known.state !== 'alive') throw new CodedError(Status.INTERNAL, `${spec.target}: ${known.lastError ?? 'daemon restart failed'}`);
         return;
       }
@@ -126,9 +136,10 @@ export class FuseSupervisor {
       if (existing) await detachLazily(this.tools, spec.target);
       await mkdir(spec.target, { recursive: true, mode: TARGET_DIR_MODE });
       await this.records.saveCredentials(spec.target, credentialFileContent(spec, creds));
-      const e: Entry = { spec, restarts: 0, state: 'restarting', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS };
+      const e: Entry = { spec, restarts: 0, hangs: 0, state: 'restarting', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS };
       try {
         await this.startDaemon(e);
+        e.state = 'alive';
       } catch (err) {
         await detachLazily(this.tools, spec.target).catch(() => undefined);
         await this.records.remove(spec.target);
@@ -179,6 +190,24 @@ export class FuseSupervisor {
     });
   }
 
+  /**
+   * Replaces the daemon of the mount at `target` when `rawCreds` differ from the ones it runs with (the same
+   * ones: nothing happens). Throws INVALID_ARGUMENT for bad credentials, FAILED_PRECONDITION when this
+   * supervisor has no mount there, INTERNAL when the new daemon does not come up.
+   */
+  async updateCredentials(rawTarget: string, rawCreds: FuseCredentials): Promise<void> {
+    const target = requireUnder(rawTarget, this.opts.kubeletDir, 'target');
+    return this.locked(target, async () => {
+      const e = this.entries.get(target);
+      if (!e) throw new CodedError(Status.FAILED_PRECONDITION, `${target} is not a FUSE mount of this supervisor`);
+      const content = credentialFileContent(e.spec, validateCredentials(rawCreds, e.spec.provider));
+      if (await this.records.hasCredentials(target, content)) return;
+      await this.records.saveCredentials(target, content);
+      await this.restart(e, { rotated: true });
+      if (e.state !== 'alive') throw new CodedError(Status.INTERNAL, `${target}: ${e.lastError ?? 'daemon restart failed'}`);
+    });
+  }
+
   /** The state of every mount, as of the last probe. */
   list(): MountStatus[] {
     return [...this.entries.values()].map((e) => ({
@@ -187,31 +216,37 @@ export class FuseSupervisor {
       mounter: e.spec.mounter,
       state: e.state,
       restarts: e.restarts,
+      hangs: e.hangs,
       lastError: e.lastError,
       pid: e.pid,
     }));
   }
 
-  /** Probes every mount not busy in a request; restarts dead ones whose backoff has passed. */
+  /**
+   * Probes every mount not busy in a request, all at once (a hung one must not delay the others' checks);
+   * restarts dead ones whose backoff has passed and replaces hung ones at once.
+   */
   async checkAll(): Promise<void> {
-    for (const e of [...this.entries.values()]) {
-      if (this.locks.has(e.spec.target)) continue;
-      await this.locked(e.spec.target, async () => {
-        if (this.entries.get(e.spec.target) !== e) return; // unmounted meanwhile
-        const h = await probeMount(e.spec.target);
-        if (h.state === 'alive') {
-          if (e.state !== 'alive') this.opts.log.info({ target: e.spec.target }, 'FUSE mount serves again');
-          e.state = 'alive';
-          return;
-        }
-        if (h.state === 'unresponsive') {
-          e.lastError = h.reason;
-          return;
-        }
-        if (e.state === 'alive') this.markDead(e, h.reason);
-        if (Date.now() >= e.retryAt) await this.restart(e);
-      }).catch((err) => this.opts.log.error({ target: e.spec.target, err: messageOf(err) }, 'liveness check failed'));
-    }
+    await Promise.all([...this.entries.values()].map((e) => this.check(e)));
+  }
+
+  private async check(e: Entry): Promise<void> {
+    if (this.locks.has(e.spec.target)) return;
+    await this.locked(e.spec.target, async () => {
+      if (this.entries.get(e.spec.target) !== e) return; // unmounted meanwhile
+      const h = await probeMount(e.spec.target);
+      if (h.state === 'alive') {
+        if (e.state !== 'alive') this.opts.log.info({ target: e.spec.target }, 'FUSE mount serves again');
+        e.state = 'alive';
+        return;
+      }
+      if (h.state === 'unresponsive') {
+        if (Date.now() >= e.retryAt) await this.restart(e, { hung: h.reason });
+        return;
+      }
+      if (e.state === 'alive') this.markDead(e, h.reason);
+      if (Date.now() >= e.retryAt) await this.restart(e);
+    }).catch((err) => this.opts.log.error({ target: e.spec.target, err: messageOf(err) }, 'liveness check failed'));
   }
 
   private markDead(e: Entry, reason: string): void {
@@ -220,19 +255,41 @@ export class FuseSupervisor {
     this.opts.log.warn({ volumeId: e.spec.volumeId, target: e.spec.target, reason }, 'FUSE mount is dead');
   }
 
-  /** Detaches the dead mount, starts a new daemon, redoes the binds of the old one. Never throws. */
-  private async restart(e: Entry): Promise<void> {
+  /**
+   * Detaches the dead mount, starts a new daemon, redoes the binds of the old one. With `hung` (why the
+   * daemon counts as hung) the daemon is SIGKILLed first, without the grace a healthy one gets: its death ends
+   * the FUSE connection, so every request blocked on it fails and the path can be detached. With `rotated`
+   * (new credentials) the live daemon is told to stop (SIGTERM) and replaced at once; an rclone upload it cuts
+   * short stays in the cache dir, which the new daemon takes over and uploads. Never throws.
+   */
+  private async restart(e: Entry, why: { hung?: string; rotated?: boolean } = {}): Promise<void> {
+    const hung = why.hung;
+    const started = Date.now();
     const binds = (await bindsOf(e.spec.target)).filter((b) => b.mountPoint.startsWith(`${this.opts.kubeletDir}/`));
     e.state = 'restarting';
     e.restarts++;
+    if (hung) {
+      e.hangs++;
+      e.lastError = hung;
+      this.opts.log.warn({ volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid, reason: hung }, 'FUSE daemon is hung; replacing it');
+    } else if (why.rotated) {
+      this.opts.log.info({ volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid }, 'credentials changed; replacing the FUSE daemon');
+    }
     try {
-      if (isDaemonOf(e.pid, e.spec.target)) await stopDaemon(e.pid!);
+      if (hung) await this.endHungDaemon(e);
+      else if (why.rotated && isDaemonOf(e.pid, e.spec.target)) await stopNow(e.pid!);
+      else if (isDaemonOf(e.pid, e.spec.target)) await stopDaemon(e.pid!);
       await detachLazily(this.tools, e.spec.target);
       await mkdir(e.spec.target, { recursive: true, mode: TARGET_DIR_MODE });
       await this.startDaemon(e);
+      // Serving only once the pods' binds point at the new daemon too.
       await rebind(this.tools, e.spec.target, binds);
+      e.state = 'alive';
       e.backoffMs = RESTART_BACKOFF_INITIAL_MS;
-      this.opts.log.info({ target: e.spec.target, pid: e.pid, restarts: e.restarts, binds: binds.length }, 'FUSE daemon restarted');
+      this.opts.log.info(
+        { target: e.spec.target, pid: e.pid, restarts: e.restarts, hangs: e.hangs, binds: binds.length, tookMs: Date.now() - started, cause: hung ? 'hung' : why.rotated ? 'credentials' : 'dead' },
+        'FUSE daemon restarted',
+      );
     } catch (err) {
       e.state = 'dead';
       e.lastError = `restart failed: ${messageOf(err)}`;
@@ -243,7 +300,24 @@ export class FuseSupervisor {
     }
   }
 
-  /** Spawns the daemon for `e`, waits for its mount and records the pid; sets `e.state` alive. */
+  /**
+   * SIGKILL reaches a stopped process too, and the daemon's death closes /dev/fuse, which aborts the
+   * connection. When the daemon is not ours to kill (pid unknown or reused) or does not go, the connection is
+   * aborted through fusectl where it is mounted; otherwise the lazy detach still takes the path away from
+   * new callers and the old mount lives on, unreachable, until its last user leaves.
+   */
+  private async endHungDaemon(e: Entry): Promise<void> {
+    if (isDaemonOf(e.pid, e.spec.target)) {
+      process.kill(e.pid!, 'SIGKILL');
+      const end = Date.now() + HUNG_KILL_WAIT_MS;
+      while (isProcessAlive(e.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      if (!isProcessAlive(e.pid)) return;
+    }
+    const aborted = await abortFuseConnection(e.spec.target).catch(() => false);
+    this.opts.log.warn({ target: e.spec.target, pid: e.pid, aborted }, 'hung FUSE daemon did not go with SIGKILL; its connection is detached lazily');
+  }
+
+  /** Spawns the daemon for `e`, waits for its mount and records the pid; the caller says when it is alive. */
   private async startDaemon(e: Entry): Promise<void> {
     const files = this.records.paths(e.spec.target);
     const cmd = daemonCommand(e.spec, { credentialFile: files.credentials, cacheDir: files.cacheDir });
@@ -258,9 +332,8 @@ export class FuseSupervisor {
       if (isProcessAlive(proc.pid)) process.kill(proc.pid, 'SIGKILL');
       throw err;
     }
-    e.state = 'alive';
     e.lastError = undefined;
-    await this.records.save({ spec: e.spec, pid: e.pid, restarts: e.restarts });
+    await this.records.save({ spec: e.spec, pid: e.pid, restarts: e.restarts, hangs: e.hangs });
   }
 
   private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -284,6 +357,19 @@ function isDaemonOf(pid: number | undefined, target: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** SIGTERM, then SIGKILL after DAEMON_EXIT_WAIT_MS: a daemon still serving, to be replaced. */
+async function stopNow(pid: number): Promise<void> {
+  const waitGone = async (ms: number) => {
+    const end = Date.now() + ms;
+    while (isProcessAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return !isProcessAlive(pid);
+  };
+  process.kill(pid, 'SIGTERM');
+  if (await waitGone(DAEMON_EXIT_WAIT_MS)) return;
+  process.kill(pid, 'SIGKILL');
+  await waitGone(DAEMON_EXIT_WAIT_MS);
 }
 
 /**

@@ -71,6 +71,8 @@ export interface FuseMountSample {
   state: FuseMountState;
   /** Times the supervisor restarted this mount's daemon since it was first mounted. */
   restarts: number;
+  /** Of those, replacements of a hung daemon (statfs unanswered). */
+  hangs?: number;
 }
 
 export type FuseMountState = 'alive' | 'dead' | 'restarting';
@@ -107,6 +109,16 @@ export class FuseMetrics {
       async collect() {
         let total = 0;
         for (const m of await samples()) total += Number.isFinite(m.restarts) ? m.restarts : 0;
+        this.set(total);
+      },
+    });
+    new Gauge({
+      name: 'cinder_csi_fuse_mount_hangs',
+      help: 'Hung FUSE daemons (statfs unanswered) replaced, over the mounts on this node now (part of the restarts)',
+      registers: [registry],
+      async collect() {
+        let total = 0;
+        for (const m of await self.samples()) total += Number.isFinite(m.hangs) ? m.hangs! : 0;
         this.set(total);
       },
     });

@@ -12,6 +12,13 @@ import type { ObjectVolumeRef } from './volume-id';
 export const DEFAULT_OBJECT_REGION = 'us-east-1';
 /** With an fsGroup and no umask the group gets full access and others none, as MP does (770/660). */
 export const FSGROUP_DEFAULT_UMASK = '0007';
+/**
+ * s3fs checks access itself against the caller's primary gid and /etc/group, never its supplementary groups,
+ * which is how kubelet gives a pod's processes the fsGroup: with 0007 a pod whose runAsGroup is not the fsGroup
+ * is refused (measured, test/fuse/permissions.root.test.ts). So on s3fs an fsGroup sets the group and leaves
+ * the mode open; who can reach the mount is decided by who has it bound (the pods of this volume).
+ */
+export const S3FS_FSGROUP_DEFAULT_UMASK = '0000';
 
 type StringMap = Record<string, string> | undefined | null;
 
@@ -43,7 +50,7 @@ export function objectMountSpec(
   const endpoint = c.endpoint || secrets?.endpoint || '';
   if (provider === 's3' && !endpoint) throw invalidArgument('volume_context.endpoint', 'is required for s3 (or secret endpoint)');
   const fsGroup = intField(cap.mount?.volume_mount_group, 'volume_capability.mount.volume_mount_group');
-  const umask = c.umask || (fsGroup !== undefined ? FSGROUP_DEFAULT_UMASK : undefined);
+  const umask = c.umask || (fsGroup === undefined ? undefined : mounter === 's3fs' ? S3FS_FSGROUP_DEFAULT_UMASK : FSGROUP_DEFAULT_UMASK);
   if (umask !== undefined && !/^0?[0-7]{1,3}$/.test(umask)) throw invalidArgument('volume_context.umask', `"${umask}" is not octal`);
   return {
     volumeId,

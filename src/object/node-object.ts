@@ -4,12 +4,12 @@
  * supervisor's view of the daemon as the volume condition. Block volumes never reach this module.
  */
 import { lstat } from 'node:fs/promises';
-import { failedPrecondition, invalidArgument, notFound } from '../csi/errors';
+import { failedPrecondition, invalidArgument, notFound, unavailable } from '../csi/errors';
 import type { NodeDeps } from '../csi/node-deps';
 import type { CallContext, ServiceHandlers, UnaryHandler } from '../csi/server';
 import type {
   NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeStageVolumeRequest,
-  NodeUnpublishVolumeRequest, NodeUnstageVolumeRequest, VolumeCapability, VolumeCondition,
+  NodeUnpublishVolumeRequest, NodeUnstageVolumeRequest, VolumeCapability,
 } from '../csi/types';
 import { requireMessage, requirePathUnder, requireString } from '../csi/validate';
 import type { FuseMountService } from '../fuse/supervisor-client';
@@ -97,12 +97,16 @@ async function nodeUnstageObject(deps: NodeDeps, req: NodeUnstageVolumeRequest, 
 }
 
 /**
- * Bind-mounts the staging mount at target_path, read-only (kernel-enforced) when asked. Throws
- * FAILED_PRECONDITION when the volume is not staged, ALREADY_EXISTS when another mount holds the target.
+ * Bind-mounts the staging mount at target_path, read-only (kernel-enforced) when asked. Node-publish secrets
+ * (the StorageClass's `csi.storage.k8s.io/node-publish-secret-*`), which kubelet reads anew at every call
+ * (a new pod, or every pod sync when the CSIDriver sets `requiresRepublish`), are how new keys reach a staged
+ * volume (NodeStageVolume is not called again): when they differ from the daemon's, the supervisor replaces
+ * it under the same mount. Throws FAILED_PRECONDITION when the volume is not staged, ALREADY_EXISTS when
+ * another mount holds the target, INVALID_ARGUMENT for incomplete secrets.
  */
 async function nodePublishObject(deps: NodeDeps, req: NodePublishVolumeRequest, ctx: CallContext): Promise<object> {
   const volumeId = requireString(req.volume_id, 'volume_id');
-  objectRef(volumeId);
+  const ref = objectRef(volumeId);
   const targetPath = requirePathUnder(req.target_path, deps.kubeletDir, 'target_path');
   const stagingPath = requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path');
   const cap = requireMessage(req.volume_capability, 'volume_capability');
@@ -111,7 +115,10 @@ async function nodePublishObject(deps: NodeDeps, req: NodePublishVolumeRequest, 
     throw failedPrecondition(`volume ${volumeId} is not staged: no FUSE mount at staging_target_path ${stagingPath}`);
   }
   const readOnly = req.readonly || isReaderOnly(cap);
+  const creds = req.secrets && Object.keys(req.secrets).length > 0 ? objectCredentials(ref.provider, req.secrets) : undefined;
   const res = await deps.mounter.publishBind(stagingPath, targetPath, { readOnly });
+  // After the bind, so that a replaced daemon's binds include this one.
+  if (creds) await fuseOf(deps).updateCredentials(stagingPath, creds);
   ctx.log.info({ targetPath, stagingPath, readOnly }, res.alreadyPublished ? 'volume already published; nothing to do' : 'object volume published');
   return {};
 }
@@ -121,8 +128,11 @@ async function nodeUnpublishObject(deps: NodeDeps, req: NodeUnpublishVolumeReque
   requireString(req.volume_id, 'volume_id');
   const targetPath = requirePathUnder(req.target_path, deps.kubeletDir, 'target_path');
   // A dead rclone mount answers ECONNABORTED, which the generic cleanup does not take for stale: detach it here.
-  if ((await fuseMountAt(targetPath)) && (await probeMount(targetPath)).state !== 'alive') {
-    await detachLazily({ exec: execFile, log: ctx.log }, targetPath);
+  if (await fuseMountAt(targetPath)) {
+    const h = await probeMount(targetPath);
+    // Touching a hung mount would block (umount resolves the path); the supervisor replaces its daemon within seconds.
+    if (h.state === 'unresponsive') throw unavailable(`${targetPath}: ${h.reason}; its FUSE daemon is being replaced, retry`);
+    if (h.state === 'dead') await detachLazily({ exec: execFile, log: ctx.log }, targetPath);
   }
   await deps.mounter.cleanupMountPoint(targetPath, { lazyIfBusy: true });
   ctx.log.info({ targetPath }, 'object volume unpublished');
@@ -131,26 +141,35 @@ async function nodeUnpublishObject(deps: NodeDeps, req: NodeUnpublishVolumeReque
 
 /**
  * Usage from statfs (what the FUSE daemon reports) and a condition that is abnormal while the daemon
- * at volume_path (or the staging path) is dead or restarting. Throws NOT_FOUND for a missing volume_path.
+ * at volume_path (or the staging path) is dead, hung or restarting. Nothing here touches a FUSE path from this
+ * process (a hung daemon would hold a libuv pool thread for good): mount state is read from mountinfo and the
+ * statfs runs out of process with a deadline. Throws NOT_FOUND for a missing volume_path.
  */
 async function nodeGetObjectStats(deps: NodeDeps, req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
   objectRef(requireString(req.volume_id, 'volume_id'));
   const volumePath = requirePathUnder(req.volume_path, deps.kubeletDir, 'volume_path');
   const stagingPath = req.staging_target_path ? requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path') : undefined;
-  if (!(await pathExists(volumePath))) throw notFound(`volume_path ${volumePath} does not exist`);
-  const condition = await objectCondition(deps, volumePath, stagingPath);
-  if (condition.abnormal) return { usage: UNMEASURABLE, volume_condition: condition };
-  const s = await deps.mounter.fsStats(volumePath);
+  const mounted = await fuseMountAt(volumePath);
+  if (!mounted && !(await pathExists(volumePath))) throw notFound(`volume_path ${volumePath} does not exist`);
+  const mounts = await deps.fuse?.list().catch(() => undefined);
+  const known = mounts?.find((m) => m.target === (stagingPath ?? volumePath));
+  if (known && known.state !== 'alive') {
+    const condition = { abnormal: true, message: `FUSE mount is ${known.state}: ${known.lastError ?? 'no detail'} (restarts: ${known.restarts})` };
+    return { usage: UNMEASURABLE, volume_condition: condition };
+  }
+  const h = await probeMount(volumePath);
+  if (h.state !== 'alive') return { usage: UNMEASURABLE, volume_condition: { abnormal: true, message: `${volumePath}: ${h.reason}` } };
+  const s = h.stats;
   return {
     usage: [
       { unit: 'BYTES', total: s.totalBytes, used: s.usedBytes, available: s.availableBytes },
       { unit: 'INODES', total: s.totalInodes, used: s.usedInodes, available: s.freeInodes },
     ],
-    volume_condition: condition,
+    volume_condition: { abnormal: false, message: 'FUSE mount is serving' },
   };
 }
 
-/** Whether `path` exists; a dead FUSE mount point (ENOTCONN, ECONNABORTED, EIO) exists. */
+/** Whether `path` (not a mount point: lstat would reach the daemon) exists; a dead FUSE path (ENOTCONN, ...) exists. */
 async function pathExists(path: string): Promise<boolean> {
   try {
     await lstat(path);
@@ -158,15 +177,4 @@ async function pathExists(path: string): Promise<boolean> {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code !== 'ENOENT';
   }
-}
-
-async function objectCondition(deps: NodeDeps, volumePath: string, stagingPath?: string): Promise<VolumeCondition> {
-  const mounts = await deps.fuse?.list().catch(() => undefined);
-  const known = mounts?.find((m) => m.target === (stagingPath ?? volumePath));
-  if (known && known.state !== 'alive') {
-    return { abnormal: true, message: `FUSE mount is ${known.state}: ${known.lastError ?? 'no detail'} (restarts: ${known.restarts})` };
-  }
-  const h = await probeMount(volumePath);
-  if (h.state !== 'alive') return { abnormal: true, message: `${volumePath}: ${h.reason}` };
-  return { abnormal: false, message: 'FUSE mount is serving' };
 }

@@ -26,6 +26,12 @@ describe('plugin flags', () => {
     });
   });
 
+  it('--volume-mount-group is off unless given (VOLUME_MOUNT_GROUP changes fsGroup handling for every volume)', () => {
+    expect(parseFlags([]).volumeMountGroup).toBe(false);
+    expect(parseFlags(['--volume-mount-group']).volumeMountGroup).toBe(true);
+    expect(parseFlags(['--volume-mount-group=false']).volumeMountGroup).toBe(false);
+  });
+
   it('accepts repeated flags, space-separated values and single dashes', () => {
     const f = parseFlags([
       '--cloud-config', '/a.conf', '-cloud-config=/b.conf', '--cloud-name=one', '--cloud-name', 'two',

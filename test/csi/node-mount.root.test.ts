@@ -1,4 +1,5 @@
-import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { execFile } from '../../src/mount/exec';
 import { findMountByTarget, isMountPoint } from '../../src/mount/mountinfo';
 import { deviceSizeBytes } from '../../src/mount/block-device';
@@ -55,6 +56,32 @@ describeIf(
       expect(await readFile(`${p.target}/data.txt`, 'utf8')).toBe(`kept on ${fs}`);
       expect(mkfsRuns() - before).toBe(1);
       if (fs === 'xfs') expect(w.calls.some((c) => c.cmd === 'mount' && c.args.join(' ').includes('nouuid'))).toBe(true);
+    });
+
+    it('applies volume_mount_group (fsGroup) to a block filesystem at publish, as kubelet would: group rw, setgid dirs', async () => {
+      const { id } = await w.attachedVolume();
+      const p = paths();
+      const cap = { ...fsCap(), mount: { fs_type: 'ext4', mount_flags: [], volume_mount_group: '1700' } };
+      await w.call('NodeStageVolume', stageReq(id, p.staging, cap));
+      await writeFile(`${p.staging}/old.txt`, 'root wrote this', { mode: 0o644 });
+      await w.call('NodePublishVolume', publishReq(id, p, cap));
+      const root = await stat(p.target);
+      expect([root.gid, (root.mode & 0o2770).toString(8)]).toEqual([1700, '2770']);
+      const old = await stat(`${p.target}/old.txt`);
+      expect([old.gid, (old.mode & 0o777).toString(8)]).toEqual([1700, '664']);
+      // A pod process: another uid, the fsGroup as a supplementary group only. The test dirs above are 0700.
+      for (let d = dirname(p.target); d.startsWith(w.dir); d = dirname(d)) await chmod(d, 0o755);
+      const { execFile: run } = await import('node:child_process');
+      const asPod = (sh: string) => new Promise<string>((resolve, reject) =>
+        run('setpriv', ['--reuid=1600', '--regid=1600', '--groups=1700', 'sh', '-c', sh], (e, out, err) => (e ? reject(new Error(err)) : resolve(out))));
+      await asPod(`echo pod >> ${p.target}/old.txt && echo new > ${p.target}/new.txt`);
+      expect((await stat(`${p.target}/new.txt`)).gid).toBe(1700);
+      expect(await readFile(`${p.target}/old.txt`, 'utf8')).toBe('root wrote thispod\n');
+      await expect(new Promise((resolve, reject) =>
+        run('setpriv', ['--reuid=1600', '--regid=1600', '--clear-groups', 'sh', '-c', `echo x > ${p.target}/intruder.txt`], (e) => (e ? reject(e) : resolve(undefined))),
+      )).rejects.toBeDefined();
+      const bad = { ...cap, mount: { ...cap.mount, volume_mount_group: 'wheel' } };
+      expect((await codeOf(w.call('NodePublishVolume', publishReq(id, { ...p, target: `${p.target}-2` }, bad)))).code).toBe('INVALID_ARGUMENT');
     });
 
     it('publishes read-only when asked: a write fails with EROFS', async () => {

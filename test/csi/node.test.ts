@@ -20,6 +20,17 @@ describe('Node service without devices', () => {
     );
   });
 
+  it('NodeGetCapabilities adds VOLUME_MOUNT_GROUP only with --volume-mount-group', async () => {
+    const v = await startNodeWorld({ deps: { volumeMountGroup: true } });
+    try {
+      const res = await v.call('NodeGetCapabilities');
+      expect(res.capabilities.map((c: { rpc: { type: string } }) => c.rpc.type)).toContain('VOLUME_MOUNT_GROUP');
+    } finally {
+      await v.close();
+    }
+    expect((await w.call('NodeGetCapabilities')).capabilities.map((c: { rpc: { type: string } }) => c.rpc.type)).not.toContain('VOLUME_MOUNT_GROUP');
+  });
+
   const stage = (over: object) => ({
     volume_id: VOL, staging_target_path: w.path('staging/a'), volume_capability: fsCap(), ...over,
   });

@@ -46,18 +46,20 @@ describeIf('object volume permissions', { root: true, fuse: true, commands: ['s3
     expect((await runAs(OTHER, ['sh', '-c', 'echo x > "$0"', join(target, 'intruder.txt')])).code).not.toBe(0);
   });
 
-  // s3fs checks group access itself against the caller's primary gid and the node's /etc/group, not the
-  // caller's supplementary groups, so there the fsGroup member is a process whose gid is the fsGroup
-  // (runAsGroup = fsGroup); rclone leaves the check to the kernel, which sees supplementary groups.
-  it.each([
-    ['s3fs', [`--regid=${FS_GROUP}`, '--clear-groups']],
-    ['rclone', [`--regid=${OTHER}`, `--groups=${FS_GROUP}`]],
-  ])('%s: volume_mount_group (fsGroup) lets group members in and keeps others out', async (mounter, groupArgs) => {
-    const target = await publish(mounter as string, `grp-${mounter}`, {}, String(FS_GROUP));
+  // A pod's processes get the fsGroup as a supplementary group (their gid is runAsGroup). rclone leaves the
+  // check to the kernel (--default-permissions), which sees supplementary groups: members in, others out.
+  // s3fs checks access itself against the primary gid and /etc/group only, so there an fsGroup sets the group
+  // and leaves the mode open (S3FS_FSGROUP_DEFAULT_UMASK): members get in, and so does anyone else who can
+  // reach the mount (only the pods it is bound into).
+  it.each(['s3fs', 'rclone'])('%s: volume_mount_group (fsGroup) lets a pod process in through its supplementary group', async (mounter) => {
+    const target = await publish(mounter, `grp-${mounter}`, {}, String(FS_GROUP));
     await writeFile(join(target, 'seed.txt'), 'seed');
-    const member = ['setpriv', `--reuid=${OTHER}`, ...(groupArgs as string[]), 'sh', '-c', 'echo member > "$0" && cat "$0"', join(target, 'm.txt')];
+    const member = ['setpriv', `--reuid=${OTHER}`, `--regid=${OTHER}`, `--groups=${FS_GROUP}`, 'sh', '-c', 'echo member > "$0" && cat "$0"', join(target, 'm.txt')];
     const { execAsync } = await import('../helpers/fuse-world');
     expect((await execAsync(member[0], member.slice(1))).stdout).toBe('member\n');
-    expect((await runAs(OWNER, ['sh', '-c', 'cat "$0"', join(target, 'seed.txt')])).code).not.toBe(0);
+    const { stat } = await import('node:fs/promises');
+    expect((await stat(join(target, 'm.txt'))).gid).toBe(FS_GROUP);
+    const outsider = await runAs(OWNER, ['sh', '-c', 'cat "$0"', join(target, 'seed.txt')]);
+    expect(outsider.code === 0).toBe(mounter === 's3fs');
   });
 });

@@ -125,7 +125,7 @@ describe('MountRecords', () => {
       expect((await stat(a.paths(good.target).record)).mode & 0o777).toBe(0o600);
       expect((await stat(a.paths(good.target).credentials)).mode & 0o777).toBe(0o600);
       const loaded = await new MountRecords(dir).loadAll(() => undefined);
-      expect(loaded).toEqual([{ spec: good, pid: 42, restarts: 3 }]);
+      expect(loaded).toEqual([{ spec: good, pid: 42, restarts: 3, hangs: 0 }]);
       await a.remove(good.target);
       expect(await new MountRecords(dir).loadAll(() => undefined)).toEqual([]);
     } finally {

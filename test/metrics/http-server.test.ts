@@ -61,7 +61,7 @@ describe('PluginMetrics', () => {
     metrics.setFuseMountSource(async () => [
       { state: 'alive', restarts: 0 },
       { state: 'alive', restarts: 1 },
-      { state: 'restarting', restarts: 2 },
+      { state: 'restarting', restarts: 2, hangs: 1 },
       { state: 'dead', restarts: 5 },
     ]);
     const text = await metrics.text();
@@ -69,6 +69,7 @@ describe('PluginMetrics', () => {
     expect(valueOf(text, 'cinder_csi_fuse_mounts', { state: 'restarting' })).toBe(1);
     expect(valueOf(text, 'cinder_csi_fuse_mounts', { state: 'dead' })).toBe(1);
     expect(valueOf(text, 'cinder_csi_fuse_mount_restarts')).toBe(8);
+    expect(valueOf(text, 'cinder_csi_fuse_mount_hangs')).toBe(1);
   });
 
   it('takes the FUSE supervisor\'s list() as its source unchanged', async () => {
