@@ -10,7 +10,7 @@ import type { NodeGetCapabilitiesResponse, NodeGetInfoResponse, NodeRpcType } fr
 import type { NodeDeps } from './node-deps';
 import { mountHandlers } from './node-mount';
 import { volumeHandlers } from './node-volume';
-import { withObjectRouting } from '../object/node-object';
+import { withObjectRouting } from './node-object';
 
 export type { NodeDeps, NodeMetadata } from './node-deps';
 
@@ -51,7 +51,7 @@ export function sanitizeLabelValue(value: string): string {
  * under `deps.kubeletDir` (INVALID_ARGUMENT naming the field otherwise).
  */
 export function nodeHandlers(deps: NodeDeps): ServiceHandlers {
-  // Object volumes (`obj1:` ids) take their own stage/publish/stats path (src/object/node-object.ts).
+  // Object volumes (`obj1:` ids) take their own stage/publish/stats path (src/csi/node-object.ts).
   return withObjectRouting(deps, {
     async NodeGetCapabilities(): Promise<NodeGetCapabilitiesResponse> {
       const types = deps.volumeMountGroup ? [...NODE_CAPABILITIES, 'VOLUME_MOUNT_GROUP' as const] : NODE_CAPABILITIES;

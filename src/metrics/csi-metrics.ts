@@ -118,7 +118,7 @@ export class FuseMetrics {
       registers: [registry],
       async collect() {
         let total = 0;
-        for (const m of await self.samples()) total += Number.isFinite(m.hangs) ? m.hangs! : 0;
+        for (const m of await samples()) total += Number.isFinite(m.hangs) ? m.hangs! : 0;
         this.set(total);
       },
     });

@@ -3,7 +3,7 @@
  * which does the SigV4 signing. Ownership and capacity are small objects (OWNER_OBJECT, CAPACITY_OBJECT)
  * because bucket tagging is not offered by every S3 implementation we target.
  */
-import { Readable } from 'node:stream';
+import { type Readable } from 'node:stream';
 import type * as Minio from 'minio';
 import { CodedError, Status } from '../errors';
 import { CAPACITY_OBJECT, DELETE_PAGE_SIZE, OWNER_OBJECT, RECLAIM_META, type ObjectStore, type VolumeRecord } from './object-store';

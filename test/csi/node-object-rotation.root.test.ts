@@ -185,7 +185,7 @@ describeOpenStack('object volume key rotation (openstack-loopback Keystone + Swi
         return written.every((x) => names.includes(x)) ? names : undefined;
       }, 20_000);
       expect(listed.length).toBeGreaterThanOrEqual(written.length);
-      // eslint-disable-next-line no-console
+       
       console.log(`${mounter} key rotation: republish with new keys took ${rotateMs} ms; pod wrote ${written.length} files, ` +
         `${failures.length} failed write(s) retried: ${JSON.stringify(failures)}`);
       expect(failures.length).toBeLessThanOrEqual(1);

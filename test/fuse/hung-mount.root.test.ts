@@ -14,7 +14,7 @@ import { isProcessAlive } from '../../src/fuse/spawn';
 import { commandExists } from '../../src/mount/exec';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { describeIf } from '../helpers/prereq';
-import { putObject, waitUntil } from '../helpers/fuse-procs';
+import { putObject } from '../helpers/fuse-procs';
 import { objCap, S3_SECRETS, startFuseWorld, type FuseWorld } from '../helpers/fuse-world';
 
 /** The brief's bound on noticing and replacing a hung daemon. */
@@ -134,7 +134,7 @@ describeIf('hung FUSE daemons', { root: true, fuse: true, commands: ['s3fs', 'rc
     const replaceMs = Number(/"tookMs":(\d+)/.exec(restarted!)?.[1]);
 
     const max = (a: number[]) => Math.max(...a);
-    // eslint-disable-next-line no-console
+     
     console.log(`${mounter} hung mount: detected ${detectedAt! - t0} ms, replaced ${repairMs} ms after SIGSTOP (restart itself ${replaceMs} ms); ` +
       `blocked read back after ${first.at - t0} ms (${first.ok ? 'ok' : first.out.trim()}); max latencies during the hang: ` +
       `Probe ${max(lat.probe)} ms, other volume stats ${max(lat.otherStats)} ms, other volume publish ${max(lat.otherPublish)} ms, ` +

@@ -19,7 +19,7 @@ import { hasDotSegment } from '../../src/openstack/http';
 import { CodedError, Status } from '../../src/errors';
 import { callUnary, loadCsiProto, makeClient } from '../../src/csi/proto';
 import { readMountInfo } from '../../src/mount/mountinfo';
-import { objectCredentials, objectMountSpec } from '../../src/object/node-object-context';
+import { objectCredentials, objectMountSpec } from '../../src/csi/node-object-context';
 import { parseObjectParameters } from '../../src/object/object-params';
 import { objectStoreFor } from '../../src/object/object-stores';
 import { parseObjectVolumeId } from '../../src/object/volume-id';

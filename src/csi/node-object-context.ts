@@ -4,9 +4,9 @@
  * credentials. Nothing here touches the system; the supervisor validates again on its side.
  */
 import { invalidArgument } from '../errors';
-import type { VolumeCapability } from '../csi/types';
+import type { VolumeCapability } from './types';
 import type { FuseCredentials, MountSpec, MounterName } from '../fuse/protocol';
-import type { ObjectVolumeRef } from './volume-id';
+import type { ObjectVolumeRef } from '../object/volume-id';
 
 /** Region when neither the StorageClass nor the secret names one (the contract's default). */
 export const DEFAULT_OBJECT_REGION = 'us-east-1';

@@ -4,19 +4,19 @@
  * supervisor's view of the daemon as the volume condition. Block volumes never reach this module.
  */
 import { lstat } from 'node:fs/promises';
-import { failedPrecondition, invalidArgument, notFound, unavailable } from '../csi/errors';
-import type { NodeDeps } from '../csi/node-deps';
-import type { CallContext, ServiceHandlers, UnaryHandler } from '../csi/server';
+import { failedPrecondition, invalidArgument, notFound, unavailable } from './errors';
+import type { NodeDeps } from './node-deps';
+import type { CallContext, ServiceHandlers, UnaryHandler } from './server';
 import type {
   NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeStageVolumeRequest,
   NodeUnpublishVolumeRequest, NodeUnstageVolumeRequest, VolumeCapability,
-} from '../csi/types';
-import { requireMessage, requirePathUnder, requireString } from '../csi/validate';
+} from './types';
+import { requireMessage, requirePathUnder, requireString } from './validate';
 import type { FuseMountService } from '../fuse/supervisor-client';
 import { detachLazily, fuseMountAt, probeMount } from '../fuse/mount-health';
 import { execFile } from '../mount/exec';
 import { objectCredentials, objectMountSpec } from './node-object-context';
-import { OBJECT_VOLUME_ID_PREFIX, parseObjectVolumeId, type ObjectVolumeRef } from './volume-id';
+import { OBJECT_VOLUME_ID_PREFIX, parseObjectVolumeId, type ObjectVolumeRef } from '../object/volume-id';
 
 /** The RPCs that carry a volume id and differ for object volumes. */
 export const OBJECT_ROUTED_RPCS = ['NodeStageVolume', 'NodeUnstageVolume', 'NodePublishVolume', 'NodeUnpublishVolume', 'NodeGetVolumeStats'];
