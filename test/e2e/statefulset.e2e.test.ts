@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { describeIf } from '../helpers/prereq';
 import { k8s, KUBE_LOOPBACK_DIR, KUBECTL, kubectl, readOrUndefined, waitUntil } from './helpers/kube';
 import {
-  boundPv, driverMounts, loopDevicesUnder, podExec, pvZones, statefulSet, waitPodGone, waitPodReady,
+  boundPv, driverMounts, eventsOf, loopDevicesUnder, podExec, podFsBytes, pvZones, readerPod, statefulSet, waitPodGone, waitPodReady,
 } from './helpers/scenario';
+import { hasCapSysResource } from '../mount/loop-harness';
 import { DRIVER, DROPPED_ARGS, hostArgs, knownFlags, manifestContainers, REPO, startStack, ZONE, ZONE_KEY, type Stack } from './helpers/stack';
 
 const NEEDS = {
@@ -24,6 +25,7 @@ const STS = 'web';
 const REPLICAS = 3;
 const pods = Array.from({ length: REPLICAS }, (_, i) => `${STS}-${i}`);
 const claims = pods.map((p) => `data-${p}`);
+const GIB = 1024 ** 3;
 
 describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernetes-csi sidecars', NEEDS, () => {
   let s: Stack;
@@ -129,13 +131,96 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
     }
   }, 300_000);
 
+  it('3: a snapshot of a live replica restored into a larger claim: a pod reads the file and sees the new size', async () => {
+    const snapName = 'web-0-snap';
+    await s.api.custom.createNamespacedCustomObject({
+      group: 'snapshot.storage.k8s.io', version: 'v1', namespace: ns, plural: 'volumesnapshots',
+      body: {
+        apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', metadata: { name: snapName },
+        spec: { volumeSnapshotClassName: 'csi-cinder-snapclass', source: { persistentVolumeClaimName: claims[0] } },
+      },
+    });
+    const snap = await waitUntil('the VolumeSnapshot readyToUse', 60_000, async () => {
+      const v = (await s.api.custom.getNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', namespace: ns, plural: 'volumesnapshots', name: snapName })) as { status?: { readyToUse?: boolean; boundVolumeSnapshotContentName?: string; restoreSize?: string } };
+      return v.status?.readyToUse ? v.status : undefined;
+    });
+    const content = (await s.api.custom.getClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents', name: snap.boundVolumeSnapshotContentName! })) as { status?: { snapshotHandle?: string } };
+    const source = (await boundPv(s.api, ns, claims[0])).spec!.csi!.volumeHandle;
+    expect(s.sim.getSnapshot(content.status!.snapshotHandle!)).toMatchObject({ status: 'available', volume_id: source, size: 1 });
+
+    await s.api.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: {
+      metadata: { name: 'restored' },
+      spec: {
+        accessModes: ['ReadWriteOnce'], storageClassName: SC, resources: { requests: { storage: '2Gi' } },
+        dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: snapName },
+      },
+    } });
+    await s.api.core.createNamespacedPod({ namespace: ns, body: readerPod('reader', 'restored', s.env.KUBE_LOOPBACK_BUSYBOX) as never });
+    await waitPodReady(s.api, ns, 'reader', 120_000);
+    expect((await podExec(s, ns, 'reader', ['cat', '/data/hostname'])).trim()).toBe(pods[0]);
+    expect(await podFsBytes(s, ns, 'reader')).toBeGreaterThan(1.9 * GIB);
+    const restoredPv = await boundPv(s.api, ns, 'restored');
+    pvOf.set('restored', restoredPv.metadata!.name!);
+    const restored = s.sim.getVolume(restoredPv.spec!.csi!.volumeHandle)!;
+    expect(restored).toMatchObject({ size: 2, status: 'in-use', availability_zone: ZONE });
+    await s.api.core.deleteNamespacedPod({ name: 'reader', namespace: ns, gracePeriodSeconds: 0 });
+    await waitPodGone(s.api, ns, 'reader', 60_000);
+    await s.api.custom.deleteNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', namespace: ns, plural: 'volumesnapshots', name: snapName });
+    await waitUntil('the Cinder snapshot deleted', 60_000, async () => (s.sim.listSnapshots().length === 0 ? true : undefined));
+  }, 240_000);
+
+  it('4: an expanded claim grows its PV; the filesystem grows online, or where the sandbox forbids that, at the next stage', async () => {
+    const claim = claims[2];
+    const pvName = pvOf.get(claim)!;
+    const volumeId = (await boundPv(s.api, ns, claim)).spec!.csi!.volumeHandle;
+    const oldPod = await s.api.core.readNamespacedPod({ name: pods[2], namespace: ns });
+    await s.api.core.patchNamespacedPersistentVolumeClaim({ name: claim, namespace: ns, body: { spec: { resources: { requests: { storage: '2Gi' } } } } }, setMergePatch());
+    // csi-resizer: ControllerExpandVolume on the in-use volume (--handle-volume-inuse-error=false), the PV grows.
+    await waitUntil('the PV at 2Gi', 90_000, async () => ((await s.api.core.readPersistentVolume({ name: pvName })).spec?.capacity?.storage === '2Gi' ? true : undefined));
+    expect(s.sim.getVolume(volumeId)).toMatchObject({ size: 2, status: 'in-use' });
+    if (hasCapSysResource()) {
+      // A real node: kubelet's NodeExpandVolume grows the mounted ext4 and the running pod sees it.
+      await waitUntil('the pod to see 2 GiB', 90_000, async () => ((await podFsBytes(s, ns, pods[2])) > 1.9 * GIB ? true : undefined));
+    } else {
+      // This sandbox: root lacks CAP_SYS_RESOURCE, the kernel refuses EXT4_IOC_RESIZE_FS on the mounted ext4 and
+      // the node plugin says so; kubelet reports it on the pod and keeps the claim's resize pending.
+      const failed = await waitUntil('the node resize error on the claim', 90_000, async () => {
+        const c = await s.api.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: ns });
+        const found = [
+          ...(c.status?.conditions ?? []).map((x) => ({ where: `condition ${x.type}`, message: x.message ?? '' })),
+          ...(await eventsOf(s.api, ns, 'PersistentVolumeClaim', claim)).map((e) => ({ where: `claim event ${e.reason}`, message: e.message })),
+          ...(await eventsOf(s.api, ns, 'Pod', pods[2])).map((e) => ({ where: `pod event ${e.reason}`, message: e.message })),
+        ].find((x) => /was denied/.test(x.message));
+        return found ? { ...found, statuses: c.status?.allocatedResourceStatuses } : undefined;
+      });
+      // kubelet 1.32 puts it on the claim's NodeResizeError condition, e.g. "failed to expand pvc with
+      // Expander.NodeExpand failed to expand the volume : rpc error: code = FailedPrecondition desc = online resize
+      // of /dev/loop1 was denied: the node plugin needs CAP_SYS_RESOURCE (resize2fs 1.47.0 (5-Feb-2023)
+      // resize2fs: Permission denied to resize filesystem)".
+      expect(failed.where).toBe('condition NodeResizeError');
+      expect(failed.message).toMatch(/rpc error: code = FailedPrecondition desc = online resize of \/dev\/loop\d+ was denied: the node plugin needs CAP_SYS_RESOURCE \(resize2fs [^\n]*\nresize2fs: Permission denied to resize filesystem\)$/);
+      expect(await podFsBytes(s, ns, pods[2])).toBeLessThan(1.1 * GIB);
+      // The pod restarted on the larger volume: NodeStageVolume finds ext4 smaller than its device and grows it offline.
+      await s.api.core.deleteNamespacedPod({ name: pods[2], namespace: ns });
+      await waitPodReady(s.api, ns, pods[2], 120_000, oldPod.metadata!.uid);
+    }
+    expect(await podFsBytes(s, ns, pods[2])).toBeGreaterThan(1.9 * GIB);
+    expect((await podExec(s, ns, pods[2], ['cat', '/data/hostname'])).trim()).toBe(pods[2]);
+    // The claim: capacity 2Gi and no resize condition left.
+    const pvc = await waitUntil('the claim resized', 60_000, async () => {
+      const c = await s.api.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: ns });
+      return c.status?.capacity?.storage === '2Gi' && !(c.status?.conditions ?? []).length ? c : undefined;
+    });
+    expect(pvc.status?.allocatedResourceStatuses ?? {}).toEqual({});
+  }, 300_000);
+
   it('6: deleting the StatefulSet and its claims leaves no PV, VolumeAttachment, Cinder volume, mount or loop device', async () => {
     await s.api.apps.deleteNamespacedStatefulSet({ name: STS, namespace: ns });
     for (const p of pods) await waitPodGone(s.api, ns, p, 90_000);
     // As a user would (and the provisioner wants): the claims go once the volumes are detached; deleting them
     // earlier only makes csi-provisioner log "still attached" errors while it waits.
     await waitUntil('no VolumeAttachment', 90_000, async () => ((await s.api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true));
-    for (const c of claims) await s.api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
+    for (const c of pvOf.keys()) await s.api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
     await waitUntil('the PVs gone', 120_000, async () => {
       for (const pv of pvOf.values()) if (await readOrUndefined(() => s.api.core.readPersistentVolume({ name: pv }))) return undefined;
       return true;
@@ -156,6 +241,8 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
 const BENIGN_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; why: string }> = [
   // external-provisioner v5.2.0: its PV worker requeues a PV it has just deleted and logs the 404 of its re-read.
   { proc: 'csi-provisioner', re: /error syncing volume .*persistentvolumes .* not found/, why: 'requeue of a PV the provisioner deleted' },
+  // external-provisioner v5.2.0: a deleted claim still queued in its claim and clone work queues.
+  { proc: 'csi-provisioner', re: /(Item '[^']+'|claim "[^"]+") in work queue no longer exists/, why: 'requeue of a deleted claim' },
   // external-attacher v4.8.1: it removes its finalizer from a PV the PV controller is deleting at the same moment;
   // the API server refuses that update (the pv-protection finalizer went in between) and the PV goes anyway.
   { proc: 'csi-attacher', re: /Failed to remove finalizer from PersistentVolume.*no new finalizers can be added if the object is being deleted/, why: 'race with the PV deletion' },

@@ -98,3 +98,21 @@ export async function eventsOf(api: Api, ns: string, kind: string, name: string)
   const list = await api.core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name}` });
   return list.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', type: e.type ?? '' }));
 }
+
+/** A pod that mounts `claim` at /data and waits. */
+export function readerPod(name: string, claim: string, image: string): Record<string, unknown> {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name },
+    spec: {
+      terminationGracePeriodSeconds: 5,
+      containers: [{ name: 'reader', image, imagePullPolicy: 'Never', command: ['sh', '-c', 'trap "exit 0" TERM; sleep 100000 & wait'], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
+    },
+  };
+}
+
+/** Size of the filesystem on /data as the pod sees it (df -k), bytes. */
+export async function podFsBytes(s: Stack, ns: string, pod: string): Promise<number> {
+  const line = (await podExec(s, ns, pod, ['df', '-k', '/data'])).trim().split('\n').pop() ?? '';
+  return Number(line.trim().split(/\s+/)[1]) * 1024;
+}
