@@ -12,12 +12,19 @@ import {
   boundPv, driverMounts, eventsOf, loopDevicesUnder, podExec, podFsBytes, pvZones, readerPod, statefulSet, waitPodGone, waitPodReady,
 } from './helpers/scenario';
 import { hasCapSysResource } from '../mount/loop-harness';
+import { getObject, startS3rverProcess } from '../helpers/fuse-procs';
+import { S3RVER_ACCESS_KEY, S3RVER_SECRET_KEY } from '../helpers/s3-server';
+import { execFile } from '../../src/mount/exec';
+import { readMountInfo } from '../../src/mount/mountinfo';
+import { readFileSync } from 'node:fs';
+import { parseDocument, stringify } from 'yaml';
 import { DRIVER, DROPPED_ARGS, hostArgs, knownFlags, manifestContainers, REPO, startStack, ZONE, ZONE_KEY, type Stack } from './helpers/stack';
 
 const NEEDS = {
   root: true,
   loop: true,
-  commands: ['losetup', 'mkfs.ext4', 'e2fsck', 'resize2fs', 'blkid'],
+  fuse: true,
+  commands: ['losetup', 'mkfs.ext4', 'e2fsck', 'resize2fs', 'blkid', 's3fs'],
   paths: [join(KUBE_LOOPBACK_DIR, 'up.sh'), KUBECTL, join(REPO, 'dist', 'src', 'cli.js')],
 };
 const SC = 'csi-cinder-sc-delete';
@@ -33,12 +40,17 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
   const kc = (args: string[], input?: string) => kubectl(s.env.KUBECONFIG, args, { input });
   /** Error lines present before a step that causes some on purpose. */
   const pvOf = new Map<string, string>();
+  let s3: (Awaited<ReturnType<typeof startS3rverProcess>>) | undefined;
+  let objectBucket: string | undefined;
 
   beforeAll(async () => {
     s = await startStack();
+    s3 = await startS3rverProcess(join(s.dir, 's3rver'), []);
     await kc(['create', 'namespace', ns]);
     await kc(['label', 'namespace', ns, 'cinder-csi-e2e=true']);
-    for (const f of ['csi-cinder-sc-delete.yaml', 'csi-cinder-snapclass.yaml', 'csi-cinder-sc-block.yaml']) {
+    // A class's parameters cannot change: one left by an earlier run of other manifests is replaced.
+    for (const f of ['csi-cinder-sc-delete.yaml', 'csi-cinder-snapclass.yaml', 'csi-cinder-sc-block.yaml', 'csi-cinder-sc-object-s3.yaml']) {
+      await kc(['delete', '--ignore-not-found', '-f', join(REPO, 'manifests', 'storageclasses', f)]);
       await kc(['apply', '-f', join(REPO, 'manifests', 'storageclasses', f)]);
     }
   }, 240_000);
@@ -49,6 +61,7 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
       await teardownNamespace(s, ns);
     } finally {
       await s.stop();
+      await s3?.kill();
     }
   }, 240_000);
 
@@ -214,9 +227,64 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
     expect(pvc.status?.allocatedResourceStatuses ?? {}).toEqual({});
   }, 300_000);
 
+  it('5: a raw block claim is a device in its pod; an S3 object volume is shared read-write by two pods', async () => {
+    await s.api.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: {
+      metadata: { name: 'raw' },
+      spec: { accessModes: ['ReadWriteOnce'], volumeMode: 'Block', storageClassName: 'csi-cinder-sc-block', resources: { requests: { storage: '1Gi' } } },
+    } });
+    await s.api.core.createNamespacedPod({ namespace: ns, body: {
+      metadata: { name: 'raw-user' },
+      spec: {
+        terminationGracePeriodSeconds: 5,
+        containers: [{ name: 'dev', image: s.env.KUBE_LOOPBACK_BUSYBOX, imagePullPolicy: 'Never', command: ['sh', '-c', 'trap "exit 0" TERM; sleep 100000 & wait'], volumeDevices: [{ name: 'data', devicePath: '/dev/xvda' }] }],
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'raw' } }],
+      },
+    } as never });
+    await waitPodReady(s.api, ns, 'raw-user', 120_000);
+    const rawPv = await boundPv(s.api, ns, 'raw');
+    pvOf.set('raw', rawPv.metadata!.name!);
+    expect(rawPv.spec?.volumeMode).toBe('Block');
+    const rawVol = s.sim.getVolume(rawPv.spec!.csi!.volumeHandle)!;
+    expect(rawVol).toMatchObject({ status: 'in-use', size: 1 });
+    expect((await podExec(s, ns, 'raw-user', ['blockdev', '--getsize64', '/dev/xvda'])).trim()).toBe(String(GIB));
+    await podExec(s, ns, 'raw-user', ['sh', '-c', 'printf e2e-raw-block | dd of=/dev/xvda bs=4096 seek=1 conv=fsync 2>/dev/null']);
+    expect(await podExec(s, ns, 'raw-user', ['sh', '-c', 'dd if=/dev/xvda bs=4096 skip=1 count=1 2>/dev/null | head -c 13'])).toBe('e2e-raw-block');
+    // The node: the very bytes on the cloud's device, which nobody formatted.
+    const onHost = await execFile('dd', [`if=${rawVol.devicePath}`, 'bs=4096', 'skip=1', 'count=1', 'status=none']);
+    expect(onHost.stdout.slice(0, 13)).toBe('e2e-raw-block');
+    expect(await driverMounts(rawVol.devicePath)).toEqual([]);
+    await s.api.core.deleteNamespacedPod({ name: 'raw-user', namespace: ns, gracePeriodSeconds: 0 });
+
+    // Object storage: the S3 class unchanged, its Secret with the operator's edits (endpoint and keys, as README says).
+    const scDoc = parseDocument(readFileSync(join(REPO, 'manifests', 'storageclasses', 'csi-cinder-sc-object-s3.yaml'), 'utf8')).toJS();
+    const secretDoc = parseDocument(readFileSync(join(REPO, 'manifests', 'storageclasses', 'csi-cinder-s3-credentials.yaml'), 'utf8')).toJS();
+    secretDoc.stringData = { ...secretDoc.stringData, endpoint: s3!.endpoint, accessKeyID: S3RVER_ACCESS_KEY, secretAccessKey: S3RVER_SECRET_KEY };
+    await kc(['apply', '-f', '-'], stringify(secretDoc));
+    await s.api.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: {
+      metadata: { name: 'shared' },
+      spec: { accessModes: ['ReadWriteMany'], storageClassName: scDoc.metadata.name, resources: { requests: { storage: '1Gi' } } },
+    } });
+    for (const p of ['obj-a', 'obj-b']) await s.api.core.createNamespacedPod({ namespace: ns, body: readerPod(p, 'shared', s.env.KUBE_LOOPBACK_BUSYBOX) as never });
+    for (const p of ['obj-a', 'obj-b']) await waitPodReady(s.api, ns, p, 120_000);
+    const objPv = await boundPv(s.api, ns, 'shared');
+    pvOf.set('shared', objPv.metadata!.name!);
+    const [, provider, bucket, prefix] = objPv.spec!.csi!.volumeHandle.split(':');
+    expect(provider).toBe('s3');
+    await podExec(s, ns, 'obj-a', ['sh', '-c', 'echo from-a > /data/a.txt']);
+    expect((await podExec(s, ns, 'obj-b', ['cat', '/data/a.txt'])).trim()).toBe('from-a');
+    await podExec(s, ns, 'obj-b', ['sh', '-c', 'echo from-b > /data/b.txt']);
+    expect((await podExec(s, ns, 'obj-a', ['cat', '/data/b.txt'])).trim()).toBe('from-b');
+    // The object store holds both files; the node has the FUSE mount the supervisor made.
+    expect((await waitUntil('a.txt in the bucket', 30_000, () => getObject(s3!.endpoint, bucket, `${prefix}a.txt`)))?.trim()).toBe('from-a');
+    expect((await waitUntil('b.txt in the bucket', 30_000, () => getObject(s3!.endpoint, bucket, `${prefix}b.txt`)))?.trim()).toBe('from-b');
+    expect((await readMountInfo()).filter((m) => m.fsType.startsWith('fuse') && m.mountPoint.startsWith(`/var/lib/kubelet/plugins/kubernetes.io/csi/${DRIVER}/`))).toHaveLength(1);
+    for (const p of ['obj-a', 'obj-b']) await s.api.core.deleteNamespacedPod({ name: p, namespace: ns, gracePeriodSeconds: 0 });
+    objectBucket = bucket;
+  }, 300_000);
+
   it('6: deleting the StatefulSet and its claims leaves no PV, VolumeAttachment, Cinder volume, mount or loop device', async () => {
     await s.api.apps.deleteNamespacedStatefulSet({ name: STS, namespace: ns });
-    for (const p of pods) await waitPodGone(s.api, ns, p, 90_000);
+    for (const p of [...pods, 'raw-user', 'obj-a', 'obj-b']) await waitPodGone(s.api, ns, p, 90_000);
     // As a user would (and the provisioner wants): the claims go once the volumes are detached; deleting them
     // earlier only makes csi-provisioner log "still attached" errors while it waits.
     await waitUntil('no VolumeAttachment', 90_000, async () => ((await s.api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true));
@@ -229,6 +297,10 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
     await waitUntil('no Cinder volume', 60_000, async () => (s.sim.listVolumes().length === 0 ? true : undefined));
     expect(await driverMounts()).toEqual([]);
     expect(await loopDevicesUnder(s.stateDir)).toEqual([]);
+    expect(await loopDevicesUnder('/var/lib/kubelet')).toEqual([]);
+    expect((await readMountInfo()).filter((m) => m.fsType.startsWith('fuse') && m.mountPoint.startsWith('/var/lib/kubelet/'))).toEqual([]);
+    // reclaimData delete: the object volume's bucket went with its PV.
+    if (objectBucket) expect((await fetch(`${s3!.endpoint}/${objectBucket}`)).status).toBe(404);
     // Nothing went wrong on the way: no error line in the driver's or the sidecars' logs.
     expect(unexpectedErrors(s)).toEqual([]);
   }, 300_000);
@@ -242,7 +314,7 @@ const BENIGN_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; why: string }> = 
   // external-provisioner v5.2.0: its PV worker requeues a PV it has just deleted and logs the 404 of its re-read.
   { proc: 'csi-provisioner', re: /error syncing volume .*persistentvolumes .* not found/, why: 'requeue of a PV the provisioner deleted' },
   // external-provisioner v5.2.0: a deleted claim still queued in its claim and clone work queues.
-  { proc: 'csi-provisioner', re: /(Item '[^']+'|claim "[^"]+") in work queue no longer exists/, why: 'requeue of a deleted claim' },
+  { proc: 'csi-provisioner', re: /"Unhandled Error" err=.*(Item '[^']+'|claim \\"[^"\\]+\\") in work queue no longer exists/, why: 'requeue of a deleted claim' },
   // external-attacher v4.8.1: it removes its finalizer from a PV the PV controller is deleting at the same moment;
   // the API server refuses that update (the pv-protection finalizer went in between) and the PV goes anyway.
   { proc: 'csi-attacher', re: /Failed to remove finalizer from PersistentVolume.*no new finalizers can be added if the object is being deleted/, why: 'race with the PV deletion' },
