@@ -168,7 +168,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   for (const d of [logDir, byIdDir, controllerDir, join(dir, 'node'), join(dir, 'run')]) mkdirSync(d, { recursive: true });
   const procs = new Map<string, Proc>();
   let sim: Simulator | undefined;
-  const stack: Partial<Stack> = { env, api, dir, logDir, byIdDir, stateDir, procs };
+  const stopping = { value: false };
+  const stack: Partial<Stack> & { stopping: { value: boolean } } = { env, api, dir, logDir, byIdDir, stateDir, procs, stopping };
   try {
     sim = await startSimulator({
       delays: DEMO_DELAYS,
@@ -225,7 +226,16 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       const bin = join(env.KUBE_LOOPBACK_BIN, name);
       const args = hostArgs(c, { ADDRESS: controllerSocket }).filter((a) => !DROPPED_ARGS.some((d) => d.sidecar === name && a === d.arg));
       // POD_NAMESPACE: where leader election keeps its Lease, as the downward API would say in the pod.
-      procs.set(name, startProc(name, bin, [...args, `--kubeconfig=${saKubeconfig}`], logDir, { POD_NAMESPACE: 'kube-system' }));
+      const start = () => {
+        const p = startProc(name, bin, [...args, `--kubeconfig=${saKubeconfig}`], logDir, { POD_NAMESPACE: 'kube-system' });
+        procs.set(name, p);
+        // A sidecar exits when it loses its CSI connection ("Lost connection to CSI driver, exiting") and
+        // kubelet restarts the container (restartPolicy Always): so do we, until the stack stops.
+        void p.exited.then(() => {
+          if (!stopping.value) setTimeout(() => !stopping.value && start(), 1000);
+        });
+      };
+      start();
     }
 
     // Node: FUSE supervisor, plugin, registrar.
@@ -262,10 +272,10 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       if (p.child.exitCode !== null) throw new Error(`${p.name} exited (${p.child.exitCode}): ${p.log().slice(-2000)}`);
     }
   } catch (e) {
-    await stopAll(stack as Stack).catch(() => undefined);
+    await stopAll(stack as typeof stack & Stack).catch(() => undefined);
     throw e;
   }
-  const s = stack as Stack;
+  const s = stack as typeof stack & Stack;
   s.errorLines = () => errorLines(procs);
   s.stop = () => stopAll(s);
   return s;
@@ -283,7 +293,8 @@ function errorLines(procs: Map<string, Proc>): Array<{ proc: string; line: strin
 }
 
 /** Stops every process (sidecars first, so none calls a plugin that is gone), then the simulator. */
-async function stopAll(s: Partial<Stack> & { procs: Map<string, Proc> }): Promise<void> {
+async function stopAll(s: Partial<Stack> & { procs: Map<string, Proc>; stopping?: { value: boolean } }): Promise<void> {
+  if (s.stopping) s.stopping.value = true;
   const order = ['csi-provisioner', 'csi-attacher', 'csi-resizer', 'csi-snapshotter', 'node-driver-registrar', 'controller', 'node', 'fuse-supervisor'];
   for (const name of order) await s.procs.get(name)?.stop();
   for (const p of s.procs.values()) await p.stop();
