@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describeIf } from '../helpers/prereq';
-import { KUBE_LOOPBACK_DIR, KUBECTL, k8s, kubectl, readOrUndefined, waitUntil } from './helpers/kube';
-import { boundPv, eventsOf, podExec, readerPod, statefulSet, waitPodReady } from './helpers/scenario';
-import { DRIVER, REPO, startStack, type Stack } from './helpers/stack';
+import { KUBE_LOOPBACK_DIR, KUBECTL, k8s, kubectl, readOrUndefined, waitUntil } from '../../bench/kube/kube';
+import { boundPv, eventsOf, podExec, readerPod, statefulSet, waitPodReady } from '../../bench/kube/scenario';
+import { DRIVER, REPO, startStack, type Stack } from '../../bench/kube/stack';
 
 const NEEDS = {
   root: true,

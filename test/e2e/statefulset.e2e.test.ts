@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describeIf } from '../helpers/prereq';
-import { k8s, KUBE_LOOPBACK_DIR, KUBECTL, kubectl, readOrUndefined, waitUntil } from './helpers/kube';
+import { k8s, KUBE_LOOPBACK_DIR, KUBECTL, kubectl, readOrUndefined, waitUntil } from '../../bench/kube/kube';
 import {
   boundPv, driverMounts, eventsOf, loopDevicesUnder, podExec, podFsBytes, pvZones, readerPod, statefulSet, waitPodGone, waitPodReady,
-} from './helpers/scenario';
+} from '../../bench/kube/scenario';
 import { hasCapSysResource } from '../mount/loop-harness';
 import { getObject, startS3rverProcess } from '../helpers/fuse-procs';
 import { S3RVER_ACCESS_KEY, S3RVER_SECRET_KEY } from '../helpers/s3-server';
@@ -18,7 +18,7 @@ import { execFile } from '../../src/mount/exec';
 import { readMountInfo } from '../../src/mount/mountinfo';
 import { readFileSync } from 'node:fs';
 import { parseDocument, stringify } from 'yaml';
-import { DRIVER, DROPPED_ARGS, hostArgs, knownFlags, manifestContainers, REPO, startStack, ZONE, ZONE_KEY, type Stack } from './helpers/stack';
+import { DRIVER, DROPPED_ARGS, hostArgs, knownFlags, manifestContainers, REPO, startStack, ZONE, ZONE_KEY, type Stack } from '../../bench/kube/stack';
 
 const NEEDS = {
   root: true,

@@ -5,9 +5,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFile } from '../../../src/mount/exec';
+import { execFile } from '../../src/mount/exec';
+import { REPO_ROOT } from '../process-helpers';
 
-const REPO_ROOT = join(__dirname, '..', '..', '..');
 /**
  * KUBE_LOOPBACK_DIR, else ../shared/kube-loopback beside the checkout (where .ci/run finds it), else one level
  * further up (a git worktree under a folder of worktrees).

@@ -2,8 +2,8 @@
  * Workloads and checks of the e2e scenario: the StatefulSet, pods, `kubectl exec`, and what the node and the
  * cloud must show for a volume.
  */
-import { readMountInfo } from '../../../src/mount/mountinfo';
-import { execFile } from '../../../src/mount/exec';
+import { readMountInfo } from '../../src/mount/mountinfo';
+import { execFile } from '../../src/mount/exec';
 import { kubectl, readOrUndefined, waitUntil, type Api } from './kube';
 import { DRIVER, type Stack } from './stack';
 
