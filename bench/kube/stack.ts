@@ -138,6 +138,11 @@ export interface StackOptions {
   sim?: SimulatorOptions;
   /** Also start the FUSE supervisor (object volumes). */
   fuse?: boolean;
+  /**
+   * Controller side only, against this cloud.conf (a real OpenStack) instead of a simulator: no node plugin,
+   * registrar or supervisor; `sim` is then undefined.
+   */
+  controllerOnly?: { cloudConf: string };
 }
 
 export interface Stack {
@@ -169,9 +174,9 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const procs = new Map<string, Proc>();
   let sim: Simulator | undefined;
   const stopping = { value: false };
-  const stack: Partial<Stack> & { stopping: { value: boolean } } = { env, api, dir, logDir, byIdDir, stateDir, procs, stopping };
+  const stack: Partial<Stack> & { procs: Map<string, Proc>; stopping: { value: boolean } } = { env, api, dir, logDir, byIdDir, stateDir, procs, stopping };
   try {
-    sim = await startSimulator({
+    if (!o.controllerOnly) sim = await startSimulator({
       delays: DEMO_DELAYS,
       delayScale: 0.2,
       availabilityZones: [ZONE, 'zone-b'],
@@ -187,7 +192,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await kc(['apply', '-f', join(MANIFESTS, f)]);
     }
     const secret = manifestDocs('cinder-csi-plugin/csi-secret-cinderplugin.yaml')[0];
-    secret.data = { 'cloud.conf': Buffer.from(sim.cloudConf()).toString('base64') };
+    secret.data = { 'cloud.conf': Buffer.from(o.controllerOnly?.cloudConf ?? sim!.cloudConf()).toString('base64') };
     await kc(['apply', '-f', '-'], stringify(secret));
     // What kubelet would mount at /etc/config/cloud.conf in both pods: the Secret as the API server has it.
     const stored = await api.core.readNamespacedSecret({ name: secret.metadata.name, namespace: secret.metadata.namespace });
@@ -238,6 +243,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       start();
     }
 
+    if (o.controllerOnly) return finish(stack);
     // Node: FUSE supervisor, plugin, registrar.
     const nc = manifestContainers('cinder-csi-plugin/cinder-csi-nodeplugin.yaml');
     const supervisorSocket = join(dir, 'run', 'supervisor.sock');
@@ -251,7 +257,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     const nodeArgs = [
       ...hostArgs(nc.get('cinder-csi-plugin')!, { CSI_ENDPOINT: `unix://${NODE_SOCKET}`, CLOUD_CONFIG: cloudConf }, nodePaths),
       // What a VM has and this host has not: the hypervisor's disk links and the metadata service at 169.254.169.254.
-      '--by-id-dir', byIdDir, '--metadata-url', sim.metadataUrl,
+      '--by-id-dir', byIdDir, '--metadata-url', sim!.metadataUrl,
     ];
     procs.set('node', startProc('node', process.execPath, [...nodePluginNodeFlags(), CLI, ...nodeArgs], logDir, { NODE_NAME: env.KUBE_LOOPBACK_NODE }));
     await waitUntil('the node socket', 30_000, async () => (existsSync(NODE_SOCKET) ? true : undefined));
@@ -275,8 +281,12 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     await stopAll(stack as typeof stack & Stack).catch(() => undefined);
     throw e;
   }
+  return finish(stack);
+}
+
+function finish(stack: Partial<Stack> & { procs: Map<string, Proc>; stopping: { value: boolean } }): Stack {
   const s = stack as typeof stack & Stack;
-  s.errorLines = () => errorLines(procs);
+  s.errorLines = () => errorLines(s.procs);
   s.stop = () => stopAll(s);
   return s;
 }
