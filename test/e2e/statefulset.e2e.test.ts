@@ -316,8 +316,8 @@ const BENIGN_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; why: string }> = 
   // external-provisioner v5.2.0: a deleted claim still queued in its claim and clone work queues.
   { proc: 'csi-provisioner', re: /"Unhandled Error" err=.*(Item '[^']+'|claim \\"[^"\\]+\\") in work queue no longer exists/, why: 'requeue of a deleted claim' },
   // external-attacher v4.8.1: it removes its finalizer from a PV the PV controller is deleting at the same moment;
-  // the API server refuses that update (the pv-protection finalizer went in between) and the PV goes anyway.
-  { proc: 'csi-attacher', re: /Failed to remove finalizer from PersistentVolume.*no new finalizers can be added if the object is being deleted/, why: 'race with the PV deletion' },
+  // the API server refuses that update (the pv-protection finalizer went in between) or the PV is already gone.
+  { proc: 'csi-attacher', re: /Failed to remove finalizer from PersistentVolume.*(no new finalizers can be added if the object is being deleted|persistentvolumes \\"[^"\\]+\\" not found)/, why: 'race with the PV deletion' },
 ];
 
 function unexpectedErrors(s: Stack): Array<{ proc: string; line: string }> {
