@@ -20,6 +20,10 @@ export async function startDeviceWorld(prefix: string, delays: Partial<Simulator
   const kubeletDir = join(dir, 'kubelet');
   mkdirSync(byIdDir);
   mkdirSync(kubeletDir);
-  const sim = await startSimulator({ delays, devicePlane: { byIdDir, stateDir: join(dir, 'state') }, localServer: { az: 'nova' } });
+  const sim = await startSimulator({
+    delays,
+    devicePlane: { byIdDir, stateDir: join(dir, 'state') },
+    localServer: { az: 'nova' },
+  });
   return { dir, byIdDir, kubeletDir, sim };
 }

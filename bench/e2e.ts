@@ -36,21 +36,39 @@ async function once(replicas: number, delayScale: number): Promise<Run> {
     await kc(['create', 'namespace', ns]);
     await kc(['apply', '-f', join(REPO_ROOT, 'manifests', 'storageclasses', `${SC}.yaml`)]);
     const from = Date.now();
-    await s.api.apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet('bench', replicas, SC, s.env.KUBE_LOOPBACK_BUSYBOX) as never });
-    await waitUntil(`${replicas} pods Ready`, 600_000, async () => {
-      const pods = (await s.api.core.listNamespacedPod({ namespace: ns })).items;
-      const ready = pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      return ready.length === replicas ? true : undefined;
-    }, 100);
+    await s.api.apps.createNamespacedStatefulSet({
+      namespace: ns,
+      body: statefulSet('bench', replicas, SC, s.env.KUBE_LOOPBACK_BUSYBOX) as never,
+    });
+    await waitUntil(
+      `${replicas} pods Ready`,
+      600_000,
+      async () => {
+        const pods = (await s.api.core.listNamespacedPod({ namespace: ns })).items;
+        const ready = pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+        return ready.length === replicas ? true : undefined;
+      },
+      100,
+    );
     const readyMs = Date.now() - from;
     // The driver's RPCs per volume, from its JSON log lines (controller and node), successful calls only.
     // CreateVolume logs the PV name (the volume has no id yet); the PVs map names to volume ids.
-    const idOfPv = new Map((await s.api.core.listPersistentVolume()).items.filter((pv) => pv.spec?.claimRef?.namespace === ns).map((pv) => [pv.metadata!.name!, pv.spec!.csi!.volumeHandle]));
+    const idOfPv = new Map(
+      (await s.api.core.listPersistentVolume()).items
+        .filter((pv) => pv.spec?.claimRef?.namespace === ns)
+        .map((pv) => [pv.metadata!.name!, pv.spec!.csi!.volumeHandle]),
+    );
     const perVolume = new Map<string, number>();
     for (const name of ['controller', 'node']) {
       for (const line of s.procs.get(name)!.log().split('\n')) {
         if (!line.startsWith('{')) continue;
-        const l = JSON.parse(line) as { rpc?: string; durationMs?: number; code?: string; volume_id?: string; name?: string };
+        const l = JSON.parse(line) as {
+          rpc?: string;
+          durationMs?: number;
+          code?: string;
+          volume_id?: string;
+          name?: string;
+        };
         if (!l.rpc || !CHAIN.includes(l.rpc) || l.code !== 'OK' || l.durationMs === undefined) continue;
         const id = l.volume_id ?? (l.name ? idOfPv.get(l.name) : undefined);
         if (id) perVolume.set(id, (perVolume.get(id) ?? 0) + l.durationMs);
@@ -58,16 +76,27 @@ async function once(replicas: number, delayScale: number): Promise<Run> {
     }
     const d = DEMO_DELAYS;
     return {
-      replicas, delayScale, readyMs,
+      replicas,
+      delayScale,
+      readyMs,
       simulatedMs: (d.volumeCreate + d.attach + d.deviceLink) * delayScale,
       driverMs: Math.max(0, ...perVolume.values()),
     };
   } finally {
     await kc(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
-    await waitUntil('the bench PVs gone', 300_000, async () => {
-      const left = (await s.api.core.listPersistentVolume()).items.filter((pv) => pv.spec?.claimRef?.namespace === ns);
-      return left.length === 0 && !(await readOrUndefined(() => s.api.core.readNamespace({ name: ns }))) ? true : undefined;
-    }, 500).catch((e) => process.stderr.write(`cleanup: ${String(e)}\n`));
+    await waitUntil(
+      'the bench PVs gone',
+      300_000,
+      async () => {
+        const left = (await s.api.core.listPersistentVolume()).items.filter(
+          (pv) => pv.spec?.claimRef?.namespace === ns,
+        );
+        return left.length === 0 && !(await readOrUndefined(() => s.api.core.readNamespace({ name: ns })))
+          ? true
+          : undefined;
+      },
+      500,
+    ).catch((e) => process.stderr.write(`cleanup: ${String(e)}\n`));
     await s.stop();
   }
 }

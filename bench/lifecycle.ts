@@ -34,8 +34,18 @@ async function main(): Promise<void> {
   const confPath = join(dir, 'cloud.conf');
   writeFileSync(confPath, sim.cloudConf(), { mode: 0o600 });
   const flags = parseFlags([
-    '--endpoint', `unix://${dir}/csi.sock`, '--cloud-config', confPath, '--kubelet-dir', kubeletDir,
-    '--by-id-dir', byIdDir, '--metadata-url', sim.metadataUrl, '--log-level', 'warn',
+    '--endpoint',
+    `unix://${dir}/csi.sock`,
+    '--cloud-config',
+    confPath,
+    '--kubelet-dir',
+    kubeletDir,
+    '--by-id-dir',
+    byIdDir,
+    '--metadata-url',
+    sim.metadataUrl,
+    '--log-level',
+    'warn',
   ]);
   const plugin = await startPlugin(flags, createLogger({ level: 'warn' }));
   const controller = makeClient('Controller', plugin.endpoint);
@@ -45,43 +55,107 @@ async function main(): Promise<void> {
     if (linkSeen.at === undefined) linkSeen.at = Date.now();
   });
 
-  const rows: Array<{ step: string; wallMs: number; cloudMs: number; lagMs?: number; requests: Record<string, number> }> = [];
-  async function step<T>(name: string, cloudMs: number, fn: () => Promise<T>, doneAt?: (res: T) => number | undefined): Promise<T> {
+  const rows: Array<{
+    step: string;
+    wallMs: number;
+    cloudMs: number;
+    lagMs?: number;
+    requests: Record<string, number>;
+  }> = [];
+  async function step<T>(
+    name: string,
+    cloudMs: number,
+    fn: () => Promise<T>,
+    doneAt?: (res: T) => number | undefined,
+  ): Promise<T> {
     sim.resetCounters();
     const start = Date.now();
     const res = await fn();
     const end = Date.now();
     const transition = doneAt?.(res);
     rows.push({
-      step: name, wallMs: end - start, cloudMs,
+      step: name,
+      wallMs: end - start,
+      cloudMs,
       lagMs: transition === undefined ? undefined : end - transition,
-      requests: Object.fromEntries(Object.entries(sim.counters()).filter(([k, v]) => v > 0 && !k.startsWith('interface.'))),
+      requests: Object.fromEntries(
+        Object.entries(sim.counters()).filter(([k, v]) => v > 0 && !k.startsWith('interface.')),
+      ),
     });
     return res;
   }
-  const at = (id: string, status: string) => () => sim.volumeHistory(id).filter((h) => h.status === status).at(-1)?.at;
-  const cap = { access_type: 'mount', mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+  const at = (id: string, status: string) => () =>
+    sim
+      .volumeHistory(id)
+      .filter((h) => h.status === status)
+      .at(-1)?.at;
+  const cap = {
+    access_type: 'mount',
+    mount: { fs_type: 'ext4', mount_flags: [] },
+    access_mode: { mode: 'SINGLE_NODE_WRITER' },
+  };
   const staging = join(kubeletDir, 'plugins/kubernetes.io/csi/cinder.csi.openstack.org/bench/globalmount');
   const target = join(kubeletDir, 'pods/bench/volumes/kubernetes.io~csi/pvc-bench/mount');
 
-  const created = await step('CreateVolume', DELAYS.volumeCreate, () =>
-    callUnary<{ volume: { volume_id: string } }>(controller, 'CreateVolume', { name: 'pvc-bench', capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [cap] }),
-  (res) => at(res.volume.volume_id, 'available')());
+  const created = await step(
+    'CreateVolume',
+    DELAYS.volumeCreate,
+    () =>
+      callUnary<{ volume: { volume_id: string } }>(controller, 'CreateVolume', {
+        name: 'pvc-bench',
+        capacity_range: { required_bytes: String(GIB) },
+        volume_capabilities: [cap],
+      }),
+    (res) => at(res.volume.volume_id, 'available')(),
+  );
   const id = created.volume.volume_id;
-  await step('ControllerPublishVolume', DELAYS.attach, () =>
-    callUnary(controller, 'ControllerPublishVolume', { volume_id: id, node_id: sim.localServerId, volume_capability: cap }), at(id, 'in-use'));
-  await step('NodeStageVolume', DELAYS.deviceLink, () =>
-    callUnary(node, 'NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: cap }), () => linkSeen.at);
+  await step(
+    'ControllerPublishVolume',
+    DELAYS.attach,
+    () =>
+      callUnary(controller, 'ControllerPublishVolume', {
+        volume_id: id,
+        node_id: sim.localServerId,
+        volume_capability: cap,
+      }),
+    at(id, 'in-use'),
+  );
+  await step(
+    'NodeStageVolume',
+    DELAYS.deviceLink,
+    () => callUnary(node, 'NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: cap }),
+    () => linkSeen.at,
+  );
   await step('NodePublishVolume', 0, () =>
-    callUnary(node, 'NodePublishVolume', { volume_id: id, staging_target_path: staging, target_path: target, volume_capability: cap, readonly: false }));
-  await step('NodeUnpublishVolume', 0, () => callUnary(node, 'NodeUnpublishVolume', { volume_id: id, target_path: target }));
-  await step('NodeUnstageVolume', 0, () => callUnary(node, 'NodeUnstageVolume', { volume_id: id, staging_target_path: staging }));
-  await step('ControllerUnpublishVolume', DELAYS.detach, () =>
-    callUnary(controller, 'ControllerUnpublishVolume', { volume_id: id, node_id: sim.localServerId }), () => {
+    callUnary(node, 'NodePublishVolume', {
+      volume_id: id,
+      staging_target_path: staging,
+      target_path: target,
+      volume_capability: cap,
+      readonly: false,
+    }),
+  );
+  await step('NodeUnpublishVolume', 0, () =>
+    callUnary(node, 'NodeUnpublishVolume', { volume_id: id, target_path: target }),
+  );
+  await step('NodeUnstageVolume', 0, () =>
+    callUnary(node, 'NodeUnstageVolume', { volume_id: id, staging_target_path: staging }),
+  );
+  await step(
+    'ControllerUnpublishVolume',
+    DELAYS.detach,
+    () => callUnary(controller, 'ControllerUnpublishVolume', { volume_id: id, node_id: sim.localServerId }),
+    () => {
       const h = sim.volumeHistory(id);
       return h.filter((x) => x.status === 'available').at(-1)?.at;
-    });
-  await step('DeleteVolume', DELAYS.volumeDelete, () => callUnary(controller, 'DeleteVolume', { volume_id: id }), at(id, 'deleted'));
+    },
+  );
+  await step(
+    'DeleteVolume',
+    DELAYS.volumeDelete,
+    () => callUnary(controller, 'DeleteVolume', { volume_id: id }),
+    at(id, 'deleted'),
+  );
 
   watcher.close();
   controller.close();
@@ -100,13 +174,26 @@ async function main(): Promise<void> {
   const pad = (s: string | number, n: number) => String(s).padEnd(n);
   console.log(`${pad('step', 28)}${pad('wall ms', 10)}${pad('cloud ms', 10)}${pad('lag ms', 9)}requests`);
   for (const r of rows) {
-    console.log(`${pad(r.step, 28)}${pad(r.wallMs, 10)}${pad(r.cloudMs, 10)}${pad(r.lagMs ?? '-', 9)}${JSON.stringify(r.requests)}`);
+    console.log(
+      `${pad(r.step, 28)}${pad(r.wallMs, 10)}${pad(r.cloudMs, 10)}${pad(r.lagMs ?? '-', 9)}${JSON.stringify(r.requests)}`,
+    );
   }
-  console.log(`${pad('total', 28)}${pad(totalWall, 10)}${pad(totalCloud, 10)}ratio ${(totalWall / totalCloud).toFixed(3)} (target <= 1.10)`);
-  console.log(`reference backoff for the same delays: attach seen after ${ref.attach} ms (cloud ${DELAYS.attach}), detach after ${ref.detach} ms (cloud ${DELAYS.detach})`);
+  console.log(
+    `${pad('total', 28)}${pad(totalWall, 10)}${pad(totalCloud, 10)}ratio ${(totalWall / totalCloud).toFixed(3)} (target <= 1.10)`,
+  );
+  console.log(
+    `reference backoff for the same delays: attach seen after ${ref.attach} ms (cloud ${DELAYS.attach}), detach after ${ref.detach} ms (cloud ${DELAYS.detach})`,
+  );
   const out = join(REPO_ROOT, 'bench', 'results');
   if (!existsSync(out)) mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'lifecycle.json'), JSON.stringify({ delays: DELAYS, rows, totalWall, totalCloud, ratio: totalWall / totalCloud, reference: ref }, null, 2));
+  writeFileSync(
+    join(out, 'lifecycle.json'),
+    JSON.stringify(
+      { delays: DELAYS, rows, totalWall, totalCloud, ratio: totalWall / totalCloud, reference: ref },
+      null,
+      2,
+    ),
+  );
 }
 
 main().catch((e) => {

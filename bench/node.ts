@@ -22,7 +22,17 @@ import { readMountInfo } from '../src/mount/mountinfo';
 import { KernelNodeMounter } from '../src/mount/node-mounter';
 import { createCloudClients } from '../src/openstack/clients';
 import { byIdName, type Simulator } from '../src/simulator';
-import { cpuMsOf, freshClient, median, memoryOf, nodePluginNodeFlags, pad, probeUntilReady, REPO_ROOT, spawnPlugin } from './process-helpers';
+import {
+  cpuMsOf,
+  freshClient,
+  median,
+  memoryOf,
+  nodePluginNodeFlags,
+  pad,
+  probeUntilReady,
+  REPO_ROOT,
+  spawnPlugin,
+} from './process-helpers';
 import { startDeviceWorld } from './device-world';
 
 const DELAYS = { volumeCreate: 0, attach: 0, deviceLink: 300, detach: 0, volumeDelete: 0 };
@@ -58,7 +68,13 @@ interface StageSample {
 }
 
 /** (a) In-process node service on a real socket, so the exec can be timed; the rest is the plugin's own code. */
-async function stageBench(sim: Simulator, dir: string, byIdDir: string, kubeletDir: string, reps: number): Promise<StageSample[]> {
+async function stageBench(
+  sim: Simulator,
+  dir: string,
+  byIdDir: string,
+  kubeletDir: string,
+  reps: number,
+): Promise<StageSample[]> {
   const conf = parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true });
   const cloud = createCloudClients(conf.clouds.get('')!);
   let commands: Array<{ cmd: string; ms: number }> = [];
@@ -81,7 +97,12 @@ async function stageBench(sim: Simulator, dir: string, byIdDir: string, kubeletD
     log: silentLogger,
   });
   const socket = join(dir, 'stage.sock');
-  const server = new CsiServer({ endpoint: `unix://${socket}`, log: silentLogger, services: [{ definition: loadCsiProto().NodeService, handlers }], stripSecrets });
+  const server = new CsiServer({
+    endpoint: `unix://${socket}`,
+    log: silentLogger,
+    services: [{ definition: loadCsiProto().NodeService, handlers }],
+    stripSecrets,
+  });
   await server.start();
   const node = freshClient('Node', `unix://${socket}`);
   const linkAt = new Map<string, number>();
@@ -100,13 +121,25 @@ async function stageBench(sim: Simulator, dir: string, byIdDir: string, kubeletD
         const cap = { mount: { fs_type: fs, mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
         const staging = join(kubeletDir, `plugins/kubernetes.io/csi/cinder.csi.openstack.org/${v.id}/globalmount`);
         commands = [];
-        await callUnary(node, 'NodeStageVolume', { volume_id: v.id, staging_target_path: staging, volume_capability: cap }, { deadline: Date.now() + 120_000 });
+        await callUnary(
+          node,
+          'NodeStageVolume',
+          { volume_id: v.id, staging_target_path: staging, volume_capability: cap },
+          { deadline: Date.now() + 120_000 },
+        );
         const answered = performance.now();
         const link = linkAt.get(byIdName(v.id));
         if (link === undefined) throw new Error(`no by-id link seen for ${v.id}`);
         const mkfsMs = commands.filter((c) => c.cmd.startsWith('mkfs')).reduce((a, c) => a + c.ms, 0);
         const linkToMountedMs = answered - link;
-        samples.push({ fs, rep, linkToMountedMs, mkfsMs, mkfsShare: mkfsMs / linkToMountedMs, commands: [...commands] });
+        samples.push({
+          fs,
+          rep,
+          linkToMountedMs,
+          mkfsMs,
+          mkfsShare: mkfsMs / linkToMountedMs,
+          commands: [...commands],
+        });
         await callUnary(node, 'NodeUnstageVolume', { volume_id: v.id, staging_target_path: staging });
         await cloud.nova.detachVolume(sim.localServerId, v.id);
         await until('volume available', () => (sim.getVolume(v.id)?.status === 'available' ? true : undefined));
@@ -123,8 +156,19 @@ async function stageBench(sim: Simulator, dir: string, byIdDir: string, kubeletD
 
 function nodeFlags(dir: string, socket: string, sim: Simulator, byIdDir: string, kubeletDir: string): string[] {
   return [
-    '--endpoint', `unix://${socket}`, '--provide-controller-service=false', '--kubelet-dir', kubeletDir,
-    '--by-id-dir', byIdDir, '--metadata-url', sim.metadataUrl, '--fuse-state-dir', join(dir, 'fuse'), '--log-level', 'warn',
+    '--endpoint',
+    `unix://${socket}`,
+    '--provide-controller-service=false',
+    '--kubelet-dir',
+    kubeletDir,
+    '--by-id-dir',
+    byIdDir,
+    '--metadata-url',
+    sim.metadataUrl,
+    '--fuse-state-dir',
+    join(dir, 'fuse'),
+    '--log-level',
+    'warn',
   ];
 }
 
@@ -147,8 +191,19 @@ async function rssBench(sim: Simulator, dir: string, byIdDir: string, kubeletDir
     const cap = { mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
     const staging = join(kubeletDir, 'plugins/kubernetes.io/csi/cinder.csi.openstack.org/rss/globalmount');
     const target = join(kubeletDir, 'pods/rss/volumes/kubernetes.io~csi/pvc-rss/mount');
-    await callUnary(node, 'NodeStageVolume', { volume_id: v.id, staging_target_path: staging, volume_capability: cap }, { deadline: Date.now() + 120_000 });
-    await callUnary(node, 'NodePublishVolume', { volume_id: v.id, staging_target_path: staging, target_path: target, volume_capability: cap, readonly: false });
+    await callUnary(
+      node,
+      'NodeStageVolume',
+      { volume_id: v.id, staging_target_path: staging, volume_capability: cap },
+      { deadline: Date.now() + 120_000 },
+    );
+    await callUnary(node, 'NodePublishVolume', {
+      volume_id: v.id,
+      staging_target_path: staging,
+      target_path: target,
+      volume_capability: cap,
+      readonly: false,
+    });
     await callUnary(node, 'NodeGetVolumeStats', { volume_id: v.id, volume_path: target });
     await callUnary(node, 'NodeUnpublishVolume', { volume_id: v.id, target_path: target });
     await callUnary(node, 'NodeUnstageVolume', { volume_id: v.id, staging_target_path: staging });
@@ -158,7 +213,14 @@ async function rssBench(sim: Simulator, dir: string, byIdDir: string, kubeletDir
     await cloud.cinder.deleteVolume(v.id);
     await sleep(settleMs);
     const idle = memoryOf(plugin.pid);
-    return { afterStartMiB: afterStart.rssMiB, idleMiB: idle.rssMiB, idleAnonMiB: idle.anonMiB, idleFileMiB: idle.fileMiB, peakMiB: idle.hwmMiB, settleMs };
+    return {
+      afterStartMiB: afterStart.rssMiB,
+      idleMiB: idle.rssMiB,
+      idleAnonMiB: idle.anonMiB,
+      idleFileMiB: idle.fileMiB,
+      peakMiB: idle.hwmMiB,
+      settleMs,
+    };
   } finally {
     await plugin.stop();
   }
@@ -180,10 +242,20 @@ async function startBench(sim: Simulator, dir: string, byIdDir: string, kubeletD
   const bare: number[] = [];
   for (let i = 0; i < starts; i++) {
     const t0 = performance.now();
-    await new Promise<void>((resolve, reject) => spawn(process.execPath, ['-e', '0']).once('exit', () => resolve()).once('error', reject));
+    await new Promise<void>((resolve, reject) =>
+      spawn(process.execPath, ['-e', '0'])
+        .once('exit', () => resolve())
+        .once('error', reject),
+    );
     bare.push(performance.now() - t0);
   }
-  return { runs, medianMs: median(runs.map((r) => r.ms)), medianCpuMs: median(runs.map((r) => r.cpuMs)), bareNodeMedianMs: median(bare), bareNodeMs: bare };
+  return {
+    runs,
+    medianMs: median(runs.map((r) => r.ms)),
+    medianCpuMs: median(runs.map((r) => r.cpuMs)),
+    bareNodeMedianMs: median(bare),
+    bareNodeMs: bare,
+  };
 }
 
 async function main(): Promise<void> {
@@ -197,24 +269,39 @@ async function main(): Promise<void> {
     const start = await startBench(sim, dir, byIdDir, kubeletDir, starts);
 
     console.log(`NodeStage of a ${STAGE_GIB} GiB volume, by-id link -> answered (ms), ${reps} reps per fs`);
-    console.log(`${pad('fs', 6)}${pad('median', 9)}${pad('min', 9)}${pad('max', 9)}${pad('mkfs med', 10)}${pad('mkfs share', 12)}other commands (median ms)`);
+    console.log(
+      `${pad('fs', 6)}${pad('median', 9)}${pad('min', 9)}${pad('max', 9)}${pad('mkfs med', 10)}${pad('mkfs share', 12)}other commands (median ms)`,
+    );
     for (const fs of ['ext4', 'xfs']) {
       const s = stage.filter((x) => x.fs === fs);
       const spans = s.map((x) => x.linkToMountedMs);
       const others = new Map<string, number[]>();
-      for (const x of s) for (const c of x.commands) if (!c.cmd.startsWith('mkfs')) others.set(c.cmd, [...(others.get(c.cmd) ?? []), c.ms]);
-      const otherText = [...others].map(([cmd, ms]) => `${cmd} ${median(ms).toFixed(0)}${ms.length > s.length ? `x${ms.length / s.length}` : ''}`).join(', ');
-      console.log(`${pad(fs, 6)}${pad(median(spans).toFixed(0), 9)}${pad(Math.min(...spans).toFixed(0), 9)}${pad(Math.max(...spans).toFixed(0), 9)}` +
-        `${pad(median(s.map((x) => x.mkfsMs)).toFixed(0), 10)}${pad(`${(median(s.map((x) => x.mkfsShare)) * 100).toFixed(0)} %`, 12)}${otherText}`);
+      for (const x of s)
+        for (const c of x.commands)
+          if (!c.cmd.startsWith('mkfs')) others.set(c.cmd, [...(others.get(c.cmd) ?? []), c.ms]);
+      const otherText = [...others]
+        .map(([cmd, ms]) => `${cmd} ${median(ms).toFixed(0)}${ms.length > s.length ? `x${ms.length / s.length}` : ''}`)
+        .join(', ');
+      console.log(
+        `${pad(fs, 6)}${pad(median(spans).toFixed(0), 9)}${pad(Math.min(...spans).toFixed(0), 9)}${pad(Math.max(...spans).toFixed(0), 9)}` +
+          `${pad(median(s.map((x) => x.mkfsMs)).toFixed(0), 10)}${pad(`${(median(s.map((x) => x.mkfsShare)) * 100).toFixed(0)} %`, 12)}${otherText}`,
+      );
     }
     console.log(`plugin process: node ${[...nodePluginNodeFlags(), '<cli>'].join(' ')} (the node DaemonSet's command)`);
-    console.log(`node plugin RSS (MiB): after start ${rss.afterStartMiB.toFixed(1)}, idle after a cycle + ${settleMs / 1000} s ${rss.idleMiB.toFixed(1)} (target <= 60 MB; anon ${rss.idleAnonMiB.toFixed(1)}, file ${rss.idleFileMiB.toFixed(1)}), peak ${rss.peakMiB.toFixed(1)}`);
-    console.log(`start to first Probe: median ${start.medianMs.toFixed(0)} ms of ${starts} (target <= 500), runs ${start.runs.map((r) => r.ms.toFixed(0)).join(', ')}; ` +
-      `CPU used by then median ${start.medianCpuMs.toFixed(0)} ms; bare \`node -e 0\` spawn-to-exit median ${start.bareNodeMedianMs.toFixed(0)} ms`);
+    console.log(
+      `node plugin RSS (MiB): after start ${rss.afterStartMiB.toFixed(1)}, idle after a cycle + ${settleMs / 1000} s ${rss.idleMiB.toFixed(1)} (target <= 60 MB; anon ${rss.idleAnonMiB.toFixed(1)}, file ${rss.idleFileMiB.toFixed(1)}), peak ${rss.peakMiB.toFixed(1)}`,
+    );
+    console.log(
+      `start to first Probe: median ${start.medianMs.toFixed(0)} ms of ${starts} (target <= 500), runs ${start.runs.map((r) => r.ms.toFixed(0)).join(', ')}; ` +
+        `CPU used by then median ${start.medianCpuMs.toFixed(0)} ms; bare \`node -e 0\` spawn-to-exit median ${start.bareNodeMedianMs.toFixed(0)} ms`,
+    );
 
     const out = join(REPO_ROOT, 'bench', 'results');
     if (!existsSync(out)) mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'node.json'), JSON.stringify({ delays: DELAYS, stageGiB: STAGE_GIB, stage, rss, start }, null, 2));
+    writeFileSync(
+      join(out, 'node.json'),
+      JSON.stringify({ delays: DELAYS, stageGiB: STAGE_GIB, stage, rss, start }, null, 2),
+    );
   } finally {
     const mounts = (await readMountInfo().catch(() => [])).filter((m) => m.mountPoint.startsWith(dir + '/'));
     for (const m of mounts.reverse()) await execFile('umount', ['-l', m.mountPoint]).catch(() => undefined);

@@ -13,7 +13,15 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { fork, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +91,8 @@ function tunedOptions(m: MounterName): string[] {
   return i >= 0 ? (process.argv[i + 1] ?? '').split(',').filter(Boolean) : TUNED[m];
 }
 
-const optionsOf = (p: MountPath): string[] => (p.endsWith('-tuned') ? tunedOptions(mounterOf(p)) : extraOptions(mounterOf(p)));
+const optionsOf = (p: MountPath): string[] =>
+  p.endsWith('-tuned') ? tunedOptions(mounterOf(p)) : extraOptions(mounterOf(p));
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -102,18 +111,28 @@ async function serverChild(): Promise<void> {
   process.send?.({ endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey });
 }
 
-function startServerProcess(): Promise<{ child: ChildProcess; endpoint: string; accessKey: string; secretKey: string }> {
+function startServerProcess(): Promise<{
+  child: ChildProcess;
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+}> {
   const child = fork(__filename, ['--s3-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ child, ...(m as { endpoint: string; accessKey: string; secretKey: string }) }));
+    child.once('message', (m) =>
+      resolve({ child, ...(m as { endpoint: string; accessKey: string; secretKey: string }) }),
+    );
     child.once('exit', (code) => reject(new Error(`s3rver child exited with ${code}`)));
   });
 }
 
 const source = (buf: Buffer) =>
-  Readable.from((function* () {
-    for (let o = 0; o < buf.length; o += CHUNK) yield buf.subarray(o, Math.min(o + CHUNK, buf.length));
-  })(), { objectMode: false });
+  Readable.from(
+    (function* () {
+      for (let o = 0; o < buf.length; o += CHUNK) yield buf.subarray(o, Math.min(o + CHUNK, buf.length));
+    })(),
+    { objectMode: false },
+  );
 
 async function dropCaches(): Promise<void> {
   await writeFile('/proc/sys/vm/drop_caches', '3');
@@ -163,8 +182,13 @@ async function main(): Promise<void> {
   const server = await startServerProcess();
   const ep = new URL(server.endpoint);
   const client = new Minio.Client({
-    endPoint: ep.hostname, port: Number(ep.port), useSSL: false, accessKey: server.accessKey, secretKey: server.secretKey,
-    region: 'us-east-1', pathStyle: true,
+    endPoint: ep.hostname,
+    port: Number(ep.port),
+    useSSL: false,
+    accessKey: server.accessKey,
+    secretKey: server.secretKey,
+    region: 'us-east-1',
+    pathStyle: true,
     // A part size above the object's: putObject of a stream becomes one PUT. Its multipart path (64 MiB parts)
     // first calls ListMultipartUploads, which s3rver 3.7.1 answers NotImplemented; minio-mp measures multipart.
     partSize: 512 * MIB,
@@ -180,8 +204,15 @@ async function main(): Promise<void> {
       volumeId: `bench-${path}-${seq}`,
       // A new target per mount: a fresh daemon and, for rclone, a fresh VFS cache (a read-back must not come from it).
       target: join(kubeletDir, `pods/bench/volumes/kubernetes.io~csi/${path}-${seq}/mount`),
-      mounter: mounterOf(path), provider: 's3', bucket: BUCKET, prefix: '', endpoint: server.endpoint, region: 'us-east-1',
-      pathStyle: true, options: optionsOf(path), readOnly: false,
+      mounter: mounterOf(path),
+      provider: 's3',
+      bucket: BUCKET,
+      prefix: '',
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      pathStyle: true,
+      options: optionsOf(path),
+      readOnly: false,
     };
   }
   const mounted = new Set<string>();
@@ -206,7 +237,9 @@ async function main(): Promise<void> {
     const cliConf = join(dir, 'rclone-cli.conf');
     if (!only || only === 'rclone') {
       writeFileSync(srcFile, data);
-      writeFileSync(cliConf, credentialFileContent({ ...spec('rclone'), volumeId: 'bench-cli' }, creds), { mode: 0o600 });
+      writeFileSync(cliConf, credentialFileContent({ ...spec('rclone'), volumeId: 'bench-cli' }, creds), {
+        mode: 0o600,
+      });
     }
     const cliEnv: NodeJS.ProcessEnv = { ...process.env, AWS_CA_BUNDLE: undefined, RCLONE_CONFIG: undefined };
 
@@ -237,7 +270,16 @@ async function main(): Promise<void> {
             const i = next++;
             if (i * MP_PART >= SIZE) return;
             const chunk = data.subarray(i * MP_PART, Math.min((i + 1) * MP_PART, SIZE));
-            const r = await client.uploadPart({ bucketName: BUCKET, objectName: key, uploadID, partNumber: i + 1, headers: { 'Content-Length': chunk.length } }, chunk);
+            const r = await client.uploadPart(
+              {
+                bucketName: BUCKET,
+                objectName: key,
+                uploadID,
+                partNumber: i + 1,
+                headers: { 'Content-Length': chunk.length },
+              },
+              chunk,
+            );
             parts.push({ part: i + 1, etag: r.etag });
           }
         };
@@ -250,8 +292,14 @@ async function main(): Promise<void> {
         got = await sha256Stream(await client.getObject(BUCKET, key));
         readMs = performance.now() - t1;
       } else if (path === 'rclone-cli' || path === 'rclone-cli-tuned') {
-        const flags = path === 'rclone-cli' ? [] : tunedOptions('rclone').filter((o) => o.startsWith('s3-')).map((o) => `--${o}`);
-        const rclone = (args: string[]) => execFile('rclone', ['--config', cliConf, ...args, ...flags], { env: cliEnv, timeoutMs: 300_000 });
+        const flags =
+          path === 'rclone-cli'
+            ? []
+            : tunedOptions('rclone')
+                .filter((o) => o.startsWith('s3-'))
+                .map((o) => `--${o}`);
+        const rclone = (args: string[]) =>
+          execFile('rclone', ['--config', cliConf, ...args, ...flags], { env: cliEnv, timeoutMs: 300_000 });
         const remote = `${RCLONE_REMOTE}:${BUCKET}/${key}`;
         await dropCaches();
         // The mounts and the client write from memory: the source file is read once so rclone reads it from page cache.
@@ -285,18 +333,38 @@ async function main(): Promise<void> {
         readMs = performance.now() - t1;
         await unmount(rt);
       }
-      if (got.bytes !== SIZE || got.hash !== want) throw new Error(`${path} rep ${rep}: read-back mismatch (${got.bytes} bytes)`);
+      if (got.bytes !== SIZE || got.hash !== want)
+        throw new Error(`${path} rep ${rep}: read-back mismatch (${got.bytes} bytes)`);
       await client.removeObject(BUCKET, key);
       const s: Sample = {
-        path, rep, copyMs, writeMs, onServerMs, readMs,
-        writeMiBs: mibs(SIZE, writeMs), writeOnServerMiBs: mibs(SIZE, onServerMs), readMiBs: mibs(SIZE, readMs),
+        path,
+        rep,
+        copyMs,
+        writeMs,
+        onServerMs,
+        readMs,
+        writeMiBs: mibs(SIZE, writeMs),
+        writeOnServerMiBs: mibs(SIZE, onServerMs),
+        readMiBs: mibs(SIZE, readMs),
       };
       samples.push(s);
-      console.log(`rep ${rep} ${path.padEnd(16)} write ${s.writeMiBs.toFixed(1)} MiB/s (write() calls ${Math.round(copyMs)} ms, fsync+close ${Math.round(writeMs - copyMs)} ms, on server ${s.writeOnServerMiBs.toFixed(1)}), read ${s.readMiBs.toFixed(1)} MiB/s, sha256 ok`);
+      console.log(
+        `rep ${rep} ${path.padEnd(16)} write ${s.writeMiBs.toFixed(1)} MiB/s (write() calls ${Math.round(copyMs)} ms, fsync+close ${Math.round(writeMs - copyMs)} ms, on server ${s.writeOnServerMiBs.toFixed(1)}), read ${s.readMiBs.toFixed(1)} MiB/s, sha256 ok`,
+      );
     };
 
-    const order = (['minio', 's3fs', 'minio-mp', 'rclone', 's3fs-tuned', 'rclone-cli', 'rclone-tuned', 'rclone-cli-tuned'] as PathName[])
-      .filter((p) => !p.endsWith('-tuned') || tunedOptions(p.startsWith('s3fs') ? 's3fs' : 'rclone').length > 0);
+    const order = (
+      [
+        'minio',
+        's3fs',
+        'minio-mp',
+        'rclone',
+        's3fs-tuned',
+        'rclone-cli',
+        'rclone-tuned',
+        'rclone-cli-tuned',
+      ] as PathName[]
+    ).filter((p) => !p.endsWith('-tuned') || tunedOptions(p.startsWith('s3fs') ? 's3fs' : 'rclone').length > 0);
     for (let rep = 1; rep <= reps; rep++) {
       // Rotate the order so no path always runs first (or right after the same neighbour).
       for (let i = 0; i < order.length; i++) {
@@ -317,15 +385,23 @@ async function main(): Promise<void> {
       {
         const p = 'small-minio/';
         const row: Record<string, number | string> = { path: 'minio', files: smallCount };
-        row.createMs = await timeIt(async () => { for (const n of names) await client.putObject(BUCKET, p + n, body, body.length); });
+        row.createMs = await timeIt(async () => {
+          for (const n of names) await client.putObject(BUCKET, p + n, body, body.length);
+        });
         row.listMs = await timeIt(async () => {
           const listed: string[] = [];
           for await (const o of client.listObjects(BUCKET, p, true)) listed.push(o.name as string);
           if (listed.length !== smallCount) throw new Error(`minio listed ${listed.length}`);
         });
-        row.readMs = await timeIt(async () => { for (const n of names) await sha256Stream(await client.getObject(BUCKET, p + n)); });
+        row.readMs = await timeIt(async () => {
+          for (const n of names) await sha256Stream(await client.getObject(BUCKET, p + n));
+        });
         row.deleteMs = await timeIt(async () => {
-          for (let i = 0; i < names.length; i += 1000) await client.removeObjects(BUCKET, names.slice(i, i + 1000).map((n) => p + n));
+          for (let i = 0; i < names.length; i += 1000)
+            await client.removeObjects(
+              BUCKET,
+              names.slice(i, i + 1000).map((n) => p + n),
+            );
         });
         small.push(row);
         console.log(`small ${JSON.stringify(row)}`);
@@ -362,33 +438,87 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const paths = (['minio', 'minio-mp', 's3fs', 's3fs-tuned', 'rclone', 'rclone-tuned', 'rclone-cli', 'rclone-cli-tuned'] as PathName[])
-    .filter((p) => samples.some((x) => x.path === p));
-  const med = Object.fromEntries(paths.map((p) => {
-    const s = samples.filter((x) => x.path === p);
-    return [p, { write: median(s.map((x) => x.writeMiBs)), writeOnServer: median(s.map((x) => x.writeOnServerMiBs)), read: median(s.map((x) => x.readMiBs)) }];
-  })) as Record<PathName, { write: number; writeOnServer: number; read: number }>;
+  const paths = (
+    [
+      'minio',
+      'minio-mp',
+      's3fs',
+      's3fs-tuned',
+      'rclone',
+      'rclone-tuned',
+      'rclone-cli',
+      'rclone-cli-tuned',
+    ] as PathName[]
+  ).filter((p) => samples.some((x) => x.path === p));
+  const med = Object.fromEntries(
+    paths.map((p) => {
+      const s = samples.filter((x) => x.path === p);
+      return [
+        p,
+        {
+          write: median(s.map((x) => x.writeMiBs)),
+          writeOnServer: median(s.map((x) => x.writeOnServerMiBs)),
+          read: median(s.map((x) => x.readMiBs)),
+        },
+      ];
+    }),
+  ) as Record<PathName, { write: number; writeOnServer: number; read: number }>;
   const pad = (v: string | number, n: number) => (typeof v === 'number' ? v.toFixed(1) : v).padEnd(n);
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   console.log(`\n256 MiB sequential, median of ${reps} (MiB/s); ratio = path / minio, target >= 0.80`);
-  for (const m of MOUNTERS) if (paths.includes(`${m}-tuned`)) console.log(`${m}-tuned mountOptions: ${tunedOptions(m).join(',')}`);
-  console.log(`${pad('path', 18)}${pad('write', 9)}${pad('on server', 11)}${pad('read', 9)}${pad('w ratio', 9)}${pad('w-srv ratio', 13)}r ratio`);
+  for (const m of MOUNTERS)
+    if (paths.includes(`${m}-tuned`)) console.log(`${m}-tuned mountOptions: ${tunedOptions(m).join(',')}`);
+  console.log(
+    `${pad('path', 18)}${pad('write', 9)}${pad('on server', 11)}${pad('read', 9)}${pad('w ratio', 9)}${pad('w-srv ratio', 13)}r ratio`,
+  );
   for (const p of paths) {
     const m = med[p];
-    console.log(`${pad(p, 18)}${pad(m.write, 9)}${pad(m.writeOnServer, 11)}${pad(m.read, 9)}${pad(ratio(m.write, med.minio.write), 9)}${pad(ratio(m.writeOnServer, med.minio.write), 13)}${ratio(m.read, med.minio.read)}`);
+    console.log(
+      `${pad(p, 18)}${pad(m.write, 9)}${pad(m.writeOnServer, 11)}${pad(m.read, 9)}${pad(ratio(m.write, med.minio.write), 9)}${pad(ratio(m.writeOnServer, med.minio.write), 13)}${ratio(m.read, med.minio.read)}`,
+    );
   }
   if (small.length) {
     console.log(`\n${small[0].files} small files (4 KiB), ms`);
     console.log(`${pad('path', 10)}${pad('create', 9)}${pad('list', 9)}${pad('read', 9)}delete`);
-    for (const r of small) console.log(`${pad(r.path as string, 10)}${pad(String(r.createMs), 9)}${pad(String(r.listMs), 9)}${pad(String(r.readMs), 9)}${r.deleteMs}`);
+    for (const r of small)
+      console.log(
+        `${pad(r.path as string, 10)}${pad(String(r.createMs), 9)}${pad(String(r.listMs), 9)}${pad(String(r.readMs), 9)}${r.deleteMs}`,
+      );
   }
   const out = join(__dirname, '..', '..', 'bench', 'results');
   if (!existsSync(out)) mkdirSync(out, { recursive: true });
-  const ratios = Object.fromEntries(paths.filter((p) => p !== 'minio').map((m) => [m, {
-    write: med[m].write / med.minio.write, writeOnServer: med[m].writeOnServer / med.minio.write, read: med[m].read / med.minio.read,
-  }]));
-  const tuned = Object.fromEntries(MOUNTERS.filter((m) => paths.includes(`${m}-tuned`)).map((m) => [m, tunedOptions(m)]));
-  writeFileSync(join(out, 'object.json'), JSON.stringify({ sizeBytes: SIZE, reps, load: { start: loadAtStart, end: loadavg() }, tuned, medians: med, ratios, samples, small }, null, 2));
+  const ratios = Object.fromEntries(
+    paths
+      .filter((p) => p !== 'minio')
+      .map((m) => [
+        m,
+        {
+          write: med[m].write / med.minio.write,
+          writeOnServer: med[m].writeOnServer / med.minio.write,
+          read: med[m].read / med.minio.read,
+        },
+      ]),
+  );
+  const tuned = Object.fromEntries(
+    MOUNTERS.filter((m) => paths.includes(`${m}-tuned`)).map((m) => [m, tunedOptions(m)]),
+  );
+  writeFileSync(
+    join(out, 'object.json'),
+    JSON.stringify(
+      {
+        sizeBytes: SIZE,
+        reps,
+        load: { start: loadAtStart, end: loadavg() },
+        tuned,
+        medians: med,
+        ratios,
+        samples,
+        small,
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 if (process.argv.includes('--s3-server')) {

@@ -11,7 +11,9 @@ import { parseAllDocuments } from 'yaml';
 import { callUnary, loadCsiProto, type CsiClient } from '../src/csi/proto';
 
 /** The repository root from dist/bench (built) or bench/ (ts-node style runs). */
-export const REPO_ROOT = [join(__dirname, '..', '..'), join(__dirname, '..')].find((d) => existsSync(join(d, 'bin', 'cinder-csi-plugin')))!;
+export const REPO_ROOT = [join(__dirname, '..', '..'), join(__dirname, '..')].find((d) =>
+  existsSync(join(d, 'bin', 'cinder-csi-plugin')),
+)!;
 const CLI = join(REPO_ROOT, 'bin', 'cinder-csi-plugin');
 /** Kernel clock ticks per second for /proc/<pid>/stat (USER_HZ; 100 on every Linux this runs on). */
 const CLK_TCK = 100;
@@ -43,16 +45,25 @@ export function imageNodeFlags(): string[] {
  */
 export function nodePluginNodeFlags(): string[] {
   const file = join(REPO_ROOT, 'manifests', 'cinder-csi-plugin', 'cinder-csi-nodeplugin.yaml');
-  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ name: string; command?: unknown }> } } } });
+  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map(
+    (d) =>
+      d.toJS() as {
+        kind?: string;
+        spec?: { template?: { spec?: { containers?: Array<{ name: string; command?: unknown }> } } };
+      },
+  );
   const daemonSet = docs.find((d) => d?.kind === 'DaemonSet');
-  const container = daemonSet?.spec?.template?.spec?.containers?.find((c: { name: string }) => c.name === 'cinder-csi-plugin');
+  const container = daemonSet?.spec?.template?.spec?.containers?.find(
+    (c: { name: string }) => c.name === 'cinder-csi-plugin',
+  );
   if (!container) throw new Error(`${file}: no DaemonSet container cinder-csi-plugin`);
   return Array.isArray(container.command) ? flagsOf(container.command as string[]) : imageNodeFlags();
 }
 
 /** `["node", ...flags, "/app/bin/cinder-csi-plugin"]` to the flags. */
 function flagsOf(argv: readonly string[]): string[] {
-  if (argv[0] !== 'node' || !argv[argv.length - 1]?.endsWith('/bin/cinder-csi-plugin')) throw new Error(`not "node <flags> <launcher>": ${JSON.stringify(argv)}`);
+  if (argv[0] !== 'node' || !argv[argv.length - 1]?.endsWith('/bin/cinder-csi-plugin'))
+    throw new Error(`not "node <flags> <launcher>": ${JSON.stringify(argv)}`);
   return argv.slice(1, -1);
 }
 
@@ -65,7 +76,9 @@ export function spawnPlugin(args: readonly string[], nodeFlags: readonly string[
   const spawnedAt = process.hrtime.bigint();
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const nodeArgs = [...nodeFlags, ...extra];
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', extra.length ? 'inherit' : 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+    stdio: ['ignore', extra.length ? 'inherit' : 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr?.on('data', (b: Buffer) => {
     if (err.length < 64 * 1024) err += b.toString();
@@ -93,7 +106,12 @@ export function spawnPlugin(args: readonly string[], nodeFlags: readonly string[
 export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024, anonMiB: kb('RssAnon') / 1024, fileMiB: kb('RssFile') / 1024 };
+  return {
+    rssMiB: kb('VmRSS') / 1024,
+    hwmMiB: kb('VmHWM') / 1024,
+    anonMiB: kb('RssAnon') / 1024,
+    fileMiB: kb('RssFile') / 1024,
+  };
 }
 
 /** CPU time (user + system) a live process has used so far, ms. */
@@ -109,7 +127,9 @@ export function cpuMsOf(pid: number): number {
  * failed to connect waits out a reconnect backoff (1 s first) that a new channel would otherwise inherit.
  */
 export function freshClient(kind: 'Identity' | 'Controller' | 'Node', endpoint: string): CsiClient {
-  return new (loadCsiProto().csi[kind])(endpoint, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  return new (loadCsiProto().csi[kind])(endpoint, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+  });
 }
 
 /**
@@ -130,7 +150,12 @@ export async function probeUntilReady(p: PluginProcess, socketPath: string, limi
     }
     const client = freshClient('Identity', endpoint);
     try {
-      const res = await callUnary<{ ready: { value: boolean } | null }>(client, 'Probe', {}, { deadline: Date.now() + 1000 });
+      const res = await callUnary<{ ready: { value: boolean } | null }>(
+        client,
+        'Probe',
+        {},
+        { deadline: Date.now() + 1000 },
+      );
       // A Probe that answers "not ready" is an answer, but not the one kubelet's liveness waits for.
       if (res.ready === null || res.ready.value) return Number(process.hrtime.bigint() - p.spawnedAt) / 1e6;
     } catch {

@@ -34,7 +34,9 @@ export interface BatchResult {
 
 const { endpoint, cloudConf } = workerData as { endpoint: string; cloudConf: string };
 const grpcClient = freshClient('Controller', endpoint);
-const cloud = createCloudClients(parseCloudConfig([{ file: 'sim', text: cloudConf }], { requireCredentials: true }).clouds.get('')!);
+const cloud = createCloudClients(
+  parseCloudConfig([{ file: 'sim', text: cloudConf }], { requireCredentials: true }).clouds.get('')!,
+);
 
 function direct(op: DirectOp, v: { id?: string; name?: string; server?: string }): Promise<unknown> {
   switch (op) {
@@ -62,8 +64,11 @@ async function timed(send: () => Promise<unknown>): Promise<CallOutcome> {
 parentPort!.on('message', (b: Batch) => {
   const startedAt = Date.now();
   const start = performance.now();
-  const sends = b.kind === 'csi'
-    ? b.requests.map((req) => timed(() => callUnary(grpcClient, b.rpc, req, { deadline: Date.now() + b.deadlineMs })))
-    : b.volumes.map((v) => timed(() => direct(b.op, v)));
-  void Promise.all(sends).then((outcomes) => parentPort!.postMessage({ startedAt, wallMs: performance.now() - start, outcomes } satisfies BatchResult));
+  const sends =
+    b.kind === 'csi'
+      ? b.requests.map((req) => timed(() => callUnary(grpcClient, b.rpc, req, { deadline: Date.now() + b.deadlineMs })))
+      : b.volumes.map((v) => timed(() => direct(b.op, v)));
+  void Promise.all(sends).then((outcomes) =>
+    parentPort!.postMessage({ startedAt, wallMs: performance.now() - start, outcomes } satisfies BatchResult),
+  );
 });

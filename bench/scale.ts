@@ -27,7 +27,16 @@ import { join } from 'node:path';
 import { startSimulator, type Simulator } from '../src/simulator';
 import { Worker } from 'node:worker_threads';
 import type { Batch, BatchResult, DirectOp } from './scale-client';
-import { cpuMsOf, imageNodeFlags, memoryOf, pad, probeUntilReady, quantile, REPO_ROOT, spawnPlugin } from './process-helpers';
+import {
+  cpuMsOf,
+  imageNodeFlags,
+  memoryOf,
+  pad,
+  probeUntilReady,
+  quantile,
+  REPO_ROOT,
+  spawnPlugin,
+} from './process-helpers';
 
 const DELAYS = { volumeCreate: 2000, attach: 1500, detach: 1000, volumeDelete: 1000 };
 const GIB = 1024 ** 3;
@@ -89,7 +98,13 @@ async function main(): Promise<void> {
   writeFileSync(confPath, sim.cloudConf(), { mode: 0o600 });
   const socket = join(dir, 'csi.sock');
   const plugin = spawnPlugin([
-    '--endpoint', `unix://${socket}`, '--cloud-config', confPath, '--provide-node-service=false', '--log-level', 'warn',
+    '--endpoint',
+    `unix://${socket}`,
+    '--cloud-config',
+    confPath,
+    '--provide-node-service=false',
+    '--log-level',
+    'warn',
   ]);
   let peakSampledMiB = 0;
   const sampler = setInterval(() => {
@@ -102,7 +117,9 @@ async function main(): Promise<void> {
   try {
     await probeUntilReady(plugin, socket);
     const startedRss = memoryOf(plugin.pid).rssMiB;
-    const worker = new Worker(join(__dirname, 'scale-client.js'), { workerData: { endpoint: `unix://${socket}`, cloudConf: idealSim.cloudConf() } });
+    const worker = new Worker(join(__dirname, 'scale-client.js'), {
+      workerData: { endpoint: `unix://${socket}`, cloudConf: idealSim.cloudConf() },
+    });
     const runBatch = (batch: Batch) =>
       new Promise<BatchResult>((resolve, reject) => {
         worker.once('error', reject);
@@ -112,7 +129,12 @@ async function main(): Promise<void> {
         });
         worker.postMessage(batch);
       });
-    const csiBatch = (rpc: string, requests: object[]): Batch => ({ kind: 'csi', rpc, requests, deadlineMs: CALL_DEADLINE_MS });
+    const csiBatch = (rpc: string, requests: object[]): Batch => ({
+      kind: 'csi',
+      rpc,
+      requests,
+      deadlineMs: CALL_DEADLINE_MS,
+    });
     const idealIds: string[] = new Array(volumes);
     let tokensOutsidePhases = 0;
     const cap = { mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
@@ -122,14 +144,23 @@ async function main(): Promise<void> {
     /** The phase's cloud requests straight to idealSim; resolves with first send to last `to` transition, ms. */
     async function idealPhase(op: DirectOp, to: string): Promise<number> {
       const b = await runBatch({
-        kind: 'direct', op,
-        volumes: Array.from({ length: volumes }, (_, i) => ({ id: idealIds[i], name: `ideal-${i}`, server: idealServers[i % serverCount] })),
+        kind: 'direct',
+        op,
+        volumes: Array.from({ length: volumes }, (_, i) => ({
+          id: idealIds[i],
+          name: `ideal-${i}`,
+          server: idealServers[i % serverCount],
+        })),
       });
       const failed = b.outcomes.find((o) => o.error !== undefined);
       if (failed) throw new Error(`direct ${op} failed: ${failed.error}`);
       if (op === 'create') b.outcomes.forEach((o, i) => (idealIds[i] = (o.res as { id: string }).id));
       const doneAt = (id: string) => transitionAt(idealSim, id, to, b.startedAt);
-      for (const end = Date.now() + 60_000; idealIds.some((id) => doneAt(id) === undefined); await new Promise((r) => setTimeout(r, 5))) {
+      for (
+        const end = Date.now() + 60_000;
+        idealIds.some((id) => doneAt(id) === undefined);
+        await new Promise((r) => setTimeout(r, 5))
+      ) {
         if (Date.now() > end) throw new Error(`direct ${op}: not every volume reached ${to} within 60 s`);
       }
       return Math.max(...idealIds.map((id) => doneAt(id)!)) - b.startedAt;
@@ -137,11 +168,27 @@ async function main(): Promise<void> {
 
     /** `from`/`to`: the statuses that open and close this phase's transition in the simulator's history. */
     async function phase(
-      rpc: string, op: DirectOp, cloudMs: number, from: string, to: string, request: (i: number) => object, onAnswer?: (i: number, res: unknown) => void,
+      rpc: string,
+      op: DirectOp,
+      cloudMs: number,
+      from: string,
+      to: string,
+      request: (i: number) => object,
+      onAnswer?: (i: number, res: unknown) => void,
     ): Promise<void> {
       const idealWallMs = await idealPhase(op, to);
       const bursts: number[] = [];
-      for (let b = 0; b < 3; b++) bursts.push((await runBatch(csiBatch('ControllerGetCapabilities', Array.from({ length: volumes }, () => ({}))))).wallMs);
+      for (let b = 0; b < 3; b++)
+        bursts.push(
+          (
+            await runBatch(
+              csiBatch(
+                'ControllerGetCapabilities',
+                Array.from({ length: volumes }, () => ({})),
+              ),
+            )
+          ).wallMs,
+        );
       const floorMs = quantile(bursts, 0.5);
       tokensOutsidePhases += sim.counters()['keystone.token.create'] ?? 0;
       sim.resetCounters();
@@ -152,7 +199,12 @@ async function main(): Promise<void> {
       const ownCpu0 = process.cpuUsage();
       const errorSamples: string[] = [];
       let errors = 0;
-      const batch = await runBatch(csiBatch(rpc, Array.from({ length: volumes }, (_, i) => request(i))));
+      const batch = await runBatch(
+        csiBatch(
+          rpc,
+          Array.from({ length: volumes }, (_, i) => request(i)),
+        ),
+      );
       const wallMs = batch.wallMs;
       batch.outcomes.forEach((o, i) => {
         if (o.error === undefined) onAnswer?.(i, o.res);
@@ -174,10 +226,14 @@ async function main(): Promise<void> {
         if (opened !== undefined) arrivals.push(opened - startedAt);
         if (closed !== undefined) lags.push(answeredAt[i] - closed);
       });
-      const requests = Object.fromEntries(Object.entries(sim.counters()).filter(([k, v]) => v > 0 && !k.startsWith('interface.')));
+      const requests = Object.fromEntries(
+        Object.entries(sim.counters()).filter(([k, v]) => v > 0 && !k.startsWith('interface.')),
+      );
       const total = Object.values(requests).reduce((a, b) => a + b, 0);
       phases.push({
-        rpc, cloudMs, wallMs,
+        rpc,
+        cloudMs,
+        wallMs,
         opsPerSec: volumes / (wallMs / 1000),
         idealWallMs,
         capacityOpsPerSec: volumes / (idealWallMs / 1000),
@@ -185,22 +241,49 @@ async function main(): Promise<void> {
         nominalCapacityOpsPerSec: volumes / (cloudMs / 1000),
         nominalEfficiency: cloudMs / wallMs,
         floorMs,
-        p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), maxMs: Math.max(...latencies),
-        pluginCpuMs, benchCpuMs, lastArrivalMs: Math.max(...arrivals), lagP50Ms: quantile(lags, 0.5), lagP99Ms: quantile(lags, 0.99),
-        errors, errorSamples, requests, requestsPerVolume: total / volumes,
+        p50Ms: quantile(latencies, 0.5),
+        p99Ms: quantile(latencies, 0.99),
+        maxMs: Math.max(...latencies),
+        pluginCpuMs,
+        benchCpuMs,
+        lastArrivalMs: Math.max(...arrivals),
+        lagP50Ms: quantile(lags, 0.5),
+        lagP99Ms: quantile(lags, 0.99),
+        errors,
+        errorSamples,
+        requests,
+        requestsPerVolume: total / volumes,
       });
     }
 
     const run = Date.now().toString(36);
-    await phase('CreateVolume', 'create', DELAYS.volumeCreate, 'creating', 'available',
-      (i) => ({ name: `pvc-scale-${run}-${i}`, capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [cap] }),
+    await phase(
+      'CreateVolume',
+      'create',
+      DELAYS.volumeCreate,
+      'creating',
+      'available',
+      (i) => ({
+        name: `pvc-scale-${run}-${i}`,
+        capacity_range: { required_bytes: String(GIB) },
+        volume_capabilities: [cap],
+      }),
       (i, res) => {
         ids[i] = (res as { volume: { volume_id: string } }).volume.volume_id;
-      });
-    await phase('ControllerPublishVolume', 'attach', DELAYS.attach, 'reserved', 'in-use',
-      (i) => ({ volume_id: ids[i] ?? `missing-${i}`, node_id: servers[i % serverCount], volume_capability: cap }));
-    await phase('ControllerUnpublishVolume', 'detach', DELAYS.detach, 'detaching', 'available', (i) => ({ volume_id: ids[i] ?? `missing-${i}`, node_id: servers[i % serverCount] }));
-    await phase('DeleteVolume', 'delete', DELAYS.volumeDelete, 'deleting', 'deleted', (i) => ({ volume_id: ids[i] ?? `missing-${i}` }));
+      },
+    );
+    await phase('ControllerPublishVolume', 'attach', DELAYS.attach, 'reserved', 'in-use', (i) => ({
+      volume_id: ids[i] ?? `missing-${i}`,
+      node_id: servers[i % serverCount],
+      volume_capability: cap,
+    }));
+    await phase('ControllerUnpublishVolume', 'detach', DELAYS.detach, 'detaching', 'available', (i) => ({
+      volume_id: ids[i] ?? `missing-${i}`,
+      node_id: servers[i % serverCount],
+    }));
+    await phase('DeleteVolume', 'delete', DELAYS.volumeDelete, 'deleting', 'deleted', (i) => ({
+      volume_id: ids[i] ?? `missing-${i}`,
+    }));
     await worker.terminate();
 
     const mem = memoryOf(plugin.pid);
@@ -210,30 +293,57 @@ async function main(): Promise<void> {
     const tokens = tokensOutsidePhases + phases.reduce((a, p) => a + (p.requests['keystone.token.create'] ?? 0), 0);
 
     console.log(`${volumes} volumes over ${serverCount} servers; cloud delays ${JSON.stringify(DELAYS)}`);
-    console.log(`${pad('phase', 27)}${pad('wall ms', 9)}${pad('ideal ms', 10)}${pad('ops/s', 8)}${pad('capacity', 10)}${pad('eff', 7)}${pad('eff N/D', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('errors', 8)}${pad('req/vol', 9)}${pad('fan-out', 9)}${pad('lag p50/p99', 13)}${pad('floor', 7)}cpu plugin/bench ms`);
+    console.log(
+      `${pad('phase', 27)}${pad('wall ms', 9)}${pad('ideal ms', 10)}${pad('ops/s', 8)}${pad('capacity', 10)}${pad('eff', 7)}${pad('eff N/D', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('errors', 8)}${pad('req/vol', 9)}${pad('fan-out', 9)}${pad('lag p50/p99', 13)}${pad('floor', 7)}cpu plugin/bench ms`,
+    );
     for (const p of phases) {
-      console.log(`${pad(p.rpc, 27)}${pad(p.wallMs.toFixed(0), 9)}${pad(p.idealWallMs.toFixed(0), 10)}${pad(p.opsPerSec.toFixed(1), 8)}${pad(p.capacityOpsPerSec.toFixed(1), 10)}` +
-        `${pad(p.efficiency.toFixed(3), 7)}${pad(p.nominalEfficiency.toFixed(3), 9)}${pad(p.p50Ms.toFixed(0), 8)}${pad(p.p99Ms.toFixed(0), 8)}${pad(p.errors, 8)}${pad(p.requestsPerVolume.toFixed(2), 9)}${pad(p.lastArrivalMs.toFixed(0), 9)}${pad(`${p.lagP50Ms.toFixed(0)}/${p.lagP99Ms.toFixed(0)}`, 13)}` +
-        `${pad(p.floorMs.toFixed(0), 7)}${p.pluginCpuMs.toFixed(0)}/${p.benchCpuMs.toFixed(0)}`);
+      console.log(
+        `${pad(p.rpc, 27)}${pad(p.wallMs.toFixed(0), 9)}${pad(p.idealWallMs.toFixed(0), 10)}${pad(p.opsPerSec.toFixed(1), 8)}${pad(p.capacityOpsPerSec.toFixed(1), 10)}` +
+          `${pad(p.efficiency.toFixed(3), 7)}${pad(p.nominalEfficiency.toFixed(3), 9)}${pad(p.p50Ms.toFixed(0), 8)}${pad(p.p99Ms.toFixed(0), 8)}${pad(p.errors, 8)}${pad(p.requestsPerVolume.toFixed(2), 9)}${pad(p.lastArrivalMs.toFixed(0), 9)}${pad(`${p.lagP50Ms.toFixed(0)}/${p.lagP99Ms.toFixed(0)}`, 13)}` +
+          `${pad(p.floorMs.toFixed(0), 7)}${p.pluginCpuMs.toFixed(0)}/${p.benchCpuMs.toFixed(0)}`,
+      );
     }
     for (const p of phases) {
-      console.log(`  ${p.rpc}: ${JSON.stringify(p.requests)}${p.errorSamples.length ? ` errors: ${p.errorSamples.join(' | ')}` : ''}`);
+      console.log(
+        `  ${p.rpc}: ${JSON.stringify(p.requests)}${p.errorSamples.length ? ` errors: ${p.errorSamples.join(' | ')}` : ''}`,
+      );
     }
     const minEff = Math.min(...phases.map((p) => p.efficiency));
     const errors = phases.reduce((a, p) => a + p.errors, 0);
     const minNominal = Math.min(...phases.map((p) => p.nominalEfficiency));
-    console.log(`lowest efficiency ${minEff.toFixed(3)} against the measured capacity (target >= 0.90), ${minNominal.toFixed(3)} against N/D; errors ${errors} (target 0); volumes left ${left}`);
-    console.log(`OpenStack requests per volume, whole lifecycle: ${totalRequests.toFixed(2)}; Keystone tokens: ${tokens}`);
+    console.log(
+      `lowest efficiency ${minEff.toFixed(3)} against the measured capacity (target >= 0.90), ${minNominal.toFixed(3)} against N/D; errors ${errors} (target 0); volumes left ${left}`,
+    );
+    console.log(
+      `OpenStack requests per volume, whole lifecycle: ${totalRequests.toFixed(2)}; Keystone tokens: ${tokens}`,
+    );
     console.log(`plugin process: node ${[...imageNodeFlags(), '<cli>'].join(' ')} (the image's ENTRYPOINT)`);
-    console.log(`plugin RSS: after start ${startedRss.toFixed(1)} MiB, peak (VmHWM) ${mem.hwmMiB.toFixed(1)} MiB (target <= 120 MB), now ${mem.rssMiB.toFixed(1)} MiB`);
+    console.log(
+      `plugin RSS: after start ${startedRss.toFixed(1)} MiB, peak (VmHWM) ${mem.hwmMiB.toFixed(1)} MiB (target <= 120 MB), now ${mem.rssMiB.toFixed(1)} MiB`,
+    );
 
     const out = join(REPO_ROOT, 'bench', 'results');
     if (!existsSync(out)) mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'scale.json'), JSON.stringify({
-      volumes, servers: serverCount, delays: DELAYS, phases, minEfficiency: minEff, minNominalEfficiency: minNominal, errors, volumesLeft: left,
-      requestsPerVolume: totalRequests, keystoneTokens: tokens,
-      rss: { afterStartMiB: startedRss, peakMiB: mem.hwmMiB, peakSampledMiB, endMiB: mem.rssMiB },
-    }, null, 2));
+    writeFileSync(
+      join(out, 'scale.json'),
+      JSON.stringify(
+        {
+          volumes,
+          servers: serverCount,
+          delays: DELAYS,
+          phases,
+          minEfficiency: minEff,
+          minNominalEfficiency: minNominal,
+          errors,
+          volumesLeft: left,
+          requestsPerVolume: totalRequests,
+          keystoneTokens: tokens,
+          rss: { afterStartMiB: startedRss, peakMiB: mem.hwmMiB, peakSampledMiB, endMiB: mem.rssMiB },
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     clearInterval(sampler);
     await plugin.stop();

@@ -27,12 +27,7 @@ const SECRET_KEYS = [
 ];
 
 /** Redaction paths: each key at the top level and up to three levels deep. */
-export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap((k) => [
-  k,
-  `*.${k}`,
-  `*.*.${k}`,
-  `*.*.*.${k}`,
-]);
+export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]);
 
 export interface LoggerOptions {
   level?: LogLevel;

@@ -17,7 +17,6 @@ import { REQUIRED_TOOLS } from './mount/node-tools';
 import { VERSION } from './version';
 import { messageOf } from './errors';
 
-
 export interface RunningPlugin {
   readonly endpoint: string;
   readonly server: CsiServer;
@@ -106,7 +105,9 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       handlers: groupControllerHandlers({ clouds, log, waitOptions: { onWaitFinished: metrics?.onWaitFinished } }),
     });
     // What the first request needs loads as soon as the plugin serves, so the first CreateVolume pays for none of it.
-    afterStart.push(() => import('./openstack/http-transport').then((m) => m.preloadTransport()).catch(() => undefined));
+    afterStart.push(() =>
+      import('./openstack/http-transport').then((m) => m.preloadTransport()).catch(() => undefined),
+    );
     // Each cloud authenticates as soon as the plugin serves, so the first CreateVolume does not wait for
     // Keystone (one token per lifetime either way), and a wrong credential shows in the log at start.
     afterStart.push(async () => {
@@ -170,7 +171,13 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       }),
     });
   }
-  const server = new CsiServer({ endpoint: flags.endpoint, log, services, stripSecrets, observer: metrics?.callObserver });
+  const server = new CsiServer({
+    endpoint: flags.endpoint,
+    log,
+    services,
+    stripSecrets,
+    observer: metrics?.callObserver,
+  });
   const endpoint = await server.start();
   for (const task of afterStart) void task();
   let serving = true;
@@ -220,7 +227,10 @@ async function missingTools(tools: readonly string[]): Promise<string[]> {
 /** Runs the plugin until a termination signal; returns the process exit code. */
 export async function runPlugin(flags: PluginFlags): Promise<number> {
   const log = createLogger({ level: flags.logLevel, pretty: flags.logFormat === 'text' });
-  log.info({ version: VERSION, controller: flags.provideControllerService, node: flags.provideNodeService }, 'starting cinder-csi-plugin');
+  log.info(
+    { version: VERSION, controller: flags.provideControllerService, node: flags.provideNodeService },
+    'starting cinder-csi-plugin',
+  );
   const plugin = await startPlugin(flags, log);
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -37,7 +37,13 @@ describe('cinder-csi-plugin command', () => {
     const socket = join(dir, 'csi.sock');
     const port = 20000 + Math.floor(Math.random() * 20000);
     const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [
-      BIN, '--endpoint', `unix://${socket}`, '--cloud-config', conf, '--provide-node-service=false', '--v=5',
+      BIN,
+      '--endpoint',
+      `unix://${socket}`,
+      '--cloud-config',
+      conf,
+      '--provide-node-service=false',
+      '--v=5',
       `--http-endpoint=127.0.0.1:${port}`,
     ]);
     let out = '';
@@ -69,13 +75,24 @@ describe('cinder-csi-plugin command', () => {
     const simConf = join(dir, 'sim.conf');
     writeFileSync(simConf, sim.cloudConf(), { mode: 0o600 });
     const socket = join(dir, 'warm.sock');
-    const child = spawn(process.execPath, [BIN, '--endpoint', `unix://${socket}`, '--cloud-config', simConf, '--provide-node-service=false']);
+    const child = spawn(process.execPath, [
+      BIN,
+      '--endpoint',
+      `unix://${socket}`,
+      '--cloud-config',
+      simConf,
+      '--provide-node-service=false',
+    ]);
     try {
       await waitFor(() => sim.counters()['keystone.token.create'] === 1, 10_000);
       await waitFor(() => existsSync(socket), 10_000);
       const client = makeClient('Controller', `unix://${socket}`);
       const cap = { mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
-      await callUnary(client, 'CreateVolume', { name: 'pvc-warm', capacity_range: { required_bytes: String(1024 ** 3) }, volume_capabilities: [cap] });
+      await callUnary(client, 'CreateVolume', {
+        name: 'pvc-warm',
+        capacity_range: { required_bytes: String(1024 ** 3) },
+        volume_capabilities: [cap],
+      });
       client.close();
       expect(sim.counters()['keystone.token.create']).toBe(1);
     } finally {
@@ -88,7 +105,14 @@ describe('cinder-csi-plugin command', () => {
 
   it('logs at start that a cloud could not authenticate, without the password, and still serves', async () => {
     const socket = join(dir, 'cold.sock');
-    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [BIN, '--endpoint', `unix://${socket}`, '--cloud-config', conf, '--provide-node-service=false']);
+    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [
+      BIN,
+      '--endpoint',
+      `unix://${socket}`,
+      '--cloud-config',
+      conf,
+      '--provide-node-service=false',
+    ]);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -132,9 +156,12 @@ describe('cinder-csi-plugin command', () => {
     expect(r.stderr).toContain(`${bad}: [Global] tls-insecure: must be a boolean`);
   });
 
-  it('takes a first argument naming this program as the reference image\'s manifests pass it, and reads the flags after it', () => {
+  it("takes a first argument naming this program as the reference image's manifests pass it, and reads the flags after it", () => {
     // The full reference argument lists run in test/image (their node service would share this host's state dirs).
-    expect(run(['/bin/cinder-csi-plugin', 'version'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/) });
+    expect(run(['/bin/cinder-csi-plugin', 'version'])).toMatchObject({
+      status: 0,
+      stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/),
+    });
     const r = run(['/bin/cinder-csi-plugin', `--endpoint=unix://${dir}/p.sock`, '--frobnicate']);
     expect([r.status, r.stderr.trim()]).toEqual([2, 'cinder-csi-plugin: unknown flag --frobnicate']);
   });

@@ -14,9 +14,12 @@ import type * as NodeModule from 'node:module';
  * KUBE_LOOPBACK_DIR, else ../shared/kube-loopback beside the checkout (where .ci/run finds it), else one level
  * further up (a git worktree under a folder of worktrees).
  */
-export const KUBE_LOOPBACK_DIR = process.env.KUBE_LOOPBACK_DIR
-  ?? [join(REPO_ROOT, '..', 'shared', 'kube-loopback'), join(REPO_ROOT, '..', '..', 'shared', 'kube-loopback')].find((d) => existsSync(join(d, 'up.sh')))
-  ?? join(REPO_ROOT, '..', 'shared', 'kube-loopback');
+export const KUBE_LOOPBACK_DIR =
+  process.env.KUBE_LOOPBACK_DIR ??
+  [join(REPO_ROOT, '..', 'shared', 'kube-loopback'), join(REPO_ROOT, '..', '..', 'shared', 'kube-loopback')].find((d) =>
+    existsSync(join(d, 'up.sh')),
+  ) ??
+  join(REPO_ROOT, '..', 'shared', 'kube-loopback');
 const ENV_FILE = '/etc/kube-loopback/env';
 export const KUBECTL = '/usr/bin/kubectl';
 
@@ -51,7 +54,9 @@ let k8sModule: K8s | undefined;
 /** @kubernetes/client-node through Node's require (require of ESM, Node >= 20.19), outside jest's registry. */
 export function k8s(): K8s {
   if (!k8sModule) {
-    const { createRequire } = (process as unknown as { getBuiltinModule(id: string): typeof NodeModule }).getBuiltinModule('node:module');
+    const { createRequire } = (
+      process as unknown as { getBuiltinModule(id: string): typeof NodeModule }
+    ).getBuiltinModule('node:module');
     k8sModule = createRequire(__filename)('@kubernetes/client-node') as K8s;
   }
   return k8sModule;
@@ -99,13 +104,25 @@ export async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | un
 }
 
 /** kubectl with the admin kubeconfig; resolves with stdout. */
-export async function kubectl(kubeconfig: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
-  const r = await execFile(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { timeoutMs: opts.timeoutMs ?? 60_000, input: opts.input });
+export async function kubectl(
+  kubeconfig: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<string> {
+  const r = await execFile(KUBECTL, ['--kubeconfig', kubeconfig, ...args], {
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    input: opts.input,
+  });
   return r.stdout;
 }
 
 /** Polls `check` every `everyMs` until it returns a value other than undefined; the error names `what` and the last state. */
-export async function waitUntil<T>(what: string, limitMs: number, check: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  limitMs: number,
+  check: () => Promise<T | undefined>,
+  everyMs = 250,
+): Promise<T> {
   const end = Date.now() + limitMs;
   let last: unknown;
   for (;;) {
@@ -116,7 +133,8 @@ export async function waitUntil<T>(what: string, limitMs: number, check: () => P
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${limitMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${limitMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

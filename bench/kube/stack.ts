@@ -17,7 +17,16 @@ import { execFile } from '../../src/mount/exec';
 import { readMountInfo } from '../../src/mount/mountinfo';
 import { DEMO_DELAYS } from '../../src/simulator/cli';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator';
-import { apiClients, kubectl, kubeLoopbackUp, KUBE_LOOPBACK_DIR, readOrUndefined, waitUntil, type Api, type LoopbackEnv } from './kube';
+import {
+  apiClients,
+  kubectl,
+  kubeLoopbackUp,
+  KUBE_LOOPBACK_DIR,
+  readOrUndefined,
+  waitUntil,
+  type Api,
+  type LoopbackEnv,
+} from './kube';
 
 export const REPO = REPO_ROOT;
 const MANIFESTS = join(REPO, 'manifests');
@@ -52,7 +61,9 @@ interface Container {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML documents of every kind; each caller reads the one it knows
 function manifestDocs(file: string): Array<Record<string, any>> {
-  return parseAllDocuments(readFileSync(join(MANIFESTS, file), 'utf8')).map((d) => d.toJS()).filter(Boolean);
+  return parseAllDocuments(readFileSync(join(MANIFESTS, file), 'utf8'))
+    .map((d) => d.toJS())
+    .filter(Boolean);
 }
 
 /** The containers of the Deployment or DaemonSet in `file`. */
@@ -66,7 +77,11 @@ export function manifestContainers(file: string): Map<string, Container> {
  * A container's args with `$(VAR)` expanded from its env (`vars` overrides values, for paths that differ on
  * the host) and each container path of `paths` replaced by its host path.
  */
-export function hostArgs(c: Container, vars: Record<string, string> = {}, paths: Record<string, string> = {}): string[] {
+export function hostArgs(
+  c: Container,
+  vars: Record<string, string> = {},
+  paths: Record<string, string> = {},
+): string[] {
   const env: Record<string, string> = {};
   for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
   Object.assign(env, vars);
@@ -75,7 +90,8 @@ export function hostArgs(c: Container, vars: Record<string, string> = {}, paths:
       if (env[k] === undefined) throw new Error(`container ${c.name}: no value for ${whole}`);
       return env[k];
     });
-    for (const [from, to] of Object.entries(paths)) if (out === from || out.endsWith(`=${from}`)) out = out.slice(0, out.length - from.length) + to;
+    for (const [from, to] of Object.entries(paths))
+      if (out === from || out.endsWith(`=${from}`)) out = out.slice(0, out.length - from.length) + to;
     return out;
   });
 }
@@ -110,7 +126,10 @@ function startProc(name: string, cmd: string, args: string[], logDir: string, en
   });
   const alive = () => child.exitCode === null && child.signalCode === null;
   return {
-    name, child, logFile, exited,
+    name,
+    child,
+    logFile,
+    exited,
     async stop(graceMs = 5000) {
       if (!alive()) return;
       child.kill('SIGTERM');
@@ -171,32 +190,50 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const byIdDir = join(dir, 'dev-disk-by-id');
   const stateDir = join(dir, 'cloud-state');
   const controllerDir = join(dir, 'controller');
-  for (const d of [logDir, byIdDir, controllerDir, join(dir, 'node'), join(dir, 'run')]) mkdirSync(d, { recursive: true });
+  for (const d of [logDir, byIdDir, controllerDir, join(dir, 'node'), join(dir, 'run')])
+    mkdirSync(d, { recursive: true });
   const procs = new Map<string, Proc>();
   let sim: Simulator | undefined;
   const stopping = { value: false };
-  const stack: Partial<Stack> & { procs: Map<string, Proc>; stopping: { value: boolean } } = { env, api, dir, logDir, byIdDir, stateDir, procs, stopping };
+  const stack: Partial<Stack> & { procs: Map<string, Proc>; stopping: { value: boolean } } = {
+    env,
+    api,
+    dir,
+    logDir,
+    byIdDir,
+    stateDir,
+    procs,
+    stopping,
+  };
   try {
-    if (!o.controllerOnly) sim = await startSimulator({
-      delays: DEMO_DELAYS,
-      delayScale: 0.2,
-      availabilityZones: [ZONE, 'zone-b'],
-      localServer: { name: env.KUBE_LOOPBACK_NODE, az: ZONE },
-      devicePlane: { byIdDir, stateDir },
-      ...o.sim,
-    });
+    if (!o.controllerOnly)
+      sim = await startSimulator({
+        delays: DEMO_DELAYS,
+        delayScale: 0.2,
+        availabilityZones: [ZONE, 'zone-b'],
+        localServer: { name: env.KUBE_LOOPBACK_NODE, az: ZONE },
+        devicePlane: { byIdDir, stateDir },
+        ...o.sim,
+      });
     stack.sim = sim;
     const kc = (args: string[], input?: string) => kubectl(env.KUBECONFIG, args, { input });
 
     // The cluster objects, as an operator applies them: unchanged files, and the Secret with our cloud.conf.
-    for (const f of ['cinder-csi-plugin/csi-cinder-driver.yaml', 'cinder-csi-plugin/cinder-csi-controllerplugin-rbac.yaml', 'cinder-csi-plugin/cinder-csi-nodeplugin-rbac.yaml']) {
+    for (const f of [
+      'cinder-csi-plugin/csi-cinder-driver.yaml',
+      'cinder-csi-plugin/cinder-csi-controllerplugin-rbac.yaml',
+      'cinder-csi-plugin/cinder-csi-nodeplugin-rbac.yaml',
+    ]) {
       await kc(['apply', '-f', join(MANIFESTS, f)]);
     }
     const secret = manifestDocs('cinder-csi-plugin/csi-secret-cinderplugin.yaml')[0];
     secret.data = { 'cloud.conf': Buffer.from(o.controllerOnly?.cloudConf ?? sim!.cloudConf()).toString('base64') };
     await kc(['apply', '-f', '-'], stringify(secret));
     // What kubelet would mount at /etc/config/cloud.conf in both pods: the Secret as the API server has it.
-    const stored = await api.core.readNamespacedSecret({ name: secret.metadata.name, namespace: secret.metadata.namespace });
+    const stored = await api.core.readNamespacedSecret({
+      name: secret.metadata.name,
+      namespace: secret.metadata.namespace,
+    });
     const cloudConf = join(dir, 'cloud.conf');
     writeFileSync(cloudConf, Buffer.from(stored.data!['cloud.conf'], 'base64'), { mode: 0o600 });
 
@@ -205,10 +242,14 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     stack.controllerSocket = controllerSocket;
     const cc = manifestContainers('cinder-csi-plugin/cinder-csi-controllerplugin.yaml');
     const metricsPort = await freePort();
-    const controllerArgs = hostArgs(cc.get('cinder-csi-plugin')!, { CSI_ENDPOINT: `unix://${controllerSocket}`, CLOUD_CONFIG: cloudConf }, {
-      // One host, several processes: the manifest's `:9809` (all interfaces, the pod's own network) becomes a free loopback port.
-      ':9809': `127.0.0.1:${metricsPort}`,
-    });
+    const controllerArgs = hostArgs(
+      cc.get('cinder-csi-plugin')!,
+      { CSI_ENDPOINT: `unix://${controllerSocket}`, CLOUD_CONFIG: cloudConf },
+      {
+        // One host, several processes: the manifest's `:9809` (all interfaces, the pod's own network) becomes a free loopback port.
+        ':9809': `127.0.0.1:${metricsPort}`,
+      },
+    );
     const startController = (): Proc => {
       const p = startProc('controller', process.execPath, [...imageNodeFlags(), CLI, ...controllerArgs], logDir);
       procs.set('controller', p);
@@ -219,21 +260,31 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     await waitUntil('the controller socket', 30_000, async () => (existsSync(controllerSocket) ? true : undefined));
 
     const saKubeconfig = join(dir, 'controller-sa.kubeconfig');
-    const sa = manifestDocs('cinder-csi-plugin/cinder-csi-controllerplugin.yaml').find((d) => d.kind === 'Deployment')!.spec.template.spec.serviceAccountName as string;
-    await execFile(join(KUBE_LOOPBACK_DIR, 'sa-kubeconfig.sh'), ['kube-system', sa, saKubeconfig], { timeoutMs: 30_000 });
+    const sa = manifestDocs('cinder-csi-plugin/cinder-csi-controllerplugin.yaml').find((d) => d.kind === 'Deployment')!
+      .spec.template.spec.serviceAccountName as string;
+    await execFile(join(KUBE_LOOPBACK_DIR, 'sa-kubeconfig.sh'), ['kube-system', sa, saKubeconfig], {
+      timeoutMs: 30_000,
+    });
     // The Leases of an earlier run's sidecars (stopped, or killed with a failed run) would make these wait out
     // the lease duration (15 s) before they lead: that run is over, so its leases go.
     for (const l of (await api.coordination.listNamespacedLease({ namespace: 'kube-system' })).items) {
-      if (l.metadata?.name?.includes(DRIVER.replace(/\./g, '-'))) await api.coordination.deleteNamespacedLease({ name: l.metadata.name, namespace: 'kube-system' }).catch(() => undefined);
+      if (l.metadata?.name?.includes(DRIVER.replace(/\./g, '-')))
+        await api.coordination
+          .deleteNamespacedLease({ name: l.metadata.name, namespace: 'kube-system' })
+          .catch(() => undefined);
     }
     for (const name of CONTROLLER_SIDECARS) {
       const c = cc.get(name);
       if (!c) throw new Error(`controller manifest has no ${name}`);
       const bin = join(env.KUBE_LOOPBACK_BIN, name);
-      const args = hostArgs(c, { ADDRESS: controllerSocket }).filter((a) => !DROPPED_ARGS.some((d) => d.sidecar === name && a === d.arg));
+      const args = hostArgs(c, { ADDRESS: controllerSocket }).filter(
+        (a) => !DROPPED_ARGS.some((d) => d.sidecar === name && a === d.arg),
+      );
       // POD_NAMESPACE: where leader election keeps its Lease, as the downward API would say in the pod.
       const start = () => {
-        const p = startProc(name, bin, [...args, `--kubeconfig=${saKubeconfig}`], logDir, { POD_NAMESPACE: 'kube-system' });
+        const p = startProc(name, bin, [...args, `--kubeconfig=${saKubeconfig}`], logDir, {
+          POD_NAMESPACE: 'kube-system',
+        });
         procs.set(name, p);
         // A sidecar exits when it loses its CSI connection ("Lost connection to CSI driver, exiting") and
         // kubelet restarts the container (restartPolicy Always): so do we, until the stack stops.
@@ -248,19 +299,41 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     // Node: FUSE supervisor, plugin, registrar.
     const nc = manifestContainers('cinder-csi-plugin/cinder-csi-nodeplugin.yaml');
     const supervisorSocket = join(dir, 'run', 'supervisor.sock');
-    const nodePaths = { '/run/cinder-csi/supervisor.sock': supervisorSocket, '/var/lib/cinder-csi/fuse': join(dir, 'fuse-state') };
+    const nodePaths = {
+      '/run/cinder-csi/supervisor.sock': supervisorSocket,
+      '/var/lib/cinder-csi/fuse': join(dir, 'fuse-state'),
+    };
     if (o.fuse !== false) {
-      const sup = startProc('fuse-supervisor', process.execPath, [...imageNodeFlags(), CLI, ...hostArgs(nc.get('fuse-supervisor')!, {}, nodePaths)], logDir);
+      const sup = startProc(
+        'fuse-supervisor',
+        process.execPath,
+        [...imageNodeFlags(), CLI, ...hostArgs(nc.get('fuse-supervisor')!, {}, nodePaths)],
+        logDir,
+      );
       procs.set('fuse-supervisor', sup);
-      await waitUntil('the FUSE supervisor socket', 30_000, async () => (existsSync(supervisorSocket) ? true : undefined));
+      await waitUntil('the FUSE supervisor socket', 30_000, async () =>
+        existsSync(supervisorSocket) ? true : undefined,
+      );
     }
     mkdirSync(join(KUBELET_DIR, 'plugins', DRIVER), { recursive: true });
     const nodeArgs = [
-      ...hostArgs(nc.get('cinder-csi-plugin')!, { CSI_ENDPOINT: `unix://${NODE_SOCKET}`, CLOUD_CONFIG: cloudConf }, nodePaths),
+      ...hostArgs(
+        nc.get('cinder-csi-plugin')!,
+        { CSI_ENDPOINT: `unix://${NODE_SOCKET}`, CLOUD_CONFIG: cloudConf },
+        nodePaths,
+      ),
       // What a VM has and this host has not: the hypervisor's disk links and the metadata service at 169.254.169.254.
-      '--by-id-dir', byIdDir, '--metadata-url', sim!.metadataUrl,
+      '--by-id-dir',
+      byIdDir,
+      '--metadata-url',
+      sim!.metadataUrl,
     ];
-    procs.set('node', startProc('node', process.execPath, [...nodePluginNodeFlags(), CLI, ...nodeArgs], logDir, { NODE_NAME: env.KUBE_LOOPBACK_NODE }));
+    procs.set(
+      'node',
+      startProc('node', process.execPath, [...nodePluginNodeFlags(), CLI, ...nodeArgs], logDir, {
+        NODE_NAME: env.KUBE_LOOPBACK_NODE,
+      }),
+    );
     await waitUntil('the node socket', 30_000, async () => (existsSync(NODE_SOCKET) ? true : undefined));
     const reg = nc.get('node-driver-registrar')!;
     const regArgs = [
@@ -268,7 +341,12 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       // The DaemonSet mounts the host's plugins_registry at the registrar's default /registration.
       `--plugin-registration-path=${KUBELET_DIR}/plugins_registry`,
     ];
-    procs.set('node-driver-registrar', startProc('node-driver-registrar', join(env.KUBE_LOOPBACK_BIN, 'csi-node-driver-registrar'), regArgs, logDir, { KUBE_NODE_NAME: env.KUBE_LOOPBACK_NODE }));
+    procs.set(
+      'node-driver-registrar',
+      startProc('node-driver-registrar', join(env.KUBE_LOOPBACK_BIN, 'csi-node-driver-registrar'), regArgs, logDir, {
+        KUBE_NODE_NAME: env.KUBE_LOOPBACK_NODE,
+      }),
+    );
 
     // kubelet registered the plugin: the CSINode names our driver with the simulator's instance id.
     await waitUntil('kubelet to register the driver in the CSINode', 60_000, async () => {
@@ -306,7 +384,16 @@ function errorLines(procs: Map<string, Proc>): Array<{ proc: string; line: strin
 /** Stops every process (sidecars first, so none calls a plugin that is gone), then the simulator. */
 async function stopAll(s: Partial<Stack> & { procs: Map<string, Proc>; stopping?: { value: boolean } }): Promise<void> {
   if (s.stopping) s.stopping.value = true;
-  const order = ['csi-provisioner', 'csi-attacher', 'csi-resizer', 'csi-snapshotter', 'node-driver-registrar', 'controller', 'node', 'fuse-supervisor'];
+  const order = [
+    'csi-provisioner',
+    'csi-attacher',
+    'csi-resizer',
+    'csi-snapshotter',
+    'node-driver-registrar',
+    'controller',
+    'node',
+    'fuse-supervisor',
+  ];
   for (const name of order) await s.procs.get(name)?.stop();
   for (const p of s.procs.values()) await p.stop();
   await s.sim?.stop();

@@ -15,7 +15,14 @@ import { assertSameMode, recordMode } from './block-readonly';
 const IN_TRANSIT = new Set(['reserved', 'attaching', 'detaching']);
 
 /** Kinds of a Nova answer that refused the attach before it did anything (4xx): safe to decide again after a read. */
-const REFUSALS = new Set<OpenStackErrorKind>(['bad-request', 'invalid-state', 'not-found', 'forbidden', 'conflict', 'over-limit']);
+const REFUSALS = new Set<OpenStackErrorKind>([
+  'bad-request',
+  'invalid-state',
+  'not-found',
+  'forbidden',
+  'conflict',
+  'over-limit',
+]);
 
 /**
  * See ControllerBackend.publishVolume. The attach is sent first, without the multiattach microversion: Nova
@@ -26,7 +33,13 @@ const REFUSALS = new Set<OpenStackErrorKind>(['bad-request', 'invalid-state', 'n
  * states needs. An answer that did not come (5xx, reset, deadline) may have attached: never sent again here;
  * the caller's retry is refused by Nova (the volume is reserved) and reads.
  */
-export async function publishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal, readonly = false): Promise<Published> {
+export async function publishVolume(
+  c: BlockContext,
+  volumeId: string,
+  nodeId: string,
+  signal: AbortSignal,
+  readonly = false,
+): Promise<Published> {
   // A read-only publish reads first: it must not attach over a read-write publish to the same node.
   if (readonly) return publishAfterRead(c, volumeId, nodeId, signal, readonly);
   try {
@@ -43,9 +56,18 @@ export async function publishVolume(c: BlockContext, volumeId: string, nodeId: s
   return published(attached, nodeId);
 }
 
-async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal, readonly: boolean): Promise<Published> {
+async function publishAfterRead(
+  c: BlockContext,
+  volumeId: string,
+  nodeId: string,
+  signal: AbortSignal,
+  readonly: boolean,
+): Promise<Published> {
   // Both reads at once: they are independent, and each is a round trip before the attach can be sent.
-  const [volume, server] = await Promise.allSettled([getOrNotFound(c, volumeId, signal), c.nova.getServer(nodeId, signal)]);
+  const [volume, server] = await Promise.allSettled([
+    getOrNotFound(c, volumeId, signal),
+    c.nova.getServer(nodeId, signal),
+  ]);
   if (volume.status === 'rejected') throw volume.reason;
   if (server.status === 'rejected') {
     if (isNotFound(server.reason)) throw notFound(`node_id: Nova has no server ${nodeId}`);
@@ -67,7 +89,9 @@ async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: strin
   else {
     const others = attachedServers(v).filter((s) => s !== nodeId);
     if (others.length > 0 && !v.multiattach) {
-      throw failedPrecondition(`volume ${volumeId} is attached to ${others.join(', ')} and its type does not allow multiattach`);
+      throw failedPrecondition(
+        `volume ${volumeId} is attached to ${others.join(', ')} and its type does not allow multiattach`,
+      );
     }
     if (IN_TRANSIT.has(v.status) && !v.multiattach) {
       throw failedPrecondition(`volume ${volumeId} is ${v.status} for another node; retry when it settles`);
@@ -83,13 +107,23 @@ async function publishAfterRead(c: BlockContext, volumeId: string, nodeId: strin
  * so a volume back at rest without this server means the attach failed; for a multiattach volume already in use
  * (`wasInUse`), only after it was seen in transit.
  */
-async function waitAttachedVolume(c: BlockContext, volumeId: string, nodeId: string, wasInUse: boolean, signal: AbortSignal): Promise<CinderVolume> {
+async function waitAttachedVolume(
+  c: BlockContext,
+  volumeId: string,
+  nodeId: string,
+  wasInUse: boolean,
+  signal: AbortSignal,
+): Promise<CinderVolume> {
   let sawTransit = false;
   const v = await waitForVolume(c.cinder, volumeId, (x) => isAttachedTo(x, nodeId) && x.status === 'in-use', {
-    ...c.wait, signal, startWithPause: true, what: `volume ${volumeId} to be attached to ${nodeId}`,
+    ...c.wait,
+    signal,
+    startWithPause: true,
+    what: `volume ${volumeId} to be attached to ${nodeId}`,
     failOn: (x) => {
       if (IN_TRANSIT.has(x.status)) sawTransit = true;
-      if (isErrorStatus(x.status)) return internal(`attaching volume ${volumeId} to ${nodeId} failed: status ${x.status}`);
+      if (isErrorStatus(x.status))
+        return internal(`attaching volume ${volumeId} to ${nodeId} failed: status ${x.status}`);
       const atRest = x.status === 'available' || x.status === 'in-use';
       if (atRest && !isAttachedTo(x, nodeId) && (sawTransit || !wasInUse)) {
         return internal(`attaching volume ${volumeId} to ${nodeId} failed: the volume fell back to ${x.status}`);
@@ -134,7 +168,12 @@ function published(v: CinderVolume, nodeId: string): Published {
  * or already detaching: os-begin_detaching needs in-use), and any failure goes the read-first way below,
  * which knows what each of those states needs.
  */
-export async function unpublishVolume(c: BlockContext, volumeId: string, nodeId: string, signal: AbortSignal): Promise<void> {
+export async function unpublishVolume(
+  c: BlockContext,
+  volumeId: string,
+  nodeId: string,
+  signal: AbortSignal,
+): Promise<void> {
   if (nodeId) {
     let accepted = false;
     try {
@@ -167,7 +206,11 @@ async function detachFrom(c: BlockContext, vol: CinderVolume, server: string, si
   if (!isAttachedTo(v, server) && (v.status === 'reserved' || v.status === 'attaching')) {
     if (!(await novaHas(c, server, id, signal))) return unreserve(c, v, signal);
     // An attach to this server is still running (its publish timed out): let it land, then detach it.
-    v = await waitForVolume(c.cinder, id, (x) => !IN_TRANSIT.has(x.status), { ...c.wait, signal, what: `volume ${id} to finish attaching` });
+    v = await waitForVolume(c.cinder, id, (x) => !IN_TRANSIT.has(x.status), {
+      ...c.wait,
+      signal,
+      what: `volume ${id} to finish attaching`,
+    });
   }
   if (!isAttachedTo(v, server)) {
     // Cinder says detached; a mapping Nova still keeps would leak silently, and only an operator can end it.
@@ -188,10 +231,19 @@ async function detachFrom(c: BlockContext, vol: CinderVolume, server: string, si
 }
 
 /** Waits until Cinder has no attachment of `id` to `server` and the volume is at rest; a rollback fails it. */
-async function waitDetached(c: BlockContext, id: string, server: string, detaching: boolean, signal: AbortSignal): Promise<void> {
+async function waitDetached(
+  c: BlockContext,
+  id: string,
+  server: string,
+  detaching: boolean,
+  signal: AbortSignal,
+): Promise<void> {
   let sawDetaching = detaching;
   await waitForVolume(c.cinder, id, (x) => !isAttachedTo(x, server) && !IN_TRANSIT.has(x.status), {
-    ...c.wait, signal, startWithPause: true, what: `volume ${id} to be detached from ${server}`,
+    ...c.wait,
+    signal,
+    startWithPause: true,
+    what: `volume ${id} to be detached from ${server}`,
     failOn: (x) => {
       if (x.status === 'detaching') sawDetaching = true;
       if (isErrorStatus(x.status)) return internal(`detaching volume ${id} from ${server} failed: status ${x.status}`);
@@ -213,31 +265,51 @@ async function waitDetached(c: BlockContext, id: string, server: string, detachi
  */
 async function unreserve(c: BlockContext, v: CinderVolume, signal: AbortSignal): Promise<void> {
   if (!c.cinder.unreserveVolume) {
-    c.log.warn({ volumeId: v.id, status: v.status }, 'volume left reserved by a failed attach; this Cinder client cannot os-unreserve it');
+    c.log.warn(
+      { volumeId: v.id, status: v.status },
+      'volume left reserved by a failed attach; this Cinder client cannot os-unreserve it',
+    );
     return;
   }
   await c.cinder.unreserveVolume(v.id, signal);
   c.log.info({ volumeId: v.id, status: v.status }, 'unreserved a volume left by a failed attach');
-  await waitForVolume(c.cinder, v.id, (x) => !IN_TRANSIT.has(x.status), { ...c.wait, signal, what: `volume ${v.id} to be unreserved` });
+  await waitForVolume(c.cinder, v.id, (x) => !IN_TRANSIT.has(x.status), {
+    ...c.wait,
+    signal,
+    what: `volume ${v.id} to be unreserved`,
+  });
 }
 
 /**
  * Drops Cinder's attachments of `v` to `server`, which Nova no longer has, so the volume can be attached or
  * deleted again, and waits until Cinder agrees. Without os-detach in the client, logs and leaves them.
  */
-async function forgetStaleAttachment(c: BlockContext, v: CinderVolume, server: string, signal: AbortSignal): Promise<CinderVolume> {
+async function forgetStaleAttachment(
+  c: BlockContext,
+  v: CinderVolume,
+  server: string,
+  signal: AbortSignal,
+): Promise<CinderVolume> {
   const stale = v.attachments.filter((a) => a.server_id === server);
   if (stale.length === 0) return v;
   if (!c.cinder.forgetAttachment) {
-    c.log.warn({ volumeId: v.id, nodeId: server }, 'Cinder lists an attachment Nova does not have; this Cinder client cannot clear it');
+    c.log.warn(
+      { volumeId: v.id, nodeId: server },
+      'Cinder lists an attachment Nova does not have; this Cinder client cannot clear it',
+    );
     return v;
   }
   for (const a of stale) {
     await c.cinder.forgetAttachment(v.id, a.attachment_id, signal);
-    c.log.warn({ volumeId: v.id, nodeId: server, attachmentId: a.attachment_id }, 'cleared a Cinder attachment that Nova no longer has');
+    c.log.warn(
+      { volumeId: v.id, nodeId: server, attachmentId: a.attachment_id },
+      'cleared a Cinder attachment that Nova no longer has',
+    );
   }
   return waitForVolume(c.cinder, v.id, (x) => !isAttachedTo(x, server) && !IN_TRANSIT.has(x.status), {
-    ...c.wait, signal, what: `Cinder to drop its attachment of volume ${v.id} to ${server}`,
+    ...c.wait,
+    signal,
+    what: `Cinder to drop its attachment of volume ${v.id} to ${server}`,
   });
 }
 
@@ -267,4 +339,3 @@ async function getOrNotFound(c: BlockContext, id: string, signal: AbortSignal): 
     throw e;
   }
 }
-

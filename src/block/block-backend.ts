@@ -6,7 +6,16 @@
 import type { Logger } from '../log';
 import type { CloudClients } from '../openstack/clients';
 import type {
-  ControllerBackend, CreateSnapshotSpec, CreateVolumeSpec, CreatedVolume, ModifyVolumeSpec, PageOf, PageRequest, Published, SnapshotInfo, VolumeInfo,
+  ControllerBackend,
+  CreateSnapshotSpec,
+  CreateVolumeSpec,
+  CreatedVolume,
+  ModifyVolumeSpec,
+  PageOf,
+  PageRequest,
+  Published,
+  SnapshotInfo,
+  VolumeInfo,
 } from './block-types';
 import type { BlockContext } from './block-context';
 import type { PollOptions } from './volume-wait';

@@ -6,7 +6,13 @@
  * absolute limits (readable by any member) give the project-wide figure alone.
  */
 import type { CinderApi } from '../openstack/cinder';
-import { perTypeKey, quotaEntry, type CinderQuotaApi, type CinderQuotaSetUsage, type QuotaUsage } from '../openstack/cinder-limits';
+import {
+  perTypeKey,
+  quotaEntry,
+  type CinderQuotaApi,
+  type CinderQuotaSetUsage,
+  type QuotaUsage,
+} from '../openstack/cinder-limits';
 import { isOpenStackError } from '../openstack/errors';
 import type { Logger } from '../log';
 
@@ -31,7 +37,11 @@ function headroom(e: QuotaUsage): number | undefined {
 }
 
 /** The quota set, or undefined when this cloud will not show it to us (403 by policy, 404 without the API). */
-async function quotaSet(cinder: CinderApi & Partial<CinderQuotaApi>, log: Logger, signal: AbortSignal): Promise<CinderQuotaSetUsage | undefined> {
+async function quotaSet(
+  cinder: CinderApi & Partial<CinderQuotaApi>,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<CinderQuotaSetUsage | undefined> {
   if (!cinder.getQuotaUsage) return undefined;
   try {
     return await cinder.getQuotaUsage(signal);
@@ -44,7 +54,12 @@ async function quotaSet(cinder: CinderApi & Partial<CinderQuotaApi>, log: Logger
   }
 }
 
-export async function blockCapacity(cinder: CinderApi & Partial<CinderQuotaApi>, q: CapacityQuery, log: Logger, signal: AbortSignal): Promise<BlockCapacity> {
+export async function blockCapacity(
+  cinder: CinderApi & Partial<CinderQuotaApi>,
+  q: CapacityQuery,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<BlockCapacity> {
   const set = await quotaSet(cinder, log, signal);
   if (!set) {
     const l = await cinder.getAbsoluteLimits(signal);

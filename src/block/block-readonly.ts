@@ -23,7 +23,9 @@ export function publishedReadonly(v: CinderVolume, nodeId: string): boolean {
 export function assertSameMode(v: CinderVolume, nodeId: string, readonly: boolean): void {
   const was = publishedReadonly(v, nodeId);
   if (was !== readonly) {
-    throw alreadyExists(`volume ${v.id} is already published to node ${nodeId} ${was ? 'read-only' : 'read-write'}; unpublish it before publishing it ${readonly ? 'read-only' : 'read-write'}`);
+    throw alreadyExists(
+      `volume ${v.id} is already published to node ${nodeId} ${was ? 'read-only' : 'read-write'}; unpublish it before publishing it ${readonly ? 'read-only' : 'read-write'}`,
+    );
   }
 }
 
@@ -32,7 +34,14 @@ export function assertSameMode(v: CinderVolume, nodeId: string, readonly: boolea
  * that lands is never left recorded read-write; a read-write one writes only to clear a stale read-only record
  * (`known` is the volume as last read, when there was a read).
  */
-export async function recordMode(c: BlockContext, volumeId: string, nodeId: string, readonly: boolean, known: CinderVolume | undefined, signal: AbortSignal): Promise<void> {
+export async function recordMode(
+  c: BlockContext,
+  volumeId: string,
+  nodeId: string,
+  readonly: boolean,
+  known: CinderVolume | undefined,
+  signal: AbortSignal,
+): Promise<void> {
   if (!readonly && known && !publishedReadonly(known, nodeId)) return;
   await c.cinder.updateVolumeMetadata(volumeId, { [readonlyKey(nodeId)]: String(readonly) }, signal);
 }

@@ -52,7 +52,12 @@ export async function resolveSource(c: BlockContext, src: VolumeSource, signal: 
  * Volume names or ids (PVC annotation values, comma lists) → Cinder ids. A UUID is taken as an id; a name
  * must match exactly one volume. INVALID_ARGUMENT naming `field` otherwise.
  */
-export async function resolveVolumeRefs(c: BlockContext, refs: readonly string[], field: string, signal: AbortSignal): Promise<string[]> {
+export async function resolveVolumeRefs(
+  c: BlockContext,
+  refs: readonly string[],
+  field: string,
+  signal: AbortSignal,
+): Promise<string[]> {
   const ids: string[] = [];
   for (const ref of refs.map((r) => r.trim()).filter(Boolean)) {
     if (UUID_RE.test(ref)) {
@@ -61,7 +66,10 @@ export async function resolveVolumeRefs(c: BlockContext, refs: readonly string[]
     }
     const found = await c.cinder.listVolumesByName(ref, signal);
     if (found.length !== 1) {
-      throw invalidArgument(field, `names "${ref}", which matches ${found.length} Cinder volumes; it must match exactly one`);
+      throw invalidArgument(
+        field,
+        `names "${ref}", which matches ${found.length} Cinder volumes; it must match exactly one`,
+      );
     }
     ids.push(found[0].id);
   }

@@ -18,9 +18,18 @@ export class PendingCreates {
     const p = this.pending.get(name);
     if (!p) return;
     try {
-      await raceAbort(p.then(() => undefined, () => undefined), signal);
+      await raceAbort(
+        p.then(
+          () => undefined,
+          () => undefined,
+        ),
+        signal,
+      );
     } catch (e) {
-      throw waitingError(e, `an earlier create request for volume "${name}" is still unanswered by Cinder; retry later`);
+      throw waitingError(
+        e,
+        `an earlier create request for volume "${name}" is still unanswered by Cinder; retry later`,
+      );
     }
   }
 
@@ -39,7 +48,10 @@ export class PendingCreates {
       return await raceAbort(p, signal);
     } catch (e) {
       if (!signal.aborted) throw e;
-      throw waitingError(e, `Cinder had not answered the create request for volume "${name}"; a retry waits for it instead of creating another`);
+      throw waitingError(
+        e,
+        `Cinder had not answered the create request for volume "${name}"; a retry waits for it instead of creating another`,
+      );
     }
   }
 
@@ -54,6 +66,7 @@ export class PendingCreates {
 }
 
 function waitingError(reason: unknown, what: string): CodedError {
-  const code = reason instanceof CodedError && reason.code === Status.CANCELLED ? Status.CANCELLED : Status.DEADLINE_EXCEEDED;
+  const code =
+    reason instanceof CodedError && reason.code === Status.CANCELLED ? Status.CANCELLED : Status.DEADLINE_EXCEEDED;
   return new CodedError(code, `${code === Status.CANCELLED ? 'cancelled' : 'deadline exceeded'}: ${what}`);
 }

@@ -182,7 +182,12 @@ export function waitForVolume(
   o: PollSpec<CinderVolume>,
 ): Promise<CinderVolume> {
   const watch: Watch<CinderVolume> | undefined = cinder.watchVolume && ((stop, s) => cinder.watchVolume!(id, stop, s));
-  return pollUntil((s) => cinder.getVolume(id, s), accept, describeVolume, { what: `volume ${id}`, paced: pacedReads(cinder, id), watch, ...o });
+  return pollUntil((s) => cinder.getVolume(id, s), accept, describeVolume, {
+    what: `volume ${id}`,
+    paced: pacedReads(cinder, id),
+    watch,
+    ...o,
+  });
 }
 
 function pacedReads(cinder: Pick<CinderApi, 'readPaced'>, id: string): (() => boolean) | undefined {
@@ -205,6 +210,12 @@ export async function waitForVolumeGone(
     }
   };
   const get = (s?: AbortSignal) => goneAsUndefined(cinder.getVolume(id, s));
-  const watch: Watch<CinderVolume | undefined> | undefined = cinder.watchVolume && ((stop, s) => goneAsUndefined(cinder.watchVolume!(id, stop, s)));
-  await pollUntil(get, (v) => v === undefined, describeVolume, { what: `volume ${id} to be deleted`, paced: pacedReads(cinder, id), watch, ...o });
+  const watch: Watch<CinderVolume | undefined> | undefined =
+    cinder.watchVolume && ((stop, s) => goneAsUndefined(cinder.watchVolume!(id, stop, s)));
+  await pollUntil(get, (v) => v === undefined, describeVolume, {
+    what: `volume ${id} to be deleted`,
+    paced: pacedReads(cinder, id),
+    watch,
+    ...o,
+  });
 }

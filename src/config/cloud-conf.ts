@@ -58,7 +58,14 @@ const GLOBAL_KEYS: Record<string, keyof CloudAuth | null> = {
   'clouds-file': null,
   cloud: null,
 };
-const BLOCK_STORAGE_KEYS = ['node-volume-attach-limit', 'rescan-on-resize', 'ignore-volume-az', 'ignore-volume-microversion', 'bs-version', 'trust-device-path'];
+const BLOCK_STORAGE_KEYS = [
+  'node-volume-attach-limit',
+  'rescan-on-resize',
+  'ignore-volume-az',
+  'ignore-volume-microversion',
+  'bs-version',
+  'trust-device-path',
+];
 const METADATA_KEYS = ['search-order', 'request-timeout'];
 const SEARCH_SOURCES: readonly MetadataSource[] = ['configDrive', 'metadataService', 'cloudInit', 'kubernetes'];
 
@@ -144,7 +151,9 @@ function parseGlobal(label: string, name: string, raw: RawSection, warnings: str
     const field = GLOBAL_KEYS[key];
     if (field === null) {
       if (key === 'use-clouds' && parseBool(value, raw, label, key)) {
-        warnings.push(`${where(raw, label, key)}: clouds.yaml lookup is not supported; put the credentials in cloud.conf`);
+        warnings.push(
+          `${where(raw, label, key)}: clouds.yaml lookup is not supported; put the credentials in cloud.conf`,
+        );
       }
       continue;
     }
@@ -170,7 +179,8 @@ function validateCredentials(a: CloudAuth, raw: RawSection, label: string): void
   }
   if (a.token || a.trustId) return;
   if (a.applicationCredentialId || a.applicationCredentialName) {
-    if (!a.applicationCredentialSecret) throw missing('application-credential-secret', 'with an application credential');
+    if (!a.applicationCredentialSecret)
+      throw missing('application-credential-secret', 'with an application credential');
     if (!a.applicationCredentialId && !a.username && !a.userId) {
       throw missing('username', 'with application-credential-name (or use application-credential-id)');
     }
@@ -242,7 +252,10 @@ function parseMetadata(raw: RawSection | undefined, warnings: string[]): Metadat
 }
 
 function parseSearchOrder(value: string, at: string): MetadataSource[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new ConfigError(`${at}: must list at least one of ${SEARCH_SOURCES.join(', ')}`);
   const seen = new Set<string>();
   for (const item of items) {

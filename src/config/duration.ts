@@ -3,7 +3,7 @@
  * `[Metadata] request-timeout`. A bare number is read as seconds.
  */
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Milliseconds of a Go duration string, or undefined when it is not one. */
 export function parseDurationMs(text: string): number | undefined {

@@ -82,13 +82,14 @@ const FLAGS: Record<string, Kind> = {
   'kube-api-burst': 'ignored-value',
   'min-resync-period': 'ignored-value',
   logtostderr: 'ignored-bool',
-  'alsologtostderr': 'ignored-bool',
+  alsologtostderr: 'ignored-bool',
 };
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const BOOL_TEXT: Record<string, boolean> = { true: true, '1': true, t: true, false: false, '0': false, f: false };
 // Kubernetes label syntax for topology keys (optional DNS prefix) and values.
-const LABEL_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
 /** Parses plugin flags (everything after the program name, subcommand removed). Throws UsageError. */
@@ -193,7 +194,9 @@ function parseUrl(flag: string, value: string): string {
 }
 
 /** Parses `unix:///path/csi.sock` or `tcp://host:port` (the reference's --endpoint forms). */
-export function parseEndpoint(endpoint: string): { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } {
+export function parseEndpoint(
+  endpoint: string,
+): { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } {
   // The reference manifests say unix://csi/csi.sock and mean csi/csi.sock relative to the working directory.
   const unix = /^unix:\/\/(.+)$/.exec(endpoint) ?? /^unix:(\/[^/].*)$/.exec(endpoint);
   if (unix) return { kind: 'unix', path: resolve(unix[1]) };

@@ -15,7 +15,10 @@ export interface IniSection {
 }
 
 export class IniSyntaxError extends Error {
-  constructor(readonly line: number, message: string) {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
     super(`line ${line}: ${message}`);
     this.name = 'IniSyntaxError';
   }

@@ -28,10 +28,14 @@ export function watchCloudConfig(opts: ReloadOptions): () => void {
       opts.log.info({ files: opts.files }, 'cloud config changed; credentials reloaded');
       opts.onChange(config);
     } catch (e) {
-      opts.log.warn({ files: opts.files, error: (e as Error).message }, 'cloud config changed but does not parse; keeping the previous one');
+      opts.log.warn(
+        { files: opts.files, error: (e as Error).message },
+        'cloud config changed but does not parse; keeping the previous one',
+      );
     }
   };
-  for (const f of opts.files) watchFile(f, { interval: opts.pollMs ?? CLOUD_CONF_POLL_MS, persistent: false }, listener);
+  for (const f of opts.files)
+    watchFile(f, { interval: opts.pollMs ?? CLOUD_CONF_POLL_MS, persistent: false }, listener);
   return () => {
     for (const f of opts.files) unwatchFile(f, listener);
   };

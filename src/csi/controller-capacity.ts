@@ -35,7 +35,15 @@ export function capacityHandlers(deps: ControllerDeps, routing: ControllerRoutin
       const backend = routing.forSecrets(undefined);
       if (!backend.getCapacity) throw unimplemented('this backend has no capacity to report');
       const c = await backend.getCapacity({ volumeType: p.volumeType }, ctx.signal);
-      ctx.log.debug({ availableGiB: c.availableGiB, maximumVolumeGiB: c.maximumVolumeGiB, from: c.from, zone: req.accessible_topology?.segments }, 'capacity');
+      ctx.log.debug(
+        {
+          availableGiB: c.availableGiB,
+          maximumVolumeGiB: c.maximumVolumeGiB,
+          from: c.from,
+          zone: req.accessible_topology?.segments,
+        },
+        'capacity',
+      );
       return {
         available_capacity: c.availableGiB === undefined ? UNLIMITED_BYTES : bytes(c.availableGiB),
         ...(c.maximumVolumeGiB !== undefined ? { maximum_volume_size: { value: bytes(c.maximumVolumeGiB) } } : {}),

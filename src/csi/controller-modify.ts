@@ -28,21 +28,32 @@ const SIDECAR_PREFIX = 'csi.storage.k8s.io/';
  * Parses `mutable_parameters` (of ControllerModifyVolume or CreateVolume; `field` names the request field).
  * INVALID_ARGUMENT naming `<field>.<key>` for an immutable or unknown key or a bad value.
  */
-export function parseMutableParameters(params: Readonly<Record<string, string>>, field = 'mutable_parameters'): ModifyVolumeSpec {
+export function parseMutableParameters(
+  params: Readonly<Record<string, string>>,
+  field = 'mutable_parameters',
+): ModifyVolumeSpec {
   for (const key of Object.keys(params)) {
     if (MUTABLE_KEYS.includes(key) || key.startsWith(SIDECAR_PREFIX)) continue;
-    if (IMMUTABLE_KEYS.has(key)) throw invalidArgument(`${field}.${key}`, 'cannot change on an existing Cinder volume (only type can; put it in the StorageClass)');
+    if (IMMUTABLE_KEYS.has(key))
+      throw invalidArgument(
+        `${field}.${key}`,
+        'cannot change on an existing Cinder volume (only type can; put it in the StorageClass)',
+      );
     throw invalidArgument(`${field}.${key}`, `is not a mutable parameter (known: ${MUTABLE_KEYS.join(', ')})`);
   }
   const spec: ModifyVolumeSpec = { allowMigration: false };
   if (MUTABLE_TYPE_KEY in params) {
-    if (!params[MUTABLE_TYPE_KEY].trim()) throw invalidArgument(`${field}.${MUTABLE_TYPE_KEY}`, 'must name a volume type');
+    if (!params[MUTABLE_TYPE_KEY].trim())
+      throw invalidArgument(`${field}.${MUTABLE_TYPE_KEY}`, 'must name a volume type');
     spec.volumeType = params[MUTABLE_TYPE_KEY];
   }
   const policy = params[MIGRATION_POLICY_KEY];
   if (policy !== undefined) {
     if (!(MIGRATION_POLICIES as readonly string[]).includes(policy)) {
-      throw invalidArgument(`${field}.${MIGRATION_POLICY_KEY}`, `"${policy}" must be ${MIGRATION_POLICIES.join(' or ')}`);
+      throw invalidArgument(
+        `${field}.${MIGRATION_POLICY_KEY}`,
+        `"${policy}" must be ${MIGRATION_POLICIES.join(' or ')}`,
+      );
     }
     spec.allowMigration = policy === 'on-demand';
   }
@@ -52,12 +63,19 @@ export function parseMutableParameters(params: Readonly<Record<string, string>>,
 /** CreateVolume's `mutable_parameters` of an object volume: it has none, so any key is refused by name. */
 export function refuseObjectMutableParameters(params: Readonly<Record<string, string>> | undefined): void {
   const key = Object.keys(params ?? {})[0];
-  if (key !== undefined) throw invalidArgument(`mutable_parameters.${key}`, 'is not supported by object volumes (they have no mutable parameters)');
+  if (key !== undefined)
+    throw invalidArgument(
+      `mutable_parameters.${key}`,
+      'is not supported by object volumes (they have no mutable parameters)',
+    );
 }
 
 export function modifyHandlers(routing: ControllerRouting): ServiceHandlers {
   return {
-    async ControllerModifyVolume(req: csi.ControllerModifyVolumeRequest, ctx: CallContext): Promise<csi.ControllerModifyVolumeResponse> {
+    async ControllerModifyVolume(
+      req: csi.ControllerModifyVolumeRequest,
+      ctx: CallContext,
+    ): Promise<csi.ControllerModifyVolumeResponse> {
       const id = requireString(req.volume_id, 'volume_id');
       // No key is a request to change nothing (csi-sanity sends it): the volume must exist, nothing else.
       const params = req.mutable_parameters ?? {};

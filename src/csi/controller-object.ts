@@ -12,8 +12,13 @@ import { parseObjectParameters } from '../object/object-params';
 
 /** Every access mode CSI defines: FUSE mounts of one bucket can be shared by any number of nodes. */
 const OBJECT_ACCESS_MODES: readonly csi.AccessModeName[] = [
-  'SINGLE_NODE_WRITER', 'SINGLE_NODE_READER_ONLY', 'SINGLE_NODE_SINGLE_WRITER', 'SINGLE_NODE_MULTI_WRITER',
-  'MULTI_NODE_READER_ONLY', 'MULTI_NODE_SINGLE_WRITER', 'MULTI_NODE_MULTI_WRITER',
+  'SINGLE_NODE_WRITER',
+  'SINGLE_NODE_READER_ONLY',
+  'SINGLE_NODE_SINGLE_WRITER',
+  'SINGLE_NODE_MULTI_WRITER',
+  'MULTI_NODE_READER_ONLY',
+  'MULTI_NODE_SINGLE_WRITER',
+  'MULTI_NODE_MULTI_WRITER',
 ];
 
 /**
@@ -21,11 +26,13 @@ const OBJECT_ACCESS_MODES: readonly csi.AccessModeName[] = [
  * and a known access mode, single- or multi-node. INVALID_ARGUMENT naming the field otherwise.
  */
 export function validateObjectCapability(cap: csi.VolumeCapability, field: string): void {
-  if (cap.access_type === 'block' || cap.block) throw invalidArgument(`${field}.access_type`, 'block is not supported for object volumes (use mount)');
+  if (cap.access_type === 'block' || cap.block)
+    throw invalidArgument(`${field}.access_type`, 'block is not supported for object volumes (use mount)');
   if (cap.access_type !== 'mount' || !cap.mount) throw invalidArgument(`${field}.access_type`, 'is required (mount)');
   const mode = cap.access_mode?.mode;
   if (!mode || mode === 'UNKNOWN') throw invalidArgument(`${field}.access_mode`, 'is required');
-  if (!OBJECT_ACCESS_MODES.includes(mode)) throw invalidArgument(`${field}.access_mode`, `"${mode}" is not a known access mode`);
+  if (!OBJECT_ACCESS_MODES.includes(mode))
+    throw invalidArgument(`${field}.access_mode`, `"${mode}" is not a known access mode`);
 }
 
 /** Checks a non-empty list of object-volume capabilities. */
@@ -35,16 +42,27 @@ export function validateObjectCapabilities(caps: csi.VolumeCapability[] | undefi
 }
 
 /** CreateVolume for `parameters.backend: object`. Snapshot or volume sources → INVALID_ARGUMENT. */
-export async function createObjectVolume(req: csi.CreateVolumeRequest, ctx: CallContext, routing: ControllerRouting): Promise<csi.CreateVolumeResponse> {
+export async function createObjectVolume(
+  req: csi.CreateVolumeRequest,
+  ctx: CallContext,
+  routing: ControllerRouting,
+): Promise<csi.CreateVolumeResponse> {
   const name = requireString(req.name, 'name');
   validateObjectCapabilities(req.volume_capabilities, 'volume_capabilities');
   const sizeGiB = sizeGiBFor(req.capacity_range);
   const params = parseObjectParameters(req.parameters ?? {});
-  if (req.volume_content_source?.type) throw invalidArgument('volume_content_source', 'is not supported for object volumes (no snapshots or clones)');
+  if (req.volume_content_source?.type)
+    throw invalidArgument('volume_content_source', 'is not supported for object volumes (no snapshots or clones)');
   const backend = routing.forObjectCreate(params, req.secrets);
   const created = await backend.createVolume({ name, sizeGiB, sizeExplicit: true, metadata: {} }, ctx.signal);
   const v = created.volume;
   return {
-    volume: { volume_id: v.id, capacity_bytes: gibToBytes(v.sizeGiB), accessible_topology: [], volume_context: created.context, content_source: null },
+    volume: {
+      volume_id: v.id,
+      capacity_bytes: gibToBytes(v.sizeGiB),
+      accessible_topology: [],
+      volume_context: created.context,
+      content_source: null,
+    },
   };
 }

@@ -13,9 +13,15 @@ export const CLUSTER_METADATA_KEY = 'cinder.csi.openstack.org/cluster';
 /** Prefix of the keys external-provisioner/-snapshotter add with --extra-create-metadata. */
 const SIDECAR_PREFIX = 'csi.storage.k8s.io/';
 /** Sidecar keys copied into Cinder metadata, as the reference does. */
-const VOLUME_METADATA_KEYS = ['csi.storage.k8s.io/pvc/name', 'csi.storage.k8s.io/pvc/namespace', 'csi.storage.k8s.io/pv/name'];
+const VOLUME_METADATA_KEYS = [
+  'csi.storage.k8s.io/pvc/name',
+  'csi.storage.k8s.io/pvc/namespace',
+  'csi.storage.k8s.io/pv/name',
+];
 const SNAPSHOT_METADATA_KEYS = [
-  'csi.storage.k8s.io/volumesnapshot/name', 'csi.storage.k8s.io/volumesnapshot/namespace', 'csi.storage.k8s.io/volumesnapshotcontent/name',
+  'csi.storage.k8s.io/volumesnapshot/name',
+  'csi.storage.k8s.io/volumesnapshot/namespace',
+  'csi.storage.k8s.io/volumesnapshotcontent/name',
 ];
 /** `fsType` is the pre-CSI StorageClass key; the node reads the capability's fs_type, so it is accepted and ignored.
  *  `backend` is `block` here (CreateVolume sends `backend: object` to src/object before parsing these). */
@@ -39,16 +45,23 @@ export const PVC_NAMESPACE_KEY = 'csi.storage.k8s.io/pvc/namespace';
  * by controller-pvc.ts; accepted here too, as StorageClass parameters) are honoured only with
  * `--pvc-annotations`. INVALID_ARGUMENT naming `parameters.<key>` for any other key.
  */
-export function parseVolumeParameters(params: Readonly<Record<string, string>>, o: { cluster: string; pvcAnnotations?: unknown }): VolumeParams {
+export function parseVolumeParameters(
+  params: Readonly<Record<string, string>>,
+  o: { cluster: string; pvcAnnotations?: unknown },
+): VolumeParams {
   const out: VolumeParams = { metadata: {} };
   for (const [key, value] of Object.entries(params)) {
     if (key === AFFINITY_KEY || key === ANTI_AFFINITY_KEY) {
-      if (!o.pvcAnnotations) throw invalidArgument(`parameters.${key}`, 'is honoured only when the controller runs with --pvc-annotations');
+      if (!o.pvcAnnotations)
+        throw invalidArgument(`parameters.${key}`, 'is honoured only when the controller runs with --pvc-annotations');
       const refs = splitVolumeRefs(value);
       if (key === AFFINITY_KEY) out.affinity = refs;
       else out.antiAffinity = refs;
     } else if (!VOLUME_KEYS.has(key) && !key.startsWith(SIDECAR_PREFIX)) {
-      throw invalidArgument(`parameters.${key}`, `is not a known parameter (known: ${[...VOLUME_KEYS].join(', ')}, ${SIDECAR_PREFIX}*)`);
+      throw invalidArgument(
+        `parameters.${key}`,
+        `is not a known parameter (known: ${[...VOLUME_KEYS].join(', ')}, ${SIDECAR_PREFIX}*)`,
+      );
     }
   }
   if (params.type) out.volumeType = params.type;
@@ -60,7 +73,10 @@ export function parseVolumeParameters(params: Readonly<Record<string, string>>, 
 
 /** An affinity value: a comma list of volume names or ids, blanks dropped. */
 export function splitVolumeRefs(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export interface SnapshotParams {
@@ -74,24 +90,38 @@ export interface SnapshotParams {
 export function parseSnapshotParameters(params: Readonly<Record<string, string>>, cluster: string): SnapshotParams {
   for (const key of Object.keys(params)) {
     if (!SNAPSHOT_KEYS.has(key) && !key.startsWith(SIDECAR_PREFIX)) {
-      throw invalidArgument(`parameters.${key}`, `is not a known parameter (known: ${[...SNAPSHOT_KEYS].join(', ')}, ${SIDECAR_PREFIX}*)`);
+      throw invalidArgument(
+        `parameters.${key}`,
+        `is not a known parameter (known: ${[...SNAPSHOT_KEYS].join(', ')}, ${SIDECAR_PREFIX}*)`,
+      );
     }
   }
   const type = params.type || 'snapshot';
-  if (type !== 'snapshot' && type !== 'backup') throw invalidArgument('parameters.type', `"${type}" must be snapshot or backup`);
+  if (type !== 'snapshot' && type !== 'backup')
+    throw invalidArgument('parameters.type', `"${type}" must be snapshot or backup`);
   const force = params['force-create'] ?? 'false';
-  if (!/^(true|false)$/i.test(force)) throw invalidArgument('parameters.force-create', `"${force}" must be true or false`);
+  if (!/^(true|false)$/i.test(force))
+    throw invalidArgument('parameters.force-create', `"${force}" must be true or false`);
   const metadata: Record<string, string> = {};
   if (cluster) metadata[CLUSTER_METADATA_KEY] = cluster;
   for (const k of SNAPSHOT_METADATA_KEYS) if (params[k]) metadata[k] = params[k];
-  return { kind: type, force: force.toLowerCase() === 'true', availability: params.availability || undefined, metadata };
+  return {
+    kind: type,
+    force: force.toLowerCase() === 'true',
+    availability: params.availability || undefined,
+    metadata,
+  };
 }
 
 /**
  * The AZ to create in: the `availability` parameter, else (with topology) the first preferred segment
  * carrying the zone key, then the first requisite one; undefined lets Cinder choose.
  */
-export function requestedZone(availability: string | undefined, req: TopologyRequirement | null, withTopology: boolean): string | undefined {
+export function requestedZone(
+  availability: string | undefined,
+  req: TopologyRequirement | null,
+  withTopology: boolean,
+): string | undefined {
   if (availability) return availability;
   if (!withTopology || !req) return undefined;
   return zonesOf(req.preferred)[0] ?? zonesOf(req.requisite)[0];

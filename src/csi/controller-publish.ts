@@ -15,7 +15,10 @@ export const DEVICE_PATH_KEY = 'DevicePath';
 
 export function publishHandlers(routing: ControllerRouting): ServiceHandlers {
   return {
-    async ControllerPublishVolume(req: csi.ControllerPublishVolumeRequest, ctx: CallContext): Promise<csi.ControllerPublishVolumeResponse> {
+    async ControllerPublishVolume(
+      req: csi.ControllerPublishVolumeRequest,
+      ctx: CallContext,
+    ): Promise<csi.ControllerPublishVolumeResponse> {
       const volumeId = requireString(req.volume_id, 'volume_id');
       const nodeId = requireString(req.node_id, 'node_id');
       const cap = requireMessage(req.volume_capability, 'volume_capability');
@@ -26,7 +29,10 @@ export function publishHandlers(routing: ControllerRouting): ServiceHandlers {
       return { publish_context: devicePath ? { [DEVICE_PATH_KEY]: devicePath } : {} };
     },
 
-    async ControllerUnpublishVolume(req: csi.ControllerUnpublishVolumeRequest, ctx: CallContext): Promise<csi.ControllerUnpublishVolumeResponse> {
+    async ControllerUnpublishVolume(
+      req: csi.ControllerUnpublishVolumeRequest,
+      ctx: CallContext,
+    ): Promise<csi.ControllerUnpublishVolumeResponse> {
       const volumeId = requireString(req.volume_id, 'volume_id');
       // An empty node_id means "from every node" (CSI spec).
       await routing.forVolume(volumeId, req.secrets).unpublishVolume(volumeId, req.node_id ?? '', ctx.signal);

@@ -32,7 +32,10 @@ export async function pvcAffinity(
   const namespace = params[PVC_NAMESPACE_KEY];
   const name = params[PVC_NAME_KEY];
   if (!namespace || !name) {
-    log.debug({ namespace, name }, 'CreateVolume names no PVC (external-provisioner without --extra-create-metadata); no PVC annotations read');
+    log.debug(
+      { namespace, name },
+      'CreateVolume names no PVC (external-provisioner without --extra-create-metadata); no PVC annotations read',
+    );
     return {};
   }
   let annotations: Record<string, string>;

@@ -63,11 +63,15 @@ export class ControllerRouting {
    */
   forSecrets(secrets: Readonly<Record<string, string>> | undefined): ControllerBackend {
     const name = secrets?.[CLOUD_SECRET_KEY] ?? '';
-    const backend = this.backends.get(name) ?? (name === '' && this.backends.size === 1 ? [...this.backends.values()][0] : undefined);
+    const backend =
+      this.backends.get(name) ?? (name === '' && this.backends.size === 1 ? [...this.backends.values()][0] : undefined);
     if (!backend) {
       const known = [...this.backends.keys()].map((k) => `"${k}"`).join(', ');
       // The value is not quoted back: everything in a CSI secret map stays out of answers and logs.
-      throw invalidArgument(`secrets.${CLOUD_SECRET_KEY}`, `names a cloud that is not configured (known: ${known || 'none'})`);
+      throw invalidArgument(
+        `secrets.${CLOUD_SECRET_KEY}`,
+        `names a cloud that is not configured (known: ${known || 'none'})`,
+      );
     }
     return backend;
   }
@@ -84,10 +88,24 @@ export class ControllerRouting {
   }
 
   /** The object backend for CreateVolume with `backend: object` parameters. */
-  forObjectCreate(params: Readonly<ObjectParams>, secrets: Readonly<Record<string, string>> | undefined): ControllerBackend {
-    const target = { provider: params.provider, endpoint: params.endpoint, region: params.region, pathStyle: params.pathStyle };
+  forObjectCreate(
+    params: Readonly<ObjectParams>,
+    secrets: Readonly<Record<string, string>> | undefined,
+  ): ControllerBackend {
+    const target = {
+      provider: params.provider,
+      endpoint: params.endpoint,
+      region: params.region,
+      pathStyle: params.pathStyle,
+    };
     const { store, endpoint } = objectStoreFor(target, secrets, this.object);
-    return new ObjectControllerBackend({ openStore: () => store, provider: params.provider, params, endpoint, log: this.log });
+    return new ObjectControllerBackend({
+      openStore: () => store,
+      provider: params.provider,
+      params,
+      endpoint,
+      log: this.log,
+    });
   }
 
   /** Every backend with its cloud name, sorted by name (the ListVolumes token order). */

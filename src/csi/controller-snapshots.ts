@@ -18,7 +18,14 @@ export function snapshotHandlers(deps: ControllerDeps, routing: ControllerRoutin
       const params = parseSnapshotParameters(req.parameters ?? {}, deps.cluster);
       const backend = routing.forVolume(sourceVolumeId, req.secrets);
       const snap = await backend.createSnapshot(
-        { name, sourceVolumeId, kind: params.kind, force: params.force, availabilityZone: params.availability, metadata: params.metadata },
+        {
+          name,
+          sourceVolumeId,
+          kind: params.kind,
+          force: params.force,
+          availabilityZone: params.availability,
+          metadata: params.metadata,
+        },
         ctx.signal,
       );
       return { snapshot: snapshotOut(snap) };
@@ -40,7 +47,11 @@ export function snapshotHandlers(deps: ControllerDeps, routing: ControllerRoutin
         return { entries: match ? [{ snapshot: snapshotOut(snap) }] : [], next_token: '' };
       }
       const page = await backend.listSnapshots(
-        { sourceVolumeId: req.source_volume_id || undefined, limit: req.max_entries, marker: req.starting_token || undefined },
+        {
+          sourceVolumeId: req.source_volume_id || undefined,
+          limit: req.max_entries,
+          marker: req.starting_token || undefined,
+        },
         ctx.signal,
       );
       return { entries: page.items.map((s) => ({ snapshot: snapshotOut(s) })), next_token: page.nextMarker ?? '' };

@@ -8,7 +8,16 @@ import type { VolumeInfo, VolumeSource } from '../block/block-types';
 import { aborted, failedPrecondition, invalidArgument, notFound } from './errors';
 import type { CallContext, ServiceHandlers } from './server';
 import type * as csi from './types';
-import { GIB, gibToBytes, isMultiNode, requireMessage, requireString, sizeGiBFor, validateCapabilities, validateCapability } from './validate';
+import {
+  GIB,
+  gibToBytes,
+  isMultiNode,
+  requireMessage,
+  requireString,
+  sizeGiBFor,
+  validateCapabilities,
+  validateCapability,
+} from './validate';
 import { accessibleTopology, parseVolumeParameters, requestedZone } from './controller-params';
 import type { ControllerDeps, ControllerRouting } from './controller-routing';
 import { createObjectVolume, validateObjectCapabilities } from './controller-object';
@@ -54,7 +63,10 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
         },
         ctx.signal,
       );
-      const volume = volumeOut(created.volume, accessibleTopology(created.volume.zone, req.accessibility_requirements, topo));
+      const volume = volumeOut(
+        created.volume,
+        accessibleTopology(created.volume.zone, req.accessibility_requirements, topo),
+      );
       return { volume: { ...volume, volume_context: created.context, content_source: sourceOut(source) } };
     },
 
@@ -64,28 +76,41 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
       return {};
     },
 
-    async ValidateVolumeCapabilities(req: csi.ValidateVolumeCapabilitiesRequest, ctx: CallContext): Promise<csi.ValidateVolumeCapabilitiesResponse> {
+    async ValidateVolumeCapabilities(
+      req: csi.ValidateVolumeCapabilitiesRequest,
+      ctx: CallContext,
+    ): Promise<csi.ValidateVolumeCapabilitiesResponse> {
       const id = requireString(req.volume_id, 'volume_id');
       const caps = req.volume_capabilities ?? [];
       if (caps.length === 0) throw invalidArgument('volume_capabilities', 'is required');
       caps.forEach((c, i) => {
-        if (!c.access_type) throw invalidArgument(`volume_capabilities[${i}].access_type`, 'is required (block or mount)');
-        if (!c.access_mode || c.access_mode.mode === 'UNKNOWN') throw invalidArgument(`volume_capabilities[${i}].access_mode`, 'is required');
+        if (!c.access_type)
+          throw invalidArgument(`volume_capabilities[${i}].access_type`, 'is required (block or mount)');
+        if (!c.access_mode || c.access_mode.mode === 'UNKNOWN')
+          throw invalidArgument(`volume_capabilities[${i}].access_mode`, 'is required');
       });
       const vol = await routing.forVolume(id, req.secrets).getVolume(id, ctx.signal);
       if (!vol) throw notFound(`volume ${id} does not exist`);
       try {
         if (isObjectVolumeId(id)) validateObjectCapabilities(caps, 'volume_capabilities');
-        else validateCapabilities(caps, 'volume_capabilities', { allowMultiNode: (c) => c.access_type === 'block' && vol.multiattach });
+        else
+          validateCapabilities(caps, 'volume_capabilities', {
+            allowMultiNode: (c) => c.access_type === 'block' && vol.multiattach,
+          });
       } catch (e) {
         // An unsupported capability is an answer, not an error (CSI spec: confirmed stays unset).
         if (e instanceof CodedError && e.code === Status.INVALID_ARGUMENT) return { message: e.details };
         throw e;
       }
-      return { confirmed: { volume_context: req.volume_context, volume_capabilities: caps, parameters: req.parameters } };
+      return {
+        confirmed: { volume_context: req.volume_context, volume_capabilities: caps, parameters: req.parameters },
+      };
     },
 
-    async ControllerGetVolume(req: csi.ControllerGetVolumeRequest, ctx: CallContext): Promise<csi.ControllerGetVolumeResponse> {
+    async ControllerGetVolume(
+      req: csi.ControllerGetVolumeRequest,
+      ctx: CallContext,
+    ): Promise<csi.ControllerGetVolumeResponse> {
       const id = requireString(req.volume_id, 'volume_id');
       if (isObjectVolumeId(id)) return getObjectVolume(id, routing, ctx);
       // The request carries no secrets, so every configured cloud is asked (as the reference does).
@@ -100,12 +125,20 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
       if (req.max_entries < 0) throw invalidArgument('max_entries', 'must not be negative');
       const clouds = routing.all();
       if (clouds.length === 0) return { entries: [], next_token: '' };
-      let [marker, index] = parseListToken(req.starting_token, clouds.map(([name]) => name));
+      let [marker, index] = parseListToken(
+        req.starting_token,
+        clouds.map(([name]) => name),
+      );
       const entries: NonNullable<csi.ListVolumesResponse['entries']> = [];
       for (;;) {
         const [cloud, backend] = clouds[index];
         const page = await backend.listVolumes({ limit: req.max_entries, marker }, ctx.signal);
-        entries.push(...page.items.map((v) => ({ volume: volumeOut(v, accessibleTopology(v.zone, null, topo)), status: statusOut(v) })));
+        entries.push(
+          ...page.items.map((v) => ({
+            volume: volumeOut(v, accessibleTopology(v.zone, null, topo)),
+            status: statusOut(v),
+          })),
+        );
         if (page.nextMarker) return { entries, next_token: `${page.nextMarker}:${cloud}` };
         if (index + 1 >= clouds.length) return { entries, next_token: '' };
         // Like the reference, one cloud per call when paging; max_entries 0 means "all", so keep going.
@@ -114,7 +147,10 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
       }
     },
 
-    async ControllerExpandVolume(req: csi.ControllerExpandVolumeRequest, ctx: CallContext): Promise<csi.ControllerExpandVolumeResponse> {
+    async ControllerExpandVolume(
+      req: csi.ControllerExpandVolumeRequest,
+      ctx: CallContext,
+    ): Promise<csi.ControllerExpandVolumeResponse> {
       const id = requireString(req.volume_id, 'volume_id');
       const range = requireMessage(req.capacity_range, 'capacity_range');
       const isObject = isObjectVolumeId(id);
@@ -122,7 +158,10 @@ export function volumeHandlers(deps: ControllerDeps, routing: ControllerRouting)
       const sizeGiB = sizeGiBFor(range);
       const done = await routing.forVolume(id, req.secrets).expandVolume(id, sizeGiB, ctx.signal);
       // A raw block volume has no filesystem for the node to grow; an object volume has no filesystem at all.
-      return { capacity_bytes: gibToBytes(done.sizeGiB), node_expansion_required: !isObject && req.volume_capability?.access_type !== 'block' };
+      return {
+        capacity_bytes: gibToBytes(done.sizeGiB),
+        node_expansion_required: !isObject && req.volume_capability?.access_type !== 'block',
+      };
     },
   };
 }
@@ -143,9 +182,15 @@ export function parseListToken(token: string, clouds: readonly string[]): [strin
  * ControllerGetVolume of an object volume. The request carries no secrets, so only Swift volumes (reached
  * with the cloud.conf credentials) can be looked at; S3 ones → FAILED_PRECONDITION saying why.
  */
-async function getObjectVolume(id: string, routing: ControllerRouting, ctx: CallContext): Promise<csi.ControllerGetVolumeResponse> {
+async function getObjectVolume(
+  id: string,
+  routing: ControllerRouting,
+  ctx: CallContext,
+): Promise<csi.ControllerGetVolumeResponse> {
   if (parseObjectVolumeId(id)?.provider !== 'swift') {
-    throw failedPrecondition(`volume ${id}: ControllerGetVolume carries no secrets, so an S3 object volume cannot be inspected`);
+    throw failedPrecondition(
+      `volume ${id}: ControllerGetVolume carries no secrets, so an S3 object volume cannot be inspected`,
+    );
   }
   const vol = await routing.forVolume(id, undefined).getVolume(id, ctx.signal);
   if (!vol) throw notFound(`volume ${id} does not exist`);
@@ -154,7 +199,11 @@ async function getObjectVolume(id: string, routing: ControllerRouting, ctx: Call
 
 function contentSource(src: csi.VolumeContentSource | null): VolumeSource | undefined {
   if (!src?.type) return undefined;
-  if (src.type === 'snapshot') return { kind: 'snapshot', id: requireString(src.snapshot?.snapshot_id, 'volume_content_source.snapshot.snapshot_id') };
+  if (src.type === 'snapshot')
+    return {
+      kind: 'snapshot',
+      id: requireString(src.snapshot?.snapshot_id, 'volume_content_source.snapshot.snapshot_id'),
+    };
   return { kind: 'volume', id: requireString(src.volume?.volume_id, 'volume_content_source.volume.volume_id') };
 }
 
@@ -164,9 +213,17 @@ function sourceOut(src: VolumeSource | undefined): csi.VolumeContentSourceOut | 
 }
 
 function volumeOut(v: VolumeInfo, topology: csi.Topology[] | undefined): csi.Volume {
-  return { volume_id: v.id, capacity_bytes: gibToBytes(v.sizeGiB), accessible_topology: topology ?? [], content_source: sourceOut(v.source) };
+  return {
+    volume_id: v.id,
+    capacity_bytes: gibToBytes(v.sizeGiB),
+    accessible_topology: topology ?? [],
+    content_source: sourceOut(v.source),
+  };
 }
 
 function statusOut(v: VolumeInfo) {
-  return { published_node_ids: v.publishedNodeIds, volume_condition: { abnormal: v.abnormal !== undefined, message: v.abnormal ?? '' } };
+  return {
+    published_node_ids: v.publishedNodeIds,
+    volume_condition: { abnormal: v.abnormal !== undefined, message: v.abnormal ?? '' },
+  };
 }

@@ -7,7 +7,11 @@ import type { Logger } from '../log';
 import type { CloudClients } from '../openstack/clients';
 import { CinderGroupsClient, type CinderGroupsApi } from '../openstack/cinder-groups';
 import {
-  createGroupSnapshot, deleteGroupSnapshot, getGroupSnapshot, type GroupSnapshotContext, type GroupSnapshotInfo,
+  createGroupSnapshot,
+  deleteGroupSnapshot,
+  getGroupSnapshot,
+  type GroupSnapshotContext,
+  type GroupSnapshotInfo,
 } from '../block/block-group-snapshots';
 import type { PollOptions } from '../block/volume-wait';
 import { invalidArgument } from './errors';
@@ -80,7 +84,10 @@ export function groupControllerHandlers(deps: GroupControllerDeps): ServiceHandl
     const c = contexts.get(name) ?? (name === '' && contexts.size === 1 ? [...contexts.values()][0] : undefined);
     if (!c) {
       const known = [...contexts.keys()].map((k) => `"${k}"`).join(', ');
-      throw invalidArgument(`secrets.${CLOUD_SECRET_KEY}`, `names a cloud that is not configured (known: ${known || 'none'})`);
+      throw invalidArgument(
+        `secrets.${CLOUD_SECRET_KEY}`,
+        `names a cloud that is not configured (known: ${known || 'none'})`,
+      );
     }
     return c;
   };
@@ -90,12 +97,16 @@ export function groupControllerHandlers(deps: GroupControllerDeps): ServiceHandl
       return { capabilities: GROUP_CONTROLLER_CAPABILITIES.map((type) => ({ rpc: { type } })) };
     },
 
-    async CreateVolumeGroupSnapshot(req: CreateRequest, ctx: CallContext): Promise<{ group_snapshot: CsiVolumeGroupSnapshot }> {
+    async CreateVolumeGroupSnapshot(
+      req: CreateRequest,
+      ctx: CallContext,
+    ): Promise<{ group_snapshot: CsiVolumeGroupSnapshot }> {
       const name = requireString(req.name, 'name');
       const volumeIds = req.source_volume_ids ?? [];
       if (volumeIds.length === 0) throw invalidArgument('source_volume_ids', 'is required');
       volumeIds.forEach((id, i) => requireString(id, `source_volume_ids[${i}]`));
-      if (new Set(volumeIds).size !== volumeIds.length) throw invalidArgument('source_volume_ids', 'names a volume twice');
+      if (new Set(volumeIds).size !== volumeIds.length)
+        throw invalidArgument('source_volume_ids', 'names a volume twice');
       const groupType = parseGroupParameters(req.parameters ?? {});
       const c = forSecrets(req.secrets);
       const info = await createGroupSnapshot(c, { name, volumeIds, groupType }, ctx.signal);
@@ -108,7 +119,10 @@ export function groupControllerHandlers(deps: GroupControllerDeps): ServiceHandl
       return {};
     },
 
-    async GetVolumeGroupSnapshot(req: ByIdRequest, ctx: CallContext): Promise<{ group_snapshot: CsiVolumeGroupSnapshot }> {
+    async GetVolumeGroupSnapshot(
+      req: ByIdRequest,
+      ctx: CallContext,
+    ): Promise<{ group_snapshot: CsiVolumeGroupSnapshot }> {
       const id = requireString(req.group_snapshot_id, 'group_snapshot_id');
       const info = await getGroupSnapshot(forSecrets(req.secrets), id, req.snapshot_ids ?? [], ctx.signal);
       return { group_snapshot: groupSnapshotOut(info) };
@@ -120,7 +134,10 @@ export function groupControllerHandlers(deps: GroupControllerDeps): ServiceHandl
 export function parseGroupParameters(params: Readonly<Record<string, string>>): string | undefined {
   for (const key of Object.keys(params)) {
     if (key !== GROUP_TYPE_PARAMETER && !key.startsWith(SIDECAR_PREFIX)) {
-      throw invalidArgument(`parameters.${key}`, `is not a known parameter (known: ${GROUP_TYPE_PARAMETER}, ${SIDECAR_PREFIX}*)`);
+      throw invalidArgument(
+        `parameters.${key}`,
+        `is not a known parameter (known: ${GROUP_TYPE_PARAMETER}, ${SIDECAR_PREFIX}*)`,
+      );
     }
   }
   return params[GROUP_TYPE_PARAMETER] || undefined;

@@ -12,10 +12,9 @@ const volume = (r: Req) => [`volume ${str(r.volume_id)}`];
  * Node calls also lock the paths they mount on or remove: two volumes named on one path (a confused or
  * hostile caller) must not race a mount against an unmount-and-rmdir there.
  */
-const paths = (...fields: string[]) => (r: Req) => [
-  ...volume(r),
-  ...fields.map((f) => `path ${normalize(str(r[f]) || ' ').replace(/(.)\/+$/, '$1')}`),
-];
+const paths =
+  (...fields: string[]) =>
+  (r: Req) => [...volume(r), ...fields.map((f) => `path ${normalize(str(r[f]) || ' ').replace(/(.)\/+$/, '$1')}`)];
 
 const LOCK_KEYS: Record<string, (r: Req) => string[]> = {
   CreateVolume: (r) => [`volume name ${str(r.name)}`],

@@ -85,9 +85,16 @@ export function canHaveDevice(volumeId: string): boolean {
  * Throws CodedError DEADLINE_EXCEEDED naming the volume and the links looked for when it never appears,
  * NOT_FOUND at once for an id no Cinder volume can have.
  */
-export async function waitForVolumeDevice(deps: NodeDeps, volumeId: string, ctx: CallContext, maxWaitMs?: number): Promise<FoundDevice> {
+export async function waitForVolumeDevice(
+  deps: NodeDeps,
+  volumeId: string,
+  ctx: CallContext,
+  maxWaitMs?: number,
+): Promise<FoundDevice> {
   if (!canHaveDevice(volumeId)) {
-    throw notFound(`volume_id "${volumeId.slice(0, 64)}${volumeId.length > 64 ? '…' : ''}" is no Cinder volume id (at most ${CINDER_ID_MAX_CHARS} characters, no "/"); no device of it can appear`);
+    throw notFound(
+      `volume_id "${volumeId.slice(0, 64)}${volumeId.length > 64 ? '…' : ''}" is no Cinder volume id (at most ${CINDER_ID_MAX_CHARS} characters, no "/"); no device of it can appear`,
+    );
   }
   return deps.mounter.waitForDevice(volumeId, {
     byIdDir: deps.byIdDir,
@@ -118,7 +125,8 @@ export async function lookForDevice(deps: NodeDeps, volumeId: string): Promise<F
   try {
     return await deps.mounter.waitForDevice(volumeId, { byIdDir: deps.byIdDir, timeoutMs: 0 });
   } catch (e) {
-    if (e instanceof CodedError && (e.code === Status.DEADLINE_EXCEEDED || e.code === Status.NOT_FOUND)) return undefined;
+    if (e instanceof CodedError && (e.code === Status.DEADLINE_EXCEEDED || e.code === Status.NOT_FOUND))
+      return undefined;
     throw e;
   }
 }

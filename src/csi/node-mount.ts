@@ -6,14 +6,26 @@
 import { DEFAULT_FS_TYPE } from '../mount/filesystem';
 import type { ServiceHandlers, CallContext } from './server';
 import type {
-  NodePublishVolumeRequest, NodePublishVolumeResponse, NodeStageVolumeRequest, NodeStageVolumeResponse,
-  NodeUnpublishVolumeRequest, NodeUnpublishVolumeResponse, NodeUnstageVolumeRequest, NodeUnstageVolumeResponse,
+  NodePublishVolumeRequest,
+  NodePublishVolumeResponse,
+  NodeStageVolumeRequest,
+  NodeStageVolumeResponse,
+  NodeUnpublishVolumeRequest,
+  NodeUnpublishVolumeResponse,
+  NodeUnstageVolumeRequest,
+  NodeUnstageVolumeResponse,
 } from './types';
 import { failedPrecondition, invalidArgument, unimplemented } from './errors';
 import { applyFsGroup } from '../mount/fs-group';
 import { requireMessage, requirePathUnder, requireString, validateCapability } from './validate';
 import {
-  EPHEMERAL_KEY, RESIZE_REQUIRED_KEY, isBlock, isReaderOnly, stagedBlockDevice, waitForVolumeDevice, type NodeDeps,
+  EPHEMERAL_KEY,
+  RESIZE_REQUIRED_KEY,
+  isBlock,
+  isReaderOnly,
+  stagedBlockDevice,
+  waitForVolumeDevice,
+  type NodeDeps,
 } from './node-deps';
 
 /** Handlers of the staging and publishing phases. */
@@ -32,7 +44,11 @@ export function mountHandlers(deps: NodeDeps): ServiceHandlers {
  * deadline, FAILED_PRECONDITION when another device is mounted on the path or the device holds a
  * partition table or an unknown signature (it is never formatted then), INTERNAL when mkfs or mount fail.
  */
-export async function nodeStageVolume(deps: NodeDeps, req: NodeStageVolumeRequest, ctx: CallContext): Promise<NodeStageVolumeResponse> {
+export async function nodeStageVolume(
+  deps: NodeDeps,
+  req: NodeStageVolumeRequest,
+  ctx: CallContext,
+): Promise<NodeStageVolumeResponse> {
   const volumeId = requireString(req.volume_id, 'volume_id');
   const stagingPath = requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path');
   const cap = requireMessage(req.volume_capability, 'volume_capability');
@@ -54,7 +70,8 @@ export async function nodeStageVolume(deps: NodeDeps, req: NodeStageVolumeReques
     signal: ctx.signal,
   });
   if (res.alreadyStaged) ctx.log.info({ stagingPath }, 'volume already staged; nothing to do');
-  else ctx.log.info({ stagingPath, device: device.path, fsType: res.fsType, formatted: res.formatted }, 'volume staged');
+  else
+    ctx.log.info({ stagingPath, device: device.path, fsType: res.fsType, formatted: res.formatted }, 'volume staged');
   return {};
 }
 
@@ -63,7 +80,11 @@ export async function nodeStageVolume(deps: NodeDeps, req: NodeStageVolumeReques
  * success; a stale mount (ENOTCONN, EIO) is detached lazily. Nothing outside the path is touched.
  * Throws FAILED_PRECONDITION when the mount is busy or the unmounted directory is not empty.
  */
-export async function nodeUnstageVolume(deps: NodeDeps, req: NodeUnstageVolumeRequest, ctx: CallContext): Promise<NodeUnstageVolumeResponse> {
+export async function nodeUnstageVolume(
+  deps: NodeDeps,
+  req: NodeUnstageVolumeRequest,
+  ctx: CallContext,
+): Promise<NodeUnstageVolumeResponse> {
   requireString(req.volume_id, 'volume_id');
   const stagingPath = requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path');
   await deps.mounter.cleanupMountPoint(stagingPath);
@@ -78,10 +99,16 @@ export async function nodeUnstageVolume(deps: NodeDeps, req: NodeUnstageVolumeRe
  * issue #2599), FAILED_PRECONDITION when the volume is not staged, ALREADY_EXISTS when something else
  * (or this volume in the other read-only mode) is mounted at the target.
  */
-export async function nodePublishVolume(deps: NodeDeps, req: NodePublishVolumeRequest, ctx: CallContext): Promise<NodePublishVolumeResponse> {
+export async function nodePublishVolume(
+  deps: NodeDeps,
+  req: NodePublishVolumeRequest,
+  ctx: CallContext,
+): Promise<NodePublishVolumeResponse> {
   const volumeId = requireString(req.volume_id, 'volume_id');
   if (req.volume_context?.[EPHEMERAL_KEY] === 'true') {
-    throw unimplemented('CSI inline ephemeral volumes are not supported; use a generic ephemeral volume (a PVC template)');
+    throw unimplemented(
+      'CSI inline ephemeral volumes are not supported; use a generic ephemeral volume (a PVC template)',
+    );
   }
   const targetPath = requirePathUnder(req.target_path, deps.kubeletDir, 'target_path');
   const stagingPath = requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path');
@@ -96,7 +123,9 @@ export async function nodePublishVolume(deps: NodeDeps, req: NodePublishVolumeRe
     return {};
   }
   if (!(await deps.mounter.isMountPoint(stagingPath))) {
-    throw failedPrecondition(`volume ${volumeId} is not staged: nothing is mounted at staging_target_path ${stagingPath}`);
+    throw failedPrecondition(
+      `volume ${volumeId} is not staged: nothing is mounted at staging_target_path ${stagingPath}`,
+    );
   }
   const fsGroup = cap.mount!.volume_mount_group ? fsGroupId(cap.mount!.volume_mount_group) : undefined;
   const res = await deps.mounter.publishBind(stagingPath, targetPath, { readOnly, mountFlags: cap.mount!.mount_flags });

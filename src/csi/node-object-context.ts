@@ -43,15 +43,22 @@ export function objectMountSpec(
 ): MountSpec {
   const c = context ?? {};
   const provider = c.provider || ref.provider;
-  if (provider !== ref.provider) throw invalidArgument('volume_context.provider', `"${provider}" does not match volume_id`);
+  if (provider !== ref.provider)
+    throw invalidArgument('volume_context.provider', `"${provider}" does not match volume_id`);
   const mounter = (c.mounter || (provider === 'swift' ? 'rclone' : 's3fs')) as MounterName;
-  if (mounter !== 's3fs' && mounter !== 'rclone') throw invalidArgument('volume_context.mounter', `"${mounter}" is not s3fs or rclone`);
-  if (provider === 'swift' && mounter !== 'rclone') throw invalidArgument('volume_context.mounter', 'must be rclone for swift');
+  if (mounter !== 's3fs' && mounter !== 'rclone')
+    throw invalidArgument('volume_context.mounter', `"${mounter}" is not s3fs or rclone`);
+  if (provider === 'swift' && mounter !== 'rclone')
+    throw invalidArgument('volume_context.mounter', 'must be rclone for swift');
   const endpoint = c.endpoint || secrets?.endpoint || '';
-  if (provider === 's3' && !endpoint) throw invalidArgument('volume_context.endpoint', 'is required for s3 (or secret endpoint)');
+  if (provider === 's3' && !endpoint)
+    throw invalidArgument('volume_context.endpoint', 'is required for s3 (or secret endpoint)');
   const fsGroup = intField(cap.mount?.volume_mount_group, 'volume_capability.mount.volume_mount_group');
-  const umask = c.umask || (fsGroup === undefined ? undefined : mounter === 's3fs' ? S3FS_FSGROUP_DEFAULT_UMASK : FSGROUP_DEFAULT_UMASK);
-  if (umask !== undefined && !/^0?[0-7]{1,3}$/.test(umask)) throw invalidArgument('volume_context.umask', `"${umask}" is not octal`);
+  const umask =
+    c.umask ||
+    (fsGroup === undefined ? undefined : mounter === 's3fs' ? S3FS_FSGROUP_DEFAULT_UMASK : FSGROUP_DEFAULT_UMASK);
+  if (umask !== undefined && !/^0?[0-7]{1,3}$/.test(umask))
+    throw invalidArgument('volume_context.umask', `"${umask}" is not octal`);
   return {
     volumeId,
     target,
@@ -62,7 +69,10 @@ export function objectMountSpec(
     endpoint,
     region: c.region || DEFAULT_OBJECT_REGION,
     pathStyle: c.pathStyle !== 'false',
-    options: (c.mountOptions ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    options: (c.mountOptions ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     uid: intField(c.uid, 'volume_context.uid'),
     // fsGroup (VOLUME_MOUNT_GROUP) wins over the StorageClass gid: the pod asked for it.
     gid: fsGroup ?? intField(c.gid, 'volume_context.gid'),
@@ -85,7 +95,10 @@ export function objectCredentials(provider: 's3' | 'swift', secrets: StringMap):
   if (!s['auth-url']) throw invalidArgument('secrets.auth-url', 'is required for swift');
   const hasAppCred = Boolean(s['application-credential-id'] && s['application-credential-secret']);
   if (!hasAppCred && !(s.username && s.password)) {
-    throw invalidArgument('secrets', 'need username+password or application-credential-id+application-credential-secret for swift');
+    throw invalidArgument(
+      'secrets',
+      'need username+password or application-credential-id+application-credential-secret for swift',
+    );
   }
   return {
     kind: 'swift',

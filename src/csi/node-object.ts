@@ -8,8 +8,13 @@ import { failedPrecondition, invalidArgument, notFound, unavailable } from './er
 import type { NodeDeps } from './node-deps';
 import type { CallContext, ServiceHandlers, UnaryHandler } from './server';
 import type {
-  NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeStageVolumeRequest,
-  NodeUnpublishVolumeRequest, NodeUnstageVolumeRequest, VolumeCapability,
+  NodeGetVolumeStatsRequest,
+  NodeGetVolumeStatsResponse,
+  NodePublishVolumeRequest,
+  NodeStageVolumeRequest,
+  NodeUnpublishVolumeRequest,
+  NodeUnstageVolumeRequest,
+  VolumeCapability,
 } from './types';
 import { requireMessage, requirePathUnder, requireString } from './validate';
 import type { FuseMountService } from '../fuse/supervisor-client';
@@ -19,7 +24,13 @@ import { objectCredentials, objectMountSpec } from './node-object-context';
 import { OBJECT_VOLUME_ID_PREFIX, parseObjectVolumeId, type ObjectVolumeRef } from '../object/volume-id';
 
 /** The RPCs that carry a volume id and differ for object volumes. */
-export const OBJECT_ROUTED_RPCS = ['NodeStageVolume', 'NodeUnstageVolume', 'NodePublishVolume', 'NodeUnpublishVolume', 'NodeGetVolumeStats'];
+export const OBJECT_ROUTED_RPCS = [
+  'NodeStageVolume',
+  'NodeUnstageVolume',
+  'NodePublishVolume',
+  'NodeUnpublishVolume',
+  'NodeGetVolumeStats',
+];
 
 /** Kubelet drops a stats answer without usage ("usage is nil"), and the condition with it. */
 const UNMEASURABLE = [{ unit: 'BYTES' as const, total: 0, used: 0, available: 0 }];
@@ -35,7 +46,9 @@ export function withObjectRouting(deps: NodeDeps, handlers: ServiceHandlers): Se
     const block = handlers[rpc];
     const obj = object[rpc];
     out[rpc] = (req: { volume_id?: string }, ctx: CallContext) =>
-      typeof req?.volume_id === 'string' && req.volume_id.startsWith(OBJECT_VOLUME_ID_PREFIX) ? obj(req, ctx) : block(req, ctx);
+      typeof req?.volume_id === 'string' && req.volume_id.startsWith(OBJECT_VOLUME_ID_PREFIX)
+        ? obj(req, ctx)
+        : block(req, ctx);
   }
   return out;
 }
@@ -52,7 +65,8 @@ export function objectNodeHandlers(deps: NodeDeps): Record<string, UnaryHandler>
 }
 
 function fuseOf(deps: NodeDeps): FuseMountService {
-  if (!deps.fuse) throw failedPrecondition('object-storage volumes are not enabled on this node (no FUSE supervisor configured)');
+  if (!deps.fuse)
+    throw failedPrecondition('object-storage volumes are not enabled on this node (no FUSE supervisor configured)');
   return deps.fuse;
 }
 
@@ -63,7 +77,8 @@ function objectRef(volumeId: string): ObjectVolumeRef {
 }
 
 function filesystemCap(cap: VolumeCapability): void {
-  if (cap.access_type !== 'mount') throw invalidArgument('volume_capability', 'object volumes can only be mounted, not used as raw block');
+  if (cap.access_type !== 'mount')
+    throw invalidArgument('volume_capability', 'object volumes can only be mounted, not used as raw block');
 }
 
 const isReaderOnly = (cap: VolumeCapability) =>
@@ -83,7 +98,10 @@ async function nodeStageObject(deps: NodeDeps, req: NodeStageVolumeRequest, ctx:
   const spec = objectMountSpec(volumeId, ref, stagingPath, req.volume_context, req.secrets, cap, isReaderOnly(cap));
   const creds = objectCredentials(spec.provider, req.secrets);
   await fuseOf(deps).mount(spec, creds);
-  ctx.log.info({ stagingPath, mounter: spec.mounter, bucket: spec.bucket, prefix: spec.prefix, readOnly: spec.readOnly }, 'object volume staged');
+  ctx.log.info(
+    { stagingPath, mounter: spec.mounter, bucket: spec.bucket, prefix: spec.prefix, readOnly: spec.readOnly },
+    'object volume staged',
+  );
   return {};
 }
 
@@ -115,11 +133,15 @@ async function nodePublishObject(deps: NodeDeps, req: NodePublishVolumeRequest, 
     throw failedPrecondition(`volume ${volumeId} is not staged: no FUSE mount at staging_target_path ${stagingPath}`);
   }
   const readOnly = req.readonly || isReaderOnly(cap);
-  const creds = req.secrets && Object.keys(req.secrets).length > 0 ? objectCredentials(ref.provider, req.secrets) : undefined;
+  const creds =
+    req.secrets && Object.keys(req.secrets).length > 0 ? objectCredentials(ref.provider, req.secrets) : undefined;
   const res = await deps.mounter.publishBind(stagingPath, targetPath, { readOnly });
   // After the bind, so that a replaced daemon's binds include this one.
   if (creds) await fuseOf(deps).updateCredentials(stagingPath, creds);
-  ctx.log.info({ targetPath, stagingPath, readOnly }, res.alreadyPublished ? 'volume already published; nothing to do' : 'object volume published');
+  ctx.log.info(
+    { targetPath, stagingPath, readOnly },
+    res.alreadyPublished ? 'volume already published; nothing to do' : 'object volume published',
+  );
   return {};
 }
 
@@ -131,7 +153,8 @@ async function nodeUnpublishObject(deps: NodeDeps, req: NodeUnpublishVolumeReque
   if (await fuseMountAt(targetPath)) {
     const h = await probeMount(targetPath);
     // Touching a hung mount would block (umount resolves the path); the supervisor replaces its daemon within seconds.
-    if (h.state === 'unresponsive') throw unavailable(`${targetPath}: ${h.reason}; its FUSE daemon is being replaced, retry`);
+    if (h.state === 'unresponsive')
+      throw unavailable(`${targetPath}: ${h.reason}; its FUSE daemon is being replaced, retry`);
     if (h.state === 'dead') await detachLazily({ exec: execFile, log: ctx.log }, targetPath);
   }
   await deps.mounter.cleanupMountPoint(targetPath, { lazyIfBusy: true });
@@ -148,17 +171,23 @@ async function nodeUnpublishObject(deps: NodeDeps, req: NodeUnpublishVolumeReque
 async function nodeGetObjectStats(deps: NodeDeps, req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
   objectRef(requireString(req.volume_id, 'volume_id'));
   const volumePath = requirePathUnder(req.volume_path, deps.kubeletDir, 'volume_path');
-  const stagingPath = req.staging_target_path ? requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path') : undefined;
+  const stagingPath = req.staging_target_path
+    ? requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path')
+    : undefined;
   const mounted = await fuseMountAt(volumePath);
   if (!mounted && !(await pathExists(volumePath))) throw notFound(`volume_path ${volumePath} does not exist`);
   const mounts = await deps.fuse?.list().catch(() => undefined);
   const known = mounts?.find((m) => m.target === (stagingPath ?? volumePath));
   if (known && known.state !== 'alive') {
-    const condition = { abnormal: true, message: `FUSE mount is ${known.state}: ${known.lastError ?? 'no detail'} (restarts: ${known.restarts})` };
+    const condition = {
+      abnormal: true,
+      message: `FUSE mount is ${known.state}: ${known.lastError ?? 'no detail'} (restarts: ${known.restarts})`,
+    };
     return { usage: UNMEASURABLE, volume_condition: condition };
   }
   const h = await probeMount(volumePath);
-  if (h.state !== 'alive') return { usage: UNMEASURABLE, volume_condition: { abnormal: true, message: `${volumePath}: ${h.reason}` } };
+  if (h.state !== 'alive')
+    return { usage: UNMEASURABLE, volume_condition: { abnormal: true, message: `${volumePath}: ${h.reason}` } };
   const s = h.stats;
   return {
     usage: [

@@ -7,8 +7,13 @@ import type { MountInfo } from '../mount/mountinfo';
 import { failedPrecondition, invalidArgument, notFound } from './errors';
 import type { ServiceHandlers, CallContext } from './server';
 import type {
-  CapacityRange, NodeExpandVolumeRequest, NodeExpandVolumeResponse, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse,
-  VolumeCondition, VolumeUsage,
+  CapacityRange,
+  NodeExpandVolumeRequest,
+  NodeExpandVolumeResponse,
+  NodeGetVolumeStatsRequest,
+  NodeGetVolumeStatsResponse,
+  VolumeCondition,
+  VolumeUsage,
 } from './types';
 import { isAbsolute } from 'node:path';
 import { requirePathUnder, requireString, validateCapability } from './validate';
@@ -34,7 +39,11 @@ export function volumeHandlers(deps: NodeDeps): ServiceHandlers {
  * smaller than required_bytes (after a rescan with `rescan-on-resize`) or nothing is mounted there, and
  * FAILED_PRECONDITION naming CAP_SYS_RESOURCE when the kernel denies an ext4 online resize.
  */
-export async function nodeExpandVolume(deps: NodeDeps, req: NodeExpandVolumeRequest, ctx: CallContext): Promise<NodeExpandVolumeResponse> {
+export async function nodeExpandVolume(
+  deps: NodeDeps,
+  req: NodeExpandVolumeRequest,
+  ctx: CallContext,
+): Promise<NodeExpandVolumeResponse> {
   const volumeId = requireString(req.volume_id, 'volume_id');
   const volumePath = volumePathOf(req.volume_path, volumeId, deps.kubeletDir);
   if (req.staging_target_path) requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path');
@@ -54,7 +63,9 @@ export async function nodeExpandVolume(deps: NodeDeps, req: NodeExpandVolumeRequ
     size = await deps.mounter.deviceSizeBytes(device);
   }
   if (size < required) {
-    throw failedPrecondition(`device ${device} of volume ${volumeId} has ${size} bytes, less than the ${required} required; not grown yet`);
+    throw failedPrecondition(
+      `device ${device} of volume ${volumeId} has ${size} bytes, less than the ${required} required; not grown yet`,
+    );
   }
   if (!raw) await deps.mounter.resizeFilesystem(device, volumePath);
   ctx.log.info({ volumePath, device, sizeBytes: size, raw }, 'volume expanded on node');
@@ -71,14 +82,16 @@ export async function nodeExpandVolume(deps: NodeDeps, req: NodeExpandVolumeRequ
  */
 function volumePathOf(path: string | undefined, volumeId: string, kubeletDir: string): string {
   const p = requireString(path, 'volume_path');
-  if (!isAbsolute(p)) throw notFound(`volume ${volumeId} is not at volume_path "${p}": a relative path never holds a published volume`);
+  if (!isAbsolute(p))
+    throw notFound(`volume ${volumeId} is not at volume_path "${p}": a relative path never holds a published volume`);
   return requirePathUnder(p, kubeletDir, 'volume_path');
 }
 
 function requiredBytes(range: CapacityRange | null | undefined): number {
   const v = range?.required_bytes;
   if (v === undefined || v === null || v === '') return 0;
-  if (!/^\d+$/.test(String(v))) throw invalidArgument('capacity_range.required_bytes', `"${String(v)}" is not a non-negative integer`);
+  if (!/^\d+$/.test(String(v)))
+    throw invalidArgument('capacity_range.required_bytes', `"${String(v)}" is not a non-negative integer`);
   return Number(v);
 }
 
@@ -92,7 +105,9 @@ async function mountedDevice(deps: NodeDeps, volumeId: string, path: string): Pr
   if ((await deps.mounter.pathKind(top.source)) === 'block-device') return top.source;
   const found = await lookForDevice(deps, volumeId);
   if (found && (await deps.mounter.isMountPointOf(path, found.path))) return found.path;
-  throw failedPrecondition(`cannot tell which device is mounted at volume_path ${path} (mountinfo names ${top.source})`);
+  throw failedPrecondition(
+    `cannot tell which device is mounted at volume_path ${path} (mountinfo names ${top.source})`,
+  );
 }
 
 /**
@@ -100,17 +115,25 @@ async function mountedDevice(deps: NodeDeps, volumeId: string, path: string): Pr
  * and a condition that is abnormal when the path is no longer a mount, is stale, its filesystem went
  * read-only under a read-write mount, or the volume's device is gone. Throws NOT_FOUND for a missing path.
  */
-export async function nodeGetVolumeStats(deps: NodeDeps, req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
+export async function nodeGetVolumeStats(
+  deps: NodeDeps,
+  req: NodeGetVolumeStatsRequest,
+): Promise<NodeGetVolumeStatsResponse> {
   const volumeId = requireString(req.volume_id, 'volume_id');
   const volumePath = volumePathOf(req.volume_path, volumeId, deps.kubeletDir);
-  const stagingPath = req.staging_target_path ? requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path') : undefined;
+  const stagingPath = req.staging_target_path
+    ? requirePathUnder(req.staging_target_path, deps.kubeletDir, 'staging_target_path')
+    : undefined;
 
   const kind = await deps.mounter.pathKind(volumePath);
   switch (kind) {
     case 'missing':
       throw notFound(`volume_path ${volumePath} does not exist`);
     case 'stale':
-      return { usage: UNMEASURABLE, volume_condition: abnormal(`${volumePath} is a stale mount (transport endpoint or I/O error)`) };
+      return {
+        usage: UNMEASURABLE,
+        volume_condition: abnormal(`${volumePath} is a stale mount (transport endpoint or I/O error)`),
+      };
     case 'file':
       return { usage: UNMEASURABLE, volume_condition: abnormal(`${volumePath} is no longer bound to a block device`) };
     case 'block-device': {
@@ -122,8 +145,14 @@ export async function nodeGetVolumeStats(deps: NodeDeps, req: NodeGetVolumeStats
       // volume (its device is here) was unmounted underneath, which is a condition to report; an unknown one
       // is not at this path at all.
       if (!(await deps.mounter.findMount(volumePath))) {
-        if (!(await lookForDevice(deps, volumeId))) throw notFound(`volume ${volumeId} is not mounted at volume_path ${volumePath}`);
-        return { usage: UNMEASURABLE, volume_condition: abnormal(`${volumePath} is no longer a mount point: the volume's filesystem was unmounted underneath`) };
+        if (!(await lookForDevice(deps, volumeId)))
+          throw notFound(`volume ${volumeId} is not mounted at volume_path ${volumePath}`);
+        return {
+          usage: UNMEASURABLE,
+          volume_condition: abnormal(
+            `${volumePath} is no longer a mount point: the volume's filesystem was unmounted underneath`,
+          ),
+        };
       }
       const s = await deps.mounter.fsStats(volumePath);
       return {
@@ -140,14 +169,20 @@ export async function nodeGetVolumeStats(deps: NodeDeps, req: NodeGetVolumeStats
 const NORMAL: VolumeCondition = { abnormal: false, message: 'volume is healthy' };
 const abnormal = (message: string): VolumeCondition => ({ abnormal: true, message });
 
-async function filesystemCondition(deps: NodeDeps, volumeId: string, volumePath: string, stagingPath?: string): Promise<VolumeCondition> {
+async function filesystemCondition(
+  deps: NodeDeps,
+  volumeId: string,
+  volumePath: string,
+  stagingPath?: string,
+): Promise<VolumeCondition> {
   const paths = stagingPath && stagingPath !== volumePath ? [volumePath, stagingPath] : [volumePath];
   for (const path of paths) {
     const kind = await deps.mounter.pathKind(path);
     if (kind === 'stale') return abnormal(`${path} is a stale mount (transport endpoint or I/O error)`);
     const top = kind === 'missing' ? undefined : await deps.mounter.findMount(path);
     if (!top) return abnormal(`${path} is no longer a mount point: the volume's filesystem was unmounted underneath`);
-    if (wentReadOnly(top)) return abnormal(`the filesystem at ${path} (${top.source}) went read-only under a read-write mount`);
+    if (wentReadOnly(top))
+      return abnormal(`the filesystem at ${path} (${top.source}) went read-only under a read-write mount`);
   }
   return deviceCondition(deps, volumeId, volumePath);
 }

@@ -89,7 +89,10 @@ async function nodeGetInfo(deps: NodeDeps, ctx: CallContext): Promise<NodeGetInf
   };
 }
 
-async function instanceMetadata(deps: NodeDeps, ctx: CallContext): Promise<{ uuid: string; availabilityZone?: string }> {
+async function instanceMetadata(
+  deps: NodeDeps,
+  ctx: CallContext,
+): Promise<{ uuid: string; availabilityZone?: string }> {
   try {
     return await deps.metadata.get(ctx.signal);
   } catch (e) {

@@ -37,7 +37,11 @@ const SERVICE_NAMES: readonly CsiServiceName[] = ['Identity', 'Controller', 'Nod
 
 /** A generated CSI client: one callback-style method per RPC, under both its proto and camelCase names. */
 export type CsiClient = grpc.Client & { [rpc: string]: unknown };
-type CsiClientConstructor = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => CsiClient;
+type CsiClientConstructor = new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => CsiClient;
 
 /** The `csi.v1` namespace of grpc.loadPackageDefinition: one client constructor per service. */
 export type CsiNamespace = Record<CsiServiceName, CsiClientConstructor & { service: grpc.ServiceDefinition }>;
@@ -130,7 +134,8 @@ function serviceDefinitionOf(service: protobuf.Service): grpc.ServiceDefinition 
 
 function serializer(type: protobuf.Type): (value: object) => Buffer {
   return (value) => {
-    if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
+    if (Array.isArray(value))
+      throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
     const bytes = type.encode(type.fromObject(value)).finish();
     return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
   };
@@ -291,7 +296,11 @@ export function serviceDefinition(kind: CsiServiceName): grpc.ServiceDefinition 
  * `unix:///var/lib/kubelet/plugins/cinder.csi.openstack.org/csi.sock`; credentials default to insecure,
  * as CSI runs over a local socket. Close it with `client.close()`.
  */
-export function makeClient(kind: CsiServiceName, address: string, credentials = grpc.credentials.createInsecure()): CsiClient {
+export function makeClient(
+  kind: CsiServiceName,
+  address: string,
+  credentials = grpc.credentials.createInsecure(),
+): CsiClient {
   if (!SERVICE_NAMES.includes(kind)) throw new Error(`unknown CSI service: ${kind}`);
   return new (loadCsiProto().csi[kind])(address, credentials);
 }

@@ -11,7 +11,14 @@ export const MAX_STRING_BYTES = 4096;
 export const MAX_MAP_BYTES = 256 * 1024;
 const MAX_DEPTH = 8;
 /** The map<string,string> fields of csi.proto requests. */
-const MAP_FIELDS = new Set(['secrets', 'parameters', 'mutable_parameters', 'volume_context', 'publish_context', 'segments']);
+const MAP_FIELDS = new Set([
+  'secrets',
+  'parameters',
+  'mutable_parameters',
+  'volume_context',
+  'publish_context',
+  'segments',
+]);
 
 /**
  * Throws INVALID_ARGUMENT for the first oversized string or map field found, naming it by its path. Runs on every

@@ -27,12 +27,27 @@ const DEADLINE_SLACK_MS = 50;
 const SOCKET_PROBE_TIMEOUT_MS = 1_000;
 /** RPCs kubelet and the sidecars call constantly; logged at debug so info stays readable. */
 const ROUTINE_RPCS = new Set([
-  'Probe', 'GetPluginInfo', 'GetPluginCapabilities', 'ControllerGetCapabilities', 'NodeGetCapabilities',
-  'NodeGetInfo', 'NodeGetVolumeStats', 'ListVolumes', 'ListSnapshots', 'ControllerGetVolume', 'GetCapacity',
+  'Probe',
+  'GetPluginInfo',
+  'GetPluginCapabilities',
+  'ControllerGetCapabilities',
+  'NodeGetCapabilities',
+  'NodeGetInfo',
+  'NodeGetVolumeStats',
+  'ListVolumes',
+  'ListSnapshots',
+  'ControllerGetVolume',
+  'GetCapacity',
 ]);
 const CLIENT_ERRORS = new Set([
-  Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.ALREADY_EXISTS, Status.FAILED_PRECONDITION,
-  Status.ABORTED, Status.OUT_OF_RANGE, Status.UNIMPLEMENTED, Status.RESOURCE_EXHAUSTED,
+  Status.INVALID_ARGUMENT,
+  Status.NOT_FOUND,
+  Status.ALREADY_EXISTS,
+  Status.FAILED_PRECONDITION,
+  Status.ABORTED,
+  Status.OUT_OF_RANGE,
+  Status.UNIMPLEMENTED,
+  Status.RESOURCE_EXHAUSTED,
 ]);
 
 /** What every handler receives besides the request. */
@@ -69,7 +84,9 @@ export interface CsiServerOptions {
 
 /** Marker a wrapped deserializer returns for bytes that are not a valid message. */
 const MALFORMED = Symbol('malformed-request');
-interface Malformed { [MALFORMED]: string }
+interface Malformed {
+  [MALFORMED]: string;
+}
 
 export class CsiServer {
   private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
@@ -97,7 +114,9 @@ export class CsiServer {
       address = `${ep.host}:${ep.port}`;
     }
     const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
     );
     const bound = ep.kind === 'unix' ? address : `tcp://${ep.host}:${port}`;
     this.opts.log.info({ endpoint: bound }, 'CSI server listening');
@@ -160,12 +179,16 @@ export class CsiServer {
     let response: object | undefined;
     let error: CodedError | undefined;
     try {
-      if (isMalformed(request)) throw new CodedError(Status.INVALID_ARGUMENT, `malformed request: ${request[MALFORMED]}`);
+      if (isMalformed(request))
+        throw new CodedError(Status.INVALID_ARGUMENT, `malformed request: ${request[MALFORMED]}`);
       if (!handler) throw new CodedError(Status.UNIMPLEMENTED, `${rpc} is not implemented by this plugin`);
       checkRequestSizes(request);
       release = this.locks.acquire(lockKeysFor(rpc, request), `${rpc} ${callId}`);
       response = await handler(request, {
-        rpc, callId, signal, deadline,
+        rpc,
+        callId,
+        signal,
+        deadline,
         get log() {
           return log();
         },
@@ -181,7 +204,13 @@ export class CsiServer {
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     const code = error ? error.code : Status.OK;
     this.opts.observer?.callFinished(rpc, Status[code], durationMs);
-    const level = !error ? (ROUTINE_RPCS.has(rpc) ? 'debug' : 'info') : CLIENT_ERRORS.has(error.code) ? 'warn' : 'error';
+    const level = !error
+      ? ROUTINE_RPCS.has(rpc)
+        ? 'debug'
+        : 'info'
+      : CLIENT_ERRORS.has(error.code)
+        ? 'warn'
+        : 'error';
     if (this.opts.log.isLevelEnabled(level)) {
       const line = {
         durationMs: Math.round(durationMs * 10) / 10,
@@ -219,14 +248,18 @@ function safeDeserializer(inner: grpc.deserialize<unknown>): grpc.deserialize<un
   };
 }
 
-function abortSignalFor(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; deadline?: number; dispose: () => void } {
+function abortSignalFor(call: grpc.ServerUnaryCall<unknown, unknown>): {
+  signal: AbortSignal;
+  deadline?: number;
+  dispose: () => void;
+} {
   const controller = new AbortController();
   const d = call.getDeadline();
   const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
   let timer: NodeJS.Timeout | undefined;
   if (deadline !== undefined) {
     timer = setTimeout(
-      () => controller.abort(new CodedError(Status.DEADLINE_EXCEEDED, 'the caller\'s deadline passed')),
+      () => controller.abort(new CodedError(Status.DEADLINE_EXCEEDED, "the caller's deadline passed")),
       Math.max(0, deadline - Date.now()),
     );
   }
@@ -234,7 +267,7 @@ function abortSignalFor(call: grpc.ServerUnaryCall<unknown, unknown>): { signal:
   const onCancel = () =>
     controller.abort(
       deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS
-        ? new CodedError(Status.DEADLINE_EXCEEDED, 'the caller\'s deadline passed')
+        ? new CodedError(Status.DEADLINE_EXCEEDED, "the caller's deadline passed")
         : new CodedError(Status.CANCELLED, 'the caller cancelled the call'),
     );
   call.on('cancelled', onCancel);

@@ -27,7 +27,10 @@ export type AccessModeName =
   | 'SINGLE_NODE_MULTI_WRITER';
 
 export type PluginServiceType =
-  | 'UNKNOWN' | 'CONTROLLER_SERVICE' | 'VOLUME_ACCESSIBILITY_CONSTRAINTS' | 'GROUP_CONTROLLER_SERVICE'
+  | 'UNKNOWN'
+  | 'CONTROLLER_SERVICE'
+  | 'VOLUME_ACCESSIBILITY_CONSTRAINTS'
+  | 'GROUP_CONTROLLER_SERVICE'
   | 'SNAPSHOT_METADATA_SERVICE';
 export type VolumeExpansionType = 'UNKNOWN' | 'ONLINE' | 'OFFLINE';
 
@@ -158,8 +161,7 @@ export interface GetPluginInfoResponse {
 
 export type GetPluginCapabilitiesRequest = Record<string, never>;
 export type PluginCapability =
-  | { service: { type: PluginServiceType } }
-  | { volume_expansion: { type: VolumeExpansionType } };
+  { service: { type: PluginServiceType } } | { volume_expansion: { type: VolumeExpansionType } };
 export interface GetPluginCapabilitiesResponse {
   capabilities?: PluginCapability[];
 }
@@ -412,7 +414,10 @@ export interface ControllerRpcs {
   DeleteVolume: { request: DeleteVolumeRequest; response: DeleteVolumeResponse };
   ControllerPublishVolume: { request: ControllerPublishVolumeRequest; response: ControllerPublishVolumeResponse };
   ControllerUnpublishVolume: { request: ControllerUnpublishVolumeRequest; response: ControllerUnpublishVolumeResponse };
-  ValidateVolumeCapabilities: { request: ValidateVolumeCapabilitiesRequest; response: ValidateVolumeCapabilitiesResponse };
+  ValidateVolumeCapabilities: {
+    request: ValidateVolumeCapabilitiesRequest;
+    response: ValidateVolumeCapabilitiesResponse;
+  };
   ListVolumes: { request: ListVolumesRequest; response: ListVolumesResponse };
   GetCapacity: { request: GetCapacityRequest; response: GetCapacityResponse };
   ControllerGetCapabilities: { request: ControllerGetCapabilitiesRequest; response: ControllerGetCapabilitiesResponse };

@@ -20,9 +20,16 @@ export const NAME_MAX_BYTES = 255;
 export const SUPPORTED_FS_TYPES = ['', 'ext4', 'ext3', 'xfs', 'btrfs'] as const;
 
 const SINGLE_NODE_MODES: readonly AccessModeName[] = [
-  'SINGLE_NODE_WRITER', 'SINGLE_NODE_READER_ONLY', 'SINGLE_NODE_SINGLE_WRITER', 'SINGLE_NODE_MULTI_WRITER',
+  'SINGLE_NODE_WRITER',
+  'SINGLE_NODE_READER_ONLY',
+  'SINGLE_NODE_SINGLE_WRITER',
+  'SINGLE_NODE_MULTI_WRITER',
 ];
-const MULTI_NODE_MODES: readonly AccessModeName[] = ['MULTI_NODE_READER_ONLY', 'MULTI_NODE_SINGLE_WRITER', 'MULTI_NODE_MULTI_WRITER'];
+const MULTI_NODE_MODES: readonly AccessModeName[] = [
+  'MULTI_NODE_READER_ONLY',
+  'MULTI_NODE_SINGLE_WRITER',
+  'MULTI_NODE_MULTI_WRITER',
+];
 
 /** Throws INVALID_ARGUMENT when a required string field is empty. */
 export function requireString(value: string | undefined | null, field: string): string {
@@ -56,7 +63,10 @@ export function validateCapability(cap: VolumeCapability, field: string, policy?
   }
   if (MULTI_NODE_MODES.includes(mode)) {
     if (cap.access_type === 'mount') {
-      throw invalidArgument(`${field}.access_mode`, `${mode} needs a raw block volume: a filesystem on several nodes at once corrupts it`);
+      throw invalidArgument(
+        `${field}.access_mode`,
+        `${mode} needs a raw block volume: a filesystem on several nodes at once corrupts it`,
+      );
     }
     if (policy && !policy.allowMultiNode(cap)) {
       throw invalidArgument(`${field}.access_mode`, `${mode} needs a volume type with multiattach enabled`);
@@ -67,7 +77,11 @@ export function validateCapability(cap: VolumeCapability, field: string, policy?
 }
 
 /** Checks a non-empty list of capabilities. */
-export function validateCapabilities(caps: VolumeCapability[] | undefined, field: string, policy?: CapabilityPolicy): void {
+export function validateCapabilities(
+  caps: VolumeCapability[] | undefined,
+  field: string,
+  policy?: CapabilityPolicy,
+): void {
   if (!caps || caps.length === 0) throw invalidArgument(field, 'is required');
   caps.forEach((c, i) => validateCapability(c, `${field}[${i}]`, policy));
 }
@@ -87,7 +101,12 @@ export function sizeGiBFor(range: CapacityRange | null | undefined, field = 'cap
   if (limit > 0n && required > limit) {
     throw invalidArgument(field, `required_bytes ${required} is more than limit_bytes ${limit}`);
   }
-  const bytes = required > 0n ? required : limit > 0n && limit < BigInt(DEFAULT_VOLUME_BYTES) ? limit : BigInt(DEFAULT_VOLUME_BYTES);
+  const bytes =
+    required > 0n
+      ? required
+      : limit > 0n && limit < BigInt(DEFAULT_VOLUME_BYTES)
+        ? limit
+        : BigInt(DEFAULT_VOLUME_BYTES);
   const gib = (bytes + BigInt(GIB) - 1n) / BigInt(GIB);
   if (limit > 0n && gib * BigInt(GIB) > limit) {
     throw outOfRange(`${field}: volumes are whole GiB; ${gib} GiB is more than limit_bytes ${limit}`);

@@ -24,7 +24,13 @@ export class StepRecorder {
       const note = (await fn()) ?? '';
       this.record({ name, ms: Date.now() - start, calls: this.callCount() - before, ok: true, note });
     } catch (e) {
-      this.record({ name, ms: Date.now() - start, calls: this.callCount() - before, ok: false, note: (e as Error).message ?? String(e) });
+      this.record({
+        name,
+        ms: Date.now() - start,
+        calls: this.callCount() - before,
+        ok: false,
+        note: (e as Error).message ?? String(e),
+      });
       throw e;
     }
   }
@@ -35,7 +41,8 @@ export class StepRecorder {
     const w = Math.max(...this.rows.map((r) => r.name.length), 10) + 2;
     const line = (a: string, b: string, c: string) => `${a.padEnd(w)}${b.padStart(10)}${c.padStart(18)}\n`;
     process.stdout.write(`\n${line('step', 'duration', 'OpenStack calls')}`);
-    for (const r of this.rows) process.stdout.write(line(`${r.ok ? ' ' : '✗'} ${r.name}`, seconds(r.ms), String(r.calls)));
+    for (const r of this.rows)
+      process.stdout.write(line(`${r.ok ? ' ' : '✗'} ${r.name}`, seconds(r.ms), String(r.calls)));
     process.stdout.write(line('  total', seconds(total), String(calls)));
   }
 

@@ -32,7 +32,12 @@ export function result(id: string, status: CheckStatus, message: string, hint?: 
 }
 
 /** Runs a check body; an unexpected throw becomes a fail naming the check rather than a crash. */
-export async function guarded(id: string, hint: string, body: () => Promise<CheckResult[]>, cloud?: string): Promise<CheckResult[]> {
+export async function guarded(
+  id: string,
+  hint: string,
+  body: () => Promise<CheckResult[]>,
+  cloud?: string,
+): Promise<CheckResult[]> {
   try {
     return await body();
   } catch (e) {

@@ -29,7 +29,14 @@ export interface DoctorCloud {
 
 /** Builds the doctor's clients for one cloud. Throws when a ca/cert/key file cannot be read. */
 export function doctorCloud(auth: CloudAuth, http: DoctorHttpOptions = {}): DoctorCloud {
-  const client = new HttpClient({ ...DOCTOR_HTTP, ...http, caFile: auth.caFile, tlsInsecure: auth.tlsInsecure, certFile: auth.certFile, keyFile: auth.keyFile });
+  const client = new HttpClient({
+    ...DOCTOR_HTTP,
+    ...http,
+    caFile: auth.caFile,
+    tlsInsecure: auth.tlsInsecure,
+    certFile: auth.certFile,
+    keyFile: auth.keyFile,
+  });
   const keystone = new KeystoneClient({ auth, http: client });
   return { auth, http: client, keystone, nova: new NovaClient({ keystone, http: client }) };
 }
@@ -45,9 +52,25 @@ export async function checkCloud(c: DoctorCloud): Promise<{ results: CheckResult
   try {
     await c.keystone.token();
     const project = await c.keystone.projectId();
-    out.push(result('cloud.keystone', 'pass', `authenticated at ${c.auth.authUrl}${project ? ` (project ${project})` : ''}`, undefined, name));
+    out.push(
+      result(
+        'cloud.keystone',
+        'pass',
+        `authenticated at ${c.auth.authUrl}${project ? ` (project ${project})` : ''}`,
+        undefined,
+        name,
+      ),
+    );
   } catch (e) {
-    out.push(result('cloud.keystone', 'fail', `authentication at ${c.auth.authUrl} failed: ${messageOf(e)}`, keystoneHint(e), name));
+    out.push(
+      result(
+        'cloud.keystone',
+        'fail',
+        `authentication at ${c.auth.authUrl} failed: ${messageOf(e)}`,
+        keystoneHint(e),
+        name,
+      ),
+    );
     return { results: out, usable: false };
   }
   let cinderUrl: string;
@@ -57,8 +80,15 @@ export async function checkCloud(c: DoctorCloud): Promise<{ results: CheckResult
     novaUrl = await c.keystone.endpoint(COMPUTE_SERVICE_TYPES);
     out.push(result('cloud.catalog', 'pass', `Cinder v3 at ${cinderUrl}, Nova at ${novaUrl}`, undefined, name));
   } catch (e) {
-    out.push(result('cloud.catalog', 'fail', messageOf(e),
-      'the token\'s catalog must list volumev3 (or block-storage) and compute for the configured region and endpoint type (cloud.conf region, os-endpoint-type)', name));
+    out.push(
+      result(
+        'cloud.catalog',
+        'fail',
+        messageOf(e),
+        "the token's catalog must list volumev3 (or block-storage) and compute for the configured region and endpoint type (cloud.conf region, os-endpoint-type)",
+        name,
+      ),
+    );
     return { results: out, usable: false };
   }
   out.push(await checkService(c, 'cinder', cinderUrl));
@@ -93,8 +123,13 @@ async function checkService(c: DoctorCloud, service: 'cinder' | 'nova', endpoint
   try {
     doc = await fetchVersion(c.http, c.keystone, service, endpointUrl);
   } catch (e) {
-    return result(id, 'fail', `${label} does not answer: ${messageOf(e)}`,
-      `GET ${versionRoot(service, endpointUrl)} must answer its version document; check that ${label} is up and reachable from here`, c.auth.name);
+    return result(
+      id,
+      'fail',
+      `${label} does not answer: ${messageOf(e)}`,
+      `GET ${versionRoot(service, endpointUrl)} must answer its version document; check that ${label} is up and reachable from here`,
+      c.auth.name,
+    );
   }
   const max = doc.version || doc.min_version || '';
   const missing = NEEDS[service].filter((n) => !max || compareMicroversions(max, n.version) < 0);
@@ -117,10 +152,19 @@ export function versionRoot(service: 'cinder' | 'nova', endpointUrl: string): st
   return `${m ? m[1] : endpointUrl.replace(/\/+$/, '')}/`;
 }
 
-async function fetchVersion(http: HttpClient, keystone: KeystoneClient, service: 'cinder' | 'nova', endpointUrl: string): Promise<VersionDoc> {
+async function fetchVersion(
+  http: HttpClient,
+  keystone: KeystoneClient,
+  service: 'cinder' | 'nova',
+  endpointUrl: string,
+): Promise<VersionDoc> {
   // Real Cinder keeps only `/` public; its `/v3/` version document needs a token (Nova's `/v2.1/` does not mind one).
   const res = await http.request<{ version?: VersionDoc; versions?: VersionDoc[] }>({
-    service, operation: 'versions', method: 'GET', url: versionRoot(service, endpointUrl), auth: keystone,
+    service,
+    operation: 'versions',
+    method: 'GET',
+    url: versionRoot(service, endpointUrl),
+    auth: keystone,
   });
   const prefix = service === 'cinder' ? 'v3' : 'v2.1';
   const doc = res.data?.version ?? res.data?.versions?.find((v) => v.id?.startsWith(prefix)) ?? res.data?.versions?.[0];
@@ -136,19 +180,38 @@ export function compareMicroversions(a: string, b: string): number {
 }
 
 /** Whether `nodeId` is a server in one of the clouds. Fails naming the id when no cloud has it. */
-export async function checkInstance(clouds: readonly DoctorCloud[], nodeId: string, from: string): Promise<CheckResult> {
+export async function checkInstance(
+  clouds: readonly DoctorCloud[],
+  nodeId: string,
+  from: string,
+): Promise<CheckResult> {
   const problems: string[] = [];
   for (const c of clouds) {
     try {
       const s = await c.nova.getServer(nodeId);
-      return result('cloud.instance', 'pass', `instance ${nodeId} (${s.name}, from ${from}) exists in Nova`, undefined, c.auth.name);
+      return result(
+        'cloud.instance',
+        'pass',
+        `instance ${nodeId} (${s.name}, from ${from}) exists in Nova`,
+        undefined,
+        c.auth.name,
+      );
     } catch (e) {
       if (!isNotFound(e)) problems.push(`${c.auth.name || 'Global'}: ${messageOf(e)}`);
     }
   }
   if (problems.length) {
-    return result('cloud.instance', 'fail', `cannot look up instance ${nodeId} in Nova: ${problems.join('; ')}`, 'fix the cloud checks above first');
+    return result(
+      'cloud.instance',
+      'fail',
+      `cannot look up instance ${nodeId} in Nova: ${problems.join('; ')}`,
+      'fix the cloud checks above first',
+    );
   }
-  return result('cloud.instance', 'fail', `instance ${nodeId} (from ${from}) not found in Nova`,
-    'the node id must be this VM\'s Nova server UUID in the configured cloud and project: check --node-id, the metadata service and cloud.conf region/project');
+  return result(
+    'cloud.instance',
+    'fail',
+    `instance ${nodeId} (from ${from}) not found in Nova`,
+    "the node id must be this VM's Nova server UUID in the configured cloud and project: check --node-id, the metadata service and cloud.conf region/project",
+  );
 }

@@ -3,14 +3,26 @@
  * and prints one line per check (or a JSON array with --json). Exit code 1 when any check failed, 0 otherwise;
  * usage errors are the CLI's (exit 2). Secret values from cloud.conf are blanked from everything printed.
  */
-import { ConfigError, DEFAULT_METADATA_REQUEST_TIMEOUT_MS, DEFAULT_METADATA_SEARCH_ORDER, loadCloudConfigFiles } from '../config/cloud-conf';
+import {
+  ConfigError,
+  DEFAULT_METADATA_REQUEST_TIMEOUT_MS,
+  DEFAULT_METADATA_SEARCH_ORDER,
+  loadCloudConfigFiles,
+} from '../config/cloud-conf';
 import { UsageError } from '../config/flags';
 import type { CloudConfig, MetadataOptions } from '../config/types';
 import { messageOf } from '../errors';
 import { type MetadataApi, MetadataClient } from '../openstack/metadata';
 import { type CheckResult, formatJson, formatText, guarded, result, SecretFilter } from './check';
 import { checkCloud, checkInstance, type DoctorCloud, doctorCloud, type DoctorHttpOptions } from './cloud-checks';
-import { checkDevices, checkKubeletPropagation, checkMetadata, checkSupervisorSocket, checkTools, type NodeCheckDeps } from './node-checks';
+import {
+  checkDevices,
+  checkKubeletPropagation,
+  checkMetadata,
+  checkSupervisorSocket,
+  checkTools,
+  type NodeCheckDeps,
+} from './node-checks';
 
 /** The doctor's flags; names match the plugin's where they mean the same thing. */
 export interface DoctorOptions {
@@ -84,26 +96,38 @@ export async function runDoctor(opts: DoctorOptions, deps: DoctorDeps = {}): Pro
     for (const name of opts.cloudNames) {
       const auth = config.clouds.get(name);
       if (!auth) continue;
-      out.push(...(await guarded('cloud.keystone', 'check the cloud\'s section in cloud.conf', async () => {
-        const c = doctorCloud(auth, deps.http);
-        const { results, usable } = await checkCloud(c);
-        if (usable) clouds.push(c);
-        return results;
-      }, name)));
+      out.push(
+        ...(await guarded(
+          'cloud.keystone',
+          "check the cloud's section in cloud.conf",
+          async () => {
+            const c = doctorCloud(auth, deps.http);
+            const { results, usable } = await checkCloud(c);
+            if (usable) clouds.push(c);
+            return results;
+          },
+          name,
+        )),
+      );
     }
   }
 
   let nodeId = opts.nodeId;
   let from = '--node-id';
   if (!opts.skipNode) {
-    const metadata = deps.metadata ?? new MetadataClient({ options: metadataOptions(config), metadataUrl: opts.metadataUrl });
+    const metadata =
+      deps.metadata ?? new MetadataClient({ options: metadataOptions(config), metadataUrl: opts.metadataUrl });
     const m = await checkMetadata(metadata, opts.nodeId);
     out.push(m.result);
     nodeId = m.nodeId;
     from = m.from ?? from;
     out.push(...(await checkTools(deps)));
     out.push(...(await checkDevices(opts.byIdDir, deps)));
-    out.push(...(await guarded('node.kubelet-dir', 'check that /proc/self/mountinfo is readable', async () => [await checkKubeletPropagation(opts.kubeletDir, deps)])));
+    out.push(
+      ...(await guarded('node.kubelet-dir', 'check that /proc/self/mountinfo is readable', async () => [
+        await checkKubeletPropagation(opts.kubeletDir, deps),
+      ])),
+    );
     if (opts.supervisorSocket) out.push(await checkSupervisorSocket(opts.supervisorSocket));
   }
   if (clouds.length && nodeId) out.push(await checkInstance(clouds, nodeId, from));
@@ -112,7 +136,15 @@ export async function runDoctor(opts: DoctorOptions, deps: DoctorDeps = {}): Pro
 
 function readConfig(opts: DoctorOptions, out: CheckResult[], secrets: SecretFilter): CloudConfig | undefined {
   if (opts.cloudConfig.length === 0) {
-    if (!opts.skipCloud) out.push(result('config', 'fail', 'no --cloud-config given', 'pass the cloud.conf the plugin uses, e.g. --cloud-config=/etc/config/cloud.conf (or --skip-cloud)'));
+    if (!opts.skipCloud)
+      out.push(
+        result(
+          'config',
+          'fail',
+          'no --cloud-config given',
+          'pass the cloud.conf the plugin uses, e.g. --cloud-config=/etc/config/cloud.conf (or --skip-cloud)',
+        ),
+      );
     return undefined;
   }
   let config: CloudConfig;
@@ -126,20 +158,41 @@ function readConfig(opts: DoctorOptions, out: CheckResult[], secrets: SecretFilt
   for (const auth of config.clouds.values()) {
     secrets.add(auth.password, auth.trusteePassword, auth.applicationCredentialSecret, auth.token);
   }
-  const sections = [...config.clouds.keys()].map((n) => (n ? `[Global "${n}"]` : '[Global]')).join(', ') || 'no [Global] section';
+  const sections =
+    [...config.clouds.keys()].map((n) => (n ? `[Global "${n}"]` : '[Global]')).join(', ') || 'no [Global] section';
   const what = `${opts.cloudConfig.join(', ')} parsed: ${sections}`;
-  out.push(config.warnings.length
-    ? result('config', 'warn', `${what}; ${config.warnings.join('; ')}`, 'remove or correct the keys named; the plugin ignores them')
-    : result('config', 'pass', what));
+  out.push(
+    config.warnings.length
+      ? result(
+          'config',
+          'warn',
+          `${what}; ${config.warnings.join('; ')}`,
+          'remove or correct the keys named; the plugin ignores them',
+        )
+      : result('config', 'pass', what),
+  );
   const absent = opts.skipCloud ? [] : opts.cloudNames.filter((n) => !config.clouds.has(n));
   for (const n of absent) {
-    out.push(result('config.cloud-name', 'fail', `--cloud-name "${n}" has no ${n ? `[Global "${n}"]` : '[Global]'} section`, 'add the section or drop the --cloud-name', n));
+    out.push(
+      result(
+        'config.cloud-name',
+        'fail',
+        `--cloud-name "${n}" has no ${n ? `[Global "${n}"]` : '[Global]'} section`,
+        'add the section or drop the --cloud-name',
+        n,
+      ),
+    );
   }
   return config;
 }
 
 function metadataOptions(config: CloudConfig | undefined): MetadataOptions {
-  return config?.metadata ?? { searchOrder: DEFAULT_METADATA_SEARCH_ORDER, requestTimeoutMs: DEFAULT_METADATA_REQUEST_TIMEOUT_MS };
+  return (
+    config?.metadata ?? {
+      searchOrder: DEFAULT_METADATA_SEARCH_ORDER,
+      requestTimeoutMs: DEFAULT_METADATA_REQUEST_TIMEOUT_MS,
+    }
+  );
 }
 
 /** The `doctor` subcommand: prints the report to stdout; resolves with 1 when any check failed, else 0. */

@@ -30,18 +30,39 @@ export interface NodeCheckDeps {
  * The node's identity from the metadata chain. With `--node-id` a metadata failure is a warning (the flag
  * stands in) and the flag wins for the instance check. `nodeId` is what the instance check should look up.
  */
-export async function checkMetadata(metadata: MetadataApi, nodeIdFlag?: string): Promise<{ result: CheckResult; nodeId?: string; from?: string }> {
+export async function checkMetadata(
+  metadata: MetadataApi,
+  nodeIdFlag?: string,
+): Promise<{ result: CheckResult; nodeId?: string; from?: string }> {
   try {
     const m = await metadata.get();
     const az = m.availabilityZone ? `AZ ${m.availabilityZone}` : 'no availability zone';
     const msg = `instance ${m.uuid}, ${az} (from ${m.source})${nodeIdFlag && nodeIdFlag !== m.uuid ? `; --node-id ${nodeIdFlag} overrides it` : ''}`;
     const r = m.availabilityZone
       ? result('node.metadata', 'pass', msg)
-      : result('node.metadata', 'warn', msg, 'topology needs the AZ: use a source that knows it (metadataService, configDrive) in [Metadata] search-order');
-    return nodeIdFlag ? { result: r, nodeId: nodeIdFlag, from: '--node-id' } : { result: r, nodeId: m.uuid, from: m.source };
+      : result(
+          'node.metadata',
+          'warn',
+          msg,
+          'topology needs the AZ: use a source that knows it (metadataService, configDrive) in [Metadata] search-order',
+        );
+    return nodeIdFlag
+      ? { result: r, nodeId: nodeIdFlag, from: '--node-id' }
+      : { result: r, nodeId: m.uuid, from: m.source };
   } catch (e) {
-    const hint = 'make the metadata service (--metadata-url) or the config drive reachable, or set [Metadata] search-order; on clouds without either pass --node-id';
-    if (nodeIdFlag) return { result: result('node.metadata', 'warn', `metadata unavailable (--node-id ${nodeIdFlag} given): ${messageOf(e)}`, hint), nodeId: nodeIdFlag, from: '--node-id' };
+    const hint =
+      'make the metadata service (--metadata-url) or the config drive reachable, or set [Metadata] search-order; on clouds without either pass --node-id';
+    if (nodeIdFlag)
+      return {
+        result: result(
+          'node.metadata',
+          'warn',
+          `metadata unavailable (--node-id ${nodeIdFlag} given): ${messageOf(e)}`,
+          hint,
+        ),
+        nodeId: nodeIdFlag,
+        from: '--node-id',
+      };
     return { result: result('node.metadata', 'fail', `no instance id from the metadata chain: ${messageOf(e)}`, hint) };
   }
 }
@@ -62,7 +83,12 @@ export async function checkTools(deps: NodeCheckDeps = {}): Promise<CheckResult[
       ? result('node.tools.required', 'fail', `missing: ${required.join(', ')}`, install)
       : result('node.tools.required', 'pass', `present: ${REQUIRED_TOOLS.join(', ')}`),
     optional.length
-      ? result('node.tools.optional', 'warn', `missing: ${optional.join(', ')} (xfs volumes, rescans or object storage will fail)`, install)
+      ? result(
+          'node.tools.optional',
+          'warn',
+          `missing: ${optional.join(', ')} (xfs volumes, rescans or object storage will fail)`,
+          install,
+        )
       : result('node.tools.optional', 'pass', `present: ${OPTIONAL_TOOLS.join(', ')}`),
   ];
 }
@@ -70,14 +96,28 @@ export async function checkTools(deps: NodeCheckDeps = {}): Promise<CheckResult[
 /** The by-id directory (fail when absent) and /dev/fuse (warn when absent). */
 export async function checkDevices(byIdDir: string, deps: NodeCheckDeps = {}): Promise<CheckResult[]> {
   const fuse = deps.fuseDevice ?? FUSE_DEVICE;
-  const isThere = (p: string) => stat(p).then(() => true, () => false);
+  const isThere = (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    );
   return [
     (await isThere(byIdDir))
       ? result('node.by-id', 'pass', `${byIdDir} exists`)
-      : result('node.by-id', 'fail', `${byIdDir} does not exist`, 'mount the host\'s /dev into the plugin container (hostPath /dev) so attached disks can be found by id'),
+      : result(
+          'node.by-id',
+          'fail',
+          `${byIdDir} does not exist`,
+          "mount the host's /dev into the plugin container (hostPath /dev) so attached disks can be found by id",
+        ),
     (await isThere(fuse))
       ? result('node.fuse', 'pass', `${fuse} exists`)
-      : result('node.fuse', 'warn', `${fuse} does not exist`, 'object-storage volumes need the fuse module loaded and /dev/fuse in the container (privileged or a device plugin)'),
+      : result(
+          'node.fuse',
+          'warn',
+          `${fuse} does not exist`,
+          'object-storage volumes need the fuse module loaded and /dev/fuse in the container (privileged or a device plugin)',
+        ),
   ];
 }
 
@@ -86,9 +126,20 @@ export async function checkDevices(byIdDir: string, deps: NodeCheckDeps = {}): P
  * mounts the plugin makes never reach kubelet and pods see empty directories.
  */
 export async function checkKubeletPropagation(kubeletDir: string, deps: NodeCheckDeps = {}): Promise<CheckResult> {
-  const hint = 'mount the kubelet directory into the plugin with mountPropagation: Bidirectional, and make the host mount shared (mount --make-rshared /)';
-  if (!(await stat(kubeletDir).then((s) => s.isDirectory(), () => false))) {
-    return result('node.kubelet-dir', 'fail', `${kubeletDir} is not a directory`, `pass --kubelet-dir with kubelet's --root-dir; ${hint}`);
+  const hint =
+    'mount the kubelet directory into the plugin with mountPropagation: Bidirectional, and make the host mount shared (mount --make-rshared /)';
+  if (
+    !(await stat(kubeletDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
+    return result(
+      'node.kubelet-dir',
+      'fail',
+      `${kubeletDir} is not a directory`,
+      `pass --kubelet-dir with kubelet's --root-dir; ${hint}`,
+    );
   }
   const dir = await resolveMountPath(kubeletDir);
   const holder = holdingMount(await readMountInfo(deps.mountInfoPath ?? MOUNTINFO_PATH), dir);
@@ -115,7 +166,8 @@ export function holdingMount(mounts: readonly MountInfo[], path: string): MountI
  * supervisor is up, but some object-storage volume is not being served.
  */
 export async function checkSupervisorSocket(path: string): Promise<CheckResult> {
-  const hint = 'start the FUSE supervisor (the fuse-supervisor container of the node plugin pod) and pass the socket it listens on';
+  const hint =
+    'start the FUSE supervisor (the fuse-supervisor container of the node plugin pod) and pass the socket it listens on';
   let mounts: Awaited<ReturnType<SupervisorClient['list']>>;
   try {
     mounts = await new SupervisorClient(path, SOCKET_TIMEOUT_MS).list();
@@ -125,5 +177,10 @@ export async function checkSupervisorSocket(path: string): Promise<CheckResult> 
   const count = (state: string) => mounts.filter((m) => m.state === state).length;
   const msg = `${path} answers: ${mounts.length} mounts (${count('alive')} alive, ${count('restarting')} restarting, ${count('dead')} dead)`;
   if (count('dead') + count('restarting') === 0) return result('node.supervisor', 'pass', msg);
-  return result('node.supervisor', 'warn', msg, 'see the supervisor\'s log and the daemon logs in its state dir for why mounts died');
+  return result(
+    'node.supervisor',
+    'warn',
+    msg,
+    "see the supervisor's log and the daemon logs in its state dir for why mounts died",
+  );
 }

@@ -33,6 +33,8 @@ export async function createFuseMounts(opts: FuseMountsOptions): Promise<FuseMou
     log: opts.log.child({ component: 'fuse-supervisor' }),
   });
   await supervisor.start();
-  opts.log.warn('FUSE supervisor runs inside the node plugin: object-volume mounts die with the plugin container (its PID namespace)');
+  opts.log.warn(
+    'FUSE supervisor runs inside the node plugin: object-volume mounts die with the plugin container (its PID namespace)',
+  );
   return { service: new InProcessFuseMounts(supervisor), stop: () => supervisor.stop() };
 }

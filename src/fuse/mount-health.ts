@@ -57,7 +57,8 @@ export async function probeMount(target: string, timeoutMs = PROBE_TIMEOUT_MS, e
     if (e instanceof ProbeTimeout) return { state: 'unresponsive', reason: e.message };
     const msg = messageOf(e);
     const code = (e as NodeJS.ErrnoException).code;
-    const dead = typeof code === 'string' && DEAD_ERRNOS.has(code) ? code : DEAD_MESSAGES.find(([re]) => re.test(msg))?.[1];
+    const dead =
+      typeof code === 'string' && DEAD_ERRNOS.has(code) ? code : DEAD_MESSAGES.find(([re]) => re.test(msg))?.[1];
     if (dead) return { state: 'dead', reason: `the FUSE daemon is gone (${dead})` };
     return { state: 'dead', reason: `statfs ${target}: ${msg}` };
   }
@@ -71,7 +72,11 @@ class ProbeTimeout extends Error {}
  * kernel until the connection is aborted, so the answer is raced against a timer of our own as well.
  * Throws ProbeTimeout on the deadline, the command's error otherwise.
  */
-export async function statfsOutOfProcess(path: string, timeoutMs = PROBE_TIMEOUT_MS, exec: Exec = execFile): Promise<FsStats> {
+export async function statfsOutOfProcess(
+  path: string,
+  timeoutMs = PROBE_TIMEOUT_MS,
+  exec: Exec = execFile,
+): Promise<FsStats> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ProbeTimeout(`statfs ${path} took over ${timeoutMs} ms`)), timeoutMs + 250);
@@ -81,11 +86,13 @@ export async function statfsOutOfProcess(path: string, timeoutMs = PROBE_TIMEOUT
     const run = exec('stat', ['-f', '-c', '%S %b %f %a %c %d', '--', path], { timeoutMs });
     run.catch(() => undefined);
     const { stdout } = await Promise.race([run, late]).catch((e) => {
-      if (/was killed \(SIGKILL\)|was killed \(timeout\)/.test(messageOf(e))) throw new ProbeTimeout(`statfs ${path} took over ${timeoutMs} ms`);
+      if (/was killed \(SIGKILL\)|was killed \(timeout\)/.test(messageOf(e)))
+        throw new ProbeTimeout(`statfs ${path} took over ${timeoutMs} ms`);
       throw e;
     });
     const [bsize, blocks, bfree, bavail, files, ffree] = stdout.trim().split(/\s+/).map(Number);
-    if (![bsize, blocks, bfree, bavail, files, ffree].every(Number.isFinite)) throw new Error(`stat -f printed "${stdout.trim()}"`);
+    if (![bsize, blocks, bfree, bavail, files, ffree].every(Number.isFinite))
+      throw new Error(`stat -f printed "${stdout.trim()}"`);
     return {
       totalBytes: blocks * bsize,
       usedBytes: (blocks - bfree) * bsize,
@@ -119,7 +126,12 @@ export async function abortFuseConnection(target: string): Promise<boolean> {
  * Waits until a FUSE mount at `target` answers statfs, or `exited` settles (the daemon gave up), or
  * `timeoutMs` passes. Throws an Error carrying the tail of `logFile` when the mount never came up.
  */
-export async function waitForMount(target: string, exited: Promise<unknown>, logFile: string, timeoutMs: number): Promise<void> {
+export async function waitForMount(
+  target: string,
+  exited: Promise<unknown>,
+  logFile: string,
+  timeoutMs: number,
+): Promise<void> {
   let gone = false;
   void exited.then(() => (gone = true));
   const end = Date.now() + timeoutMs;

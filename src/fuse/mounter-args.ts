@@ -18,11 +18,25 @@ type Rule = RegExp | 'flag';
  * checked in its log); the speed trade-offs are in docs/benchmarks.md.
  */
 export const S3FS_OPTIONS: Readonly<Record<string, Rule>> = {
-  max_stat_cache_size: INT, stat_cache_expire: INT, enable_noobj_cache: 'flag', parallel_count: INT,
-  multipart_size: INT, multireq_max: INT, max_dirty_data: INT, retries: INT, connect_timeout: INT,
-  readwrite_timeout: INT, complement_stat: 'flag', compat_dir: 'flag', notsup_compat_dir: 'flag',
-  nocopyapi: 'flag', norenameapi: 'flag', listobjectsv2: 'flag', dbglevel: /^(crit|err|warn|info|debug)$/,
-  nomultipart: 'flag', nomixupload: 'flag',
+  max_stat_cache_size: INT,
+  stat_cache_expire: INT,
+  enable_noobj_cache: 'flag',
+  parallel_count: INT,
+  multipart_size: INT,
+  multireq_max: INT,
+  max_dirty_data: INT,
+  retries: INT,
+  connect_timeout: INT,
+  readwrite_timeout: INT,
+  complement_stat: 'flag',
+  compat_dir: 'flag',
+  notsup_compat_dir: 'flag',
+  nocopyapi: 'flag',
+  norenameapi: 'flag',
+  listobjectsv2: 'flag',
+  dbglevel: /^(crit|err|warn|info|debug)$/,
+  nomultipart: 'flag',
+  nomixupload: 'flag',
 };
 
 /**
@@ -31,12 +45,30 @@ export const S3FS_OPTIONS: Readonly<Record<string, Rule>> = {
  * random writes and read-write opens.
  */
 export const RCLONE_OPTIONS: Readonly<Record<string, Rule>> = {
-  'vfs-cache-mode': /^(off|minimal|writes|full)$/, 'vfs-cache-max-size': SIZE, 'vfs-cache-max-age': DURATION,
-  'vfs-write-back': DURATION, 'vfs-read-chunk-size': SIZE_OR_OFF, 'buffer-size': SIZE, 'dir-cache-time': DURATION,
-  'attr-timeout': DURATION, 'no-modtime': 'flag', retries: INT, 'low-level-retries': INT, contimeout: DURATION,
-  timeout: DURATION, 's3-upload-concurrency': INT, 's3-chunk-size': SIZE, 's3-no-check-bucket': 'flag',
-  's3-upload-cutoff': SIZE, 's3-disable-checksum': 'flag', 'vfs-read-chunk-size-limit': SIZE_OR_OFF,
-  'vfs-read-ahead': SIZE, 'max-read-ahead': SIZE, 'write-back-cache': 'flag', 'no-checksum': 'flag', 'use-mmap': 'flag',
+  'vfs-cache-mode': /^(off|minimal|writes|full)$/,
+  'vfs-cache-max-size': SIZE,
+  'vfs-cache-max-age': DURATION,
+  'vfs-write-back': DURATION,
+  'vfs-read-chunk-size': SIZE_OR_OFF,
+  'buffer-size': SIZE,
+  'dir-cache-time': DURATION,
+  'attr-timeout': DURATION,
+  'no-modtime': 'flag',
+  retries: INT,
+  'low-level-retries': INT,
+  contimeout: DURATION,
+  timeout: DURATION,
+  's3-upload-concurrency': INT,
+  's3-chunk-size': SIZE,
+  's3-no-check-bucket': 'flag',
+  's3-upload-cutoff': SIZE,
+  's3-disable-checksum': 'flag',
+  'vfs-read-chunk-size-limit': SIZE_OR_OFF,
+  'vfs-read-ahead': SIZE,
+  'max-read-ahead': SIZE,
+  'write-back-cache': 'flag',
+  'no-checksum': 'flag',
+  'use-mmap': 'flag',
   'async-read': /^(true|false)$/,
 };
 
@@ -77,7 +109,8 @@ export function checkOptions(spec: Pick<MountSpec, 'mounter' | 'options'>): Arra
     const key = (eq < 0 ? o : o.slice(0, eq)).replace(/^--?/, '');
     const value = eq < 0 ? undefined : o.slice(eq + 1);
     const rule = Object.prototype.hasOwnProperty.call(rules, key) ? rules[key] : undefined;
-    if (!rule) throw new CodedError(Status.INVALID_ARGUMENT, `mount option "${key}" is not allowed for ${spec.mounter}`);
+    if (!rule)
+      throw new CodedError(Status.INVALID_ARGUMENT, `mount option "${key}" is not allowed for ${spec.mounter}`);
     if (rule === 'flag' ? value !== undefined : value === undefined || !rule.test(value)) {
       throw new CodedError(Status.INVALID_ARGUMENT, `mount option "${key}" has a bad value for ${spec.mounter}`);
     }
@@ -142,7 +175,13 @@ function s3fsCommand(spec: MountSpec, files: DaemonFiles, opts: Array<[string, s
 }
 
 function rcloneCommand(spec: MountSpec, files: DaemonFiles, opts: Array<[string, string | undefined]>): DaemonCommand {
-  const args = ['--config', files.credentialFile, 'mount', `${RCLONE_REMOTE}:${spec.bucket}/${spec.prefix}`, spec.target];
+  const args = [
+    '--config',
+    files.credentialFile,
+    'mount',
+    `${RCLONE_REMOTE}:${spec.bucket}/${spec.prefix}`,
+    spec.target,
+  ];
   // rclone's modes are cosmetic unless the kernel checks them (measured: other uids could write).
   args.push('--allow-other', '--default-permissions', '--cache-dir', files.cacheDir);
   if (spec.uid !== undefined) args.push('--uid', String(spec.uid));

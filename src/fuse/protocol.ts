@@ -71,16 +71,15 @@ export type SupervisorRequest =
   | { op: 'credentials'; target: string; credentials: FuseCredentials }
   | { op: 'list' };
 
-export type SupervisorResponse =
-  | { ok: true; mounts?: MountStatus[] }
-  | { ok: false; code: Status; message: string };
+export type SupervisorResponse = { ok: true; mounts?: MountStatus[] } | { ok: false; code: Status; message: string };
 
 const bad = (field: string, problem: string) => new CodedError(Status.INVALID_ARGUMENT, `${field} ${problem}`);
 
 /** Throws INVALID_ARGUMENT unless `path` is absolute, free of `..` and strictly inside `root`. */
 export function requireUnder(path: unknown, root: string, field: string): string {
   if (typeof path !== 'string' || path === '') throw bad(field, 'is required');
-  if (!isAbsolute(path) || path.includes('\0') || path.split(sep).includes('..')) throw bad(field, `"${path}" is not a clean absolute path`);
+  if (!isAbsolute(path) || path.includes('\0') || path.split(sep).includes('..'))
+    throw bad(field, `"${path}" is not a clean absolute path`);
   const rel = relative(normalize(root), normalize(path));
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw bad(field, `"${path}" is not under ${root}`);
   return normalize(path).replace(/\/+$/, '');
@@ -97,7 +96,8 @@ function str(v: unknown, field: string, required = true): string {
 
 function id(v: unknown, field: string): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw bad(field, 'must be a non-negative integer');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff)
+    throw bad(field, 'must be a non-negative integer');
   return v;
 }
 
@@ -108,7 +108,8 @@ function id(v: unknown, field: string): number | undefined {
 export function validateMountSpec(raw: unknown, kubeletDir: string): MountSpec {
   const r = (raw ?? {}) as Record<string, unknown>;
   const mounter = str(r.mounter, 'mounter');
-  if (!(ALLOWED_MOUNTERS as readonly string[]).includes(mounter)) throw bad('mounter', `"${mounter}" is not one of ${ALLOWED_MOUNTERS.join(', ')}`);
+  if (!(ALLOWED_MOUNTERS as readonly string[]).includes(mounter))
+    throw bad('mounter', `"${mounter}" is not one of ${ALLOWED_MOUNTERS.join(', ')}`);
   const provider = str(r.provider, 'provider', false) || 's3';
   if (provider !== 's3' && provider !== 'swift') throw bad('provider', `"${provider}" is not s3 or swift`);
   if (provider === 'swift' && mounter !== 'rclone') throw bad('mounter', 'must be rclone for swift');
@@ -120,7 +121,8 @@ export function validateMountSpec(raw: unknown, kubeletDir: string): MountSpec {
   }
   const endpoint = str(r.endpoint, 'endpoint', provider === 's3');
   // No userinfo: the endpoint is kept in records and argv, where a credential must never be.
-  if (endpoint && !/^https?:\/\/[^\s,@]+$/.test(endpoint)) throw bad('endpoint', 'must be an http(s) URL without user info');
+  if (endpoint && !/^https?:\/\/[^\s,@]+$/.test(endpoint))
+    throw bad('endpoint', 'must be an http(s) URL without user info');
   const umask = r.umask === undefined || r.umask === null || r.umask === '' ? undefined : str(r.umask, 'umask');
   if (umask !== undefined && !/^0?[0-7]{1,3}$/.test(umask)) throw bad('umask', 'must be octal digits like 0022');
   if (r.options !== undefined && !Array.isArray(r.options)) throw bad('options', 'must be a list');
@@ -147,7 +149,11 @@ export function validateMountSpec(raw: unknown, kubeletDir: string): MountSpec {
 export function validateCredentials(raw: unknown, provider: 's3' | 'swift'): FuseCredentials {
   const r = (raw ?? {}) as Record<string, unknown>;
   if (provider === 's3') {
-    return { kind: 's3', accessKeyId: str(r.accessKeyId, 'credentials.accessKeyId'), secretAccessKey: str(r.secretAccessKey, 'credentials.secretAccessKey') };
+    return {
+      kind: 's3',
+      accessKeyId: str(r.accessKeyId, 'credentials.accessKeyId'),
+      secretAccessKey: str(r.secretAccessKey, 'credentials.secretAccessKey'),
+    };
   }
   const opt = (k: string) => str(r[k], `credentials.${k}`, false) || undefined;
   const c: FuseCredentials = {
@@ -165,6 +171,7 @@ export function validateCredentials(raw: unknown, provider: 's3' | 'swift'): Fus
   };
   const hasPassword = c.username && c.password;
   const hasAppCred = c.applicationCredentialId && c.applicationCredentialSecret;
-  if (!hasPassword && !hasAppCred) throw bad('credentials', 'need username+password or application-credential-id+secret');
+  if (!hasPassword && !hasAppCred)
+    throw bad('credentials', 'need username+password or application-credential-id+secret');
   return c;
 }

@@ -28,7 +28,11 @@ export interface DetachedProcess {
  * Spawns `command` detached in its own session with stdio on `logFile`. The caller's event loop is not
  * held open by it (unref). Throws when the process cannot be started (ENOENT for a missing binary).
  */
-export async function spawnDetached(command: string, args: readonly string[], opts: SpawnDetachedOptions): Promise<DetachedProcess> {
+export async function spawnDetached(
+  command: string,
+  args: readonly string[],
+  opts: SpawnDetachedOptions,
+): Promise<DetachedProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];

@@ -21,7 +21,10 @@ export type SupervisorFlags = typeof DEFAULT_SUPERVISOR_FLAGS;
 /** Parses the subcommand's flags (`--name value` or `--name=value`). Throws UsageError naming the flag. */
 export function parseSupervisorFlags(argv: readonly string[]): SupervisorFlags {
   const names: Record<string, keyof SupervisorFlags> = {
-    '--socket': 'socket', '--state-dir': 'stateDir', '--kubelet-dir': 'kubeletDir', '--log-level': 'logLevel',
+    '--socket': 'socket',
+    '--state-dir': 'stateDir',
+    '--kubelet-dir': 'kubeletDir',
+    '--log-level': 'logLevel',
   };
   const out = { ...DEFAULT_SUPERVISOR_FLAGS };
   for (let i = 0; i < argv.length; i++) {
@@ -43,7 +46,10 @@ export async function runFuseSupervisorCommand(argv: string[]): Promise<number> 
   await supervisor.start();
   const server = new SupervisorServer({ supervisor, socketPath: flags.socket, log });
   await server.listen();
-  log.info({ socket: flags.socket, stateDir: flags.stateDir, mounts: supervisor.list().length }, 'FUSE supervisor ready');
+  log.info(
+    { socket: flags.socket, stateDir: flags.stateDir, mounts: supervisor.list().length },
+    'FUSE supervisor ready',
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

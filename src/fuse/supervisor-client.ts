@@ -27,7 +27,10 @@ export interface FuseMountService {
 
 /** Talks newline-delimited JSON to a supervisor socket. UNAVAILABLE when the supervisor is not there. */
 export class SupervisorClient implements FuseMountService {
-  constructor(private readonly socketPath: string, private readonly timeoutMs = SUPERVISOR_REQUEST_TIMEOUT_MS) {}
+  constructor(
+    private readonly socketPath: string,
+    private readonly timeoutMs = SUPERVISOR_REQUEST_TIMEOUT_MS,
+  ) {}
 
   async mount(spec: MountSpec, credentials: FuseCredentials): Promise<void> {
     await this.request({ op: 'mount', spec, credentials });
@@ -54,10 +57,17 @@ export class SupervisorClient implements FuseMountService {
         reject(e);
       };
       sock.setTimeout(this.timeoutMs, () =>
-        fail(new CodedError(Status.DEADLINE_EXCEEDED, `FUSE supervisor did not answer ${req.op} within ${this.timeoutMs} ms`)),
+        fail(
+          new CodedError(
+            Status.DEADLINE_EXCEEDED,
+            `FUSE supervisor did not answer ${req.op} within ${this.timeoutMs} ms`,
+          ),
+        ),
       );
       sock.on('connect', () => sock.write(`${JSON.stringify(req)}\n`));
-      sock.on('error', (e) => fail(new CodedError(Status.UNAVAILABLE, `FUSE supervisor at ${this.socketPath}: ${messageOf(e)}`)));
+      sock.on('error', (e) =>
+        fail(new CodedError(Status.UNAVAILABLE, `FUSE supervisor at ${this.socketPath}: ${messageOf(e)}`)),
+      );
       sock.on('data', (d) => {
         buf += d.toString('utf8');
         const nl = buf.indexOf('\n');

@@ -8,7 +8,14 @@ import { dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { CodedError, Status, messageOf } from '../errors';
 import type { Logger } from '../log';
-import { MAX_REQUEST_BYTES, requireUnder, validateCredentials, validateMountSpec, type FuseCredentials, type SupervisorResponse } from './protocol';
+import {
+  MAX_REQUEST_BYTES,
+  requireUnder,
+  validateCredentials,
+  validateMountSpec,
+  type FuseCredentials,
+  type SupervisorResponse,
+} from './protocol';
 import type { FuseSupervisor } from './supervisor';
 
 /** Mode of the socket file: only root (the node plugin) may ask for mounts. */
@@ -86,7 +93,10 @@ export class SupervisorServer {
           await supervisor.unmount(requireUnder(req.target, supervisor.kubeletDir, 'target'));
           return { ok: true };
         case 'credentials':
-          await supervisor.updateCredentials(requireUnder(req.target, supervisor.kubeletDir, 'target'), req.credentials as FuseCredentials);
+          await supervisor.updateCredentials(
+            requireUnder(req.target, supervisor.kubeletDir, 'target'),
+            req.credentials as FuseCredentials,
+          );
           return { ok: true };
         case 'list':
           return { ok: true, mounts: supervisor.list() };

@@ -14,7 +14,15 @@ import { cleanupMountPoint } from '../mount/mounter';
 import { execFile, type Exec } from '../mount/exec';
 import { findMountByTarget } from '../mount/mountinfo';
 import { TARGET_DIR_MODE } from '../mount/node-mounter';
-import { abortFuseConnection, bindsOf, detachLazily, fuseMountAt, probeMount, rebind, waitForMount } from './mount-health';
+import {
+  abortFuseConnection,
+  bindsOf,
+  detachLazily,
+  fuseMountAt,
+  probeMount,
+  rebind,
+  waitForMount,
+} from './mount-health';
 import { MountRecords, type MountRecord } from './mount-records';
 import { credentialFileContent, daemonCommand } from './mounter-args';
 import { requireUnder, validateCredentials, validateMountSpec } from './protocol';
@@ -81,9 +89,17 @@ export class FuseSupervisor {
   /** Loads the records, adopts live mounts, repairs dead ones and starts the liveness loop. */
   async start(): Promise<void> {
     await this.records.init();
-    const recs = await this.records.loadAll((file, err) => this.opts.log.error({ file, err: messageOf(err) }, 'unreadable mount record skipped'));
+    const recs = await this.records.loadAll((file, err) =>
+      this.opts.log.error({ file, err: messageOf(err) }, 'unreadable mount record skipped'),
+    );
     for (const rec of recs) {
-      const e: Entry = { ...rec, state: 'alive', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS, hangs: rec.hangs ?? 0 };
+      const e: Entry = {
+        ...rec,
+        state: 'alive',
+        retryAt: 0,
+        backoffMs: RESTART_BACKOFF_INITIAL_MS,
+        hangs: rec.hangs ?? 0,
+      };
       this.entries.set(rec.spec.target, e);
       const h = await probeMount(rec.spec.target);
       if (h.state === 'alive') this.opts.log.info({ target: rec.spec.target, pid: rec.pid }, 'adopted live FUSE mount');
@@ -114,7 +130,10 @@ export class FuseSupervisor {
       const known = this.entries.get(spec.target);
       if (known) {
         if (JSON.stringify(known.spec) !== JSON.stringify(spec)) {
-          throw new CodedError(Status.ALREADY_EXISTS, `${spec.target} is already mounted for ${known.spec.volumeId} with other options`);
+          throw new CodedError(
+            Status.ALREADY_EXISTS,
+            `${spec.target} is already mounted for ${known.spec.volumeId} with other options`,
+          );
         }
         const content = credentialFileContent(spec, creds);
         const rotated = !(await this.records.hasCredentials(spec.target, content));
@@ -122,7 +141,8 @@ export class FuseSupervisor {
         const h = await probeMount(spec.target);
         if (h.state === 'alive' && !rotated) return;
         await this.restart(known, h.state === 'unresponsive' ? { hung: h.reason } : rotated ? { rotated: true } : {});
-        if (known.state !== 'alive') throw new CodedError(Status.INTERNAL, `${spec.target}: ${known.lastError ?? 'daemon restart failed'}`);
+        if (known.state !== 'alive')
+          throw new CodedError(Status.INTERNAL, `${spec.target}: ${known.lastError ?? 'daemon restart failed'}`);
         return;
       }
       const top = await findMountByTarget(spec.target);
@@ -131,12 +151,22 @@ export class FuseSupervisor {
       }
       const existing = await fuseMountAt(spec.target);
       if (existing && (await probeMount(spec.target)).state === 'alive') {
-        throw new CodedError(Status.ALREADY_EXISTS, `${spec.target} already holds a mount this supervisor does not own`);
+        throw new CodedError(
+          Status.ALREADY_EXISTS,
+          `${spec.target} already holds a mount this supervisor does not own`,
+        );
       }
       if (existing) await detachLazily(this.tools, spec.target);
       await mkdir(spec.target, { recursive: true, mode: TARGET_DIR_MODE });
       await this.records.saveCredentials(spec.target, credentialFileContent(spec, creds));
-      const e: Entry = { spec, restarts: 0, hangs: 0, state: 'restarting', retryAt: 0, backoffMs: RESTART_BACKOFF_INITIAL_MS };
+      const e: Entry = {
+        spec,
+        restarts: 0,
+        hangs: 0,
+        state: 'restarting',
+        retryAt: 0,
+        backoffMs: RESTART_BACKOFF_INITIAL_MS,
+      };
       try {
         await this.startDaemon(e);
         e.state = 'alive';
@@ -147,7 +177,10 @@ export class FuseSupervisor {
         throw new CodedError(daemonFailureCode(message), message);
       }
       this.entries.set(spec.target, e);
-      this.opts.log.info({ volumeId: spec.volumeId, target: spec.target, mounter: spec.mounter, pid: e.pid }, 'FUSE mount started');
+      this.opts.log.info(
+        { volumeId: spec.volumeId, target: spec.target, mounter: spec.mounter, pid: e.pid },
+        'FUSE mount started',
+      );
     });
   }
 
@@ -162,7 +195,10 @@ export class FuseSupervisor {
       // Without a record only a FUSE mount is ours to remove: a block volume's mount there is never touched.
       const top = await findMountByTarget(target);
       if (!e && top && !top.fsType.startsWith('fuse')) {
-        throw new CodedError(Status.FAILED_PRECONDITION, `${target} holds a ${top.fsType} mount, not a FUSE mount; not unmounting it`);
+        throw new CodedError(
+          Status.FAILED_PRECONDITION,
+          `${target} holds a ${top.fsType} mount, not a FUSE mount; not unmounting it`,
+        );
       }
       await cleanupMountPoint(this.tools, target, { lazyIfBusy: true });
       const { cacheDir } = this.records.paths(target);
@@ -173,7 +209,10 @@ export class FuseSupervisor {
           if (files.length > 0 && !told) {
             told = true;
             // Can outlast the caller's deadline; its retry waits here for this one (per-target lock).
-            this.opts.log.info({ target, count: files.length }, 'waiting for the daemon to finish uploading before it exits');
+            this.opts.log.info(
+              { target, count: files.length },
+              'waiting for the daemon to finish uploading before it exits',
+            );
           }
           return files;
         });
@@ -204,7 +243,8 @@ export class FuseSupervisor {
       if (await this.records.hasCredentials(target, content)) return;
       await this.records.saveCredentials(target, content);
       await this.restart(e, { rotated: true });
-      if (e.state !== 'alive') throw new CodedError(Status.INTERNAL, `${target}: ${e.lastError ?? 'daemon restart failed'}`);
+      if (e.state !== 'alive')
+        throw new CodedError(Status.INTERNAL, `${target}: ${e.lastError ?? 'daemon restart failed'}`);
     });
   }
 
@@ -271,9 +311,15 @@ export class FuseSupervisor {
     if (hung) {
       e.hangs++;
       e.lastError = hung;
-      this.opts.log.warn({ volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid, reason: hung }, 'FUSE daemon is hung; replacing it');
+      this.opts.log.warn(
+        { volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid, reason: hung },
+        'FUSE daemon is hung; replacing it',
+      );
     } else if (why.rotated) {
-      this.opts.log.info({ volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid }, 'credentials changed; replacing the FUSE daemon');
+      this.opts.log.info(
+        { volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid },
+        'credentials changed; replacing the FUSE daemon',
+      );
     }
     try {
       if (hung) await this.endHungDaemon(e);
@@ -287,7 +333,15 @@ export class FuseSupervisor {
       e.state = 'alive';
       e.backoffMs = RESTART_BACKOFF_INITIAL_MS;
       this.opts.log.info(
-        { target: e.spec.target, pid: e.pid, restarts: e.restarts, hangs: e.hangs, binds: binds.length, tookMs: Date.now() - started, cause: hung ? 'hung' : why.rotated ? 'credentials' : 'dead' },
+        {
+          target: e.spec.target,
+          pid: e.pid,
+          restarts: e.restarts,
+          hangs: e.hangs,
+          binds: binds.length,
+          tookMs: Date.now() - started,
+          cause: hung ? 'hung' : why.rotated ? 'credentials' : 'dead',
+        },
         'FUSE daemon restarted',
       );
     } catch (err) {
@@ -295,7 +349,10 @@ export class FuseSupervisor {
       e.lastError = `restart failed: ${messageOf(err)}`;
       e.retryAt = Date.now() + e.backoffMs;
       e.backoffMs = Math.min(e.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
-      this.opts.log.error({ target: e.spec.target, err: e.lastError, retryInMs: e.retryAt - Date.now() }, 'FUSE daemon restart failed');
+      this.opts.log.error(
+        { target: e.spec.target, err: e.lastError, retryInMs: e.retryAt - Date.now() },
+        'FUSE daemon restart failed',
+      );
       await this.records.save(e);
     }
   }
@@ -314,7 +371,10 @@ export class FuseSupervisor {
       if (!isProcessAlive(e.pid)) return;
     }
     const aborted = await abortFuseConnection(e.spec.target).catch(() => false);
-    this.opts.log.warn({ target: e.spec.target, pid: e.pid, aborted }, 'hung FUSE daemon did not go with SIGKILL; its connection is detached lazily');
+    this.opts.log.warn(
+      { target: e.spec.target, pid: e.pid, aborted },
+      'hung FUSE daemon did not go with SIGKILL; its connection is detached lazily',
+    );
   }
 
   /** Spawns the daemon for `e`, waits for its mount and records the pid; the caller says when it is alive. */
@@ -401,9 +461,14 @@ async function stopDaemon(pid: number, uploading: () => Promise<readonly string[
  * rclone 1.60 print them.
  */
 export function daemonFailureCode(message: string): Status {
-  if (/invalid credentials|InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|status code: 40[13]|HTTP 40[13]/i.test(message)) {
+  if (
+    /invalid credentials|InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|status code: 40[13]|HTTP 40[13]/i.test(
+      message,
+    )
+  ) {
     return Status.PERMISSION_DENIED;
   }
-  if (/unable to connect|connection refused|no such host|could not resolve|i\/o timeout/i.test(message)) return Status.UNAVAILABLE;
+  if (/unable to connect|connection refused|no such host|could not resolve|i\/o timeout/i.test(message))
+    return Status.UNAVAILABLE;
   return Status.INTERNAL;
 }

@@ -10,11 +10,18 @@ import { CodedError, Status, messageOf } from '../errors';
  * INVALID_ARGUMENT naming the PVC when it does not exist, UNAVAILABLE when the API cannot be reached,
  * FAILED_PRECONDITION when the controller's ServiceAccount may not read PVCs. Tests pass a fake.
  */
-export type PvcAnnotationGetter = (namespace: string, name: string, signal?: AbortSignal) => Promise<Record<string, string>>;
+export type PvcAnnotationGetter = (
+  namespace: string,
+  name: string,
+  signal?: AbortSignal,
+) => Promise<Record<string, string>>;
 
 /** The part of @kubernetes/client-node's CoreV1Api this module calls. */
 interface PvcReader {
-  readNamespacedPersistentVolumeClaim(req: { name: string; namespace: string }): Promise<{ metadata?: { annotations?: Record<string, string> } }>;
+  readNamespacedPersistentVolumeClaim(req: {
+    name: string;
+    namespace: string;
+  }): Promise<{ metadata?: { annotations?: Record<string, string> } }>;
 }
 
 /**
@@ -37,14 +44,23 @@ export function kubePvcAnnotations(opts: { kubeconfigPath?: string } = {}): PvcA
       reader = await (api ??= client());
     } catch (e) {
       api = undefined; // a broken kubeconfig may be fixed by the next call (mounted token appearing)
-      throw new CodedError(Status.UNAVAILABLE, `cannot build a Kubernetes client to read PVC ${namespace}/${name}: ${messageOf(e)}`, { cause: e });
+      throw new CodedError(
+        Status.UNAVAILABLE,
+        `cannot build a Kubernetes client to read PVC ${namespace}/${name}: ${messageOf(e)}`,
+        { cause: e },
+      );
     }
     return readPvcAnnotations(reader, namespace, name, signal);
   };
 }
 
 /** Reads one PVC's annotations through `reader`, mapping failures as PvcAnnotationGetter documents. */
-export async function readPvcAnnotations(reader: PvcReader, namespace: string, name: string, signal?: AbortSignal): Promise<Record<string, string>> {
+export async function readPvcAnnotations(
+  reader: PvcReader,
+  namespace: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<Record<string, string>> {
   try {
     const pvc = await abortable(reader.readNamespacedPersistentVolumeClaim({ name, namespace }), signal);
     return { ...(pvc.metadata?.annotations ?? {}) };
@@ -57,16 +73,26 @@ export async function readPvcAnnotations(reader: PvcReader, namespace: string, n
 export function pvcReadError(e: unknown, namespace: string, name: string, signal?: AbortSignal): CodedError {
   if (e instanceof CodedError) return e;
   const pvc = `PVC ${namespace}/${name}`;
-  if (signal?.aborted) return new CodedError(Status.DEADLINE_EXCEEDED, `gave up reading ${pvc} from the Kubernetes API`, { cause: e });
+  if (signal?.aborted)
+    return new CodedError(Status.DEADLINE_EXCEEDED, `gave up reading ${pvc} from the Kubernetes API`, { cause: e });
   const code = (e as { code?: unknown } | null)?.code;
   if (code === 404) {
-    return new CodedError(Status.INVALID_ARGUMENT, `parameters: csi.storage.k8s.io/pvc/namespace and pvc/name name ${pvc}, which the Kubernetes API does not have`, { cause: e });
+    return new CodedError(
+      Status.INVALID_ARGUMENT,
+      `parameters: csi.storage.k8s.io/pvc/namespace and pvc/name name ${pvc}, which the Kubernetes API does not have`,
+      { cause: e },
+    );
   }
   if (code === 401 || code === 403) {
-    return new CodedError(Status.FAILED_PRECONDITION,
-      `the Kubernetes API refused to let the controller read ${pvc} (HTTP ${code}); its ServiceAccount needs get on persistentvolumeclaims`, { cause: e });
+    return new CodedError(
+      Status.FAILED_PRECONDITION,
+      `the Kubernetes API refused to let the controller read ${pvc} (HTTP ${code}); its ServiceAccount needs get on persistentvolumeclaims`,
+      { cause: e },
+    );
   }
-  return new CodedError(Status.UNAVAILABLE, `cannot read ${pvc} from the Kubernetes API: ${messageOf(e)}`, { cause: e });
+  return new CodedError(Status.UNAVAILABLE, `cannot read ${pvc} from the Kubernetes API: ${messageOf(e)}`, {
+    cause: e,
+  });
 }
 
 /** `p`, or a rejection as soon as `signal` fires (the client has no per-call abort of its own). */

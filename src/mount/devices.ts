@@ -127,7 +127,11 @@ export interface WaitForDeviceOptions {
  * message names the volume, the directory and the candidates), FAILED_PRECONDITION when the link
  * resolves to something other than a whole-disk block device under /dev/.
  */
-export async function waitForDevice(deps: ToolDeps, volumeId: string, opts: WaitForDeviceOptions = {}): Promise<FoundDevice> {
+export async function waitForDevice(
+  deps: ToolDeps,
+  volumeId: string,
+  opts: WaitForDeviceOptions = {},
+): Promise<FoundDevice> {
   const byIdDir = opts.byIdDir ?? DEFAULT_BY_ID_DIR;
   const pollMs = opts.pollIntervalMs ?? DEVICE_POLL_INTERVAL_MS;
   const rescanMs = opts.rescanIntervalMs ?? BUS_RESCAN_INTERVAL_MS;
@@ -197,7 +201,9 @@ export async function waitForDevice(deps: ToolDeps, volumeId: string, opts: Wait
     let sizeBytes = await deviceSizeBytes(deps, dev.path);
     if (sizeBytes === 0 && Date.now() - lastDeviceRescan >= rescanMs) {
       lastDeviceRescan = Date.now();
-      await rescanDevice(deps, dev.path).catch((e) => deps.log.warn({ device: dev.path, err: messageOf(e) }, 'rescan failed'));
+      await rescanDevice(deps, dev.path).catch((e) =>
+        deps.log.warn({ device: dev.path, err: messageOf(e) }, 'rescan failed'),
+      );
       sizeBytes = await deviceSizeBytes(deps, dev.path);
     }
     if (sizeBytes === 0) {

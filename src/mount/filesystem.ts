@@ -53,7 +53,9 @@ export function isExtFs(type: string): boolean {
  * blkid cannot classify is `other`, which callers refuse.
  */
 export async function probeDevice(deps: ToolDeps, device: string): Promise<ProbeResult> {
-  const res = await deps.exec('blkid', ['-p', '-o', 'export', device], { okCodes: [0, BLKID_NOTHING_FOUND, BLKID_AMBIVALENT] });
+  const res = await deps.exec('blkid', ['-p', '-o', 'export', device], {
+    okCodes: [0, BLKID_NOTHING_FOUND, BLKID_AMBIVALENT],
+  });
   if (res.code === BLKID_NOTHING_FOUND) return { kind: 'blank' };
   if (res.code === BLKID_AMBIVALENT) return { kind: 'other', type: 'ambivalent (several signatures)' };
   const tags = new Map<string, string>();
@@ -79,7 +81,11 @@ export async function isUnfinishedXfs(device: string): Promise<boolean> {
   try {
     const sb = Buffer.alloc(XFS_INPROGRESS_OFFSET + 1);
     const { bytesRead } = await fh.read(sb, 0, sb.length, 0);
-    return bytesRead === sb.length && sb.toString('latin1', 0, XFS_MAGIC.length) === XFS_MAGIC && sb[XFS_INPROGRESS_OFFSET] !== 0;
+    return (
+      bytesRead === sb.length &&
+      sb.toString('latin1', 0, XFS_MAGIC.length) === XFS_MAGIC &&
+      sb[XFS_INPROGRESS_OFFSET] !== 0
+    );
   } finally {
     await fh.close();
   }
@@ -111,7 +117,12 @@ function mkfsArgv(fsType: FsType, device: string, extra: readonly string[]): [st
  * Throws CodedError INVALID_ARGUMENT for an fsType we do not make, FAILED_PRECONDITION when the device
  * is not blank (naming what blkid found) or the mkfs tool is not installed, INTERNAL when mkfs fails.
  */
-export async function formatDevice(deps: ToolDeps, device: string, fsType: string, opts: FormatOptions = {}): Promise<void> {
+export async function formatDevice(
+  deps: ToolDeps,
+  device: string,
+  fsType: string,
+  opts: FormatOptions = {},
+): Promise<void> {
   if (!(FORMATTABLE_FS_TYPES as readonly string[]).includes(fsType)) {
     const known = FORMATTABLE_FS_TYPES.join(', ');
     throw new CodedError(Status.INVALID_ARGUMENT, `fs_type ${fsType} is not supported (one of ${known})`);
@@ -127,14 +138,21 @@ export async function formatDevice(deps: ToolDeps, device: string, fsType: strin
   // mkfs refuses to overwrite a signature it recognizes, even a half-made one: force it past that one only.
   const force = replacing ? [isExtFs(fsType) ? '-F' : '-f'] : [];
   const [cmd, argv] = mkfsArgv(fsType as FsType, device, [...force, ...(opts.extraArgs ?? [])]);
-  deps.log.info({ device, fsType, replacing: found.kind === 'unfinished' ? found.type : undefined }, 'formatting blank device');
+  deps.log.info(
+    { device, fsType, replacing: found.kind === 'unfinished' ? found.type : undefined },
+    'formatting blank device',
+  );
   try {
     await deps.exec(cmd, argv, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? MKFS_TIMEOUT_MS });
   } catch (e) {
     // The kernel refuses mkfs an exclusive open while another process holds the device: most often the mkfs
     // of an earlier, killed call still running. That ends by itself, so the retry is the caller's to make.
     if (e instanceof ExecError && DEVICE_HELD_RE.test(e.stderr)) {
-      throw new CodedError(Status.ABORTED, `${device} is held by another process (an earlier mkfs or mount still running?); retry later`, { cause: e });
+      throw new CodedError(
+        Status.ABORTED,
+        `${device} is held by another process (an earlier mkfs or mount still running?); retry later`,
+        { cause: e },
+      );
     }
     throw e;
   }
@@ -164,7 +182,12 @@ export function describeProbe(p: ProbeResult): string {
  * (`dumpe2fs -h`), xfs data blocks × block size (`xfs_db -r`). Undefined for other types, or when the tool
  * is missing or cannot read it: the caller then leaves the size alone.
  */
-export async function filesystemBytes(deps: ToolDeps, device: string, type: string, signal?: AbortSignal): Promise<number | undefined> {
+export async function filesystemBytes(
+  deps: ToolDeps,
+  device: string,
+  type: string,
+  signal?: AbortSignal,
+): Promise<number | undefined> {
   const num = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
   try {
     if (isExtFs(type)) {
@@ -173,12 +196,17 @@ export async function filesystemBytes(deps: ToolDeps, device: string, type: stri
       return Number.isFinite(n) && n > 0 ? n : undefined;
     }
     if (type === 'xfs') {
-      const { stdout } = await deps.exec('xfs_db', ['-r', '-c', 'sb 0', '-c', 'print dblocks blocksize', device], { signal });
+      const { stdout } = await deps.exec('xfs_db', ['-r', '-c', 'sb 0', '-c', 'print dblocks blocksize', device], {
+        signal,
+      });
       const n = num(stdout, /^dblocks = (\d+)/m) * num(stdout, /^blocksize = (\d+)/m);
       return Number.isFinite(n) && n > 0 ? n : undefined;
     }
   } catch (e) {
-    deps.log.warn({ device, type, err: e instanceof Error ? e.message : String(e) }, 'cannot read the filesystem size; not growing it at stage');
+    deps.log.warn(
+      { device, type, err: e instanceof Error ? e.message : String(e) },
+      'cannot read the filesystem size; not growing it at stage',
+    );
   }
   return undefined;
 }
@@ -188,7 +216,12 @@ export async function filesystemBytes(deps: ToolDeps, device: string, type: stri
  * SafeFormatAndMount does: `e2fsck -p` for ext*; xfs and btrfs check themselves at mount.
  * Throws CodedError FAILED_PRECONDITION when e2fsck leaves errors uncorrected.
  */
-export async function checkFilesystem(deps: ToolDeps, device: string, type: string, signal?: AbortSignal): Promise<void> {
+export async function checkFilesystem(
+  deps: ToolDeps,
+  device: string,
+  type: string,
+  signal?: AbortSignal,
+): Promise<void> {
   if (!isExtFs(type)) return;
   try {
     const { code } = await deps.exec('e2fsck', ['-p', device], {
@@ -249,10 +282,20 @@ export async function resizeFilesystem(
  * (`-z`), so rollBackInterruptedGrow can put the filesystem back as it was; the file is removed once the
  * grow is complete, before anything mounts the filesystem.
  */
-export async function growExtOffline(deps: ToolDeps, device: string, type: string, signal?: AbortSignal, undoFile?: string): Promise<boolean> {
+export async function growExtOffline(
+  deps: ToolDeps,
+  device: string,
+  type: string,
+  signal?: AbortSignal,
+  undoFile?: string,
+): Promise<boolean> {
   if (!isExtFs(type)) return false;
   try {
-    await deps.exec('e2fsck', ['-f', '-p', device], { signal, timeoutMs: RESIZE_TIMEOUT_MS, okCodes: [0, FSCK_CORRECTED] });
+    await deps.exec('e2fsck', ['-f', '-p', device], {
+      signal,
+      timeoutMs: RESIZE_TIMEOUT_MS,
+      okCodes: [0, FSCK_CORRECTED],
+    });
   } catch (e) {
     const msg = `e2fsck -f of ${device} before growing it failed; the filesystem needs manual repair`;
     throw new CodedError(Status.FAILED_PRECONDITION, msg, { cause: e });
@@ -273,7 +316,12 @@ export async function growExtOffline(deps: ToolDeps, device: string, type: strin
  * filesystem is as it was before and can be checked and grown again. Returns whether it rolled back. An
  * undo file e2undo will not apply (it no longer matches the filesystem) is only logged and removed.
  */
-export async function rollBackInterruptedGrow(deps: ToolDeps, device: string, undoFile: string, signal?: AbortSignal): Promise<boolean> {
+export async function rollBackInterruptedGrow(
+  deps: ToolDeps,
+  device: string,
+  undoFile: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
   if (!(await exists(undoFile))) return false;
   let rolledBack = false;
   try {
@@ -281,7 +329,10 @@ export async function rollBackInterruptedGrow(deps: ToolDeps, device: string, un
     deps.log.warn({ device }, 'rolled back an offline grow that did not finish');
     rolledBack = true;
   } catch (e) {
-    deps.log.warn({ device, err: e instanceof Error ? e.message : String(e) }, 'e2undo did not apply a leftover resize undo file; removing it');
+    deps.log.warn(
+      { device, err: e instanceof Error ? e.message : String(e) },
+      'e2undo did not apply a leftover resize undo file; removing it',
+    );
   }
   await rm(undoFile, { force: true });
   return rolledBack;

@@ -59,7 +59,9 @@ export async function bindMount(
   await mount(deps, source, target, { bind: true, options });
   if (!readOnly) return;
   try {
-    await deps.exec('mount', ['-o', ['remount', 'bind', 'ro', ...options].join(','), target], { timeoutMs: MOUNT_TIMEOUT_MS });
+    await deps.exec('mount', ['-o', ['remount', 'bind', 'ro', ...options].join(','), target], {
+      timeoutMs: MOUNT_TIMEOUT_MS,
+    });
   } catch (e) {
     await unmount(deps, target).catch((u) =>
       deps.log.error({ target, err: messageOf(u) }, 'cannot undo bind after failed ro remount'),
@@ -106,7 +108,8 @@ export async function cleanupMountPoint(deps: ToolDeps, path: string, opts: Clea
       if (STALE_STDERR.test(stderr)) {
         await unmount(deps, target, { lazy: true });
       } else if (/busy/i.test(stderr)) {
-        if (!opts.lazyIfBusy) throw new CodedError(Status.FAILED_PRECONDITION, `${path} is busy: ${stderr}`, { cause: e });
+        if (!opts.lazyIfBusy)
+          throw new CodedError(Status.FAILED_PRECONDITION, `${path} is busy: ${stderr}`, { cause: e });
         deps.log.warn({ path }, 'mount is busy; detaching lazily');
         await unmount(deps, target, { lazy: true });
       } else {

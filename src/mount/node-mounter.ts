@@ -110,9 +110,15 @@ export class KernelNodeMounter implements NodeMounter {
 
   async publishBind(source: string, target: string, opts: PublishOptions): Promise<{ alreadyPublished: boolean }> {
     const src = await findMountByTarget(source);
-    return this.publish(target, opts, 'directory', async (top) => {
-      return src !== undefined && top.major === src.major && top.minor === src.minor && top.root === src.root;
-    }, source);
+    return this.publish(
+      target,
+      opts,
+      'directory',
+      async (top) => {
+        return src !== undefined && top.major === src.major && top.minor === src.minor && top.root === src.root;
+      },
+      source,
+    );
   }
 
   async publishBlock(device: string, target: string, opts: PublishOptions): Promise<{ alreadyPublished: boolean }> {

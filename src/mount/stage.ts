@@ -8,8 +8,17 @@ import { dirname, join } from 'node:path';
 import { CodedError, Status, messageOf } from '../errors';
 import { rescanDevice, type ToolDeps } from './block-device';
 import {
-  DEFAULT_FS_TYPE, checkFilesystem, describeProbe, deviceSizeBytes, filesystemBytes, formatDevice, growExtOffline, isExtFs, probeDevice,
-  resizeFilesystem, rollBackInterruptedGrow,
+  DEFAULT_FS_TYPE,
+  checkFilesystem,
+  describeProbe,
+  deviceSizeBytes,
+  filesystemBytes,
+  formatDevice,
+  growExtOffline,
+  isExtFs,
+  probeDevice,
+  resizeFilesystem,
+  rollBackInterruptedGrow,
 } from './filesystem';
 import { findMountByTarget, mountsOfSource } from './mountinfo';
 import { isMountPointOf, mount } from './mounter';
@@ -78,7 +87,10 @@ export async function stageFilesystem(deps: ToolDeps, req: StageRequest): Promis
   } catch (e) {
     if (e instanceof CodedError && e.code !== Status.INTERNAL) throw e;
     // Reference issue #2588: a just-attached device can read as 0 bytes until rescanned; retry once.
-    deps.log.warn({ device: req.device, err: messageOf(e) }, 'format/mount failed; rescanning device and retrying once');
+    deps.log.warn(
+      { device: req.device, err: messageOf(e) },
+      'format/mount failed; rescanning device and retrying once',
+    );
     await rescanDevice(deps, req.device).catch((r) => deps.log.warn({ err: messageOf(r) }, 'rescan failed'));
     // A mount that timed out may still have happened; never stack a second one on it.
     result = (await isMountPointOf(req.stagingPath, req.device))
@@ -99,7 +111,12 @@ type MountedResult = StageResult & { growAfterMount?: boolean };
  * staged (a resize whose node step failed or never ran, e.g. an online grow the kernel denied), or it was
  * restored or cloned into a larger volume.
  */
-async function smallerThanDevice(deps: ToolDeps, device: string, fsType: string, signal?: AbortSignal): Promise<boolean> {
+async function smallerThanDevice(
+  deps: ToolDeps,
+  device: string,
+  fsType: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const fsBytes = await filesystemBytes(deps, device, fsType, signal);
   if (fsBytes === undefined) return false;
   return (await deviceSizeBytes(deps, device)) - fsBytes > GROW_SLACK_BYTES;
@@ -136,16 +153,23 @@ async function formatAndMount(deps: ToolDeps, req: StageRequest): Promise<Mounte
     }
   } else if (found.kind === 'blank' || found.kind === 'unfinished') {
     if (req.readOnly) {
-      const msg = found.kind === 'blank'
-        ? `cannot stage blank device ${req.device} read-only: it would need formatting`
-        : `cannot stage device ${req.device} read-only: it holds ${describeProbe(found)} and would need formatting`;
+      const msg =
+        found.kind === 'blank'
+          ? `cannot stage blank device ${req.device} read-only: it would need formatting`
+          : `cannot stage device ${req.device} read-only: it holds ${describeProbe(found)} and would need formatting`;
       throw new CodedError(Status.FAILED_PRECONDITION, msg);
     }
     if (found.kind === 'unfinished') {
       // A stage killed during mkfs: its filesystem never became mountable, so making it again loses nothing.
-      deps.log.warn({ device: req.device, type: found.type }, 'device holds a filesystem whose mkfs never finished; formatting it again');
+      deps.log.warn(
+        { device: req.device, type: found.type },
+        'device holds a filesystem whose mkfs never finished; formatting it again',
+      );
     }
-    await formatDevice(deps, req.device, wanted, { signal: req.signal, replaceUnfinished: found.kind === 'unfinished' });
+    await formatDevice(deps, req.device, wanted, {
+      signal: req.signal,
+      replaceUnfinished: found.kind === 'unfinished',
+    });
     fsType = wanted;
     formatted = true;
   } else {

@@ -22,8 +22,10 @@ const GENERATED_RE = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
  * applied to Swift containers, so a volume id stays valid whichever provider serves it.
  */
 export function bucketNameProblem(name: string): string | undefined {
-  if (name.length < BUCKET_NAME_MIN || name.length > BUCKET_NAME_MAX) return `must be ${BUCKET_NAME_MIN}-${BUCKET_NAME_MAX} characters long`;
-  if (!VALID_BUCKET_RE.test(name)) return 'may hold only lowercase letters, digits, "." and "-", and must start and end with a letter or digit';
+  if (name.length < BUCKET_NAME_MIN || name.length > BUCKET_NAME_MAX)
+    return `must be ${BUCKET_NAME_MIN}-${BUCKET_NAME_MAX} characters long`;
+  if (!VALID_BUCKET_RE.test(name))
+    return 'may hold only lowercase letters, digits, "." and "-", and must start and end with a letter or digit';
   if (name.includes('..')) return 'must not contain ".."';
   if (IP_ADDRESS_RE.test(name)) return 'must not look like an IP address';
   return undefined;
@@ -35,7 +37,10 @@ export function bucketNameProblem(name: string): string | undefined {
  * appended, so two distinct PV names never collide and the same name always gives the same bucket.
  */
 export function bucketNameFor(volumeName: string): string {
-  const cleaned = volumeName.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  const cleaned = volumeName
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
   if (GENERATED_RE.test(cleaned) && cleaned === volumeName) return cleaned;
   const hash = createHash('sha256').update(volumeName).digest('hex').slice(0, NAME_HASH_CHARS);
   const room = BUCKET_NAME_MAX - NAME_HASH_CHARS - 1;

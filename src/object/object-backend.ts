@@ -6,7 +6,15 @@
 import type { Logger } from '../log';
 import { CodedError, Status } from '../errors';
 import type {
-  ControllerBackend, CreateSnapshotSpec, CreateVolumeSpec, CreatedVolume, PageOf, PageRequest, Published, SnapshotInfo, VolumeInfo,
+  ControllerBackend,
+  CreateSnapshotSpec,
+  CreateVolumeSpec,
+  CreatedVolume,
+  PageOf,
+  PageRequest,
+  Published,
+  SnapshotInfo,
+  VolumeInfo,
 } from '../block/block-types';
 import type { ObjectStore, VolumeRecord } from './object-store';
 import type { ObjectParams } from './object-params';
@@ -50,14 +58,21 @@ export class ObjectControllerBackend implements ControllerBackend {
   async createVolume(spec: CreateVolumeSpec, signal: AbortSignal): Promise<CreatedVolume> {
     const p = this.deps.params;
     if (!p) throw new CodedError(Status.INTERNAL, 'object backend built without StorageClass parameters');
-    if (spec.source) throw new CodedError(Status.INVALID_ARGUMENT, 'volume_content_source is not supported for object volumes (no snapshots or clones)');
+    if (spec.source)
+      throw new CodedError(
+        Status.INVALID_ARGUMENT,
+        'volume_content_source is not supported for object volumes (no snapshots or clones)',
+      );
     const { store } = this;
     const ref: ObjectVolumeRef = p.bucket
       ? { provider: p.provider, bucket: p.bucket, prefix: prefixFor(spec.name) }
       : { provider: p.provider, bucket: bucketNameFor(spec.name), prefix: '' };
     if (p.bucket) {
       if (!(await store.bucketExists(ref.bucket, signal))) {
-        throw new CodedError(Status.FAILED_PRECONDITION, `parameters.bucket "${ref.bucket}" does not exist; prefix mode needs an existing bucket`);
+        throw new CodedError(
+          Status.FAILED_PRECONDITION,
+          `parameters.bucket "${ref.bucket}" does not exist; prefix mode needs an existing bucket`,
+        );
       }
     } else {
       await this.ensureOwnBucket(ref.bucket, spec.name, signal);
@@ -65,7 +80,10 @@ export class ObjectControllerBackend implements ControllerBackend {
     const wanted = BigInt(spec.sizeGiB) * GIB;
     let record = await store.getRecord(ref.bucket, ref.prefix, signal);
     if (record && record.capacityBytes !== wanted) {
-      throw new CodedError(Status.ALREADY_EXISTS, `volume "${spec.name}" exists with capacity ${record.capacityBytes} bytes, not ${wanted}`);
+      throw new CodedError(
+        Status.ALREADY_EXISTS,
+        `volume "${spec.name}" exists with capacity ${record.capacityBytes} bytes, not ${wanted}`,
+      );
     }
     if (!record) {
       record = { capacityBytes: wanted, reclaim: p.reclaim };
@@ -142,7 +160,10 @@ export class ObjectControllerBackend implements ControllerBackend {
   }
 
   async createSnapshot(spec: CreateSnapshotSpec, _signal: AbortSignal): Promise<SnapshotInfo> {
-    throw new CodedError(Status.INVALID_ARGUMENT, `source_volume_id ${spec.sourceVolumeId}: snapshots are not supported for object volumes`);
+    throw new CodedError(
+      Status.INVALID_ARGUMENT,
+      `source_volume_id ${spec.sourceVolumeId}: snapshots are not supported for object volumes`,
+    );
   }
 
   async deleteSnapshot(_id: string, _signal: AbortSignal): Promise<void> {
@@ -153,14 +174,18 @@ export class ObjectControllerBackend implements ControllerBackend {
     return undefined;
   }
 
-  async listSnapshots(_q: PageRequest & { sourceVolumeId?: string }, _signal: AbortSignal): Promise<PageOf<SnapshotInfo>> {
+  async listSnapshots(
+    _q: PageRequest & { sourceVolumeId?: string },
+    _signal: AbortSignal,
+  ): Promise<PageOf<SnapshotInfo>> {
     return { items: [] };
   }
 
   private ref(id: string): ObjectVolumeRef {
     const ref = parseObjectVolumeId(id);
     if (!ref) throw new CodedError(Status.NOT_FOUND, `volume ${id} is not an object volume id`);
-    if (ref.provider !== this.deps.provider) throw new CodedError(Status.INTERNAL, `volume ${id} routed to the ${this.deps.provider} store`);
+    if (ref.provider !== this.deps.provider)
+      throw new CodedError(Status.INTERNAL, `volume ${id} routed to the ${this.deps.provider} store`);
     return ref;
   }
 
@@ -169,14 +194,25 @@ export class ObjectControllerBackend implements ControllerBackend {
     const { store } = this;
     if (await store.bucketExists(bucket, signal)) {
       const owner = await store.bucketOwner(bucket, signal);
-      if (owner !== name) throw new CodedError(Status.ALREADY_EXISTS, `bucket "${bucket}" exists and was not created by this driver for volume "${name}"`);
+      if (owner !== name)
+        throw new CodedError(
+          Status.ALREADY_EXISTS,
+          `bucket "${bucket}" exists and was not created by this driver for volume "${name}"`,
+        );
       return;
     }
     await store.createBucket(bucket, name, signal);
   }
 
   private info(id: string, name: string, record: VolumeRecord): VolumeInfo {
-    return { id, name, sizeGiB: gibOf(record.capacityBytes), status: 'available', multiattach: true, publishedNodeIds: [] };
+    return {
+      id,
+      name,
+      sizeGiB: gibOf(record.capacityBytes),
+      status: 'available',
+      multiattach: true,
+      publishedNodeIds: [],
+    };
   }
 }
 

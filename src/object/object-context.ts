@@ -7,7 +7,19 @@ import type { ObjectVolumeRef } from './volume-id';
 
 /** volume_context keys of object volumes (read by src/object/node-* and src/csi/node*). */
 export const OBJECT_CONTEXT_KEYS = [
-  'backend', 'provider', 'bucket', 'prefix', 'endpoint', 'region', 'pathStyle', 'mounter', 'mountOptions', 'uid', 'gid', 'umask', 'capacityBytes',
+  'backend',
+  'provider',
+  'bucket',
+  'prefix',
+  'endpoint',
+  'region',
+  'pathStyle',
+  'mounter',
+  'mountOptions',
+  'uid',
+  'gid',
+  'umask',
+  'capacityBytes',
 ] as const;
 
 /** The volume_context for `ref`. Optional keys (endpoint for swift, mountOptions, uid, gid, umask) are omitted when unset. */

@@ -20,7 +20,18 @@ export type ObjectMounter = (typeof OBJECT_MOUNTERS)[number];
 
 const SIDECAR_PREFIX = 'csi.storage.k8s.io/';
 const OBJECT_KEYS = new Set([
-  BACKEND_KEY, 'provider', 'bucket', 'endpoint', 'region', 'pathStyle', 'mounter', 'mountOptions', 'reclaimData', 'uid', 'gid', 'umask',
+  BACKEND_KEY,
+  'provider',
+  'bucket',
+  'endpoint',
+  'region',
+  'pathStyle',
+  'mounter',
+  'mountOptions',
+  'reclaimData',
+  'uid',
+  'gid',
+  'umask',
 ]);
 const ID_RE = /^\d{1,10}$/;
 const UMASK_RE = /^0?[0-7]{3}$/;
@@ -52,7 +63,10 @@ export function isObjectBackend(params: Readonly<Record<string, string>>): boole
 export function parseObjectParameters(params: Readonly<Record<string, string>>): Readonly<ObjectParams> {
   for (const key of Object.keys(params)) {
     if (!OBJECT_KEYS.has(key) && !key.startsWith(SIDECAR_PREFIX)) {
-      throw bad(key, `is not a known object-volume parameter (known: ${[...OBJECT_KEYS].join(', ')}, ${SIDECAR_PREFIX}*)`);
+      throw bad(
+        key,
+        `is not a known object-volume parameter (known: ${[...OBJECT_KEYS].join(', ')}, ${SIDECAR_PREFIX}*)`,
+      );
     }
   }
   const provider = params.provider || 's3';
@@ -63,15 +77,19 @@ export function parseObjectParameters(params: Readonly<Record<string, string>>):
     if (problem) throw bad('bucket', `"${bucket}" ${problem}`);
   }
   const mounter = params.mounter || (provider === 'swift' ? 'rclone' : 's3fs');
-  if (!(OBJECT_MOUNTERS as readonly string[]).includes(mounter)) throw bad('mounter', `"${mounter}" must be one of ${OBJECT_MOUNTERS.join(', ')}`);
+  if (!(OBJECT_MOUNTERS as readonly string[]).includes(mounter))
+    throw bad('mounter', `"${mounter}" must be one of ${OBJECT_MOUNTERS.join(', ')}`);
   if (provider === 'swift' && mounter !== 'rclone') throw bad('mounter', 'must be rclone for provider swift');
-  if (provider === 'swift' && params.endpoint) throw bad('endpoint', 'is for provider s3; swift takes its endpoint from the Keystone catalog');
+  if (provider === 'swift' && params.endpoint)
+    throw bad('endpoint', 'is for provider s3; swift takes its endpoint from the Keystone catalog');
   const pathStyle = params.pathStyle ?? String(DEFAULT_PATH_STYLE);
   if (!/^(true|false)$/i.test(pathStyle)) throw bad('pathStyle', `"${pathStyle}" must be true or false`);
   const reclaim = params.reclaimData || 'delete';
   if (reclaim !== 'delete' && reclaim !== 'retain') throw bad('reclaimData', `"${reclaim}" must be delete or retain`);
-  for (const k of ['uid', 'gid'] as const) if (params[k] && !ID_RE.test(params[k])) throw bad(k, `"${params[k]}" must be a decimal id`);
-  if (params.umask && !UMASK_RE.test(params.umask)) throw bad('umask', `"${params.umask}" must be three or four octal digits`);
+  for (const k of ['uid', 'gid'] as const)
+    if (params[k] && !ID_RE.test(params[k])) throw bad(k, `"${params[k]}" must be a decimal id`);
+  if (params.umask && !UMASK_RE.test(params.umask))
+    throw bad('umask', `"${params.umask}" must be three or four octal digits`);
   return Object.freeze({
     provider,
     bucket,

@@ -51,15 +51,25 @@ export function objectStoreFor(
   if (target.provider === 'swift') {
     const cloud = s[CLOUD_SECRET] ?? '';
     const swift = opts.swift;
-    if (!swift || swift.size === 0) throw new CodedError(Status.FAILED_PRECONDITION, 'provider swift: this controller has no OpenStack cloud configured for Swift');
+    if (!swift || swift.size === 0)
+      throw new CodedError(
+        Status.FAILED_PRECONDITION,
+        'provider swift: this controller has no OpenStack cloud configured for Swift',
+      );
     const deps = swift.get(cloud) ?? (cloud === '' && swift.size === 1 ? [...swift.values()][0] : undefined);
-    if (!deps) throw new CodedError(Status.INVALID_ARGUMENT, `secrets.${CLOUD_SECRET} names a cloud that is not configured for Swift`);
+    if (!deps)
+      throw new CodedError(
+        Status.INVALID_ARGUMENT,
+        `secrets.${CLOUD_SECRET} names a cloud that is not configured for Swift`,
+      );
     return { store: new SwiftObjectStore({ ...deps, pageSize: opts.pageSize ?? deps.pageSize }) };
   }
   const accessKey = s[S3_ACCESS_KEY_SECRET];
   const secretKey = s[S3_SECRET_KEY_SECRET];
-  if (!accessKey) throw new CodedError(Status.INVALID_ARGUMENT, `secrets.${S3_ACCESS_KEY_SECRET} is required for provider s3`);
-  if (!secretKey) throw new CodedError(Status.INVALID_ARGUMENT, `secrets.${S3_SECRET_KEY_SECRET} is required for provider s3`);
+  if (!accessKey)
+    throw new CodedError(Status.INVALID_ARGUMENT, `secrets.${S3_ACCESS_KEY_SECRET} is required for provider s3`);
+  if (!secretKey)
+    throw new CodedError(Status.INVALID_ARGUMENT, `secrets.${S3_SECRET_KEY_SECRET} is required for provider s3`);
   const endpoint = target.endpoint ?? (s[S3_ENDPOINT_SECRET] || undefined) ?? opts.s3?.endpoint;
   if (!endpoint) {
     throw new CodedError(
@@ -75,9 +85,17 @@ export function objectStoreFor(
   } catch (e) {
     // The endpoint came from the StorageClass or the secret; say which without echoing the secret's values.
     if (e instanceof CodedError && e.code === Status.INVALID_ARGUMENT) {
-      const field = target.endpoint ? 'parameters.endpoint' : s[S3_ENDPOINT_SECRET] ? `secrets.${S3_ENDPOINT_SECRET}` : 'the default S3 endpoint';
+      const field = target.endpoint
+        ? 'parameters.endpoint'
+        : s[S3_ENDPOINT_SECRET]
+          ? `secrets.${S3_ENDPOINT_SECRET}`
+          : 'the default S3 endpoint';
       // The store's message quotes the URL; a value from the secret is not quoted back.
-      if (field.startsWith('secrets.')) throw new CodedError(Status.INVALID_ARGUMENT, `${field} must be an http or https URL without path, query or user info`);
+      if (field.startsWith('secrets.'))
+        throw new CodedError(
+          Status.INVALID_ARGUMENT,
+          `${field} must be an http or https URL without path, query or user info`,
+        );
       throw new CodedError(Status.INVALID_ARGUMENT, `${field}: ${e.details.replace(/^endpoint /, '')}`);
     }
     throw e;

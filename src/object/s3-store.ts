@@ -6,7 +6,14 @@
 import { type Readable } from 'node:stream';
 import type * as Minio from 'minio';
 import { CodedError, Status } from '../errors';
-import { CAPACITY_OBJECT, DELETE_PAGE_SIZE, OWNER_OBJECT, RECLAIM_META, type ObjectStore, type VolumeRecord } from './object-store';
+import {
+  CAPACITY_OBJECT,
+  DELETE_PAGE_SIZE,
+  OWNER_OBJECT,
+  RECLAIM_META,
+  type ObjectStore,
+  type VolumeRecord,
+} from './object-store';
 import { s3Failure, withSignal } from './store-errors';
 
 type ListPage = Awaited<ReturnType<Minio.Client['listObjectsQuery']>>;
@@ -39,7 +46,8 @@ export function parseS3Endpoint(endpoint: string, field: string): { host: string
   } catch {
     throw new CodedError(Status.INVALID_ARGUMENT, `${field} "${endpoint}" is not a URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CodedError(Status.INVALID_ARGUMENT, `${field} must be an http or https URL`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new CodedError(Status.INVALID_ARGUMENT, `${field} must be an http or https URL`);
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.username || url.password) {
     throw new CodedError(Status.INVALID_ARGUMENT, `${field} must be scheme://host[:port] only`);
   }
@@ -110,7 +118,9 @@ export class S3ObjectStore implements ObjectStore {
       try {
         // ListObjects v1 with a marker: every S3 implementation has it (s3rver's v2 continuation tokens need
         // DES, which OpenSSL 3 no longer offers), and a marker is all we need.
-        page = await this.call('objects.list', bucket, signal, () => this.client.listObjectsQuery(bucket, prefix, marker, { Delimiter: '', MaxKeys: this.pageSize }));
+        page = await this.call('objects.list', bucket, signal, () =>
+          this.client.listObjectsQuery(bucket, prefix, marker, { Delimiter: '', MaxKeys: this.pageSize }),
+        );
       } catch (e) {
         if (e instanceof CodedError && e.code === Status.NOT_FOUND) return { deleted, pages };
         throw e;
@@ -121,10 +131,15 @@ export class S3ObjectStore implements ObjectStore {
       marker = listed[listed.length - 1];
       const names = listed.filter((n) => n !== OWNER_OBJECT);
       if (names.length > 0) {
-        const results = await this.call('objects.delete', bucket, signal, () => this.client.removeObjects(bucket, names));
+        const results = await this.call('objects.delete', bucket, signal, () =>
+          this.client.removeObjects(bucket, names),
+        );
         const failed = results.find((r) => r?.Error);
         if (failed?.Error) {
-          throw new CodedError(Status.INTERNAL, `s3 objects.delete of bucket "${bucket}": ${failed.Error.Code ?? 'error'} on "${failed.Error.Key ?? '?'}"`);
+          throw new CodedError(
+            Status.INTERNAL,
+            `s3 objects.delete of bucket "${bucket}": ${failed.Error.Code ?? 'error'} on "${failed.Error.Key ?? '?'}"`,
+          );
         }
         deleted += names.length;
       }
@@ -145,13 +160,17 @@ export class S3ObjectStore implements ObjectStore {
   async putRecord(bucket: string, prefix: string, record: VolumeRecord, signal: AbortSignal): Promise<void> {
     const body = Buffer.from(record.capacityBytes.toString());
     const meta = { [`X-Amz-Meta-${RECLAIM_META}`]: record.reclaim };
-    await this.call('record.put', bucket, signal, () => this.client.putObject(bucket, prefix + CAPACITY_OBJECT, body, body.length, meta));
+    await this.call('record.put', bucket, signal, () =>
+      this.client.putObject(bucket, prefix + CAPACITY_OBJECT, body, body.length, meta),
+    );
   }
 
   /** A small object's text, or undefined when the object or bucket is absent. */
   private async readRecord(bucket: string, key: string, signal: AbortSignal): Promise<string | undefined> {
     try {
-      return await this.call('record.get', bucket, signal, async () => readSmall(await this.client.getObject(bucket, key)));
+      return await this.call('record.get', bucket, signal, async () =>
+        readSmall(await this.client.getObject(bucket, key)),
+      );
     } catch (e) {
       if (e instanceof CodedError && e.code === Status.NOT_FOUND) return undefined;
       throw e;

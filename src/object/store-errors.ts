@@ -6,7 +6,16 @@
 import { CodedError, Status, messageOf } from '../errors';
 
 /** Socket-level failures that mean "the endpoint is not there or not answering". */
-const TRANSPORT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const TRANSPORT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 /** S3 error codes by the gRPC code they mean for us (AWS S3 API reference, "Error responses"). */
 const S3_CODES: Record<string, Status> = {
   InvalidAccessKeyId: Status.UNAUTHENTICATED,
@@ -44,14 +53,17 @@ export function s3Failure(e: unknown, call: StoreCall): CodedError {
   const code = typeof err?.code === 'string' ? err.code : '';
   const where = `${call.provider} ${call.operation} of bucket "${call.bucket}"`;
   const said = scrub(messageOf(e), call.secret);
-  if (TRANSPORT_CODES.has(code)) return new CodedError(Status.UNAVAILABLE, `${where}: endpoint unreachable (${code})`, { cause: e });
-  if (err?.name === 'InvalidBucketNameError') return new CodedError(Status.INVALID_ARGUMENT, `${where}: invalid bucket name`, { cause: e });
+  if (TRANSPORT_CODES.has(code))
+    return new CodedError(Status.UNAVAILABLE, `${where}: endpoint unreachable (${code})`, { cause: e });
+  if (err?.name === 'InvalidBucketNameError')
+    return new CodedError(Status.INVALID_ARGUMENT, `${where}: invalid bucket name`, { cause: e });
   const mapped = S3_CODES[code];
   if (mapped === Status.UNAUTHENTICATED || mapped === Status.PERMISSION_DENIED) {
     // Say which key pair was refused without quoting it; the provider's text is not needed to act on it.
     return new CodedError(mapped, `${where}: the provider rejected the credentials (${code})`, { cause: e });
   }
-  if (mapped === undefined && /HTTP status:? 5\d\d/.test(said)) return new CodedError(Status.UNAVAILABLE, `${where}: ${said}`, { cause: e });
+  if (mapped === undefined && /HTTP status:? 5\d\d/.test(said))
+    return new CodedError(Status.UNAVAILABLE, `${where}: ${said}`, { cause: e });
   if (mapped !== undefined) return new CodedError(mapped, `${where}: ${code}: ${said}`, { cause: e });
   return new CodedError(Status.INTERNAL, `${where} failed: ${code ? `${code}: ` : ''}${said}`, { cause: e });
 }

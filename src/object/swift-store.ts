@@ -42,7 +42,8 @@ export class SwiftObjectStore implements ObjectStore {
 
   async createBucket(bucket: string, owner: string, signal: AbortSignal): Promise<void> {
     // Swift's PUT of an existing container succeeds (202), so existence is checked first.
-    if (await this.bucketExists(bucket, signal)) throw new CodedError(Status.ALREADY_EXISTS, `swift container "${bucket}" already exists`);
+    if (await this.bucketExists(bucket, signal))
+      throw new CodedError(Status.ALREADY_EXISTS, `swift container "${bucket}" already exists`);
     await this.request('container.create', 'PUT', bucket, '', signal, { [OWNER_HEADER]: owner });
   }
 
@@ -60,7 +61,9 @@ export class SwiftObjectStore implements ObjectStore {
     let marker = '';
     for (;;) {
       const query = { format: 'json', prefix, limit: this.pageSize, ...(marker ? { marker } : {}) };
-      const res = await this.ignoreNotFound(this.request<Array<{ name: string }> | string>('objects.list', 'GET', bucket, '', signal, undefined, query));
+      const res = await this.ignoreNotFound(
+        this.request<Array<{ name: string }> | string>('objects.list', 'GET', bucket, '', signal, undefined, query),
+      );
       if (!res) return { deleted, pages };
       pages++;
       const names = Array.isArray(res.data) ? res.data.map((o) => o.name) : [];
@@ -68,7 +71,9 @@ export class SwiftObjectStore implements ObjectStore {
       marker = names[names.length - 1];
       for (let i = 0; i < names.length; i += DELETE_CONCURRENCY) {
         const batch = names.slice(i, i + DELETE_CONCURRENCY);
-        await Promise.all(batch.map((n) => this.ignoreNotFound(this.request('object.delete', 'DELETE', bucket, n, signal))));
+        await Promise.all(
+          batch.map((n) => this.ignoreNotFound(this.request('object.delete', 'DELETE', bucket, n, signal))),
+        );
       }
       deleted += names.length;
       if (names.length < this.pageSize) return { deleted, pages };
@@ -82,9 +87,14 @@ export class SwiftObjectStore implements ObjectStore {
       const h = await this.head(bucket, signal);
       [text, reclaim] = [h?.[CAPACITY_HEADER.toLowerCase()], h?.[`x-container-meta-${RECLAIM_META.toLowerCase()}`]];
     } else {
-      const res = await this.ignoreNotFound(this.request<unknown>('record.get', 'GET', bucket, prefix + CAPACITY_OBJECT, signal));
+      const res = await this.ignoreNotFound(
+        this.request<unknown>('record.get', 'GET', bucket, prefix + CAPACITY_OBJECT, signal),
+      );
       // The HTTP layer parses JSON bodies, so the decimal text may arrive as a number.
-      [text, reclaim] = [res === undefined ? undefined : String(res.data).trim(), res?.headers[`x-object-meta-${RECLAIM_META.toLowerCase()}`]];
+      [text, reclaim] = [
+        res === undefined ? undefined : String(res.data).trim(),
+        res?.headers[`x-object-meta-${RECLAIM_META.toLowerCase()}`],
+      ];
     }
     if (text === undefined || !/^\d+$/.test(text)) return undefined;
     return { capacityBytes: BigInt(text), reclaim: reclaim === 'retain' ? 'retain' : 'delete' };
@@ -93,7 +103,11 @@ export class SwiftObjectStore implements ObjectStore {
   async putRecord(bucket: string, prefix: string, record: VolumeRecord, signal: AbortSignal): Promise<void> {
     const value = record.capacityBytes.toString();
     if (prefix === '') {
-      const headers = { [CAPACITY_HEADER]: value, [QUOTA_HEADER]: value, [`X-Container-Meta-${RECLAIM_META}`]: record.reclaim };
+      const headers = {
+        [CAPACITY_HEADER]: value,
+        [QUOTA_HEADER]: value,
+        [`X-Container-Meta-${RECLAIM_META}`]: record.reclaim,
+      };
       await this.request('record.set', 'POST', bucket, '', signal, headers);
     } else {
       const headers = { [`X-Object-Meta-${RECLAIM_META}`]: record.reclaim };

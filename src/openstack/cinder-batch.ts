@@ -42,7 +42,9 @@ export interface VolumeReads<V extends { id: string; name?: string | null }> {
   now?: () => number;
 }
 
-type Waiter<V> = { resolve(v: V[]): void; reject(e: unknown): void } & ({ id: string; name?: undefined } | { name: string; id?: undefined });
+type Waiter<V> = { resolve(v: V[]): void; reject(e: unknown): void } & (
+  { id: string; name?: undefined } | { name: string; id?: undefined }
+);
 
 interface Watcher<V> {
   id: string;
@@ -74,7 +76,10 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
   read(id: string, signal?: AbortSignal): Promise<V> {
     this.noteRead(id);
     if (!this.coalescing()) return this.reads.get(id, signal);
-    return raceAbort(this.join({ id }).then((vs) => vs[0]), signal);
+    return raceAbort(
+      this.join({ id }).then((vs) => vs[0]),
+      signal,
+    );
   }
 
   /**
@@ -227,7 +232,11 @@ export class VolumeReadBatcher<V extends { id: string; name?: string | null }> {
    * shows only what a GET of this project can see, so a volume outside it, never listed, still gets its own
    * GET and its own answer). Otherwise (a failed or partial list) read with its own GET.
    */
-  private readMissing(id: string, list: { complete: boolean } | undefined, listedBefore: Set<string> | undefined): Promise<V> {
+  private readMissing(
+    id: string,
+    list: { complete: boolean } | undefined,
+    listedBefore: Set<string> | undefined,
+  ): Promise<V> {
     if (list?.complete && listedBefore?.has(id)) return Promise.reject(this.reads.absent(id));
     return this.reads.get(id);
   }

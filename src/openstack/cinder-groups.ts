@@ -16,7 +16,8 @@ export const CINDER_MICROVERSION_GROUP_VOLUME_LIST = '3.25';
 /** Group snapshot lists honour filters (`name`) only from here; below, every group snapshot is listed. */
 export const CINDER_MICROVERSION_GROUP_SNAPSHOT_FILTERS = '3.29';
 
-export type CinderGroupStatus = 'creating' | 'available' | 'updating' | 'deleting' | 'deleted' | 'error' | 'error_deleting' | 'in-use';
+export type CinderGroupStatus =
+  'creating' | 'available' | 'updating' | 'deleting' | 'deleted' | 'error' | 'error_deleting' | 'in-use';
 export type CinderGroupSnapshotStatus = 'creating' | 'available' | 'deleting' | 'deleted' | 'error' | 'error_deleting';
 
 export interface CinderGroupType {
@@ -97,7 +98,10 @@ export interface CinderGroupsApi {
   /** POST /groups/{id}/action `delete` without deleting volumes: Cinder refuses a group with volumes or group snapshots. */
   deleteGroup(id: string, signal?: AbortSignal): Promise<void>;
   /** POST /group_snapshots; answers at once (status `creating`); Cinder snapshots every volume of the group. */
-  createGroupSnapshot(req: { groupId: string; name: string; description?: string }, signal?: AbortSignal): Promise<{ id: string }>;
+  createGroupSnapshot(
+    req: { groupId: string; name: string; description?: string },
+    signal?: AbortSignal,
+  ): Promise<{ id: string }>;
   getGroupSnapshot(id: string, signal?: AbortSignal): Promise<CinderGroupSnapshot>;
   /** Every group snapshot of the project whose name is exactly `name`. */
   listGroupSnapshotsByName(name: string, signal?: AbortSignal): Promise<CinderGroupSnapshot[]>;
@@ -125,7 +129,15 @@ export class CinderGroupsClient implements CinderGroupsApi {
   }
 
   async defaultGroupType(signal?: AbortSignal): Promise<CinderGroupType> {
-    return (await this.call<{ group_type: CinderGroupType }>('group-type.default', 'GET', '/group_types/default', CINDER_MICROVERSION_GROUPS, { signal })).group_type;
+    return (
+      await this.call<{ group_type: CinderGroupType }>(
+        'group-type.default',
+        'GET',
+        '/group_types/default',
+        CINDER_MICROVERSION_GROUPS,
+        { signal },
+      )
+    ).group_type;
   }
 
   async createGroup(req: CreateGroupRequest, signal?: AbortSignal): Promise<{ id: string }> {
@@ -136,30 +148,56 @@ export class CinderGroupsClient implements CinderGroupsApi {
       volume_types: req.volumeTypes,
       availability_zone: req.availabilityZone,
     });
-    return (await this.call<{ group: { id: string } }>('group.create', 'POST', '/groups', CINDER_MICROVERSION_GROUPS, { body: { group }, signal })).group;
+    return (
+      await this.call<{ group: { id: string } }>('group.create', 'POST', '/groups', CINDER_MICROVERSION_GROUPS, {
+        body: { group },
+        signal,
+      })
+    ).group;
   }
 
   async getGroup(id: string, signal?: AbortSignal): Promise<CinderGroup> {
-    const data = await this.call<{ group: CinderGroup }>('group.get', 'GET', `/groups/${enc(id)}`, CINDER_MICROVERSION_GROUP_VOLUME_LIST, {
-      params: { list_volume: 'True' }, signal,
-    });
+    const data = await this.call<{ group: CinderGroup }>(
+      'group.get',
+      'GET',
+      `/groups/${enc(id)}`,
+      CINDER_MICROVERSION_GROUP_VOLUME_LIST,
+      {
+        params: { list_volume: 'True' },
+        signal,
+      },
+    );
     return data.group;
   }
 
   async listGroupsByName(name: string, signal?: AbortSignal): Promise<CinderGroup[]> {
-    const data = await this.call<{ groups: CinderGroup[] }>('group.list', 'GET', '/groups/detail', CINDER_MICROVERSION_GROUPS, {
-      params: { name, limit: BY_NAME_LIMIT }, signal,
-    });
+    const data = await this.call<{ groups: CinderGroup[] }>(
+      'group.list',
+      'GET',
+      '/groups/detail',
+      CINDER_MICROVERSION_GROUPS,
+      {
+        params: { name, limit: BY_NAME_LIMIT },
+        signal,
+      },
+    );
     // A cloud that ignores the filter lists every group: filter again.
     return data.groups.filter((g) => g.name === name);
   }
 
-  async updateGroupVolumes(id: string, change: { add?: string[]; remove?: string[] }, signal?: AbortSignal): Promise<void> {
+  async updateGroupVolumes(
+    id: string,
+    change: { add?: string[]; remove?: string[] },
+    signal?: AbortSignal,
+  ): Promise<void> {
     const group = compact({
       add_volumes: change.add?.length ? change.add.join(',') : undefined,
       remove_volumes: change.remove?.length ? change.remove.join(',') : undefined,
     });
-    await this.call('group.update', 'PUT', `/groups/${enc(id)}`, CINDER_MICROVERSION_GROUPS, { body: { group }, signal });
+    await this.call('group.update', 'PUT', `/groups/${enc(id)}`, CINDER_MICROVERSION_GROUPS, {
+      body: { group },
+      signal,
+    });
   }
 
   async deleteGroup(id: string, signal?: AbortSignal): Promise<void> {
@@ -167,43 +205,97 @@ export class CinderGroupsClient implements CinderGroupsApi {
     await this.call('group.delete', 'POST', `/groups/${enc(id)}/action`, CINDER_MICROVERSION_GROUPS, { body, signal });
   }
 
-  async createGroupSnapshot(req: { groupId: string; name: string; description?: string }, signal?: AbortSignal): Promise<{ id: string }> {
+  async createGroupSnapshot(
+    req: { groupId: string; name: string; description?: string },
+    signal?: AbortSignal,
+  ): Promise<{ id: string }> {
     const group_snapshot = compact({ group_id: req.groupId, name: req.name, description: req.description });
-    const data = await this.call<{ group_snapshot: { id: string } }>('group-snapshot.create', 'POST', '/group_snapshots', CINDER_MICROVERSION_GROUP_SNAPSHOTS, {
-      body: { group_snapshot }, signal,
-    });
+    const data = await this.call<{ group_snapshot: { id: string } }>(
+      'group-snapshot.create',
+      'POST',
+      '/group_snapshots',
+      CINDER_MICROVERSION_GROUP_SNAPSHOTS,
+      {
+        body: { group_snapshot },
+        signal,
+      },
+    );
     return data.group_snapshot;
   }
 
   async getGroupSnapshot(id: string, signal?: AbortSignal): Promise<CinderGroupSnapshot> {
     const path = `/group_snapshots/${enc(id)}`;
-    return (await this.call<{ group_snapshot: CinderGroupSnapshot }>('group-snapshot.get', 'GET', path, CINDER_MICROVERSION_GROUP_SNAPSHOTS, { signal })).group_snapshot;
+    return (
+      await this.call<{ group_snapshot: CinderGroupSnapshot }>(
+        'group-snapshot.get',
+        'GET',
+        path,
+        CINDER_MICROVERSION_GROUP_SNAPSHOTS,
+        { signal },
+      )
+    ).group_snapshot;
   }
 
   async listGroupSnapshotsByName(name: string, signal?: AbortSignal): Promise<CinderGroupSnapshot[]> {
-    const data = await this.call<{ group_snapshots: CinderGroupSnapshot[] }>('group-snapshot.list', 'GET', '/group_snapshots/detail', CINDER_MICROVERSION_GROUP_SNAPSHOT_FILTERS, {
-      params: { name, limit: BY_NAME_LIMIT }, signal,
-    });
+    const data = await this.call<{ group_snapshots: CinderGroupSnapshot[] }>(
+      'group-snapshot.list',
+      'GET',
+      '/group_snapshots/detail',
+      CINDER_MICROVERSION_GROUP_SNAPSHOT_FILTERS,
+      {
+        params: { name, limit: BY_NAME_LIMIT },
+        signal,
+      },
+    );
     return data.group_snapshots.filter((g) => g.name === name);
   }
 
   async deleteGroupSnapshot(id: string, signal?: AbortSignal): Promise<void> {
-    await this.call('group-snapshot.delete', 'DELETE', `/group_snapshots/${enc(id)}`, CINDER_MICROVERSION_GROUP_SNAPSHOTS, { signal });
+    await this.call(
+      'group-snapshot.delete',
+      'DELETE',
+      `/group_snapshots/${enc(id)}`,
+      CINDER_MICROVERSION_GROUP_SNAPSHOTS,
+      { signal },
+    );
   }
 
   async listSnapshotsByName(name: string, signal?: AbortSignal): Promise<CinderMemberSnapshot[]> {
-    const data = await this.call<{ snapshots: CinderMemberSnapshot[] }>('snapshot.list', 'GET', '/snapshots/detail', CINDER_MICROVERSION_GROUP_SNAPSHOTS, {
-      params: { name, limit: BY_NAME_LIMIT }, signal,
-    });
+    const data = await this.call<{ snapshots: CinderMemberSnapshot[] }>(
+      'snapshot.list',
+      'GET',
+      '/snapshots/detail',
+      CINDER_MICROVERSION_GROUP_SNAPSHOTS,
+      {
+        params: { name, limit: BY_NAME_LIMIT },
+        signal,
+      },
+    );
     return data.snapshots.filter((s) => s.name === name);
   }
 
   async getSnapshot(id: string, signal?: AbortSignal): Promise<CinderMemberSnapshot> {
-    return (await this.call<{ snapshot: CinderMemberSnapshot }>('snapshot.get', 'GET', `/snapshots/${enc(id)}`, CINDER_MICROVERSION_GROUP_SNAPSHOTS, { signal })).snapshot;
+    return (
+      await this.call<{ snapshot: CinderMemberSnapshot }>(
+        'snapshot.get',
+        'GET',
+        `/snapshots/${enc(id)}`,
+        CINDER_MICROVERSION_GROUP_SNAPSHOTS,
+        { signal },
+      )
+    ).snapshot;
   }
 
   async getVolume(id: string, signal?: AbortSignal): Promise<CinderGroupedVolume> {
-    return (await this.call<{ volume: CinderGroupedVolume }>('volume.get', 'GET', `/volumes/${enc(id)}`, CINDER_MICROVERSION_GROUPS, { signal })).volume;
+    return (
+      await this.call<{ volume: CinderGroupedVolume }>(
+        'volume.get',
+        'GET',
+        `/volumes/${enc(id)}`,
+        CINDER_MICROVERSION_GROUPS,
+        { signal },
+      )
+    ).volume;
   }
 
   private async call<T = unknown>(

@@ -31,7 +31,8 @@ export function quotaEntry(set: CinderQuotaSetUsage, key: string): QuotaUsage | 
 }
 
 /** The quota key of a per-volume-type resource: Cinder appends the type's name. */
-export const perTypeKey = (resource: 'gigabytes' | 'volumes' | 'snapshots', typeName: string) => `${resource}_${typeName}`;
+export const perTypeKey = (resource: 'gigabytes' | 'volumes' | 'snapshots', typeName: string) =>
+  `${resource}_${typeName}`;
 
 /** The project id of a Cinder v3 endpoint URL (`.../v3/<project_id>`), when the catalog puts it there. */
 export function projectIdOfEndpoint(url: string): string | undefined {

@@ -37,7 +37,8 @@ export type CinderSnapshotStatus =
   | 'restoring'
   | 'error_deleting';
 
-export type CinderBackupStatus = 'creating' | 'available' | 'deleting' | 'error' | 'restoring' | 'error_restoring' | 'error_deleting';
+export type CinderBackupStatus =
+  'creating' | 'available' | 'deleting' | 'error' | 'restoring' | 'error_restoring' | 'error_deleting';
 
 export interface CinderAttachment {
   id?: string;

@@ -59,9 +59,18 @@ export interface CinderApi {
   /** `os-extend` to `newSizeGiB`; online (in-use) with 3.42. */
   extendVolume(id: string, newSizeGiB: number, signal?: AbortSignal): Promise<void>;
   /** `os-retype` to a volume type (name or id); answers at once, the volume `retyping` until Cinder is done. */
-  retypeVolume(id: string, newType: string, migrationPolicy: RetypeMigrationPolicy, signal?: AbortSignal): Promise<void>;
+  retypeVolume(
+    id: string,
+    newType: string,
+    migrationPolicy: RetypeMigrationPolicy,
+    signal?: AbortSignal,
+  ): Promise<void>;
   /** POST /volumes/{id}/metadata: merges keys, returns the full metadata. */
-  updateVolumeMetadata(id: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Record<string, string>>;
+  updateVolumeMetadata(
+    id: string,
+    metadata: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string>>;
   createSnapshot(req: CreateSnapshotRequest, signal?: AbortSignal): Promise<CinderSnapshot>;
   getSnapshot(id: string, signal?: AbortSignal): Promise<CinderSnapshot>;
   listSnapshots(req?: ListSnapshotsRequest, signal?: AbortSignal): Promise<Page<CinderSnapshot>>;
@@ -142,7 +151,9 @@ export class CinderClient implements CinderApi {
     const body: Record<string, unknown> = { volume };
     if (req.schedulerHints) body['OS-SCH-HNT:scheduler_hints'] = req.schedulerHints;
     const mv = req.backupId ? CINDER_MICROVERSION_BACKUP : undefined;
-    return (await this.call<{ volume: CinderVolume }>('volume.create', 'POST', '/volumes', { body, signal, microversion: mv })).volume;
+    return (
+      await this.call<{ volume: CinderVolume }>('volume.create', 'POST', '/volumes', { body, signal, microversion: mv })
+    ).volume;
   }
 
   /** GET /volumes/{id}, or (while dozens of volumes are read at once) a share of one list: see cinder-batch.ts. */
@@ -167,7 +178,14 @@ export class CinderClient implements CinderApi {
   async listVolumes(req: ListVolumesRequest = {}, signal?: AbortSignal): Promise<Page<CinderVolume>> {
     const params = { limit: req.limit, marker: req.marker, name: req.name };
     const mv = req.name !== undefined ? CINDER_MICROVERSION_LIST_BY_NAME : undefined;
-    const data = await markerChecked(req.marker, this.call<{ volumes: CinderVolume[]; volumes_links?: Link[] }>('volume.list', 'GET', '/volumes/detail', { params, signal, microversion: mv }));
+    const data = await markerChecked(
+      req.marker,
+      this.call<{ volumes: CinderVolume[]; volumes_links?: Link[] }>('volume.list', 'GET', '/volumes/detail', {
+        params,
+        signal,
+        microversion: mv,
+      }),
+    );
     return { items: data.volumes, nextMarker: nextMarker(data.volumes_links) };
   }
 
@@ -194,31 +212,75 @@ export class CinderClient implements CinderApi {
 
   async extendVolume(id: string, newSizeGiB: number, signal?: AbortSignal): Promise<void> {
     const body = { 'os-extend': { new_size: newSizeGiB } };
-    await this.call('volume.extend', 'POST', `/volumes/${enc(id)}/action`, { body, signal, microversion: CINDER_MICROVERSION_EXTEND_IN_USE });
+    await this.call('volume.extend', 'POST', `/volumes/${enc(id)}/action`, {
+      body,
+      signal,
+      microversion: CINDER_MICROVERSION_EXTEND_IN_USE,
+    });
   }
 
-  async retypeVolume(id: string, newType: string, migrationPolicy: RetypeMigrationPolicy, signal?: AbortSignal): Promise<void> {
+  async retypeVolume(
+    id: string,
+    newType: string,
+    migrationPolicy: RetypeMigrationPolicy,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const body = { 'os-retype': { new_type: newType, migration_policy: migrationPolicy } };
     await this.call('volume.retype', 'POST', `/volumes/${enc(id)}/action`, { body, signal });
   }
 
-  async updateVolumeMetadata(id: string, metadata: Record<string, string>, signal?: AbortSignal): Promise<Record<string, string>> {
-    const data = await this.call<{ metadata: Record<string, string> }>('volume.update-metadata', 'POST', `/volumes/${enc(id)}/metadata`, { body: { metadata }, signal });
+  async updateVolumeMetadata(
+    id: string,
+    metadata: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string>> {
+    const data = await this.call<{ metadata: Record<string, string> }>(
+      'volume.update-metadata',
+      'POST',
+      `/volumes/${enc(id)}/metadata`,
+      { body: { metadata }, signal },
+    );
     return data.metadata;
   }
 
   async createSnapshot(req: CreateSnapshotRequest, signal?: AbortSignal): Promise<CinderSnapshot> {
-    const snapshot = compact({ volume_id: req.volumeId, name: req.name, description: req.description, force: req.force, metadata: req.metadata });
-    return (await this.call<{ snapshot: CinderSnapshot }>('snapshot.create', 'POST', '/snapshots', { body: { snapshot }, signal })).snapshot;
+    const snapshot = compact({
+      volume_id: req.volumeId,
+      name: req.name,
+      description: req.description,
+      force: req.force,
+      metadata: req.metadata,
+    });
+    return (
+      await this.call<{ snapshot: CinderSnapshot }>('snapshot.create', 'POST', '/snapshots', {
+        body: { snapshot },
+        signal,
+      })
+    ).snapshot;
   }
 
   async getSnapshot(id: string, signal?: AbortSignal): Promise<CinderSnapshot> {
-    return (await this.call<{ snapshot: CinderSnapshot }>('snapshot.get', 'GET', `/snapshots/${enc(id)}`, { signal })).snapshot;
+    return (await this.call<{ snapshot: CinderSnapshot }>('snapshot.get', 'GET', `/snapshots/${enc(id)}`, { signal }))
+      .snapshot;
   }
 
   async listSnapshots(req: ListSnapshotsRequest = {}, signal?: AbortSignal): Promise<Page<CinderSnapshot>> {
-    const params = { limit: req.limit, marker: req.marker, volume_id: req.volumeId, name: req.name, status: req.status };
-    const data = await markerChecked(req.marker, this.call<{ snapshots: CinderSnapshot[]; snapshots_links?: Link[] }>('snapshot.list', 'GET', '/snapshots/detail', { params, signal }));
+    const params = {
+      limit: req.limit,
+      marker: req.marker,
+      volume_id: req.volumeId,
+      name: req.name,
+      status: req.status,
+    };
+    const data = await markerChecked(
+      req.marker,
+      this.call<{ snapshots: CinderSnapshot[]; snapshots_links?: Link[] }>(
+        'snapshot.list',
+        'GET',
+        '/snapshots/detail',
+        { params, signal },
+      ),
+    );
     return { items: data.snapshots, nextMarker: nextMarker(data.snapshots_links) };
   }
 
@@ -239,17 +301,39 @@ export class CinderClient implements CinderApi {
       availability_zone: this.ignoreMicroversion ? undefined : req.availabilityZone,
       metadata: this.ignoreMicroversion ? undefined : req.metadata,
     });
-    const data = await this.call<{ backup: CinderBackup }>('backup.create', 'POST', '/backups', { body: { backup }, signal, microversion: CINDER_MICROVERSION_BACKUP });
+    const data = await this.call<{ backup: CinderBackup }>('backup.create', 'POST', '/backups', {
+      body: { backup },
+      signal,
+      microversion: CINDER_MICROVERSION_BACKUP,
+    });
     return data.backup;
   }
 
   async getBackup(id: string, signal?: AbortSignal): Promise<CinderBackup> {
-    return (await this.call<{ backup: CinderBackup }>('backup.get', 'GET', `/backups/${enc(id)}`, { signal, microversion: CINDER_MICROVERSION_BACKUP })).backup;
+    return (
+      await this.call<{ backup: CinderBackup }>('backup.get', 'GET', `/backups/${enc(id)}`, {
+        signal,
+        microversion: CINDER_MICROVERSION_BACKUP,
+      })
+    ).backup;
   }
 
   async listBackups(req: ListBackupsRequest = {}, signal?: AbortSignal): Promise<Page<CinderBackup>> {
-    const params = { limit: req.limit, marker: req.marker, volume_id: req.volumeId, name: req.name, status: req.status };
-    const data = await markerChecked(req.marker, this.call<{ backups: CinderBackup[]; backups_links?: Link[] }>('backup.list', 'GET', '/backups/detail', { params, signal, microversion: CINDER_MICROVERSION_BACKUP }));
+    const params = {
+      limit: req.limit,
+      marker: req.marker,
+      volume_id: req.volumeId,
+      name: req.name,
+      status: req.status,
+    };
+    const data = await markerChecked(
+      req.marker,
+      this.call<{ backups: CinderBackup[]; backups_links?: Link[] }>('backup.list', 'GET', '/backups/detail', {
+        params,
+        signal,
+        microversion: CINDER_MICROVERSION_BACKUP,
+      }),
+    );
     return { items: data.backups, nextMarker: nextMarker(data.backups_links) };
   }
 
@@ -258,15 +342,24 @@ export class CinderClient implements CinderApi {
   }
 
   async getAbsoluteLimits(signal?: AbortSignal): Promise<CinderAbsoluteLimits> {
-    const data = await this.call<{ limits: { absolute: CinderAbsoluteLimits } }>('limits.get', 'GET', '/limits', { signal });
+    const data = await this.call<{ limits: { absolute: CinderAbsoluteLimits } }>('limits.get', 'GET', '/limits', {
+      signal,
+    });
     return data.limits.absolute;
   }
 
   /** See CinderQuotaApi (cinder-limits.ts). The project is the token's, else the one in the endpoint URL. */
   async getQuotaUsage(signal?: AbortSignal): Promise<CinderQuotaSetUsage> {
-    const project = (await this.keystone.projectId?.(signal)) ?? projectIdOfEndpoint(await this.keystone.endpoint(this.serviceTypes, signal));
+    const project =
+      (await this.keystone.projectId?.(signal)) ??
+      projectIdOfEndpoint(await this.keystone.endpoint(this.serviceTypes, signal));
     if (!project) throw new Error('cannot tell the project of this Cinder endpoint for its quota set');
-    const data = await this.call<{ quota_set: CinderQuotaSetUsage }>('quota-set.get', 'GET', `/os-quota-sets/${enc(project)}`, { params: { usage: true }, signal });
+    const data = await this.call<{ quota_set: CinderQuotaSetUsage }>(
+      'quota-set.get',
+      'GET',
+      `/os-quota-sets/${enc(project)}`,
+      { params: { usage: true }, signal },
+    );
     return data.quota_set;
   }
 
@@ -276,7 +369,9 @@ export class CinderClient implements CinderApi {
     let data: { messages?: CinderMessage[] };
     try {
       data = await this.call<{ messages?: CinderMessage[] }>('message.list', 'GET', '/messages', {
-        params: { resource_uuid: id }, signal, microversion: CINDER_MICROVERSION_MESSAGES,
+        params: { resource_uuid: id },
+        signal,
+        microversion: CINDER_MICROVERSION_MESSAGES,
       });
     } catch (e) {
       if (isOpenStackError(e, 'not-found') || (isOpenStackError(e) && e.status === 406)) return undefined;
@@ -302,11 +397,17 @@ export class CinderClient implements CinderApi {
     operation: string,
     method: HttpMethod,
     path: string,
-    o: { body?: unknown; params?: Record<string, string | number | boolean | undefined>; signal?: AbortSignal; microversion?: string },
+    o: {
+      body?: unknown;
+      params?: Record<string, string | number | boolean | undefined>;
+      signal?: AbortSignal;
+      microversion?: string;
+    },
   ): Promise<T> {
     const base = await this.keystone.endpoint(this.serviceTypes, o.signal);
     const headers: Record<string, string> = {};
-    if (!this.ignoreMicroversion) headers['OpenStack-API-Version'] = `volume ${o.microversion ?? this.baseMicroversion}`;
+    if (!this.ignoreMicroversion)
+      headers['OpenStack-API-Version'] = `volume ${o.microversion ?? this.baseMicroversion}`;
     const res = await this.http.request<T>({
       service: 'cinder',
       operation,
@@ -336,7 +437,17 @@ async function markerChecked<T>(marker: string | undefined, call: Promise<T>): P
     if (marker === undefined || !isOpenStackError(e, 'not-found')) throw e;
     const { service, operation, method, path, status, requestId } = e;
     const serviceMessage = `marker ${marker} is unknown: ${e.serviceMessage ?? 'not found'}`;
-    throw new OpenStackError({ service, operation, method, path, status, requestId, serviceMessage, kind: 'bad-request', cause: e });
+    throw new OpenStackError({
+      service,
+      operation,
+      method,
+      path,
+      status,
+      requestId,
+      serviceMessage,
+      kind: 'bad-request',
+      cause: e,
+    });
   }
 }
 
@@ -358,7 +469,12 @@ function nextMarker(links?: Link[]): string | undefined {
 /** The 404 a GET of volume `id` answers, for a volume a complete list proved deleted (cinder-batch.ts). */
 function volumeAbsent(id: string): OpenStackError {
   return new OpenStackError({
-    service: 'cinder', operation: 'volume.get', method: 'GET', path: `/volumes/${id}`, status: 404, kind: 'not-found',
+    service: 'cinder',
+    operation: 'volume.get',
+    method: 'GET',
+    path: `/volumes/${id}`,
+    status: 404,
+    kind: 'not-found',
     serviceMessage: `Volume ${id} could not be found (missing from a complete volume list).`,
   });
 }

@@ -26,7 +26,10 @@ export interface CloudClientOptions {
   /** `[BlockStorage] ignore-volume-microversion`. */
   ignoreVolumeMicroversion?: boolean;
   /** Overrides of the HTTP layer (timeouts, retry policy, sleep) for all clients. */
-  http?: Omit<HttpOptions, 'caFile' | 'tlsInsecure' | 'certFile' | 'keyFile' | 'logger' | 'onRequest' | 'userAgentExtra'>;
+  http?: Omit<
+    HttpOptions,
+    'caFile' | 'tlsInsecure' | 'certFile' | 'keyFile' | 'logger' | 'onRequest' | 'userAgentExtra'
+  >;
 }
 
 /** Clients of one cloud sharing one HTTP layer (TLS from `auth`) and one token. Reads ca/cert/key files now. */
@@ -64,7 +67,8 @@ export function createClouds(
   const out = new Map<string, CloudClients>();
   for (const name of names) {
     const auth = clouds.get(name);
-    if (!auth) throw new Error(`cloud.conf has no ${name ? `[Global "${name}"]` : '[Global]'} section for --cloud-name=${name}`);
+    if (!auth)
+      throw new Error(`cloud.conf has no ${name ? `[Global "${name}"]` : '[Global]'} section for --cloud-name=${name}`);
     out.set(name, createCloudClients(auth, opts));
   }
   return out;

@@ -42,7 +42,8 @@ const SERVICE_MESSAGE_MAX_CHARS = 500;
 
 // Cinder answers 400 InvalidVolume/InvalidSnapshot for wrong states ("Volume status must be available",
 // "Invalid volume: Volume ... is in in-use state"); those are preconditions, not bad arguments.
-const INVALID_STATE_RE = /status must be|must be in|invalid (volume|snapshot|backup)\b|is in .* state|in-use|is attached|is busy/i;
+const INVALID_STATE_RE =
+  /status must be|must be in|invalid (volume|snapshot|backup)\b|is in .* state|in-use|is attached|is busy/i;
 const OVER_LIMIT_RE = /quota|exceeds? allowed|maximum (allowed )?number|limit exceeded/i;
 
 /** Where a request went: enough to find it in the service's logs, nothing secret. */
@@ -113,7 +114,10 @@ export const isNotFound = (e: unknown): boolean => isOpenStackError(e, 'not-foun
  */
 export function parseServiceFault(data: unknown): { fault?: string; message?: string } {
   if (typeof data === 'string') {
-    const text = data.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+    const text = data
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
     return text ? { message: text.slice(0, SERVICE_MESSAGE_MAX_CHARS) } : {};
   }
   if (data && typeof data === 'object') {
@@ -135,7 +139,13 @@ export function errorFromResponse(
   requestId?: string,
 ): OpenStackError {
   const { fault, message } = parseServiceFault(data);
-  return new OpenStackError({ ...ctx, kind: kindOfStatus(status, fault, message), status, requestId, serviceMessage: message });
+  return new OpenStackError({
+    ...ctx,
+    kind: kindOfStatus(status, fault, message),
+    status,
+    requestId,
+    serviceMessage: message,
+  });
 }
 
 function kindOfStatus(status: number, fault?: string, message = ''): OpenStackErrorKind {

@@ -44,7 +44,14 @@ export interface TransportOptions {
 }
 
 /** The environment variables axios' proxy-from-env reads; any of them set means "go through a proxy". */
-const PROXY_VARIABLES = ['http_proxy', 'https_proxy', 'all_proxy', 'npm_config_http_proxy', 'npm_config_https_proxy', 'npm_config_proxy'];
+const PROXY_VARIABLES = [
+  'http_proxy',
+  'https_proxy',
+  'all_proxy',
+  'npm_config_http_proxy',
+  'npm_config_https_proxy',
+  'npm_config_proxy',
+];
 
 /** Whether the environment names a proxy (checked once per client: the environment does not change at run time). */
 export function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -75,7 +82,10 @@ function parseBody(text: string): unknown {
 
 /** What node:http rejects with when a request's signal fires: the callers look at the signal, not at this. */
 function abortError(signal: AbortSignal): Error {
-  return Object.assign(new Error('the request was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+  return Object.assign(new Error('the request was aborted', { cause: signal.reason }), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  });
 }
 
 /** Connections kept open between requests, for plain HTTP and for TLS with the cloud's CA and client certificate. */
@@ -119,7 +129,13 @@ class DirectTransport implements HttpTransport {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, data: parseBody(Buffer.concat(chunks).toString('utf8')) }));
+          res.on('end', () =>
+            finish(undefined, {
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              data: parseBody(Buffer.concat(chunks).toString('utf8')),
+            }),
+          );
           res.on('error', (e) => finish(e));
           // Closed before 'end': the connection dropped mid-answer (after 'end', finish has already settled).
           res.on('close', () => {
@@ -127,7 +143,10 @@ class DirectTransport implements HttpTransport {
           });
         },
       );
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${r.timeoutMs} ms`), { code: 'ETIMEDOUT' })), r.timeoutMs);
+      const timer = setTimeout(
+        () => req.destroy(Object.assign(new Error(`no answer within ${r.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+        r.timeoutMs,
+      );
       req.on('error', (e) => finish(e));
       signal?.addEventListener('abort', onAbort, { once: true });
       req.end(body);
@@ -152,8 +171,16 @@ class ProxyTransport implements HttpTransport {
   async send(r: TransportRequest): Promise<TransportResponse> {
     this.axios ??= import('axios').then((m) => m.default.create(this.config));
     try {
-      const res = await (await this.axios).request({
-        method: r.method, url: r.url, params: r.params, headers: r.headers, data: r.body, signal: r.signal, timeout: r.timeoutMs,
+      const res = await (
+        await this.axios
+      ).request({
+        method: r.method,
+        url: r.url,
+        params: r.params,
+        headers: r.headers,
+        data: r.body,
+        signal: r.signal,
+        timeout: r.timeoutMs,
       });
       return { status: res.status, headers: res.headers as TransportResponse['headers'], data: res.data };
     } catch (e) {
@@ -165,6 +192,7 @@ class ProxyTransport implements HttpTransport {
 /** axios reports its own timeout as ECONNABORTED "timeout of N ms exceeded": the same ETIMEDOUT as the direct path. */
 function withErrno(e: unknown): unknown {
   const x = e as { code?: unknown; message?: unknown };
-  if (x?.code === 'ECONNABORTED' && typeof x.message === 'string' && x.message.includes('timeout')) x.code = 'ETIMEDOUT';
+  if (x?.code === 'ECONNABORTED' && typeof x.message === 'string' && x.message.includes('timeout'))
+    x.code = 'ETIMEDOUT';
   return e;
 }

@@ -24,7 +24,14 @@ export const RETRY_AFTER_MAX_MS = 30_000;
 export const USER_AGENT_PRODUCT = 'cinder-csi-plugin';
 const PACKAGE_VERSION: string = VERSION;
 
-const CONNECTION_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN']);
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EAI_AGAIN',
+]);
 /** Methods whose repetition cannot create a second resource. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'DELETE']);
 
@@ -178,7 +185,12 @@ export class HttpClient {
    * method with `auth` re-authenticates once and repeats once.
    */
   async request<T>(req: HttpRequest): Promise<HttpResponse<T>> {
-    const ctx: RequestContext = { service: req.service, operation: req.operation, method: req.method, path: pathOf(req.url) };
+    const ctx: RequestContext = {
+      service: req.service,
+      operation: req.operation,
+      method: req.method,
+      path: pathOf(req.url),
+    };
     // An id of "." or ".." survives encodeURIComponent and the URL parser resolves it away: GET /volumes/.
     // would list volumes. No OpenStack resource has such an id, so it is the 404 the service would give.
     if (hasDotSegment(req.url)) {
@@ -228,7 +240,12 @@ export class HttpClient {
     }
   }
 
-  private async attempt(req: HttpRequest, ctx: RequestContext, token: string | undefined, attempt: number): Promise<Attempt> {
+  private async attempt(
+    req: HttpRequest,
+    ctx: RequestContext,
+    token: string | undefined,
+    attempt: number,
+  ): Promise<Attempt> {
     const started = this.now();
     const headers: Record<string, string> = { ...req.headers };
     if (token !== undefined) headers['X-Auth-Token'] = token;
@@ -251,11 +268,36 @@ export class HttpClient {
     const durationMs = this.now() - started;
     const status = 'response' in outcome ? outcome.response.status : undefined;
     const failed = status === undefined || status >= 400;
-    const error = !failed ? undefined : status !== undefined ? `HTTP ${status}` : transportCode((outcome as { error: unknown }).error);
+    const error = !failed
+      ? undefined
+      : status !== undefined
+        ? `HTTP ${status}`
+        : transportCode((outcome as { error: unknown }).error);
     const requestId = 'response' in outcome ? headerOf(outcome.response, 'x-openstack-request-id') : undefined;
-    this.log.debug({ service: ctx.service, operation: ctx.operation, method: ctx.method, path: ctx.path, status, durationMs, attempt, requestId, error }, 'openstack request');
+    this.log.debug(
+      {
+        service: ctx.service,
+        operation: ctx.operation,
+        method: ctx.method,
+        path: ctx.path,
+        status,
+        durationMs,
+        attempt,
+        requestId,
+        error,
+      },
+      'openstack request',
+    );
     try {
-      this.opts.onRequest?.({ service: ctx.service, operation: ctx.operation, method: req.method, status, durationMs, attempt, error });
+      this.opts.onRequest?.({
+        service: ctx.service,
+        operation: ctx.operation,
+        method: req.method,
+        status,
+        durationMs,
+        attempt,
+        error,
+      });
     } catch {
       // A broken metrics hook must not fail the cloud call.
     }
@@ -263,7 +305,13 @@ export class HttpClient {
   }
 
   /** Milliseconds to wait before retry number `retries + 1`, or undefined when this failure is final. */
-  private retryDelay(req: HttpRequest, status: number | undefined, code: string | undefined, retries: number, retryAfter: string | undefined): number | undefined {
+  private retryDelay(
+    req: HttpRequest,
+    status: number | undefined,
+    code: string | undefined,
+    retries: number,
+    retryAfter: string | undefined,
+  ): number | undefined {
     if (retries >= this.retry.maxRetries) return undefined;
     const safe = SAFE_METHODS.has(req.method) || req.idempotent === true;
     const retryable =
@@ -281,7 +329,10 @@ export class HttpClient {
   }
 
   private async pause(ms: number, req: HttpRequest, ctx: RequestContext): Promise<void> {
-    this.log.debug({ service: ctx.service, operation: ctx.operation, delayMs: Math.round(ms) }, 'openstack request retry');
+    this.log.debug(
+      { service: ctx.service, operation: ctx.operation, delayMs: Math.round(ms) },
+      'openstack request retry',
+    );
     try {
       await this.sleep(ms, req.signal);
     } catch (e) {
@@ -306,7 +357,8 @@ function headerOf(res: TransportResponse, name: string): string | undefined {
 
 function flatHeaders(res: TransportResponse): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(res.headers ?? {})) out[k.toLowerCase()] = v === undefined || v === null ? undefined : String(v);
+  for (const [k, v] of Object.entries(res.headers ?? {}))
+    out[k.toLowerCase()] = v === undefined || v === null ? undefined : String(v);
   return out;
 }
 

@@ -77,7 +77,11 @@ export function buildAuthBody(auth: CloudAuth): { auth: Record<string, unknown> 
     return undefined;
   };
 
-  if (auth.applicationCredentialSecret && (auth.applicationCredentialId || auth.applicationCredentialName) && !auth.trustId) {
+  if (
+    auth.applicationCredentialSecret &&
+    (auth.applicationCredentialId || auth.applicationCredentialName) &&
+    !auth.trustId
+  ) {
     const cred: Record<string, unknown> = { secret: auth.applicationCredentialSecret };
     if (auth.applicationCredentialId) cred.id = auth.applicationCredentialId;
     else {
@@ -102,11 +106,17 @@ export function buildAuthBody(auth: CloudAuth): { auth: Record<string, unknown> 
     return { auth: { identity: { methods: ['token'], token: { id: auth.token } }, ...(scope && { scope }) } };
   }
   const password = auth.trustId ? (auth.trusteePassword ?? auth.password) : auth.password;
-  const u = auth.trustId ? user(auth.trusteeId ?? auth.userId, auth.trusteeId ? undefined : auth.username) : user(auth.userId, auth.username);
+  const u = auth.trustId
+    ? user(auth.trusteeId ?? auth.userId, auth.trusteeId ? undefined : auth.username)
+    : user(auth.userId, auth.username);
   if (!u || !password) {
-    throw missing('no usable credentials: set user-id or username with password, application-credential-id/-name with -secret, or token');
+    throw missing(
+      'no usable credentials: set user-id or username with password, application-credential-id/-name with -secret, or token',
+    );
   }
-  return { auth: { identity: { methods: ['password'], password: { user: { ...u, password } } }, ...(scope && { scope }) } };
+  return {
+    auth: { identity: { methods: ['password'], password: { user: { ...u, password } } }, ...(scope && { scope }) },
+  };
 }
 
 export class KeystoneClient implements ServiceAuth {
@@ -190,12 +200,10 @@ export class KeystoneClient implements ServiceAuth {
     if (s && this.now() < s.expiresAt - this.marginMs) return Promise.resolve(s);
     if (!this.inflight) {
       const generation = this.generation;
-      const p = this.authenticate().then(
-        (fresh) => {
-          if (generation === this.generation) this.session = fresh;
-          return fresh;
-        },
-      );
+      const p = this.authenticate().then((fresh) => {
+        if (generation === this.generation) this.session = fresh;
+        return fresh;
+      });
       this.inflight = p;
       const clear = () => {
         if (this.inflight === p) this.inflight = undefined;
@@ -229,7 +237,10 @@ export class KeystoneClient implements ServiceAuth {
       });
     }
     const expiresAt = Date.parse(res.data.token.expires_at);
-    this.log.debug({ expiresAt: res.data.token.expires_at, projectId: res.data.token.project?.id }, 'keystone token issued');
+    this.log.debug(
+      { expiresAt: res.data.token.expires_at, projectId: res.data.token.project?.id },
+      'keystone token issued',
+    );
     return { token, expiresAt, catalog: res.data.token.catalog ?? [], projectId: res.data.token.project?.id };
   }
 }

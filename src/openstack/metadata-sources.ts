@@ -84,7 +84,9 @@ export async function readConfigDrive(d: ConfigDriveDeps): Promise<RawMetadata> 
     try {
       return parseMetaData(await readFile(join(dir, META_DATA_PATH), 'utf8'));
     } finally {
-      await d.exec('umount', [dir], opts).catch((e: unknown) => d.log.warn({ err: e, dir }, 'config drive unmount failed'));
+      await d
+        .exec('umount', [dir], opts)
+        .catch((e: unknown) => d.log.warn({ err: e, dir }, 'config drive unmount failed'));
     }
   } finally {
     await rmdir(dir).catch(() => undefined);
@@ -93,7 +95,13 @@ export async function readConfigDrive(d: ConfigDriveDeps): Promise<RawMetadata> 
 
 async function findConfigDriveDevice(d: ConfigDriveDeps): Promise<string> {
   const byLabel = d.byLabelPath ?? CONFIG_DRIVE_BY_LABEL;
-  if (await stat(byLabel).then(() => true, () => false)) return byLabel;
+  if (
+    await stat(byLabel).then(
+      () => true,
+      () => false,
+    )
+  )
+    return byLabel;
   // blkid exits 2 when nothing matches.
   const res = await d.exec('blkid', ['-l', '-t', `LABEL=${CONFIG_DRIVE_LABEL}`, '-o', 'device'], {
     okCodes: [0, 2],
@@ -105,7 +113,12 @@ async function findConfigDriveDevice(d: ConfigDriveDeps): Promise<string> {
 }
 
 /** meta_data.json from the metadata service, never through a proxy, bounded by `timeoutMs`. */
-export async function readMetadataService(http: HttpClient, baseUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<RawMetadata> {
+export async function readMetadataService(
+  http: HttpClient,
+  baseUrl: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<RawMetadata> {
   const res = await http.request<unknown>({
     service: 'metadata',
     operation: 'get',
@@ -127,7 +140,11 @@ export async function readCloudInit(path = CLOUD_INIT_INSTANCE_ID_PATH): Promise
  * The instance id from the Node's `spec.providerID` (`openstack:///<uuid>`, or `openstack://<region>/<uuid>`
  * from cloud-controller-manager), and the AZ from its zone label.
  */
-export async function readKubernetesNode(getNode: NodeGetter, nodeName: string, signal?: AbortSignal): Promise<RawMetadata> {
+export async function readKubernetesNode(
+  getNode: NodeGetter,
+  nodeName: string,
+  signal?: AbortSignal,
+): Promise<RawMetadata> {
   const node = await getNode(nodeName, signal);
   const providerId = node.spec?.providerID;
   if (!providerId) throw new Error(`node ${nodeName} has no spec.providerID`);

@@ -76,7 +76,14 @@ export class MetadataClient implements MetadataApi {
   constructor(deps: MetadataDeps) {
     this.deps = deps;
     this.log = (deps.logger ?? silentLogger).child({ component: 'metadata' });
-    this.http = deps.http ?? new HttpClient({ proxy: false, timeoutMs: deps.options.requestTimeoutMs, retry: { maxRetries: 0 }, logger: this.log });
+    this.http =
+      deps.http ??
+      new HttpClient({
+        proxy: false,
+        timeoutMs: deps.options.requestTimeoutMs,
+        retry: { maxRetries: 0 },
+        logger: this.log,
+      });
   }
 
   async get(signal?: AbortSignal): Promise<InstanceMetadata> {
@@ -114,21 +121,33 @@ export class MetadataClient implements MetadataApi {
           devices: raw.devices ?? [],
           source,
         };
-        this.log.info({ source, instanceId: found.uuid, availabilityZone: found.availabilityZone }, 'instance metadata found');
+        this.log.info(
+          { source, instanceId: found.uuid, availabilityZone: found.availabilityZone },
+          'instance metadata found',
+        );
         return found;
       } catch (e) {
         this.log.debug({ source, reason: messageOf(e) }, 'instance metadata source failed');
         said.push(`${source}: ${messageOf(e)}`);
       }
     }
-    throw new CodedError(Status.UNAVAILABLE, `instance metadata unavailable (${said.join('; ') || 'search order is empty'})`);
+    throw new CodedError(
+      Status.UNAVAILABLE,
+      `instance metadata unavailable (${said.join('; ') || 'search order is empty'})`,
+    );
   }
 
   private read(source: MetadataSource): Promise<RawMetadata> {
     const d = this.deps;
     switch (source) {
       case 'configDrive':
-        return readConfigDrive({ exec: d.exec ?? execFile, log: this.log, mountedDir: d.configDriveDir, byLabelPath: d.configDriveByLabelPath, tmpDir: d.tmpDir });
+        return readConfigDrive({
+          exec: d.exec ?? execFile,
+          log: this.log,
+          mountedDir: d.configDriveDir,
+          byLabelPath: d.configDriveByLabelPath,
+          tmpDir: d.tmpDir,
+        });
       case 'metadataService':
         return readMetadataService(this.http, d.metadataUrl ?? METADATA_SERVICE_URL, d.options.requestTimeoutMs);
       case 'cloudInit':

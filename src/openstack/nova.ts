@@ -39,7 +39,12 @@ export interface NovaApi {
    * completes; callers poll the Cinder volume. 400 (volume not available) → FAILED_PRECONDITION/INVALID_ARGUMENT
    * per errors.ts, 409 (server locked or in a task) → FAILED_PRECONDITION.
    */
-  attachVolume(serverId: string, volumeId: string, opts?: { multiattach?: boolean }, signal?: AbortSignal): Promise<NovaVolumeAttachment>;
+  attachVolume(
+    serverId: string,
+    volumeId: string,
+    opts?: { multiattach?: boolean },
+    signal?: AbortSignal,
+  ): Promise<NovaVolumeAttachment>;
   /** DELETE /servers/{id}/os-volume_attachments/{volumeId}; NOT_FOUND when not attached there. */
   detachVolume(serverId: string, volumeId: string, signal?: AbortSignal): Promise<void>;
 }
@@ -82,25 +87,46 @@ export class NovaClient implements NovaApi {
   }
 
   async listVolumeAttachments(serverId: string, signal?: AbortSignal): Promise<NovaVolumeAttachment[]> {
-    const data = await this.call<{ volumeAttachments: NovaVolumeAttachment[] }>('attachment.list', 'GET', `/servers/${enc(serverId)}/os-volume_attachments`, { signal });
+    const data = await this.call<{ volumeAttachments: NovaVolumeAttachment[] }>(
+      'attachment.list',
+      'GET',
+      `/servers/${enc(serverId)}/os-volume_attachments`,
+      { signal },
+    );
     return data.volumeAttachments;
   }
 
-  async attachVolume(serverId: string, volumeId: string, opts: { multiattach?: boolean } = {}, signal?: AbortSignal): Promise<NovaVolumeAttachment> {
+  async attachVolume(
+    serverId: string,
+    volumeId: string,
+    opts: { multiattach?: boolean } = {},
+    signal?: AbortSignal,
+  ): Promise<NovaVolumeAttachment> {
     const data = await this.call<{ volumeAttachment: NovaVolumeAttachment }>(
       'attachment.create',
       'POST',
       `/servers/${enc(serverId)}/os-volume_attachments`,
-      { body: { volumeAttachment: { volumeId } }, signal, microversion: opts.multiattach ? NOVA_MICROVERSION_MULTIATTACH : undefined },
+      {
+        body: { volumeAttachment: { volumeId } },
+        signal,
+        microversion: opts.multiattach ? NOVA_MICROVERSION_MULTIATTACH : undefined,
+      },
     );
     return data.volumeAttachment;
   }
 
   async detachVolume(serverId: string, volumeId: string, signal?: AbortSignal): Promise<void> {
-    await this.call('attachment.delete', 'DELETE', `/servers/${enc(serverId)}/os-volume_attachments/${enc(volumeId)}`, { signal });
+    await this.call('attachment.delete', 'DELETE', `/servers/${enc(serverId)}/os-volume_attachments/${enc(volumeId)}`, {
+      signal,
+    });
   }
 
-  private async call<T = unknown>(operation: string, method: HttpMethod, path: string, o: { body?: unknown; signal?: AbortSignal; microversion?: string }): Promise<T> {
+  private async call<T = unknown>(
+    operation: string,
+    method: HttpMethod,
+    path: string,
+    o: { body?: unknown; signal?: AbortSignal; microversion?: string },
+  ): Promise<T> {
     const base = await this.keystone.endpoint(this.serviceTypes, o.signal);
     const headers: Record<string, string> = {};
     if (o.microversion) {
@@ -108,7 +134,16 @@ export class NovaClient implements NovaApi {
       headers['X-OpenStack-Nova-API-Version'] = o.microversion;
       headers['OpenStack-API-Version'] = `compute ${o.microversion}`;
     }
-    const res = await this.http.request<T>({ service: 'nova', operation, method, url: base + path, headers, body: o.body, signal: o.signal, auth: this.keystone });
+    const res = await this.http.request<T>({
+      service: 'nova',
+      operation,
+      method,
+      url: base + path,
+      headers,
+      body: o.body,
+      signal: o.signal,
+      auth: this.keystone,
+    });
     return res.data;
   }
 }

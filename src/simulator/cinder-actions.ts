@@ -12,14 +12,32 @@ import { retype } from './cinder-retype';
 import { randomUUID, type VolumeRecord, type VolumeStatus } from './state';
 
 const ACTIONS = [
-  'os-extend', 'os-reserve', 'os-unreserve', 'os-begin_detaching', 'os-roll_detaching', 'os-attach', 'os-detach',
-  'os-reset_status', 'os-set_bootable', 'os-retype',
+  'os-extend',
+  'os-reserve',
+  'os-unreserve',
+  'os-begin_detaching',
+  'os-roll_detaching',
+  'os-attach',
+  'os-detach',
+  'os-reset_status',
+  'os-set_bootable',
+  'os-retype',
 ] as const;
 type ActionName = (typeof ACTIONS)[number];
 
 const RESETTABLE: VolumeStatus[] = [
-  'creating', 'available', 'reserved', 'attaching', 'in-use', 'detaching', 'extending', 'deleting', 'backing-up',
-  'error', 'error_extending', 'error_deleting',
+  'creating',
+  'available',
+  'reserved',
+  'attaching',
+  'in-use',
+  'detaching',
+  'extending',
+  'deleting',
+  'backing-up',
+  'error',
+  'error_extending',
+  'error_deleting',
 ];
 
 /** The action named by the body's only key; used for the operation name before the handler runs. */
@@ -44,10 +62,14 @@ function extend(env: SimEnv, ctx: RequestContext, v: VolumeRecord, args: Record<
   if (v.status !== expected) {
     // Cinder 21 formats its expected-status dict into the text (observed on openstack-loopback (Cinder 21/Nova 26)).
     const allowed = atLeast(ctx, '3.42') ? "('available', 'in-use')" : "'available'";
-    throw badRequest(`Invalid volume: Volume ${v.id} status must be '{'status': ${allowed}}' to extend, currently ${v.status}.`);
+    throw badRequest(
+      `Invalid volume: Volume ${v.id} status must be '{'status': ${allowed}}' to extend, currently ${v.status}.`,
+    );
   }
   if (newSize <= v.size) {
-    throw badRequest(`Invalid input received: New size for extend must be greater than current size. (current: ${v.size}, extended: ${newSize}).`);
+    throw badRequest(
+      `Invalid input received: New size for extend must be greater than current size. (current: ${v.size}, extended: ${newSize}).`,
+    );
   }
   checkQuota(state, 0, newSize - v.size);
   checkTypeQuota(state, v.volumeType, newSize - v.size, newSize);
@@ -58,7 +80,9 @@ function extend(env: SimEnv, ctx: RequestContext, v: VolumeRecord, args: Record<
     if (state.volumes.get(v.id) !== v || v.status !== 'extending') return;
     if (fail) return state.setVolumeStatus(v, 'error_extending');
     v.size = newSize;
-    env.device?.resize(v.id, newSize).catch((err: unknown) => env.log.error({ err, volumeId: v.id }, 'simulator: resize failed'));
+    env.device
+      ?.resize(v.id, newSize)
+      .catch((err: unknown) => env.log.error({ err, volumeId: v.id }, 'simulator: resize failed'));
     state.setVolumeStatus(v, previous);
   });
   return { status: 202 };
@@ -70,7 +94,8 @@ function legacy(env: SimEnv, v: VolumeRecord, action: ActionName, args: Record<s
   switch (action) {
     case 'os-reserve': {
       const ok = v.status === 'available' || (v.multiattach && v.status === 'in-use');
-      if (!ok) throw badRequest(`Invalid volume: Volume status must be available to reserve, but the status is ${v.status}.`);
+      if (!ok)
+        throw badRequest(`Invalid volume: Volume status must be available to reserve, but the status is ${v.status}.`);
       state.setVolumeStatus(v, 'attaching');
       break;
     }
@@ -79,7 +104,9 @@ function legacy(env: SimEnv, v: VolumeRecord, action: ActionName, args: Record<s
       break;
     case 'os-begin_detaching':
       if (v.status !== 'in-use' || v.attachments.length === 0) {
-        throw badRequest("Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach.");
+        throw badRequest(
+          "Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach.",
+        );
       }
       state.setVolumeStatus(v, 'detaching');
       break;
@@ -91,7 +118,9 @@ function legacy(env: SimEnv, v: VolumeRecord, action: ActionName, args: Record<s
       const hostName = typeof args.host_name === 'string' ? args.host_name : null;
       if (!serverId && !hostName) throw badRequest('Invalid request to attach volume to an invalid target');
       if (!['attaching', 'reserved', 'available'].includes(v.status) && !(v.multiattach && v.status === 'in-use')) {
-        throw badRequest(`Invalid volume: Volume status must be available or attaching, but the status is ${v.status}.`);
+        throw badRequest(
+          `Invalid volume: Volume status must be available or attaching, but the status is ${v.status}.`,
+        );
       }
       v.attachments.push({
         id: randomUUID(),
@@ -105,16 +134,19 @@ function legacy(env: SimEnv, v: VolumeRecord, action: ActionName, args: Record<s
     }
     case 'os-detach': {
       const id = typeof args.attachment_id === 'string' ? args.attachment_id : undefined;
-      if (!id && v.attachments.length > 1) throw badRequest('Invalid volume: Volume has more than one attachment; attachment_id is required.');
+      if (!id && v.attachments.length > 1)
+        throw badRequest('Invalid volume: Volume has more than one attachment; attachment_id is required.');
       const i = id ? v.attachments.findIndex((a) => a.id === id) : 0;
-      if (i < 0 || v.attachments.length === 0) throw badRequest(`Invalid volume: Volume ${v.id} is not attached${id ? ` with attachment ${id}` : ''}.`);
+      if (i < 0 || v.attachments.length === 0)
+        throw badRequest(`Invalid volume: Volume ${v.id} is not attached${id ? ` with attachment ${id}` : ''}.`);
       v.attachments.splice(i, 1);
       state.setVolumeStatus(v, restingStatus(v));
       break;
     }
     case 'os-reset_status': {
       const status = args.status as VolumeStatus;
-      if (!RESETTABLE.includes(status)) throw badRequest(`Invalid input received: '${String(args.status)}' is not a valid status.`);
+      if (!RESETTABLE.includes(status))
+        throw badRequest(`Invalid input received: '${String(args.status)}' is not a valid status.`);
       state.setVolumeStatus(v, status);
       break;
     }
@@ -132,7 +164,8 @@ function legacy(env: SimEnv, v: VolumeRecord, action: ActionName, args: Record<s
 export function volumeAction(env: SimEnv, ctx: RequestContext): Reply {
   const v = findVolume(env, ctx.params.id);
   const name = actionName(ctx.body);
-  if (!name || !(ACTIONS as readonly string[]).includes(name)) throw badRequest(`There is no such action: ${name ?? ''}`);
+  if (!name || !(ACTIONS as readonly string[]).includes(name))
+    throw badRequest(`There is no such action: ${name ?? ''}`);
   const raw = (ctx.body as Record<string, unknown>)[name];
   const args = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
   if (name === 'os-extend') return extend(env, ctx, v, args);

@@ -4,7 +4,17 @@
  * status afterwards, as in real Cinder.
  */
 import type { SimEnv } from './env';
-import { atLeast, badRequest, boolish, notFound, objectBody, optString, optStringMap, type Reply, type RequestContext } from './http-util';
+import {
+  atLeast,
+  badRequest,
+  boolish,
+  notFound,
+  objectBody,
+  optString,
+  optStringMap,
+  type Reply,
+  type RequestContext,
+} from './http-util';
 import { backupSummary, backupView, paginate, rejectUnknownFilters } from './cinder-views';
 import { findVolume } from './cinder-volumes';
 import { randomUUID, type BackupRecord } from './state';
@@ -19,19 +29,27 @@ export function createBackup(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
   const body = objectBody(ctx, 'backup');
   const volumeId = optString(body, 'volume_id');
-  if (!volumeId) throw badRequest("Invalid input for field/attribute backup. Value: {}. 'volume_id' is a required property");
+  if (!volumeId)
+    throw badRequest("Invalid input for field/attribute backup. Value: {}. 'volume_id' is a required property");
   const v = findVolume(env, volumeId);
   const snapshotId = optString(body, 'snapshot_id');
   const snap = snapshotId ? state.snapshots.get(snapshotId) : undefined;
   if (snapshotId) {
     if (!snap) throw notFound(`Snapshot ${snapshotId} could not be found.`);
-    if (snap.volumeId !== v.id) throw badRequest(`Invalid snapshot: Snapshot ${snapshotId} is not a snapshot of volume ${v.id}.`);
-    if (snap.status !== 'available') throw badRequest(`Invalid snapshot: Snapshot to be backed up must be available, but the current status is "${snap.status}".`);
+    if (snap.volumeId !== v.id)
+      throw badRequest(`Invalid snapshot: Snapshot ${snapshotId} is not a snapshot of volume ${v.id}.`);
+    if (snap.status !== 'available')
+      throw badRequest(
+        `Invalid snapshot: Snapshot to be backed up must be available, but the current status is "${snap.status}".`,
+      );
   } else {
     if (v.status !== 'available' && v.status !== 'in-use') {
-      throw badRequest(`Invalid volume: Volume to be backed up must be available or in-use, but the current status is "${v.status}".`);
+      throw badRequest(
+        `Invalid volume: Volume to be backed up must be available or in-use, but the current status is "${v.status}".`,
+      );
     }
-    if (v.status === 'in-use' && !boolish(body.force)) throw badRequest('Invalid volume: Backing up an in-use volume must use the force flag.');
+    if (v.status === 'in-use' && !boolish(body.force))
+      throw badRequest('Invalid volume: Backing up an in-use volume must use the force flag.');
   }
   const now = Date.now();
   const b: BackupRecord = {
@@ -72,10 +90,15 @@ export function listBackups(env: SimEnv, ctx: RequestContext, detail: boolean): 
   const q = ctx.query;
   const [volumeId, name, status] = [q.get('volume_id'), q.get('name'), q.get('status')];
   const items = [...env.state.backups.values()].filter(
-    (b) => (volumeId === null || b.volumeId === volumeId) && (name === null || b.name === name) && (status === null || b.status === status),
+    (b) =>
+      (volumeId === null || b.volumeId === volumeId) &&
+      (name === null || b.name === name) &&
+      (status === null || b.status === status),
   );
   const { page, links } = paginate(ctx, items, detail ? 'backups/detail' : 'backups');
-  const body: Record<string, unknown> = { backups: page.map((b) => (detail ? backupView(ctx, b) : backupSummary(ctx, b))) };
+  const body: Record<string, unknown> = {
+    backups: page.map((b) => (detail ? backupView(ctx, b) : backupSummary(ctx, b))),
+  };
   if (links) body.backups_links = links;
   return { status: 200, body };
 }
@@ -83,7 +106,8 @@ export function listBackups(env: SimEnv, ctx: RequestContext, detail: boolean): 
 export function deleteBackup(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
   const b = findBackup(env, ctx.params.id);
-  if (b.status !== 'available' && b.status !== 'error') throw badRequest('Invalid backup: Backup status must be available or error');
+  if (b.status !== 'available' && b.status !== 'error')
+    throw badRequest('Invalid backup: Backup status must be available or error');
   state.setBackupStatus(b, 'deleting');
   state.after('backupDelete', () => {
     if (state.backups.get(b.id) === b && b.status === 'deleting') state.backups.delete(b.id);

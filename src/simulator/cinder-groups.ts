@@ -6,9 +6,27 @@
  * to create (403 for the simulator's member user): tests add them with Simulator.addGroupType.
  */
 import type { SimEnv } from './env';
-import { ApiError, atLeast, badRequest, boolish, notFound, objectBody, optString, type Reply, type RequestContext } from './http-util';
+import {
+  ApiError,
+  atLeast,
+  badRequest,
+  boolish,
+  notFound,
+  objectBody,
+  optString,
+  type Reply,
+  type RequestContext,
+} from './http-util';
 import { checkQuota, paginate, quotaExceeded } from './cinder-views';
-import { cinderTime, randomUUID, type GroupRecord, type GroupSnapshotRecord, type GroupType, type SimState, type SnapshotRecord } from './state';
+import {
+  cinderTime,
+  randomUUID,
+  type GroupRecord,
+  type GroupSnapshotRecord,
+  type GroupType,
+  type SimState,
+  type SnapshotRecord,
+} from './state';
 
 /** Cinder's default `groups` quota (observed on openstack-loopback: limit 10). */
 export const GROUP_QUOTA = 10;
@@ -74,7 +92,10 @@ export function createGroupType(_env: SimEnv, ctx: RequestContext): Reply {
 function findGroupType(state: SimState, ref: string): GroupType {
   const byId = UUID_RE.test(ref) ? state.groupTypes.find((t) => t.id === ref) : undefined;
   const t = byId ?? state.groupTypes.find((x) => x.name === ref);
-  if (!t) throw notFound(UUID_RE.test(ref) ? `Group type ${ref} could not be found.` : `Group type with name ${ref} could not be found.`);
+  if (!t)
+    throw notFound(
+      UUID_RE.test(ref) ? `Group type ${ref} could not be found.` : `Group type with name ${ref} could not be found.`,
+    );
   return t;
 }
 
@@ -90,7 +111,8 @@ function findGroupSnapshot(state: SimState, id: string): GroupSnapshotRecord {
   return g;
 }
 
-const volumesOf = (state: SimState, groupId: string) => [...state.volumes.values()].filter((v) => v.groupId === groupId);
+const volumesOf = (state: SimState, groupId: string) =>
+  [...state.volumes.values()].filter((v) => v.groupId === groupId);
 
 function groupView(ctx: RequestContext, state: SimState, g: GroupRecord): Record<string, unknown> {
   const view: Record<string, unknown> = {
@@ -107,7 +129,8 @@ function groupView(ctx: RequestContext, state: SimState, g: GroupRecord): Record
     view.group_snapshot_id = null;
     view.source_group_id = null;
   }
-  if (atLeast(ctx, '3.25') && boolish(ctx.query.get('list_volume'))) view.volumes = volumesOf(state, g.id).map((v) => v.id);
+  if (atLeast(ctx, '3.25') && boolish(ctx.query.get('list_volume')))
+    view.volumes = volumesOf(state, g.id).map((v) => v.id);
   return view;
 }
 
@@ -130,7 +153,9 @@ export function createGroup(env: SimEnv, ctx: RequestContext): Reply {
   const typeRef = optString(body, 'group_type');
   const volumeTypes = body.volume_types;
   if (!typeRef || !Array.isArray(volumeTypes) || volumeTypes.length === 0) {
-    throw badRequest("Invalid input for field/attribute group. 'group_type' and 'volume_types' are required properties");
+    throw badRequest(
+      "Invalid input for field/attribute group. 'group_type' and 'volume_types' are required properties",
+    );
   }
   const vtIds = volumeTypes.map((ref) => {
     const t = state.volumeTypes.find((x) => x.id === ref || x.name === ref);
@@ -139,9 +164,12 @@ export function createGroup(env: SimEnv, ctx: RequestContext): Reply {
   });
   const type = findGroupType(state, typeRef);
   if (type.name === RESERVED_GROUP_TYPE) {
-    throw badRequest(`Group_type ${type.id} is reserved for migrating CGs to groups. Migrated group can only be operated by CG APIs.`);
+    throw badRequest(
+      `Group_type ${type.id} is reserved for migrating CGs to groups. Migrated group can only be operated by CG APIs.`,
+    );
   }
-  if (state.groups.size + 1 > GROUP_QUOTA) throw quotaExceeded(`Maximum number of groups allowed (${GROUP_QUOTA}) exceeded`);
+  if (state.groups.size + 1 > GROUP_QUOTA)
+    throw quotaExceeded(`Maximum number of groups allowed (${GROUP_QUOTA}) exceeded`);
   const g: GroupRecord = {
     id: randomUUID(),
     seq: state.nextSeq(),
@@ -169,7 +197,9 @@ export function listGroups(env: SimEnv, ctx: RequestContext, detail: boolean): R
   requireVersion(ctx, '3.13');
   const name = ctx.query.get('name');
   const items = [...env.state.groups.values()].filter((g) => name === null || g.name === name);
-  const views = items.sort((a, b) => b.seq - a.seq).map((g) => (detail ? groupView(ctx, env.state, g) : { id: g.id, name: g.name }));
+  const views = items
+    .sort((a, b) => b.seq - a.seq)
+    .map((g) => (detail ? groupView(ctx, env.state, g) : { id: g.id, name: g.name }));
   return { status: 200, body: { groups: views } };
 }
 
@@ -180,36 +210,58 @@ export function updateGroup(env: SimEnv, ctx: RequestContext): Reply {
   const g = findGroup(state, ctx.params.id);
   const body = objectBody(ctx, 'group');
   if (Object.keys(body).length === 0) {
-    throw badRequest('Invalid input for field/attribute group. Value: {}. {} is not valid under any of the given schemas');
+    throw badRequest(
+      'Invalid input for field/attribute group. Value: {}. {} is not valid under any of the given schemas',
+    );
   }
-  const split = (s: string | undefined) => (s ? s.replace(/^,+|,+$/g, '').split(',').filter(Boolean) : []);
+  const split = (s: string | undefined) =>
+    s
+      ? s
+          .replace(/^,+|,+$/g, '')
+          .split(',')
+          .filter(Boolean)
+      : [];
   const add = split(optString(body, 'add_volumes'));
   const remove = split(optString(body, 'remove_volumes'));
   const both = add.filter((id) => remove.includes(id));
-  if (both.length > 0) throw badRequest(`Invalid volume: UUIDs ${JSON.stringify(both)} are in both add and remove volume list.`);
+  if (both.length > 0)
+    throw badRequest(`Invalid volume: UUIDs ${JSON.stringify(both)} are in both add and remove volume list.`);
   const members = volumesOf(state, g.id);
   for (const id of remove) {
     const v = members.find((m) => m.id === id);
-    if (!v) throw badRequest(`Invalid volume: Cannot remove volume ${id} from group ${g.id} because it is not in the group.`);
+    if (!v)
+      throw badRequest(`Invalid volume: Cannot remove volume ${id} from group ${g.id} because it is not in the group.`);
     if (!REMOVE_STATES.includes(v.status)) {
-      throw badRequest(`Invalid volume: Cannot remove volume ${id} from group ${g.id} because volume is in an invalid state: ${v.status}. Valid states are: ('${REMOVE_STATES.join("', '")}').`);
+      throw badRequest(
+        `Invalid volume: Cannot remove volume ${id} from group ${g.id} because volume is in an invalid state: ${v.status}. Valid states are: ('${REMOVE_STATES.join("', '")}').`,
+      );
     }
   }
   const toAdd = add.filter((id) => !members.some((m) => m.id === id));
   for (const id of toAdd) {
     const v = state.volumes.get(id);
-    if (!v) throw badRequest(`Invalid volume: Cannot add volume ${id} to group ${g.id} because volume cannot be found.`);
-    if (v.groupId) throw badRequest(`Invalid volume: Cannot add volume ${id} to group ${g.id} because it is already in group ${v.groupId}.`);
+    if (!v)
+      throw badRequest(`Invalid volume: Cannot add volume ${id} to group ${g.id} because volume cannot be found.`);
+    if (v.groupId)
+      throw badRequest(
+        `Invalid volume: Cannot add volume ${id} to group ${g.id} because it is already in group ${v.groupId}.`,
+      );
     const typeId = state.volumeTypes.find((t) => t.name === v.volumeType)?.id;
     if (!typeId || !g.volumeTypeIds.includes(typeId)) {
-      throw badRequest(`Invalid volume: Cannot add volume ${id} to group ${g.id} because volume type ${typeId ?? v.volumeType} is not supported by the group.`);
+      throw badRequest(
+        `Invalid volume: Cannot add volume ${id} to group ${g.id} because volume type ${typeId ?? v.volumeType} is not supported by the group.`,
+      );
     }
     if (!ADD_STATES.includes(v.status)) {
-      throw badRequest(`Invalid volume: Cannot add volume ${id} to group ${g.id} because volume is in an invalid state: ${v.status}. Valid states are: ('${ADD_STATES.join("', '")}').`);
+      throw badRequest(
+        `Invalid volume: Cannot add volume ${id} to group ${g.id} because volume is in an invalid state: ${v.status}. Valid states are: ('${ADD_STATES.join("', '")}').`,
+      );
     }
   }
   if (toAdd.length === 0 && remove.length === 0 && !('name' in body) && !('description' in body)) {
-    throw badRequest(`Invalid Group: Cannot update group ${g.id} because no valid name, description, add_volumes, or remove_volumes were provided.`);
+    throw badRequest(
+      `Invalid Group: Cannot update group ${g.id} because no valid name, description, add_volumes, or remove_volumes were provided.`,
+    );
   }
   if ('name' in body) g.name = optString(body, 'name') ?? null;
   if ('description' in body) g.description = optString(body, 'description') ?? null;
@@ -243,14 +295,19 @@ export function groupAction(env: SimEnv, ctx: RequestContext): Reply {
   if (!deleteVolumes && g.status !== 'available' && g.status !== 'error') {
     throw badRequest(`Invalid Group: Group status must be available or error, but current status is: ${g.status}`);
   }
-  if ([...state.groupSnapshots.values()].some((s) => s.groupId === g.id)) throw badRequest('Invalid Group: Group has existing snapshots.');
+  if ([...state.groupSnapshots.values()].some((s) => s.groupId === g.id))
+    throw badRequest('Invalid Group: Group has existing snapshots.');
   const volumes = volumesOf(state, g.id);
   if (volumes.length > 0 && !deleteVolumes) {
-    throw badRequest(`Invalid Group: Group ${g.id} still contains volumes. The delete-volumes flag is required to delete it.`);
+    throw badRequest(
+      `Invalid Group: Group ${g.id} still contains volumes. The delete-volumes flag is required to delete it.`,
+    );
   }
   for (const v of volumes) {
-    if (v.attachments.length > 0) throw badRequest(`Invalid Group: Volume in group ${g.id} is attached. Need to detach first.`);
-    if ([...state.snapshots.values()].some((s) => s.volumeId === v.id)) throw badRequest('Invalid Group: Volume in group still has dependent snapshots.');
+    if (v.attachments.length > 0)
+      throw badRequest(`Invalid Group: Volume in group ${g.id} is attached. Need to detach first.`);
+    if ([...state.snapshots.values()].some((s) => s.volumeId === v.id))
+      throw badRequest('Invalid Group: Volume in group still has dependent snapshots.');
   }
   g.status = 'deleting';
   for (const v of volumes) state.setVolumeStatus(v, 'deleting');
@@ -261,7 +318,9 @@ export function groupAction(env: SimEnv, ctx: RequestContext): Reply {
       state.setVolumeStatus(v, 'deleted');
       state.tombstones.set(v.id, v.statusHistory);
       state.volumes.delete(v.id);
-      env.device?.removeVolume(v.id).catch((err: unknown) => env.log.error({ err, volumeId: v.id }, 'simulator: backing file not removed'));
+      env.device
+        ?.removeVolume(v.id)
+        .catch((err: unknown) => env.log.error({ err, volumeId: v.id }, 'simulator: backing file not removed'));
     }
     state.groups.delete(g.id);
   });
@@ -277,30 +336,63 @@ export function createGroupSnapshot(env: SimEnv, ctx: RequestContext): Reply {
   const g = findGroup(state, groupId);
   const volumes = volumesOf(state, g.id);
   if (volumes.length === 0 || g.status === 'creating' || g.status === 'updating') {
-    throw badRequest("Invalid Group: Source group cannot be empty or in 'creating' or 'updating' state. No group snapshot will be created.");
+    throw badRequest(
+      "Invalid Group: Source group cannot be empty or in 'creating' or 'updating' state. No group snapshot will be created.",
+    );
   }
   for (const v of volumes) {
-    if (!ADD_STATES.includes(v.status)) throw badRequest(`Invalid volume: Volume ${v.id} status must be available or in-use, but current status is: ${v.status}.`);
+    if (!ADD_STATES.includes(v.status))
+      throw badRequest(
+        `Invalid volume: Volume ${v.id} status must be available or in-use, but current status is: ${v.status}.`,
+      );
   }
-  checkQuota(state, 0, volumes.reduce((gb, v) => gb + v.size, 0), volumes.length);
+  checkQuota(
+    state,
+    0,
+    volumes.reduce((gb, v) => gb + v.size, 0),
+    volumes.length,
+  );
   const now = Date.now();
   const name = optString(body, 'name') ?? null;
   const description = optString(body, 'description') ?? null;
-  const gs: GroupSnapshotRecord = { id: randomUUID(), seq: state.nextSeq(), name, description, status: 'creating', groupId: g.id, groupTypeId: g.groupTypeId, createdAt: now };
+  const gs: GroupSnapshotRecord = {
+    id: randomUUID(),
+    seq: state.nextSeq(),
+    name,
+    description,
+    status: 'creating',
+    groupId: g.id,
+    groupTypeId: g.groupTypeId,
+    createdAt: now,
+  };
   state.groupSnapshots.set(gs.id, gs);
   // Cinder names every member snapshot after its group snapshot.
   const members: SnapshotRecord[] = volumes.map((v) => ({
-    id: randomUUID(), seq: state.nextSeq(), name, description, status: 'creating', size: v.size, volumeId: v.id, metadata: {},
-    createdAt: now, updatedAt: now, statusHistory: [{ status: 'creating', at: now }], groupSnapshotId: gs.id,
+    id: randomUUID(),
+    seq: state.nextSeq(),
+    name,
+    description,
+    status: 'creating',
+    size: v.size,
+    volumeId: v.id,
+    metadata: {},
+    createdAt: now,
+    updatedAt: now,
+    statusHistory: [{ status: 'creating', at: now }],
+    groupSnapshotId: gs.id,
   }));
   for (const s of members) {
     state.snapshots.set(s.id, s);
-    env.device?.snapshot(s.id, s.volumeId).catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot copy failed'));
+    env.device
+      ?.snapshot(s.id, s.volumeId)
+      .catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot copy failed'));
   }
   const fail = takeFailure(state, g.id);
   state.after('snapshotCreate', () => {
     if (state.groupSnapshots.get(gs.id) !== gs || gs.status !== 'creating') return;
-    for (const s of members) if (state.snapshots.get(s.id) === s && s.status === 'creating') state.setSnapshotStatus(s, fail ? 'error' : 'available');
+    for (const s of members)
+      if (state.snapshots.get(s.id) === s && s.status === 'creating')
+        state.setSnapshotStatus(s, fail ? 'error' : 'available');
     gs.status = fail ? 'error' : 'available';
   });
   return { status: 202, body: { group_snapshot: { id: gs.id, name: gs.name, group_type_id: gs.groupTypeId } } };
@@ -318,11 +410,18 @@ export function listGroupSnapshots(env: SimEnv, ctx: RequestContext, detail: boo
   const filtered = atLeast(ctx, '3.29');
   const [name, status, groupId] = filtered ? [q.get('name'), q.get('status'), q.get('group_id')] : [null, null, null];
   const items = [...env.state.groupSnapshots.values()].filter(
-    (g) => (name === null || g.name === name) && (status === null || g.status === status) && (groupId === null || g.groupId === groupId),
+    (g) =>
+      (name === null || g.name === name) &&
+      (status === null || g.status === status) &&
+      (groupId === null || g.groupId === groupId),
   );
   const pageable = items.map((g) => ({ ...g, size: 0 }));
-  const page = filtered ? paginate(ctx, pageable, detail ? 'group_snapshots/detail' : 'group_snapshots').page : pageable.sort((a, b) => b.seq - a.seq);
-  const views = page.map((g) => (detail ? groupSnapshotView(g) : { id: g.id, name: g.name, group_type_id: g.groupTypeId }));
+  const page = filtered
+    ? paginate(ctx, pageable, detail ? 'group_snapshots/detail' : 'group_snapshots').page
+    : pageable.sort((a, b) => b.seq - a.seq);
+  const views = page.map((g) =>
+    detail ? groupSnapshotView(g) : { id: g.id, name: g.name, group_type_id: g.groupTypeId },
+  );
   return { status: 200, body: { group_snapshots: views } };
 }
 
@@ -331,7 +430,9 @@ export function deleteGroupSnapshot(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
   const gs = findGroupSnapshot(state, ctx.params.id);
   if (gs.status !== 'available' && gs.status !== 'error') {
-    throw badRequest('Invalid GroupSnapshot: GroupSnapshot status must be available or error, and no Group can be currently using it as source for its creation.');
+    throw badRequest(
+      'Invalid GroupSnapshot: GroupSnapshot status must be available or error, and no Group can be currently using it as source for its creation.',
+    );
   }
   gs.status = 'deleting';
   const members = [...state.snapshots.values()].filter((s) => s.groupSnapshotId === gs.id);
@@ -341,7 +442,9 @@ export function deleteGroupSnapshot(env: SimEnv, ctx: RequestContext): Reply {
     for (const s of members) {
       if (state.snapshots.get(s.id) !== s) continue;
       state.snapshots.delete(s.id);
-      env.device?.removeSnapshot(s.id).catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot file not removed'));
+      env.device
+        ?.removeSnapshot(s.id)
+        .catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot file not removed'));
     }
     state.groupSnapshots.delete(gs.id);
   });

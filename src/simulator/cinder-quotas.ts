@@ -58,7 +58,9 @@ function typeUsedGigabytes(state: SimState, type: string): number {
 export function checkTypeQuota(state: SimState, type: string, addGigabytes: number, newSizeGiB?: number): void {
   const e = extraOf(state);
   if (newSizeGiB !== undefined && e.perVolumeGigabytes >= 0 && newSizeGiB > e.perVolumeGigabytes) {
-    throw quotaExceeded(`VolumeSizeExceedsLimit: Requested volume size ${newSizeGiB}G is larger than maximum allowed limit ${e.perVolumeGigabytes}G.`);
+    throw quotaExceeded(
+      `VolumeSizeExceedsLimit: Requested volume size ${newSizeGiB}G is larger than maximum allowed limit ${e.perVolumeGigabytes}G.`,
+    );
   }
   const limit = e.typeGigabytes.get(type) ?? UNLIMITED;
   if (limit < 0 || addGigabytes <= 0) return;
@@ -74,7 +76,8 @@ export function checkTypeQuota(state: SimState, type: string, addGigabytes: numb
 /** `GET /os-quota-sets/{project}`: the token's own project only (a member may not read another's: 403). */
 export function showQuotaSet(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
-  if (ctx.params.id !== ctx.token?.projectId) throw new ApiError(403, `Policy doesn't allow volume_extension:quotas:show to be performed.`);
+  if (ctx.params.id !== ctx.token?.projectId)
+    throw new ApiError(403, `Policy doesn't allow volume_extension:quotas:show to be performed.`);
   const usage = ctx.query.get('usage')?.toLowerCase() === 'true';
   const e = extraOf(state);
   const entry = (limit: number, inUse: number) => (usage ? { limit: limit, in_use: inUse, reserved: 0 } : limit);
@@ -84,12 +87,21 @@ export function showQuotaSet(env: SimEnv, ctx: RequestContext): Reply {
     snapshots: entry(state.quota.snapshots, state.snapshots.size),
     gigabytes: entry(state.quota.gigabytes, state.usedGigabytes()),
     backups: entry(UNLIMITED, state.backups.size),
-    backup_gigabytes: entry(UNLIMITED, [...state.backups.values()].reduce((gb, b) => gb + b.size, 0)),
+    backup_gigabytes: entry(
+      UNLIMITED,
+      [...state.backups.values()].reduce((gb, b) => gb + b.size, 0),
+    ),
   };
   for (const t of state.volumeTypes) {
-    set[`volumes_${t.name}`] = entry(UNLIMITED, [...state.volumes.values()].filter((v) => v.volumeType === t.name).length);
+    set[`volumes_${t.name}`] = entry(
+      UNLIMITED,
+      [...state.volumes.values()].filter((v) => v.volumeType === t.name).length,
+    );
     set[`gigabytes_${t.name}`] = entry(e.typeGigabytes.get(t.name) ?? UNLIMITED, typeUsedGigabytes(state, t.name));
-    set[`snapshots_${t.name}`] = entry(UNLIMITED, [...state.snapshots.values()].filter((s) => state.volumes.get(s.volumeId)?.volumeType === t.name).length);
+    set[`snapshots_${t.name}`] = entry(
+      UNLIMITED,
+      [...state.snapshots.values()].filter((s) => state.volumes.get(s.volumeId)?.volumeType === t.name).length,
+    );
   }
   set.groups = entry(GROUPS_LIMIT, 0);
   set.id = ctx.params.id;

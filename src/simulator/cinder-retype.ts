@@ -60,14 +60,19 @@ function backendOf(env: SimEnv, v: VolumeRecord): string {
 export function retype(env: SimEnv, v: VolumeRecord, args: Record<string, unknown>, raw: unknown): Reply {
   const { state } = env;
   if (typeof args.new_type !== 'string') {
-    throw badRequest(`Invalid input for field/attribute os-retype. Value: ${pyRepr(raw)}. 'new_type' is a required property`);
+    throw badRequest(
+      `Invalid input for field/attribute os-retype. Value: ${pyRepr(raw)}. 'new_type' is a required property`,
+    );
   }
   const policy = args.migration_policy ?? 'never';
   if (typeof policy !== 'string' || !POLICIES.includes(policy)) {
-    throw badRequest(`Invalid input for field/attribute migration_policy. Value: ${String(policy)}. '${String(policy)}' is not one of ['on-demand', 'never']`);
+    throw badRequest(
+      `Invalid input for field/attribute migration_policy. Value: ${String(policy)}. '${String(policy)}' is not one of ['on-demand', 'never']`,
+    );
   }
   const type = findVolumeType(env, args.new_type);
-  if ((v.status !== 'available' && v.status !== 'in-use') || type.name === v.volumeType) throw badRequest(RETYPE_REFUSED);
+  if ((v.status !== 'available' && v.status !== 'in-use') || type.name === v.volumeType)
+    throw badRequest(RETYPE_REFUSED);
   const from = backendOf(env, v);
   const to = type.extraSpecs[BACKEND_KEY] ?? from;
   const possible = (SIM_BACKENDS as readonly string[]).includes(to) && (to === from || policy === 'on-demand');
@@ -87,7 +92,9 @@ export function retype(env: SimEnv, v: VolumeRecord, args: Record<string, unknow
 /** Python's repr of a small JSON value, as Cinder's schema errors quote the offending value. */
 function pyRepr(x: unknown): string {
   if (x && typeof x === 'object' && !Array.isArray(x)) {
-    return `{${Object.entries(x).map(([k, val]) => `'${k}': ${pyRepr(val)}`).join(', ')}}`;
+    return `{${Object.entries(x)
+      .map(([k, val]) => `'${k}': ${pyRepr(val)}`)
+      .join(', ')}}`;
   }
   return typeof x === 'string' ? `'${x}'` : String(x);
 }

@@ -4,9 +4,26 @@
  * creating → available and deleting → gone on SimState timers.
  */
 import type { SimEnv } from './env';
-import { atLeast, badRequest, boolish, notFound, objectBody, optString, optStringMap, type Reply, type RequestContext } from './http-util';
+import {
+  atLeast,
+  badRequest,
+  boolish,
+  notFound,
+  objectBody,
+  optString,
+  optStringMap,
+  type Reply,
+  type RequestContext,
+} from './http-util';
 import { checkTypeQuota } from './cinder-quotas';
-import { checkQuota, matchesMetadata, metadataFilter, paginate, rejectUnknownFilters, snapshotView } from './cinder-views';
+import {
+  checkQuota,
+  matchesMetadata,
+  metadataFilter,
+  paginate,
+  rejectUnknownFilters,
+  snapshotView,
+} from './cinder-views';
 import { findVolume } from './cinder-volumes';
 import { randomUUID, type SnapshotRecord } from './state';
 
@@ -20,7 +37,8 @@ export function createSnapshot(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
   const body = objectBody(ctx, 'snapshot');
   const volumeId = optString(body, 'volume_id');
-  if (!volumeId) throw badRequest("Invalid input for field/attribute snapshot. Value: {}. 'volume_id' is a required property");
+  if (!volumeId)
+    throw badRequest("Invalid input for field/attribute snapshot. Value: {}. 'volume_id' is a required property");
   const v = findVolume(env, volumeId);
   // 3.66 made `force` implicit: snapshots of in-use volumes are always allowed from then on.
   const force = atLeast(ctx, '3.66') || boolish(body.force);
@@ -45,7 +63,9 @@ export function createSnapshot(env: SimEnv, ctx: RequestContext): Reply {
     statusHistory: [{ status: 'creating', at: now }],
   };
   state.snapshots.set(s.id, s);
-  env.device?.snapshot(s.id, v.id).catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot copy failed'));
+  env.device
+    ?.snapshot(s.id, v.id)
+    .catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot copy failed'));
   state.after('snapshotCreate', () => {
     if (state.snapshots.get(s.id) === s && s.status === 'creating') state.setSnapshotStatus(s, 'available');
   });
@@ -84,7 +104,9 @@ export function deleteSnapshot(env: SimEnv, ctx: RequestContext): Reply {
   state.after('snapshotDelete', () => {
     if (state.snapshots.get(s.id) !== s || s.status !== 'deleting') return;
     state.snapshots.delete(s.id);
-    env.device?.removeSnapshot(s.id).catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot file not removed'));
+    env.device
+      ?.removeSnapshot(s.id)
+      .catch((err: unknown) => env.log.error({ err, snapshotId: s.id }, 'simulator: snapshot file not removed'));
   });
   return { status: 202 };
 }

@@ -21,7 +21,9 @@ export function quotaExceeded(message: string): ApiError {
 export function checkQuota(state: SimState, addVolumes: number, addGigabytes: number, addSnapshots = 0): void {
   const q = state.quota;
   if (addVolumes > 0 && q.volumes >= 0 && state.volumes.size + addVolumes > q.volumes) {
-    throw quotaExceeded(`VolumeLimitExceeded: Maximum number of volumes allowed (${q.volumes}) exceeded for quota 'volumes'.`);
+    throw quotaExceeded(
+      `VolumeLimitExceeded: Maximum number of volumes allowed (${q.volumes}) exceeded for quota 'volumes'.`,
+    );
   }
   if (addSnapshots > 0 && q.snapshots >= 0 && state.snapshots.size + addSnapshots > q.snapshots) {
     throw quotaExceeded(`SnapshotLimitExceeded: Maximum number of snapshots allowed (${q.snapshots}) exceeded`);
@@ -51,7 +53,12 @@ export function volumeSummary(ctx: RequestContext, v: VolumeRecord): unknown {
  * `os-vol-host-attr:*` (observed on openstack-loopback (Cinder 21/Nova 26)). The create answer lacks
  * `os-vol-tenant-attr:tenant_id` (`created`), which only show and detail add.
  */
-export function volumeView(ctx: RequestContext, state: SimState, v: VolumeRecord, created = false): Record<string, unknown> {
+export function volumeView(
+  ctx: RequestContext,
+  state: SimState,
+  v: VolumeRecord,
+  created = false,
+): Record<string, unknown> {
   const type = state.volumeTypes.find((t) => t.name === v.volumeType);
   const view: Record<string, unknown> = {
     id: v.id,
@@ -95,7 +102,12 @@ export function volumeView(ctx: RequestContext, state: SimState, v: VolumeRecord
 }
 
 /** The snapshot; the create answer (`created`) lacks the os-extended-snapshot-attributes (observed on openstack-loopback (Cinder 21/Nova 26)). */
-export function snapshotView(ctx: RequestContext, state: SimState, s: SnapshotRecord, created = false): Record<string, unknown> {
+export function snapshotView(
+  ctx: RequestContext,
+  state: SimState,
+  s: SnapshotRecord,
+  created = false,
+): Record<string, unknown> {
   const view: Record<string, unknown> = {
     id: s.id,
     name: s.name,
@@ -162,7 +174,19 @@ const SORT_KEYS = new Set(['created_at', 'id', 'name', 'status', 'size', 'update
  * Observed on openstack-loopback (Cinder 21/Nova 26).
  */
 const RESOURCE_FILTERS: Record<'volume' | 'snapshot' | 'backup', readonly string[]> = {
-  volume: ['name', 'status', 'metadata', 'bootable', 'migration_status', 'availability_zone', 'group_id', 'size', 'created_at', 'updated_at', 'consumes_quota'],
+  volume: [
+    'name',
+    'status',
+    'metadata',
+    'bootable',
+    'migration_status',
+    'availability_zone',
+    'group_id',
+    'size',
+    'created_at',
+    'updated_at',
+    'consumes_quota',
+  ],
   snapshot: ['name', 'status', 'volume_id', 'metadata', 'availability_zone', 'consumes_quota'],
   backup: ['name', 'status', 'volume_id'],
 };
@@ -176,18 +200,23 @@ const NON_FILTER_KEYS = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_di
 export function rejectUnknownFilters(ctx: RequestContext, resource: keyof typeof RESOURCE_FILTERS): void {
   if (!atLeast(ctx, '3.31')) return;
   const allowed = RESOURCE_FILTERS[resource];
-  const invalid = [...new Set(ctx.query.keys())].filter((k) => !NON_FILTER_KEYS.has(k) && k !== 'all_tenants' && !allowed.includes(k));
+  const invalid = [...new Set(ctx.query.keys())].filter(
+    (k) => !NON_FILTER_KEYS.has(k) && k !== 'all_tenants' && !allowed.includes(k),
+  );
   if (invalid.length > 0) throw badRequest(`Invalid filters ${invalid.join(',')} are found in query options.`);
 }
 
 /** The sort requested by `sort=key:dir,...` or `sort_key`/`sort_dir`; newest first by default, like Cinder. */
 function sortOf(query: URLSearchParams): Array<{ key: string; desc: boolean }> {
-  const spec = query.get('sort') ?? (query.get('sort_key') ? `${query.get('sort_key')}:${query.get('sort_dir') ?? 'desc'}` : 'created_at:desc');
+  const spec =
+    query.get('sort') ??
+    (query.get('sort_key') ? `${query.get('sort_key')}:${query.get('sort_dir') ?? 'desc'}` : 'created_at:desc');
   return spec.split(',').map((part) => {
     const [key, dir = 'desc'] = part.trim().split(':');
     // Cinder's own texts (observed on openstack-loopback (Cinder 21/Nova 26)): the key is not named.
     if (!SORT_KEYS.has(key)) throw badRequest('Invalid input received: Invalid sort key');
-    if (dir !== 'asc' && dir !== 'desc') throw badRequest("Invalid input received: Unknown sort direction, must be 'desc' or 'asc'.");
+    if (dir !== 'asc' && dir !== 'desc')
+      throw badRequest("Invalid input received: Unknown sort direction, must be 'desc' or 'asc'.");
     return { key, desc: dir === 'desc' };
   });
 }
@@ -238,7 +267,8 @@ export function paginate<T extends Pageable>(
   let start = 0;
   if (marker !== null) {
     const i = sorted.findIndex((x) => x.id === marker);
-    if (i < 0) throw notFound(`${MARKER_RESOURCE[collection.split('/')[0]] ?? 'Resource'} ${marker} could not be found.`);
+    if (i < 0)
+      throw notFound(`${MARKER_RESOURCE[collection.split('/')[0]] ?? 'Resource'} ${marker} could not be found.`);
     start = i + 1;
   }
   const page = sorted.slice(start, start + limit);

@@ -5,10 +5,27 @@
  */
 import type { SimEnv } from './env';
 import {
-  ApiError, atLeast, badRequest, notFound, objectBody, optString, optStringMap, type Reply, type RequestContext,
+  ApiError,
+  atLeast,
+  badRequest,
+  notFound,
+  objectBody,
+  optString,
+  optStringMap,
+  type Reply,
+  type RequestContext,
 } from './http-util';
 import { checkTypeQuota } from './cinder-quotas';
-import { checkQuota, matchesMetadata, metadataFilter, paginate, rejectUnknownFilters, volumeNotFound, volumeSummary, volumeView } from './cinder-views';
+import {
+  checkQuota,
+  matchesMetadata,
+  metadataFilter,
+  paginate,
+  rejectUnknownFilters,
+  volumeNotFound,
+  volumeSummary,
+  volumeView,
+} from './cinder-views';
 import { randomUUID, type VolumeRecord } from './state';
 
 /** The statuses Cinder deletes from without `force` (volume/api.py delete). */
@@ -43,21 +60,25 @@ function sourceOf(env: SimEnv, ctx: RequestContext, body: Record<string, unknown
   if (snapshotId) {
     const s = state.snapshots.get(snapshotId);
     if (!s) throw notFound(`Snapshot ${snapshotId} could not be found.`);
-    if (s.status !== 'available') throw badRequest("Invalid snapshot: Originating snapshot status must be one of 'available' values");
+    if (s.status !== 'available')
+      throw badRequest("Invalid snapshot: Originating snapshot status must be one of 'available' values");
     const parent = state.volumes.get(s.volumeId);
     return { snapshotId, size: s.size, kind: 'snapshot', type: parent?.volumeType, az: parent?.az };
   }
   if (sourceVolid) {
     const src = findVolume(env, sourceVolid);
     if (src.status !== 'available' && src.status !== 'in-use') {
-      throw badRequest(`Invalid volume: Unable to create cloned volume. Source volume status must be available or in-use, but is ${src.status}.`);
+      throw badRequest(
+        `Invalid volume: Unable to create cloned volume. Source volume status must be available or in-use, but is ${src.status}.`,
+      );
     }
     return { sourceVolid, size: src.size, kind: 'source volume', type: src.volumeType, az: src.az };
   }
   if (backupId) {
     const b = state.backups.get(backupId);
     if (!b) throw notFound(`Backup ${backupId} could not be found.`);
-    if (b.status !== 'available') throw badRequest(`Invalid backup: Backup status must be available but the current status is ${b.status}.`);
+    if (b.status !== 'available')
+      throw badRequest(`Invalid backup: Backup status must be available but the current status is ${b.status}.`);
     return { backupId, size: b.size, kind: 'backup', type: undefined, az: b.az };
   }
   return undefined;
@@ -68,9 +89,12 @@ export function createVolume(env: SimEnv, ctx: RequestContext): Reply {
   const body = objectBody(ctx, 'volume');
   const src = sourceOf(env, ctx, body);
   const size = parseSize(body.size) ?? src?.size;
-  if (size === undefined) throw badRequest("Invalid input for field/attribute size. Value: None. None is not of type 'integer', 'string'");
+  if (size === undefined)
+    throw badRequest("Invalid input for field/attribute size. Value: None. None is not of type 'integer', 'string'");
   if (src && size < src.size) {
-    throw badRequest(`Invalid input received: Volume size '${size}'GB cannot be smaller than the ${src.kind} size ${src.size}GB. They must be >= original ${src.kind} size.`);
+    throw badRequest(
+      `Invalid input received: Volume size '${size}'GB cannot be smaller than the ${src.kind} size ${src.size}GB. They must be >= original ${src.kind} size.`,
+    );
   }
   const typeRef = optString(body, 'volume_type') ?? src?.type ?? '__DEFAULT__';
   const type = state.volumeTypes.find((t) => t.name === typeRef || t.id === typeRef);
@@ -116,7 +140,13 @@ export function createVolume(env: SimEnv, ctx: RequestContext): Reply {
   state.after('volumeCreate', () => {
     if (state.volumes.get(v.id) !== v || v.status !== 'creating') return;
     if (failure) {
-      state.messages.push({ id: randomUUID(), resourceUuid: v.id, eventId: 'VOLUME_000002', userMessage: failure.message || DEFAULT_CREATE_FAULT, createdAt: Date.now() });
+      state.messages.push({
+        id: randomUUID(),
+        resourceUuid: v.id,
+        eventId: 'VOLUME_000002',
+        userMessage: failure.message || DEFAULT_CREATE_FAULT,
+        createdAt: Date.now(),
+      });
       state.setVolumeStatus(v, 'error');
     } else {
       state.setVolumeStatus(v, 'available');
@@ -166,7 +196,8 @@ export function deleteVolume(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
   const v = findVolume(env, ctx.params.id);
   const hasSnapshots = [...state.snapshots.values()].some((s) => s.volumeId === v.id);
-  if (!DELETABLE.includes(v.status) || v.attachments.length > 0 || hasSnapshots || v.groupId) throw badRequest(DELETE_REFUSED);
+  if (!DELETABLE.includes(v.status) || v.attachments.length > 0 || hasSnapshots || v.groupId)
+    throw badRequest(DELETE_REFUSED);
   state.setVolumeStatus(v, 'deleting');
   const fail = state.failDelete.delete(v.id);
   state.after('volumeDelete', () => {
@@ -175,7 +206,9 @@ export function deleteVolume(env: SimEnv, ctx: RequestContext): Reply {
     state.setVolumeStatus(v, 'deleted');
     state.tombstones.set(v.id, v.statusHistory);
     state.volumes.delete(v.id);
-    env.device?.removeVolume(v.id).catch((err: unknown) => env.log.error({ err, volumeId: v.id }, 'simulator: backing file not removed'));
+    env.device
+      ?.removeVolume(v.id)
+      .catch((err: unknown) => env.log.error({ err, volumeId: v.id }, 'simulator: backing file not removed'));
   });
   return { status: 202 };
 }

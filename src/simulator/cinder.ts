@@ -9,7 +9,15 @@ import { actionName, volumeAction } from './cinder-actions';
 import { createTypeForbidden, memberExtraSpecs } from './cinder-retype';
 import { createBackup, deleteBackup, listBackups, showBackup } from './cinder-backups';
 import { createSnapshot, deleteSnapshot, listSnapshots, showSnapshot } from './cinder-snapshots';
-import { assertProject, createVolume, deleteVolume, listVolumes, showVolume, updateVolume, volumeMetadata } from './cinder-volumes';
+import {
+  assertProject,
+  createVolume,
+  deleteVolume,
+  listVolumes,
+  showVolume,
+  updateVolume,
+  volumeMetadata,
+} from './cinder-volumes';
 import { cinderTime, type VolumeType } from './state';
 import * as groups from './cinder-groups';
 import { showQuotaSet } from './cinder-quotas';
@@ -60,13 +68,21 @@ function limits(env: SimEnv): Reply {
  * (observed on openstack-loopback (Cinder 21/Nova 26)).
  */
 function typeView(t: VolumeType, inList: boolean): unknown {
-  const view: Record<string, unknown> = { id: t.id, name: t.name, is_public: true, description: t.description, extra_specs: memberExtraSpecs(t) };
+  const view: Record<string, unknown> = {
+    id: t.id,
+    name: t.name,
+    is_public: true,
+    description: t.description,
+    extra_specs: memberExtraSpecs(t),
+  };
   if (inList) view['os-volume-type-access:is_public'] = true;
   return view;
 }
 
 function showType(env: SimEnv, ctx: RequestContext): Reply {
-  const t = env.state.volumeTypes.find((x) => x.id === ctx.params.id || (ctx.params.id === 'default' && x.name === '__DEFAULT__'));
+  const t = env.state.volumeTypes.find(
+    (x) => x.id === ctx.params.id || (ctx.params.id === 'default' && x.name === '__DEFAULT__'),
+  );
   if (!t) throw notFound(`Volume type ${ctx.params.id} could not be found.`);
   return { status: 200, body: { volume_type: typeView(t, false) } };
 }
@@ -107,52 +123,274 @@ export function cinderRoutes(env: SimEnv): Route[] {
   };
   const id = '/(?<id>[^/]+)';
   return [
-    { method: 'GET', pattern: /^\/?$/, op: 'cinder.versions', auth: false, handle: () => ({ status: 300, body: versionsBody(env) }) },
+    {
+      method: 'GET',
+      pattern: /^\/?$/,
+      op: 'cinder.versions',
+      auth: false,
+      handle: () => ({ status: 300, body: versionsBody(env) }),
+    },
     // Observed on openstack-loopback (Cinder 21): only `/` is public; `/v3/` answers 401 without a token.
-    { method: 'GET', pattern: /^\/v3\/?$/, op: 'cinder.versions', auth: true, handle: () => ({ status: 200, body: versionsBody(env) }) },
-    route('POST', '/volumes', 'cinder.volume.create', scoped((c) => createVolume(env, c))),
-    route('GET', '/volumes', 'cinder.volume.list', scoped((c) => listVolumes(env, c, false))),
-    route('GET', '/volumes/detail', 'cinder.volume.list', scoped((c) => listVolumes(env, c, true))),
-    route('GET', `/volumes${id}`, 'cinder.volume.get', scoped((c) => showVolume(env, c))),
-    route('PUT', `/volumes${id}`, 'cinder.volume.update', scoped((c) => updateVolume(env, c))),
-    route('DELETE', `/volumes${id}`, 'cinder.volume.delete', scoped((c) => deleteVolume(env, c))),
-    route('POST', `/volumes${id}/action`, (c) => ACTION_OPS[actionName(c.body) ?? ''] ?? 'cinder.volume.action', scoped((c) => volumeAction(env, c))),
-    route('GET', `/volumes${id}/metadata`, 'cinder.volume.get-metadata', scoped((c) => volumeMetadata(env, c))),
-    route('POST', `/volumes${id}/metadata`, 'cinder.volume.update-metadata', scoped((c) => volumeMetadata(env, c))),
-    route('PUT', `/volumes${id}/metadata`, 'cinder.volume.update-metadata', scoped((c) => volumeMetadata(env, c))),
-    route('POST', '/snapshots', 'cinder.snapshot.create', scoped((c) => createSnapshot(env, c))),
-    route('GET', '/snapshots', 'cinder.snapshot.list', scoped((c) => listSnapshots(env, c, false))),
-    route('GET', '/snapshots/detail', 'cinder.snapshot.list', scoped((c) => listSnapshots(env, c, true))),
-    route('GET', `/snapshots${id}`, 'cinder.snapshot.get', scoped((c) => showSnapshot(env, c))),
-    route('DELETE', `/snapshots${id}`, 'cinder.snapshot.delete', scoped((c) => deleteSnapshot(env, c))),
-    route('POST', '/backups', 'cinder.backup.create', scoped((c) => createBackup(env, c))),
-    route('GET', '/backups', 'cinder.backup.list', scoped((c) => listBackups(env, c, false))),
-    route('GET', '/backups/detail', 'cinder.backup.list', scoped((c) => listBackups(env, c, true))),
-    route('GET', `/backups${id}`, 'cinder.backup.get', scoped((c) => showBackup(env, c))),
-    route('DELETE', `/backups${id}`, 'cinder.backup.delete', scoped((c) => deleteBackup(env, c))),
-    route('GET', '/group_types', 'cinder.group-type.list', scoped((c) => groups.listGroupTypes(env, c))),
-    route('POST', '/group_types', 'cinder.group-type.create', scoped((c) => groups.createGroupType(env, c))),
-    route('GET', `/group_types${id}`, 'cinder.group-type.get', scoped((c) => groups.showGroupType(env, c))),
-    route('POST', '/groups', 'cinder.group.create', scoped((c) => groups.createGroup(env, c))),
-    route('GET', '/groups', 'cinder.group.list', scoped((c) => groups.listGroups(env, c, false))),
-    route('GET', '/groups/detail', 'cinder.group.list', scoped((c) => groups.listGroups(env, c, true))),
-    route('GET', `/groups${id}`, 'cinder.group.get', scoped((c) => groups.showGroup(env, c))),
-    route('PUT', `/groups${id}`, 'cinder.group.update', scoped((c) => groups.updateGroup(env, c))),
-    route('POST', `/groups${id}/action`, 'cinder.group.action', scoped((c) => groups.groupAction(env, c))),
-    route('POST', '/group_snapshots', 'cinder.group-snapshot.create', scoped((c) => groups.createGroupSnapshot(env, c))),
-    route('GET', '/group_snapshots', 'cinder.group-snapshot.list', scoped((c) => groups.listGroupSnapshots(env, c, false))),
-    route('GET', '/group_snapshots/detail', 'cinder.group-snapshot.list', scoped((c) => groups.listGroupSnapshots(env, c, true))),
-    route('GET', `/group_snapshots${id}`, 'cinder.group-snapshot.get', scoped((c) => groups.showGroupSnapshot(env, c))),
-    route('DELETE', `/group_snapshots${id}`, 'cinder.group-snapshot.delete', scoped((c) => groups.deleteGroupSnapshot(env, c))),
-    route('GET', '/limits', 'cinder.limits.get', scoped(() => limits(env))),
-    route('GET', `/os-quota-sets${id}`, 'cinder.quota-set.get', scoped((c) => showQuotaSet(env, c))),
-    route('GET', '/types', 'cinder.types.list', scoped(() => ({ status: 200, body: { volume_types: env.state.volumeTypes.map((t) => typeView(t, true)) } }))),
-    route('POST', '/types', 'cinder.types.create', scoped(() => createTypeForbidden())),
-    route('GET', `/types${id}`, 'cinder.types.get', scoped((c) => showType(env, c))),
-    route('GET', '/messages', 'cinder.message.list', scoped((c) => listMessages(env, c))),
-    route('GET', '/os-availability-zone', 'cinder.availability-zone.list', scoped(() => ({
-      status: 200,
-      body: { availabilityZoneInfo: env.state.availabilityZones.map((zoneName) => ({ zoneName, zoneState: { available: true } })) },
-    }))),
+    {
+      method: 'GET',
+      pattern: /^\/v3\/?$/,
+      op: 'cinder.versions',
+      auth: true,
+      handle: () => ({ status: 200, body: versionsBody(env) }),
+    },
+    route(
+      'POST',
+      '/volumes',
+      'cinder.volume.create',
+      scoped((c) => createVolume(env, c)),
+    ),
+    route(
+      'GET',
+      '/volumes',
+      'cinder.volume.list',
+      scoped((c) => listVolumes(env, c, false)),
+    ),
+    route(
+      'GET',
+      '/volumes/detail',
+      'cinder.volume.list',
+      scoped((c) => listVolumes(env, c, true)),
+    ),
+    route(
+      'GET',
+      `/volumes${id}`,
+      'cinder.volume.get',
+      scoped((c) => showVolume(env, c)),
+    ),
+    route(
+      'PUT',
+      `/volumes${id}`,
+      'cinder.volume.update',
+      scoped((c) => updateVolume(env, c)),
+    ),
+    route(
+      'DELETE',
+      `/volumes${id}`,
+      'cinder.volume.delete',
+      scoped((c) => deleteVolume(env, c)),
+    ),
+    route(
+      'POST',
+      `/volumes${id}/action`,
+      (c) => ACTION_OPS[actionName(c.body) ?? ''] ?? 'cinder.volume.action',
+      scoped((c) => volumeAction(env, c)),
+    ),
+    route(
+      'GET',
+      `/volumes${id}/metadata`,
+      'cinder.volume.get-metadata',
+      scoped((c) => volumeMetadata(env, c)),
+    ),
+    route(
+      'POST',
+      `/volumes${id}/metadata`,
+      'cinder.volume.update-metadata',
+      scoped((c) => volumeMetadata(env, c)),
+    ),
+    route(
+      'PUT',
+      `/volumes${id}/metadata`,
+      'cinder.volume.update-metadata',
+      scoped((c) => volumeMetadata(env, c)),
+    ),
+    route(
+      'POST',
+      '/snapshots',
+      'cinder.snapshot.create',
+      scoped((c) => createSnapshot(env, c)),
+    ),
+    route(
+      'GET',
+      '/snapshots',
+      'cinder.snapshot.list',
+      scoped((c) => listSnapshots(env, c, false)),
+    ),
+    route(
+      'GET',
+      '/snapshots/detail',
+      'cinder.snapshot.list',
+      scoped((c) => listSnapshots(env, c, true)),
+    ),
+    route(
+      'GET',
+      `/snapshots${id}`,
+      'cinder.snapshot.get',
+      scoped((c) => showSnapshot(env, c)),
+    ),
+    route(
+      'DELETE',
+      `/snapshots${id}`,
+      'cinder.snapshot.delete',
+      scoped((c) => deleteSnapshot(env, c)),
+    ),
+    route(
+      'POST',
+      '/backups',
+      'cinder.backup.create',
+      scoped((c) => createBackup(env, c)),
+    ),
+    route(
+      'GET',
+      '/backups',
+      'cinder.backup.list',
+      scoped((c) => listBackups(env, c, false)),
+    ),
+    route(
+      'GET',
+      '/backups/detail',
+      'cinder.backup.list',
+      scoped((c) => listBackups(env, c, true)),
+    ),
+    route(
+      'GET',
+      `/backups${id}`,
+      'cinder.backup.get',
+      scoped((c) => showBackup(env, c)),
+    ),
+    route(
+      'DELETE',
+      `/backups${id}`,
+      'cinder.backup.delete',
+      scoped((c) => deleteBackup(env, c)),
+    ),
+    route(
+      'GET',
+      '/group_types',
+      'cinder.group-type.list',
+      scoped((c) => groups.listGroupTypes(env, c)),
+    ),
+    route(
+      'POST',
+      '/group_types',
+      'cinder.group-type.create',
+      scoped((c) => groups.createGroupType(env, c)),
+    ),
+    route(
+      'GET',
+      `/group_types${id}`,
+      'cinder.group-type.get',
+      scoped((c) => groups.showGroupType(env, c)),
+    ),
+    route(
+      'POST',
+      '/groups',
+      'cinder.group.create',
+      scoped((c) => groups.createGroup(env, c)),
+    ),
+    route(
+      'GET',
+      '/groups',
+      'cinder.group.list',
+      scoped((c) => groups.listGroups(env, c, false)),
+    ),
+    route(
+      'GET',
+      '/groups/detail',
+      'cinder.group.list',
+      scoped((c) => groups.listGroups(env, c, true)),
+    ),
+    route(
+      'GET',
+      `/groups${id}`,
+      'cinder.group.get',
+      scoped((c) => groups.showGroup(env, c)),
+    ),
+    route(
+      'PUT',
+      `/groups${id}`,
+      'cinder.group.update',
+      scoped((c) => groups.updateGroup(env, c)),
+    ),
+    route(
+      'POST',
+      `/groups${id}/action`,
+      'cinder.group.action',
+      scoped((c) => groups.groupAction(env, c)),
+    ),
+    route(
+      'POST',
+      '/group_snapshots',
+      'cinder.group-snapshot.create',
+      scoped((c) => groups.createGroupSnapshot(env, c)),
+    ),
+    route(
+      'GET',
+      '/group_snapshots',
+      'cinder.group-snapshot.list',
+      scoped((c) => groups.listGroupSnapshots(env, c, false)),
+    ),
+    route(
+      'GET',
+      '/group_snapshots/detail',
+      'cinder.group-snapshot.list',
+      scoped((c) => groups.listGroupSnapshots(env, c, true)),
+    ),
+    route(
+      'GET',
+      `/group_snapshots${id}`,
+      'cinder.group-snapshot.get',
+      scoped((c) => groups.showGroupSnapshot(env, c)),
+    ),
+    route(
+      'DELETE',
+      `/group_snapshots${id}`,
+      'cinder.group-snapshot.delete',
+      scoped((c) => groups.deleteGroupSnapshot(env, c)),
+    ),
+    route(
+      'GET',
+      '/limits',
+      'cinder.limits.get',
+      scoped(() => limits(env)),
+    ),
+    route(
+      'GET',
+      `/os-quota-sets${id}`,
+      'cinder.quota-set.get',
+      scoped((c) => showQuotaSet(env, c)),
+    ),
+    route(
+      'GET',
+      '/types',
+      'cinder.types.list',
+      scoped(() => ({ status: 200, body: { volume_types: env.state.volumeTypes.map((t) => typeView(t, true)) } })),
+    ),
+    route(
+      'POST',
+      '/types',
+      'cinder.types.create',
+      scoped(() => createTypeForbidden()),
+    ),
+    route(
+      'GET',
+      `/types${id}`,
+      'cinder.types.get',
+      scoped((c) => showType(env, c)),
+    ),
+    route(
+      'GET',
+      '/messages',
+      'cinder.message.list',
+      scoped((c) => listMessages(env, c)),
+    ),
+    route(
+      'GET',
+      '/os-availability-zone',
+      'cinder.availability-zone.list',
+      scoped(() => ({
+        status: 200,
+        body: {
+          availabilityZoneInfo: env.state.availabilityZones.map((zoneName) => ({
+            zoneName,
+            zoneState: { available: true },
+          })),
+        },
+      })),
+    ),
   ];
 }

@@ -23,7 +23,19 @@ const USAGE = `Usage: cinder-csi-plugin simulator [options]
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Delays of a demo run, before --delay-scale: slow enough to watch, fast enough not to bore. */
-export const DEMO_DELAYS = { volumeCreate: 500, volumeDelete: 300, volumeExtend: 500, attach: 800, detach: 500, volumeRetype: 500, deviceLink: 200, snapshotCreate: 500, snapshotDelete: 300, backupCreate: 800, backupDelete: 300 };
+export const DEMO_DELAYS = {
+  volumeCreate: 500,
+  volumeDelete: 300,
+  volumeExtend: 500,
+  attach: 800,
+  detach: 500,
+  volumeRetype: 500,
+  deviceLink: 200,
+  snapshotCreate: 500,
+  snapshotDelete: 300,
+  backupCreate: 800,
+  backupDelete: 300,
+};
 
 function parse(argv: string[]): SimulatorOptions & { cloudConfOut?: string; help?: boolean; logLevel: LogLevel } {
   const { values } = parseArgs({
@@ -48,10 +60,12 @@ function parse(argv: string[]): SimulatorOptions & { cloudConfOut?: string; help
     return n;
   };
   const port = num('port', values.port);
-  if (port !== undefined && (!Number.isInteger(port) || port > 65535)) throw new Error(`--port must be an integer 0-65535, got '${values.port}'`);
+  if (port !== undefined && (!Number.isInteger(port) || port > 65535))
+    throw new Error(`--port must be an integer 0-65535, got '${values.port}'`);
   const az = values['availability-zone'];
   const logLevel = (values['log-level'] ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
   return {
     logLevel,
     help: values.help,
@@ -78,7 +92,8 @@ export async function runSimulatorCommand(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (opts.devicePlane && !opts.devicePlane.stateDir) opts.devicePlane.stateDir = await mkdtemp(join(tmpdir(), 'cinder-csi-sim-'));
+  if (opts.devicePlane && !opts.devicePlane.stateDir)
+    opts.devicePlane.stateDir = await mkdtemp(join(tmpdir(), 'cinder-csi-sim-'));
   const log = createLogger({ level: opts.logLevel, pretty: process.stdout.isTTY });
   const { cloudConfOut, logLevel: _level, help: _help, ...simOpts } = opts;
   // Listen for the signals first: one that arrives while starting still stops the simulator cleanly.

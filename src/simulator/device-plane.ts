@@ -14,7 +14,10 @@ const GIB = 1024 ** 3;
 /** Bound on one losetup/cp call; they take milliseconds unless the kernel is wedged. */
 const COMMAND_TIMEOUT_MS = 30_000;
 /** losetup and friends live in /usr/sbin, which a non-login PATH may lack. */
-const COMMAND_ENV: NodeJS.ProcessEnv = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin:/usr/bin:/bin` };
+const COMMAND_ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin:/usr/bin:/bin`,
+};
 
 /** The by-id name QEMU/udev gives a volume's disk: virtio truncates the serial to 20 characters. */
 export function byIdName(volumeId: string, style: LinkStyle = 'virtio'): string {
@@ -73,7 +76,11 @@ export class DevicePlane {
   createVolume(volumeId: string, sizeGiB: number, from?: { snapshotId?: string; volumeId?: string }): Promise<void> {
     return this.serial(volumeId, async () => {
       const dst = this.volumeFile(volumeId);
-      const src = from?.snapshotId ? this.snapshotFile(from.snapshotId) : from?.volumeId ? this.volumeFile(from.volumeId) : undefined;
+      const src = from?.snapshotId
+        ? this.snapshotFile(from.snapshotId)
+        : from?.volumeId
+          ? this.volumeFile(from.volumeId)
+          : undefined;
       const tmp = `${dst}.tmp`;
       this.files.add(dst);
       this.files.add(tmp);
@@ -142,7 +149,9 @@ export class DevicePlane {
     this.stopped = true;
     await Promise.allSettled([...this.chains.values()]);
     for (const volumeId of [...this.loops.keys()]) {
-      await this.teardown(volumeId).catch((e: unknown) => this.log.error({ err: e, volumeId }, 'device plane: teardown failed'));
+      await this.teardown(volumeId).catch((e: unknown) =>
+        this.log.error({ err: e, volumeId }, 'device plane: teardown failed'),
+      );
     }
     for (const f of this.files) await rm(f, { force: true }).catch(() => undefined);
     this.files.clear();
@@ -161,7 +170,9 @@ export class DevicePlane {
   }
 
   private losetup(args: string[]): Promise<{ stdout: string }> {
-    const run = this.losetupChain.then(() => execFile('losetup', args, { timeoutMs: COMMAND_TIMEOUT_MS, env: COMMAND_ENV }));
+    const run = this.losetupChain.then(() =>
+      execFile('losetup', args, { timeoutMs: COMMAND_TIMEOUT_MS, env: COMMAND_ENV }),
+    );
     this.losetupChain = run.catch(() => undefined);
     return run;
   }

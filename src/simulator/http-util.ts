@@ -109,7 +109,8 @@ export function negotiateMicroversion(
   if (!asked) return min;
   if (asked.toLowerCase() === 'latest') return max;
   const m = /^(\d+)\.(\d+)$/.exec(asked.trim());
-  if (!m) throw new ApiError(400, `API Version String ${asked} is of invalid format. Must be of format MajorNum.MinorNum.`);
+  if (!m)
+    throw new ApiError(400, `API Version String ${asked} is of invalid format. Must be of format MajorNum.MinorNum.`);
   const v: [number, number] = [Number(m[1]), Number(m[2])];
   if (compareVersion(v, min) < 0 || compareVersion(v, max) > 0) {
     throw new ApiError(
@@ -143,17 +144,20 @@ export function objectBody(ctx: RequestContext, key: string): Record<string, unk
 export function optString(o: Record<string, unknown>, key: string): string | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw badRequest(`Invalid input for field/attribute ${key}. Value: ${String(v)}. is not of type 'string'`);
+  if (typeof v !== 'string')
+    throw badRequest(`Invalid input for field/attribute ${key}. Value: ${String(v)}. is not of type 'string'`);
   return v;
 }
 
 export function optStringMap(o: Record<string, unknown>, key: string): Record<string, string> {
   const v = o[key];
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw badRequest(`Invalid input for field/attribute ${key}: must be an object.`);
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw badRequest(`Invalid input for field/attribute ${key}: must be an object.`);
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof val !== 'string') throw badRequest(`Invalid input for field/attribute ${key}: value of '${k}' is not a string.`);
+    if (typeof val !== 'string')
+      throw badRequest(`Invalid input for field/attribute ${key}: value of '${k}' is not a string.`);
     out[k] = val;
   }
   return out;

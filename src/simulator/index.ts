@@ -13,9 +13,23 @@ import { Counters, FaultTable } from './faults';
 import { createSimServer } from './server';
 import { addVolumeType } from './cinder-retype';
 import { addGroupType, failNextGroupSnapshot } from './cinder-groups';
-import { hexId, randomUUID, SimState, type BackupRecord, type SnapshotRecord, type VolumeRecord, type VolumeStatus } from './state';
+import {
+  hexId,
+  randomUUID,
+  SimState,
+  type BackupRecord,
+  type SnapshotRecord,
+  type VolumeRecord,
+  type VolumeStatus,
+} from './state';
 import type {
-  SimBackup, SimSnapshot, SimVolume, Simulator, SimulatorDelays, SimulatorOptions, StatusChange,
+  SimBackup,
+  SimSnapshot,
+  SimVolume,
+  Simulator,
+  SimulatorDelays,
+  SimulatorOptions,
+  StatusChange,
 } from './types';
 
 export * from './types';
@@ -46,11 +60,13 @@ function pem(textOrPath: string): string {
 }
 
 function validate(opts: SimulatorOptions): void {
-  if (opts.delayScale !== undefined && !(opts.delayScale >= 0)) throw new Error(`delayScale must be >= 0, got ${opts.delayScale}`);
+  if (opts.delayScale !== undefined && !(opts.delayScale >= 0))
+    throw new Error(`delayScale must be >= 0, got ${opts.delayScale}`);
   for (const [k, v] of Object.entries(opts.delays ?? {})) {
     if (!(typeof v === 'number' && v >= 0)) throw new Error(`delays.${k} must be a number >= 0, got ${String(v)}`);
   }
-  if (opts.availabilityZones && opts.availabilityZones.length === 0) throw new Error('availabilityZones must not be empty');
+  if (opts.availabilityZones && opts.availabilityZones.length === 0)
+    throw new Error('availabilityZones must not be empty');
 }
 
 const history = (h: StatusChange[]) => h.map((x) => ({ ...x }));
@@ -73,11 +89,27 @@ function simVolume(v: VolumeRecord): SimVolume {
 }
 
 function simSnapshot(s: SnapshotRecord): SimSnapshot {
-  return { id: s.id, name: s.name ?? '', status: s.status, size: s.size, volume_id: s.volumeId, metadata: { ...s.metadata }, statusHistory: history(s.statusHistory) };
+  return {
+    id: s.id,
+    name: s.name ?? '',
+    status: s.status,
+    size: s.size,
+    volume_id: s.volumeId,
+    metadata: { ...s.metadata },
+    statusHistory: history(s.statusHistory),
+  };
 }
 
 function simBackup(b: BackupRecord): SimBackup {
-  return { id: b.id, name: b.name ?? '', status: b.status, size: b.size, volume_id: b.volumeId, snapshot_id: b.snapshotId, statusHistory: history(b.statusHistory) };
+  return {
+    id: b.id,
+    name: b.name ?? '',
+    status: b.status,
+    size: b.size,
+    volume_id: b.volumeId,
+    snapshot_id: b.snapshotId,
+    statusHistory: history(b.statusHistory),
+  };
 }
 
 /** Starts a simulator on 127.0.0.1 (ephemeral port unless given). Throws if the options are invalid or listen fails. */
@@ -104,11 +136,23 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const addServer = (o: { id?: string; name: string; az?: string; maxVolumes?: number }): string => {
     const id = o.id ?? randomUUID();
     if (state.servers.has(id)) throw new Error(`server ${id} already exists`);
-    state.servers.set(id, { id, name: o.name, az: o.az ?? zones[0], maxVolumes: o.maxVolumes, createdAt: Date.now(), bdms: [] });
+    state.servers.set(id, {
+      id,
+      name: o.name,
+      az: o.az ?? zones[0],
+      maxVolumes: o.maxVolumes,
+      createdAt: Date.now(),
+      bdms: [],
+    });
     return id;
   };
   const local = opts.localServer ?? {};
-  const localServerId = addServer({ id: local.id, name: local.name ?? DEFAULT_LOCAL_SERVER_NAME, az: local.az, maxVolumes: local.maxVolumes });
+  const localServerId = addServer({
+    id: local.id,
+    name: local.name ?? DEFAULT_LOCAL_SERVER_NAME,
+    az: local.az,
+    maxVolumes: local.maxVolumes,
+  });
 
   const device = opts.devicePlane ? await DevicePlane.create(opts.devicePlane, log) : null;
   const env: SimEnv = { state, region: opts.region ?? 'RegionOne', baseUrl: '', localServerId, log, device };
@@ -154,7 +198,13 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       applicationCredentialName: state.appCred.name,
       applicationCredentialSecret: state.appCred.secret,
     },
-    trust: { id: state.trust.id, trusteeUserId: trustee.id, trusteeUsername: trustee.name, trusteePassword: trustee.password, trusteeDomainName: 'Default' },
+    trust: {
+      id: state.trust.id,
+      trusteeUserId: trustee.id,
+      trusteeUsername: trustee.name,
+      trusteePassword: trustee.password,
+      trusteeDomainName: 'Default',
+    },
     counters: () => counters.snapshot(),
     resetCounters: () => counters.reset(),
     injectFault: (op, fault) => faults.add(op, fault),
@@ -169,7 +219,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const s = state.servers.get(serverId);
       const bdm = s?.bdms.find((b) => b.volumeId === volumeId);
       const att = v?.attachments.find((a) => a.serverId === serverId);
-      if (!v || !s || !bdm || !att) throw new Error(`volume ${volumeId} is not attached to server ${serverId} in both Nova and Cinder`);
+      if (!v || !s || !bdm || !att)
+        throw new Error(`volume ${volumeId} is not attached to server ${serverId} in both Nova and Cinder`);
       if (forget === 'nova') {
         s.bdms.splice(s.bdms.indexOf(bdm), 1);
         return;

@@ -86,10 +86,17 @@ function findUser(env: SimEnv, ref: Record<string, unknown> | undefined): UserRe
   return users.find((u) => u.name === ref.name);
 }
 
-function authenticate(env: SimEnv, identity: Record<string, unknown>): { user: UserRecord; base?: TokenRecord; appCred?: boolean } {
+function authenticate(
+  env: SimEnv,
+  identity: Record<string, unknown>,
+): { user: UserRecord; base?: TokenRecord; appCred?: boolean } {
   const { state } = env;
   const methods = identity.methods;
-  if (!Array.isArray(methods) || methods.length === 0) throw new ApiError(400, "Expecting to find methods in identity - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.");
+  if (!Array.isArray(methods) || methods.length === 0)
+    throw new ApiError(
+      400,
+      'Expecting to find methods in identity - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+    );
   const method = methods[0];
   const data = obj(identity[method]);
   if (!data) throw new ApiError(400, `Expecting to find ${method} in identity.`);
@@ -121,7 +128,11 @@ function createToken(env: SimEnv, ctx: RequestContext): Reply {
   const { state } = env;
   const auth = obj(obj(ctx.body)?.auth);
   const identity = obj(auth?.identity);
-  if (!auth || !identity) throw new ApiError(400, 'Expecting to find identity in auth - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.');
+  if (!auth || !identity)
+    throw new ApiError(
+      400,
+      'Expecting to find identity in auth - the server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+    );
   const { user, base, appCred } = authenticate(env, identity);
   const methods = (identity.methods as string[]).slice(0, 1);
   const scope = obj(auth.scope);
@@ -201,9 +212,33 @@ export function keystoneRoutes(env: SimEnv): Route[] {
   return [
     { method: 'GET', pattern: /^\/?$/, op: 'keystone.versions', auth: false, handle: versions(300) },
     { method: 'GET', pattern: /^\/v3\/?$/, op: 'keystone.versions', auth: false, handle: versions(200) },
-    { method: 'POST', pattern: /^\/v3\/auth\/tokens$/, op: 'keystone.token.create', auth: false, handle: (c) => createToken(env, c) },
-    { method: 'GET', pattern: /^\/v3\/auth\/tokens$/, op: 'keystone.token.validate', auth: false, handle: (c) => validateToken(env, c) },
-    { method: 'HEAD', pattern: /^\/v3\/auth\/tokens$/, op: 'keystone.token.validate', auth: false, handle: (c) => validateToken(env, c) },
-    { method: 'DELETE', pattern: /^\/v3\/auth\/tokens$/, op: 'keystone.token.revoke', auth: false, handle: (c) => revokeToken(env, c) },
+    {
+      method: 'POST',
+      pattern: /^\/v3\/auth\/tokens$/,
+      op: 'keystone.token.create',
+      auth: false,
+      handle: (c) => createToken(env, c),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v3\/auth\/tokens$/,
+      op: 'keystone.token.validate',
+      auth: false,
+      handle: (c) => validateToken(env, c),
+    },
+    {
+      method: 'HEAD',
+      pattern: /^\/v3\/auth\/tokens$/,
+      op: 'keystone.token.validate',
+      auth: false,
+      handle: (c) => validateToken(env, c),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/v3\/auth\/tokens$/,
+      op: 'keystone.token.revoke',
+      auth: false,
+      handle: (c) => revokeToken(env, c),
+    },
   ];
 }

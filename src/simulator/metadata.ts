@@ -6,7 +6,16 @@ import type { SimEnv } from './env';
 import { notFound, type Reply, type Route } from './http-util';
 
 /** Metadata versions a real service lists at /openstack (a subset; clients ask for `latest`). */
-const VERSIONS = ['2012-08-10', '2013-04-04', '2013-10-17', '2016-06-30', '2017-02-22', '2018-08-27', '2020-10-14', 'latest'];
+const VERSIONS = [
+  '2012-08-10',
+  '2013-04-04',
+  '2013-10-17',
+  '2016-06-30',
+  '2017-02-22',
+  '2018-08-27',
+  '2020-10-14',
+  'latest',
+];
 
 function metaData(env: SimEnv): Reply {
   const s = env.state.servers.get(env.localServerId);
@@ -39,7 +48,19 @@ function metaData(env: SimEnv): Reply {
 export function metadataRoutes(env: SimEnv): Route[] {
   const versions = VERSIONS.map((v) => v.replace(/-/g, '\\-')).join('|');
   return [
-    { method: 'GET', pattern: /^\/openstack\/?$/, op: 'metadata.get', auth: false, handle: () => ({ status: 200, body: VERSIONS.join('\n') }) },
-    { method: 'GET', pattern: new RegExp(`^/openstack/(${versions})/meta_data\\.json$`), op: 'metadata.get', auth: false, handle: () => metaData(env) },
+    {
+      method: 'GET',
+      pattern: /^\/openstack\/?$/,
+      op: 'metadata.get',
+      auth: false,
+      handle: () => ({ status: 200, body: VERSIONS.join('\n') }),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/openstack/(${versions})/meta_data\\.json$`),
+      op: 'metadata.get',
+      auth: false,
+      handle: () => metaData(env),
+    },
   ];
 }

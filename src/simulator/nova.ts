@@ -4,7 +4,17 @@
  * local server, hand the device to the device plane. Error codes follow nova/api/.../volumes.py.
  */
 import type { SimEnv } from './env';
-import { atLeast, badRequest, notFound, objectBody, optString, ApiError, type Reply, type RequestContext, type Route } from './http-util';
+import {
+  atLeast,
+  badRequest,
+  notFound,
+  objectBody,
+  optString,
+  ApiError,
+  type Reply,
+  type RequestContext,
+  type Route,
+} from './http-util';
 import { isoZ, randomUUID, type Bdm, type ServerRecord, type VolumeRecord } from './state';
 
 /** The microversions of Nova 26 (Zed), the release of the machine's real OpenStack. */
@@ -36,7 +46,10 @@ function serverView(env: SimEnv, ctx: RequestContext, s: ServerRecord): unknown 
     addresses: {},
     accessIPv4: '',
     accessIPv6: '',
-    links: [{ rel: 'self', href: self }, { rel: 'bookmark', href: self.replace('/v2.1/', '/') }],
+    links: [
+      { rel: 'self', href: self },
+      { rel: 'bookmark', href: self.replace('/v2.1/', '/') },
+    ],
     'OS-DCF:diskConfig': 'MANUAL',
     progress: 0,
     'OS-EXT-AZ:availability_zone': s.az,
@@ -47,7 +60,10 @@ function serverView(env: SimEnv, ctx: RequestContext, s: ServerRecord): unknown 
     'OS-EXT-STS:task_state': null,
     'OS-EXT-STS:vm_state': 'active',
     'OS-EXT-STS:power_state': 1,
-    'os-extended-volumes:volumes_attached': s.bdms.map((b) => ({ id: b.volumeId, delete_on_termination: b.deleteOnTermination })),
+    'os-extended-volumes:volumes_attached': s.bdms.map((b) => ({
+      id: b.volumeId,
+      delete_on_termination: b.deleteOnTermination,
+    })),
   };
 }
 
@@ -80,7 +96,11 @@ function volumeFor(env: SimEnv, id: string): VolumeRecord {
 function nextDevice(s: ServerRecord): string {
   const used = new Set(s.bdms.map((b) => b.device));
   const letter = [...DEVICE_LETTERS].find((l) => !used.has(`/dev/vd${l}`));
-  if (!letter) throw new ApiError(403, 'The maximum allowed number of disk devices (26) to attach to a single instance has been exceeded.');
+  if (!letter)
+    throw new ApiError(
+      403,
+      'The maximum allowed number of disk devices (26) to attach to a single instance has been exceeded.',
+    );
   return `/dev/vd${letter}`;
 }
 
@@ -89,7 +109,10 @@ function attach(env: SimEnv, ctx: RequestContext): Reply {
   const s = findServer(env, ctx.params.server);
   const body = objectBody(ctx, 'volumeAttachment');
   const volumeId = optString(body, 'volumeId');
-  if (!volumeId) throw badRequest("Invalid input for field/attribute volumeAttachment. Value: {}. 'volumeId' is a required property");
+  if (!volumeId)
+    throw badRequest(
+      "Invalid input for field/attribute volumeAttachment. Value: {}. 'volumeId' is a required property",
+    );
   const v = volumeFor(env, volumeId);
   if (s.bdms.some((b) => b.volumeId === v.id)) {
     // Nova 26 names every server the volume is attached to (observed on openstack-loopback (Cinder 21/Nova 26)).
@@ -101,13 +124,18 @@ function attach(env: SimEnv, ctx: RequestContext): Reply {
     throw badRequest('Multiattach volumes are only supported starting with compute API version 2.60.');
   }
   if (s.maxVolumes !== undefined && s.bdms.length >= s.maxVolumes) {
-    throw new ApiError(403, `The maximum allowed number of disk devices (${s.maxVolumes}) to attach to a single instance has been exceeded.`);
+    throw new ApiError(
+      403,
+      `The maximum allowed number of disk devices (${s.maxVolumes}) to attach to a single instance has been exceeded.`,
+    );
   }
   // Cinder's attachment_create (reserve); Nova turns its 400 into InvalidInput, another 400.
   const reservable = v.status === 'available' || (v.multiattach && v.status === 'in-use');
   if (!reservable) {
     const statuses = v.multiattach ? 'available or in-use or downloading' : 'available or downloading';
-    throw badRequest(`Invalid input received: Invalid volume: Volume ${v.id} status must be ${statuses} to reserve, but the current status is ${v.status}. (HTTP 400)`);
+    throw badRequest(
+      `Invalid input received: Invalid volume: Volume ${v.id} status must be ${statuses} to reserve, but the current status is ${v.status}. (HTTP 400)`,
+    );
   }
   const bdm: Bdm = {
     volumeId: v.id,
@@ -133,7 +161,13 @@ function attach(env: SimEnv, ctx: RequestContext): Reply {
     }
     // Cinder records the connector's compute host, never the server name; Nova's fake driver sends none, so
     // the attachment's host_name is null (observed on openstack-loopback (Cinder 21/Nova 26)).
-    v.attachments.push({ id: bdm.attachmentId, serverId: s.id, device: bdm.device, hostName: null, attachedAt: Date.now() });
+    v.attachments.push({
+      id: bdm.attachmentId,
+      serverId: s.id,
+      device: bdm.device,
+      hostName: null,
+      attachedAt: Date.now(),
+    });
     state.setVolumeStatus(v, 'in-use');
     if (env.device && s.id === env.localServerId) {
       state.after('deviceLink', () => {
@@ -160,13 +194,17 @@ function detach(env: SimEnv, ctx: RequestContext): Reply {
   const v = volumeFor(env, ctx.params.volume);
   const bdm = findBdm(s, v.id);
   if (v.status !== 'in-use' || !v.attachments.some((a) => a.id === bdm.attachmentId)) {
-    throw badRequest("Invalid input received: Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach. (HTTP 400)");
+    throw badRequest(
+      "Invalid input received: Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach. (HTTP 400)",
+    );
   }
   state.setVolumeStatus(v, 'detaching');
   if (env.device && s.id === env.localServerId) {
     // The guest loses the disk first; Cinder learns of it when Nova deletes the attachment.
     delete v.devicePath;
-    env.device.detach(v.id).catch((err: unknown) => env.log.error({ err, volumeId: v.id }, 'simulator: loop device not detached'));
+    env.device
+      .detach(v.id)
+      .catch((err: unknown) => env.log.error({ err, volumeId: v.id }, 'simulator: loop device not detached'));
   }
   state.after('detach', () => {
     if (state.volumes.get(v.id) !== v) return;
@@ -204,30 +242,82 @@ export function novaRoutes(env: SimEnv): Route[] {
       throw badRequest(`Invalid input for query parameter name. Value: ${name}.`);
     }
     const list = [...env.state.servers.values()].filter((s) => !pattern || pattern.test(s.name));
-    const summary = (s: ServerRecord) => ({ id: s.id, name: s.name, links: (serverView(env, ctx, s) as { links: unknown }).links });
+    const summary = (s: ServerRecord) => ({
+      id: s.id,
+      name: s.name,
+      links: (serverView(env, ctx, s) as { links: unknown }).links,
+    });
     return { status: 200, body: { servers: list.map((s) => (detail ? serverView(env, ctx, s) : summary(s))) } };
   };
   return [
-    { method: 'GET', pattern: /^\/?$/, op: 'nova.versions', auth: false, handle: () => ({ status: 200, body: { versions: [versionDoc(env)] } }) },
-    { method: 'GET', pattern: /^\/v2\.1\/?$/, op: 'nova.versions', auth: false, handle: () => ({ status: 200, body: { version: versionDoc(env) } }) },
-    { method: 'GET', pattern: /^\/v2\.1\/servers\/?$/, op: 'nova.server.list', auth: true, handle: (c) => servers(c, false) },
-    { method: 'GET', pattern: /^\/v2\.1\/servers\/detail\/?$/, op: 'nova.server.list', auth: true, handle: (c) => servers(c, true) },
-    { method: 'GET', pattern: new RegExp(`${srv}/?$`), op: 'nova.server.get', auth: true, handle: (c) => ({ status: 200, body: { server: serverView(env, c, findServer(env, c.params.server)) } }) },
     {
-      method: 'GET', pattern: new RegExp(`${srv}/os-volume_attachments/?$`), op: 'nova.attachment.list', auth: true,
+      method: 'GET',
+      pattern: /^\/?$/,
+      op: 'nova.versions',
+      auth: false,
+      handle: () => ({ status: 200, body: { versions: [versionDoc(env)] } }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v2\.1\/?$/,
+      op: 'nova.versions',
+      auth: false,
+      handle: () => ({ status: 200, body: { version: versionDoc(env) } }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v2\.1\/servers\/?$/,
+      op: 'nova.server.list',
+      auth: true,
+      handle: (c) => servers(c, false),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/v2\.1\/servers\/detail\/?$/,
+      op: 'nova.server.list',
+      auth: true,
+      handle: (c) => servers(c, true),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`${srv}/?$`),
+      op: 'nova.server.get',
+      auth: true,
+      handle: (c) => ({ status: 200, body: { server: serverView(env, c, findServer(env, c.params.server)) } }),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`${srv}/os-volume_attachments/?$`),
+      op: 'nova.attachment.list',
+      auth: true,
       handle: (c) => {
         const s = findServer(env, c.params.server);
         return { status: 200, body: { volumeAttachments: s.bdms.map((b) => attachmentView(c, s, b)) } };
       },
     },
-    { method: 'POST', pattern: new RegExp(`${srv}/os-volume_attachments/?$`), op: 'nova.attachment.create', auth: true, handle: (c) => attach(env, c) },
     {
-      method: 'GET', pattern: new RegExp(`${srv}/os-volume_attachments/(?<volume>[^/]+)$`), op: 'nova.attachment.get', auth: true,
+      method: 'POST',
+      pattern: new RegExp(`${srv}/os-volume_attachments/?$`),
+      op: 'nova.attachment.create',
+      auth: true,
+      handle: (c) => attach(env, c),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`${srv}/os-volume_attachments/(?<volume>[^/]+)$`),
+      op: 'nova.attachment.get',
+      auth: true,
       handle: (c) => {
         const s = findServer(env, c.params.server);
         return { status: 200, body: { volumeAttachment: attachmentView(c, s, findBdm(s, c.params.volume)) } };
       },
     },
-    { method: 'DELETE', pattern: new RegExp(`${srv}/os-volume_attachments/(?<volume>[^/]+)$`), op: 'nova.attachment.delete', auth: true, handle: (c) => detach(env, c) },
+    {
+      method: 'DELETE',
+      pattern: new RegExp(`${srv}/os-volume_attachments/(?<volume>[^/]+)$`),
+      op: 'nova.attachment.delete',
+      auth: true,
+      handle: (c) => detach(env, c),
+    },
   ];
 }

@@ -9,8 +9,16 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { SimEnv } from './env';
 import type { Counters, FaultTable } from './faults';
 import {
-  ApiError, AUTH_REQUIRED, errorBody, header, negotiateMicroversion, type Interface, type Reply, type RequestContext,
-  type Route, type Service,
+  ApiError,
+  AUTH_REQUIRED,
+  errorBody,
+  header,
+  negotiateMicroversion,
+  type Interface,
+  type Reply,
+  type RequestContext,
+  type Route,
+  type Service,
 } from './http-util';
 import { CINDER_MAX_VERSION, CINDER_MIN_VERSION, cinderRoutes } from './cinder';
 import { keystoneRoutes } from './keystone';
@@ -19,7 +27,12 @@ import { NOVA_MAX_VERSION, NOVA_MIN_VERSION, novaRoutes } from './nova';
 
 /** Bodies larger than this are refused; the APIs simulated never send more than a few KiB. */
 const MAX_BODY_BYTES = 1024 * 1024;
-const SERVICE_PREFIXES: Record<string, Service> = { identity: 'keystone', volume: 'cinder', compute: 'nova', metadata: 'metadata' };
+const SERVICE_PREFIXES: Record<string, Service> = {
+  identity: 'keystone',
+  volume: 'cinder',
+  compute: 'nova',
+  metadata: 'metadata',
+};
 
 interface Classified {
   service: Service;
@@ -72,13 +85,19 @@ export function createSimServer(deps: SimServerDeps): Server {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     handle(deps, routes, req, res).catch((err: unknown) => {
       env.log.error({ err }, 'simulator: request failed');
-      if (!res.headersSent && !res.destroyed) send(res, { status: 500, body: { computeFault: { code: 500, message: 'internal' } } }, {});
+      if (!res.headersSent && !res.destroyed)
+        send(res, { status: 500, body: { computeFault: { code: 500, message: 'internal' } } }, {});
     });
   };
   return deps.tls ? createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, handler) : createHttpServer(handler);
 }
 
-async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  deps: SimServerDeps,
+  routes: Record<Service, Route[]>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const { env, counters, faults } = deps;
   const url = new URL(req.url ?? '/', 'http://simulator');
   const where = classify(url.pathname);
@@ -108,7 +127,10 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
   };
   // HEAD falls back to the GET route when a service has no HEAD of its own, as WSGI frameworks do.
   const candidates = where ? routes[where.service] : [];
-  const tries = method === 'HEAD' ? [candidates.filter((r) => r.method === 'HEAD'), candidates.filter((r) => r.method === 'GET')] : [candidates.filter((r) => r.method === method)];
+  const tries =
+    method === 'HEAD'
+      ? [candidates.filter((r) => r.method === 'HEAD'), candidates.filter((r) => r.method === 'GET')]
+      : [candidates.filter((r) => r.method === method)];
   let route: Route | undefined;
   for (const list of tries) {
     for (const r of list) {
@@ -121,13 +143,18 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
     }
     if (route) break;
   }
-  const op = route ? (typeof route.op === 'function' ? route.op(ctx) : route.op) : `${where?.service ?? 'unknown'}.unknown`;
+  const op = route
+    ? typeof route.op === 'function'
+      ? route.op(ctx)
+      : route.op
+    : `${where?.service ?? 'unknown'}.unknown`;
   counters.inc(op);
   if (ctx.service === 'cinder' || ctx.service === 'nova') counters.inc(`interface.${ctx.iface}`);
   ctx.endpoint = endpointOf(env, where, ctx);
   const extraHeaders: Record<string, string> = { 'x-openstack-request-id': `req-${randomUUID()}` };
   // Cinder sends the legacy header as well as Nova (observed on openstack-loopback (Cinder 21/Nova 26)).
-  if (ctx.service === 'nova' || ctx.service === 'cinder') extraHeaders['x-compute-request-id'] = extraHeaders['x-openstack-request-id'];
+  if (ctx.service === 'nova' || ctx.service === 'cinder')
+    extraHeaders['x-compute-request-id'] = extraHeaders['x-openstack-request-id'];
 
   const fault = faults.take(op);
   let dropResponse = false;
@@ -174,7 +201,10 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
     }
     if (ctx.service === 'cinder') {
       ctx.microversion = negotiateMicroversion(ctx, 'volume', CINDER_MIN_VERSION, CINDER_MAX_VERSION);
-      Object.assign(extraHeaders, { 'OpenStack-API-Version': `volume ${ctx.microversion.join('.')}`, Vary: 'OpenStack-API-Version' });
+      Object.assign(extraHeaders, {
+        'OpenStack-API-Version': `volume ${ctx.microversion.join('.')}`,
+        Vary: 'OpenStack-API-Version',
+      });
     } else if (ctx.service === 'nova') {
       ctx.microversion = negotiateMicroversion(ctx, 'compute', NOVA_MIN_VERSION, NOVA_MAX_VERSION);
       const v = ctx.microversion.join('.');
@@ -191,7 +221,10 @@ async function handle(deps: SimServerDeps, routes: Record<Service, Route[]>, req
     if (!(e instanceof ApiError)) throw e;
     if (dropResponse) return void req.socket.destroy();
     const retry = e.headers['Retry-After'];
-    const headers = e.status === 401 && ctx.service === 'keystone' ? { 'WWW-Authenticate': wwwAuthenticate(env), ...e.headers } : e.headers;
+    const headers =
+      e.status === 401 && ctx.service === 'keystone'
+        ? { 'WWW-Authenticate': wwwAuthenticate(env), ...e.headers }
+        : e.headers;
     send(res, { status: e.status, body: errorBody(ctx.service, e.status, e.message, retry), headers }, extraHeaders);
   }
 }

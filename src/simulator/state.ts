@@ -7,8 +7,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { StatusChange, SimulatorDelays } from './types';
 
 export type VolumeStatus =
-  | 'creating' | 'available' | 'reserved' | 'attaching' | 'in-use' | 'detaching' | 'extending'
-  | 'deleting' | 'backing-up' | 'retyping' | 'error' | 'error_extending' | 'error_deleting'
+  | 'creating'
+  | 'available'
+  | 'reserved'
+  | 'attaching'
+  | 'in-use'
+  | 'detaching'
+  | 'extending'
+  | 'deleting'
+  | 'backing-up'
+  | 'retyping'
+  | 'error'
+  | 'error_extending'
+  | 'error_deleting'
   /** only in a tombstone's history: the moment the volume disappeared */
   | 'deleted';
 
@@ -194,14 +205,24 @@ export class SimState {
   readonly groupSnapshots = new Map<string, GroupSnapshotRecord>();
   readonly groupTypes: GroupType[] = [
     // Cinder's own, reserved for consistency groups migrated to groups: refused by the group APIs.
-    { id: randomUUID(), name: 'default_cgsnapshot_type', description: 'Default group type for migrating cgsnapshot', groupSpecs: {} },
+    {
+      id: randomUUID(),
+      name: 'default_cgsnapshot_type',
+      description: 'Default group type for migrating cgsnapshot',
+      groupSpecs: {},
+    },
   ];
   /** Status histories of deleted volumes, ending in 'deleted', for benchmarks that time a delete. */
   readonly tombstones = new Map<string, StatusChange[]>();
   /** `__DEFAULT__`, and a type whose volumes are multiattach (extra spec `multiattach=<is> True`). */
   readonly volumeTypes: VolumeType[] = [
     { id: randomUUID(), name: '__DEFAULT__', description: 'Default Volume Type', extraSpecs: {} },
-    { id: randomUUID(), name: 'multiattach', description: 'Multiattach-capable volumes', extraSpecs: { multiattach: '<is> True' } },
+    {
+      id: randomUUID(),
+      name: 'multiattach',
+      description: 'Multiattach-capable volumes',
+      extraSpecs: { multiattach: '<is> True' },
+    },
   ];
   /** Volume misbehaviour armed by the test API; each entry is consumed once. */
   readonly failCreates: Array<{ name?: string; message: string }> = [];
@@ -227,10 +248,13 @@ export class SimState {
   /** Runs `fn` after `delay` (scaled) on a tracked timer, so stop() can cancel it; errors are logged by the caller. */
   after(delay: keyof SimulatorDelays | number, fn: () => void): void {
     const base = typeof delay === 'number' ? delay : this.delays[delay];
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, Math.max(0, base * this.delayScale));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        fn();
+      },
+      Math.max(0, base * this.delayScale),
+    );
     this.timers.add(t);
   }
 
@@ -280,7 +304,12 @@ export class SimState {
   }
 
   /** A fresh token for a user; its expiry is capped by `notAfter` (a re-scoped token keeps the original's). */
-  issueToken(userId: string, projectId: string | null, methods: string[], extra: Partial<TokenRecord> = {}): TokenRecord {
+  issueToken(
+    userId: string,
+    projectId: string | null,
+    methods: string[],
+    extra: Partial<TokenRecord> = {},
+  ): TokenRecord {
     const now = Date.now();
     const token: TokenRecord = {
       id: `gAAAAAB${randomBytes(90).toString('base64url')}`,

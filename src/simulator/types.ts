@@ -78,7 +78,8 @@ export interface SimulatorOptions {
  * the connection before the answer (a proxy timing out after the backend did the work); `expire-tokens` ends
  * every token's lifetime now, as a Keystone whose clock or token lifetime disagrees with the client's would.
  */
-export type FaultKind = 'http-status' | 'retry-after' | 'reset' | 'drop-response' | 'delay' | 'revoke-tokens' | 'expire-tokens';
+export type FaultKind =
+  'http-status' | 'retry-after' | 'reset' | 'drop-response' | 'delay' | 'revoke-tokens' | 'expire-tokens';
 
 export interface FaultSpec {
   kind: FaultKind;

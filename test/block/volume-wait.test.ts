@@ -2,7 +2,14 @@
 import { Status } from '../../src/errors';
 import { OpenStackError } from '../../src/openstack/errors';
 import type { CinderVolume } from '../../src/openstack/cinder';
-import { POLL_INITIAL_MS, POLL_MAX_MS, nextPollDelay, pollUntil, waitForVolume, waitForVolumeGone } from '../../src/block/volume-wait';
+import {
+  POLL_INITIAL_MS,
+  POLL_MAX_MS,
+  nextPollDelay,
+  pollUntil,
+  waitForVolume,
+  waitForVolumeGone,
+} from '../../src/block/volume-wait';
 import { internal } from '../../src/csi/errors';
 import { parseCloudConfig } from '../../src/config/cloud-conf';
 import { createClouds } from '../../src/openstack/clients';
@@ -24,7 +31,14 @@ function fakeTime() {
 }
 
 const vol = (status: string, servers: string[] = []): CinderVolume =>
-  ({ id: 'v1', name: 'n', status, size: 1, metadata: {}, attachments: servers.map((server_id) => ({ server_id })) }) as CinderVolume;
+  ({
+    id: 'v1',
+    name: 'n',
+    status,
+    size: 1,
+    metadata: {},
+    attachments: servers.map((server_id) => ({ server_id })),
+  }) as CinderVolume;
 
 function scripted(statuses: Array<string | Error>) {
   let i = 0;
@@ -40,7 +54,15 @@ function scripted(statuses: Array<string | Error>) {
   };
 }
 
-const unavailable = () => new OpenStackError({ kind: 'unavailable', service: 'cinder', operation: 'volume.get', method: 'GET', path: '/v', status: 503 });
+const unavailable = () =>
+  new OpenStackError({
+    kind: 'unavailable',
+    service: 'cinder',
+    operation: 'volume.get',
+    method: 'GET',
+    path: '/v',
+    status: 503,
+  });
 
 describe('nextPollDelay', () => {
   it('keeps the initial 250 ms interval for the first 5 s, then grows by 1.2 up to 2 s', () => {
@@ -65,11 +87,13 @@ describe('pollUntil', () => {
     expect(time.pauses[time.pauses.length - 1]).toBe(2000);
   });
 
-  it('fails fast on a terminal state with the caller\'s error', async () => {
+  it("fails fast on a terminal state with the caller's error", async () => {
     const time = fakeTime();
     const cinder = scripted(['creating', 'error']);
     const p = waitForVolume(cinder, 'v1', (v) => v.status === 'available', {
-      now: time.now, sleep: time.sleep, failOn: (v) => (v.status === 'error' ? internal('went to error') : undefined),
+      now: time.now,
+      sleep: time.sleep,
+      failOn: (v) => (v.status === 'error' ? internal('went to error') : undefined),
     });
     await expect(p).rejects.toMatchObject({ code: Status.INTERNAL, details: 'went to error' });
     expect(cinder.calls).toHaveLength(2);
@@ -84,27 +108,52 @@ describe('pollUntil', () => {
 
   it('throws other errors at once', async () => {
     const time = fakeTime();
-    const gone = new OpenStackError({ kind: 'not-found', service: 'cinder', operation: 'volume.get', method: 'GET', path: '/v', status: 404 });
-    await expect(waitForVolume(scripted([gone]), 'v1', () => true, { now: time.now, sleep: time.sleep })).rejects.toBe(gone);
+    const gone = new OpenStackError({
+      kind: 'not-found',
+      service: 'cinder',
+      operation: 'volume.get',
+      method: 'GET',
+      path: '/v',
+      status: 404,
+    });
+    await expect(waitForVolume(scripted([gone]), 'v1', () => true, { now: time.now, sleep: time.sleep })).rejects.toBe(
+      gone,
+    );
   });
 
   it('answers DEADLINE_EXCEEDED naming what it waited for and the last status when the signal fires', async () => {
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(new Error('deadline')), 120);
-    const p = waitForVolume(scripted(['attaching']), 'v1', () => false, { signal: ctl.signal, initialMs: 50, what: 'volume v1 to attach' });
+    const p = waitForVolume(scripted(['attaching']), 'v1', () => false, {
+      signal: ctl.signal,
+      initialMs: 50,
+      what: 'volume v1 to attach',
+    });
     await expect(p).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
     await expect(p).rejects.toThrow(/volume v1 to attach: last seen status attaching/);
   });
 
   it('pauses first when asked to, so a fresh change is not polled at once', async () => {
     const time = fakeTime();
-    await pollUntil(async () => 1, () => true, String, { now: time.now, sleep: time.sleep, startWithPause: true });
+    await pollUntil(
+      async () => 1,
+      () => true,
+      String,
+      { now: time.now, sleep: time.sleep, startWithPause: true },
+    );
     expect(time.pauses).toEqual([250]);
   });
 
   it('treats 404 as done when waiting for a volume to be gone', async () => {
     const time = fakeTime();
-    const notFound = new OpenStackError({ kind: 'not-found', service: 'cinder', operation: 'volume.get', method: 'GET', path: '/v', status: 404 });
+    const notFound = new OpenStackError({
+      kind: 'not-found',
+      service: 'cinder',
+      operation: 'volume.get',
+      method: 'GET',
+      path: '/v',
+      status: 404,
+    });
     await waitForVolumeGone(scripted(['deleting', notFound]), 'v1', { now: time.now, sleep: time.sleep });
   });
 });

@@ -23,7 +23,10 @@ describe('cloud.conf', () => {
     expect(two.applicationCredentialSecret).toBe('s3cret');
     expect(two.endpointType).toBe('internal');
     expect(cfg.blockStorage).toEqual({
-      nodeVolumeAttachLimit: 64, rescanOnResize: false, ignoreVolumeAz: true, ignoreVolumeMicroversion: false,
+      nodeVolumeAttachLimit: 64,
+      rescanOnResize: false,
+      ignoreVolumeAz: true,
+      ignoreVolumeMicroversion: false,
     });
     expect(cfg.metadata).toEqual({ searchOrder: ['configDrive', 'metadataService'], requestTimeoutMs: 2000 });
     expect(cfg.warnings).toEqual([expect.stringContaining('[LoadBalancer]: unknown section')]);
@@ -57,10 +60,25 @@ cert-file=/c
 key-file=/k
 `);
     expect(cfg.clouds.get('')).toEqual({
-      name: '', authUrl: 'http://ks/v3', region: 'R1', endpointType: 'admin', userId: 'uid', password: 'pw',
-      userDomainId: 'did', projectName: 'proj', projectDomainId: 'pdid', trustId: 'tid', trusteeId: 'teid',
-      trusteePassword: 'tepw', applicationCredentialName: 'acn', applicationCredentialSecret: 'acs', token: 'tok',
-      caFile: '/ca', tlsInsecure: true, certFile: '/c', keyFile: '/k',
+      name: '',
+      authUrl: 'http://ks/v3',
+      region: 'R1',
+      endpointType: 'admin',
+      userId: 'uid',
+      password: 'pw',
+      userDomainId: 'did',
+      projectName: 'proj',
+      projectDomainId: 'pdid',
+      trustId: 'tid',
+      trusteeId: 'teid',
+      trusteePassword: 'tepw',
+      applicationCredentialName: 'acn',
+      applicationCredentialSecret: 'acs',
+      token: 'tok',
+      caFile: '/ca',
+      tlsInsecure: true,
+      certFile: '/c',
+      keyFile: '/k',
     });
     expect(cfg.warnings).toEqual([]);
   });
@@ -94,16 +112,44 @@ key-file=/k
     ['no [Global] at all', '[BlockStorage]\n', /\[Global\]: section is required/],
     ['auth-url missing', '[Global]\nusername=u\npassword=p\n', /\[Global\] auth-url: is required/],
     ['auth-url not a URL', '[Global]\nauth-url=keystone\ntoken=t\n', /\[Global\] auth-url: must be an http/],
-    ['password missing', '[Global]\nauth-url=http://k\nusername=u\nuser-domain-name=D\n', /\[Global\] password: is required/],
-    ['user domain missing', '[Global]\nauth-url=http://k\nusername=u\npassword=p\n', /\[Global\] user-domain-name: is required/],
-    ['app credential secret missing', '[Global]\nauth-url=http://k\napplication-credential-id=x\n', /application-credential-secret: is required/],
+    [
+      'password missing',
+      '[Global]\nauth-url=http://k\nusername=u\nuser-domain-name=D\n',
+      /\[Global\] password: is required/,
+    ],
+    [
+      'user domain missing',
+      '[Global]\nauth-url=http://k\nusername=u\npassword=p\n',
+      /\[Global\] user-domain-name: is required/,
+    ],
+    [
+      'app credential secret missing',
+      '[Global]\nauth-url=http://k\napplication-credential-id=x\n',
+      /application-credential-secret: is required/,
+    ],
     ['bad boolean', `${MINIMAL}tls-insecure=maybe\n`, /\[Global\] tls-insecure: must be a boolean/],
-    ['bad [BlockStorage] boolean', `${MINIMAL}[BlockStorage]\nignore-volume-az=perhaps\n`, /\[BlockStorage\] ignore-volume-az: must be a boolean/],
-    ['bad attach limit', `${MINIMAL}[BlockStorage]\nnode-volume-attach-limit=lots\n`, /node-volume-attach-limit: must be an integer/],
-    ['bad search-order', `${MINIMAL}[Metadata]\nsearch-order=configDrive,ec2\n`, /\[Metadata\] search-order: "ec2" is not one of/],
+    [
+      'bad [BlockStorage] boolean',
+      `${MINIMAL}[BlockStorage]\nignore-volume-az=perhaps\n`,
+      /\[BlockStorage\] ignore-volume-az: must be a boolean/,
+    ],
+    [
+      'bad attach limit',
+      `${MINIMAL}[BlockStorage]\nnode-volume-attach-limit=lots\n`,
+      /node-volume-attach-limit: must be an integer/,
+    ],
+    [
+      'bad search-order',
+      `${MINIMAL}[Metadata]\nsearch-order=configDrive,ec2\n`,
+      /\[Metadata\] search-order: "ec2" is not one of/,
+    ],
     ['repeated search-order source', `${MINIMAL}[Metadata]\nsearch-order=configDrive,configDrive\n`, /listed twice/],
     ['bad request-timeout', `${MINIMAL}[Metadata]\nrequest-timeout=soon\n`, /request-timeout: must be a duration/],
-    ['bad endpoint type', `${MINIMAL}os-endpoint-type=private\n`, /os-endpoint-type: must be public, internal or admin/],
+    [
+      'bad endpoint type',
+      `${MINIMAL}os-endpoint-type=private\n`,
+      /os-endpoint-type: must be public, internal or admin/,
+    ],
     ['unterminated quote', `${MINIMAL}password="abc\n`, /line 6: unterminated quoted value/],
     ['garbage line', `${MINIMAL}=nothing\n`, /line 6: cannot parse/],
     ['key before any section', 'auth-url=http://k\n', /line 1: key outside of any section/],
@@ -120,8 +166,13 @@ key-file=/k
   });
 
   it('accepts the extended metadata sources and Go durations', () => {
-    const cfg = parse(`${MINIMAL}[Metadata]\nsearch-order = metadataService, cloudInit ,kubernetes\nrequest-timeout=1m30s\n`);
-    expect(cfg.metadata).toEqual({ searchOrder: ['metadataService', 'cloudInit', 'kubernetes'], requestTimeoutMs: 90_000 });
+    const cfg = parse(
+      `${MINIMAL}[Metadata]\nsearch-order = metadataService, cloudInit ,kubernetes\nrequest-timeout=1m30s\n`,
+    );
+    expect(cfg.metadata).toEqual({
+      searchOrder: ['metadataService', 'cloudInit', 'kubernetes'],
+      requestTimeoutMs: 90_000,
+    });
   });
 
   it('names an unreadable file', () => {

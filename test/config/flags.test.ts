@@ -4,12 +4,22 @@ import { expandedArgs } from '../deploy/manifest-helpers';
 import { describeWithReference, referenceContainers } from '../helpers/reference-manifests';
 
 describe('plugin flags', () => {
-  it('has the reference driver\'s defaults', () => {
+  it("has the reference driver's defaults", () => {
     const f = parseFlags([]);
     expect(f).toMatchObject({
-      cloudConfig: [], cloudNames: [''], withTopology: true, additionalTopology: {}, cluster: '',
-      provideControllerService: true, provideNodeService: true, pvcAnnotations: false, userAgent: [],
-      logLevel: 'info', logFormat: 'json', kubeletDir: '/var/lib/kubelet', byIdDir: '/dev/disk/by-id',
+      cloudConfig: [],
+      cloudNames: [''],
+      withTopology: true,
+      additionalTopology: {},
+      cluster: '',
+      provideControllerService: true,
+      provideNodeService: true,
+      pvcAnnotations: false,
+      userAgent: [],
+      logLevel: 'info',
+      logFormat: 'json',
+      kubeletDir: '/var/lib/kubelet',
+      byIdDir: '/dev/disk/by-id',
     });
     expect(f.endpoint).toBeUndefined();
     expect(f.httpEndpoint).toBeUndefined();
@@ -17,12 +27,23 @@ describe('plugin flags', () => {
 
   it('reads the flags of the reference controller manifest unchanged', () => {
     const f = parseFlags([
-      '--endpoint=unix://csi/csi.sock', '--cloud-config=/etc/config/cloud.conf', '--cluster=kubernetes',
-      '--http-endpoint=:9809', '--v=1', '--provide-node-service=false', '--with-topology=true', '--pvc-annotations',
+      '--endpoint=unix://csi/csi.sock',
+      '--cloud-config=/etc/config/cloud.conf',
+      '--cluster=kubernetes',
+      '--http-endpoint=:9809',
+      '--v=1',
+      '--provide-node-service=false',
+      '--with-topology=true',
+      '--pvc-annotations',
     ]);
     expect(f).toMatchObject({
-      endpoint: 'unix://csi/csi.sock', cloudConfig: ['/etc/config/cloud.conf'], cluster: 'kubernetes',
-      httpEndpoint: ':9809', logLevel: 'info', provideNodeService: false, pvcAnnotations: true,
+      endpoint: 'unix://csi/csi.sock',
+      cloudConfig: ['/etc/config/cloud.conf'],
+      cluster: 'kubernetes',
+      httpEndpoint: ':9809',
+      logLevel: 'info',
+      provideNodeService: false,
+      pvcAnnotations: true,
     });
   });
 
@@ -34,9 +55,17 @@ describe('plugin flags', () => {
 
   it('accepts repeated flags, space-separated values and single dashes', () => {
     const f = parseFlags([
-      '--cloud-config', '/a.conf', '-cloud-config=/b.conf', '--cloud-name=one', '--cloud-name', 'two',
-      '--additional-topology', 'topology.kubernetes.io/region=r1', '--additional-topology=rack=a,row=b',
-      '--user-agent=ua/1', '--user-agent=ua/2',
+      '--cloud-config',
+      '/a.conf',
+      '-cloud-config=/b.conf',
+      '--cloud-name=one',
+      '--cloud-name',
+      'two',
+      '--additional-topology',
+      'topology.kubernetes.io/region=r1',
+      '--additional-topology=rack=a,row=b',
+      '--user-agent=ua/1',
+      '--user-agent=ua/2',
     ]);
     expect(f.cloudConfig).toEqual(['/a.conf', '/b.conf']);
     expect(f.cloudNames).toEqual(['one', 'two']);
@@ -52,7 +81,9 @@ describe('plugin flags', () => {
 
   it('lists compatibility flags that have no effect', () => {
     expect(parseFlags(['--nodeid=abc', '--node-service-no-os-client', '--kubeconfig', '/k']).ignored).toEqual([
-      'nodeid', 'node-service-no-os-client', 'kubeconfig',
+      'nodeid',
+      'node-service-no-os-client',
+      'kubeconfig',
     ]);
   });
 
@@ -89,36 +120,57 @@ describe('parseEndpoint', () => {
   });
 });
 
-describeWithReference('the reference driver\'s manifests, unchanged', (dir) => {
+describeWithReference("the reference driver's manifests, unchanged", (dir) => {
   const plugins = referenceContainers(dir).filter(({ container }) => container.name === 'cinder-csi-plugin');
 
   it('finds the controller and the node plugin containers', () => {
     expect(plugins.map((p) => `${p.workload.kind}/${p.file}`).sort()).toEqual([
-      'DaemonSet/cinder-csi-nodeplugin.yaml', 'Deployment/cinder-csi-controllerplugin.yaml',
+      'DaemonSet/cinder-csi-nodeplugin.yaml',
+      'Deployment/cinder-csi-controllerplugin.yaml',
     ]);
   });
 
-  it.each(['cinder-csi-controllerplugin.yaml', 'cinder-csi-nodeplugin.yaml'])('every argument of %s parses after the program path', (file) => {
-    const { container } = plugins.find((p) => p.file === file)!;
-    // kubelet expands $(VAR) from the container's env before the process starts; expandedArgs does the same.
-    const args = expandedArgs(container);
-    expect(args[0]).toBe('/bin/cinder-csi-plugin');
-    const rest = withoutReferenceProgramPath(args);
-    expect(rest).toEqual(args.slice(1));
-    const flags = parseFlags(rest);
-    expect(flags.ignored).toEqual([]);
-    expect(flags).toMatchObject({ endpoint: 'unix://csi/csi.sock', cloudConfig: ['/etc/config/cloud.conf'], logLevel: 'info' });
-    if (file.includes('node')) expect(flags).toMatchObject({ provideControllerService: false, provideNodeService: true });
-    else expect(flags).toMatchObject({ provideControllerService: true, provideNodeService: true, cluster: 'kubernetes', pvcAnnotations: true });
-  });
+  it.each(['cinder-csi-controllerplugin.yaml', 'cinder-csi-nodeplugin.yaml'])(
+    'every argument of %s parses after the program path',
+    (file) => {
+      const { container } = plugins.find((p) => p.file === file)!;
+      // kubelet expands $(VAR) from the container's env before the process starts; expandedArgs does the same.
+      const args = expandedArgs(container);
+      expect(args[0]).toBe('/bin/cinder-csi-plugin');
+      const rest = withoutReferenceProgramPath(args);
+      expect(rest).toEqual(args.slice(1));
+      const flags = parseFlags(rest);
+      expect(flags.ignored).toEqual([]);
+      expect(flags).toMatchObject({
+        endpoint: 'unix://csi/csi.sock',
+        cloudConfig: ['/etc/config/cloud.conf'],
+        logLevel: 'info',
+      });
+      if (file.includes('node'))
+        expect(flags).toMatchObject({ provideControllerService: false, provideNodeService: true });
+      else
+        expect(flags).toMatchObject({
+          provideControllerService: true,
+          provideNodeService: true,
+          cluster: 'kubernetes',
+          pvcAnnotations: true,
+        });
+    },
+  );
 });
 
 describe('the program path as first argument', () => {
-  it.each([['/bin/cinder-csi-plugin'], ['/usr/local/bin/cinder-csi-plugin'], ['cinder-csi-plugin']])('drops %s', (path) => {
-    expect(withoutReferenceProgramPath([path, '--v=1'])).toEqual(['--v=1']);
-  });
+  it.each([['/bin/cinder-csi-plugin'], ['/usr/local/bin/cinder-csi-plugin'], ['cinder-csi-plugin']])(
+    'drops %s',
+    (path) => {
+      expect(withoutReferenceProgramPath([path, '--v=1'])).toEqual(['--v=1']);
+    },
+  );
 
-  it.each([[['--v=1', '/bin/cinder-csi-plugin']], [['/bin/cinder-csi-plugin-x']], [['version']], [[]]])('keeps %j', (argv) => {
-    expect(withoutReferenceProgramPath(argv)).toEqual(argv);
-  });
+  it.each([[['--v=1', '/bin/cinder-csi-plugin']], [['/bin/cinder-csi-plugin-x']], [['version']], [[]]])(
+    'keeps %j',
+    (argv) => {
+      expect(withoutReferenceProgramPath(argv)).toEqual(argv);
+    },
+  );
 });

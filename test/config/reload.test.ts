@@ -5,7 +5,8 @@ import { watchCloudConfig } from '../../src/config/reload';
 import type { CloudConfig } from '../../src/config/types';
 import { logSink } from '../helpers/log-sink';
 
-const conf = (password: string) => `[Global]\nauth-url=http://k/v3\nusername=u\npassword=${password}\nuser-domain-name=D\n`;
+const conf = (password: string) =>
+  `[Global]\nauth-url=http://k/v3\nusername=u\npassword=${password}\nuser-domain-name=D\n`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('cloud.conf reload', () => {
@@ -17,7 +18,13 @@ describe('cloud.conf reload', () => {
     const file = join(dir, 'current');
     const seen: CloudConfig[] = [];
     const sink = logSink();
-    const stop = watchCloudConfig({ files: [file], requireCredentials: true, log: sink.log, onChange: (c) => seen.push(c), pollMs: 20 });
+    const stop = watchCloudConfig({
+      files: [file],
+      requireCredentials: true,
+      log: sink.log,
+      onChange: (c) => seen.push(c),
+      pollMs: 20,
+    });
     try {
       await sleep(100);
       writeFileSync(join(dir, 'v2.conf'), conf('second'));

@@ -21,7 +21,8 @@ describe('GetCapacity', () => {
 
   it('answers the project-wide gigabytes quota less what volumes and snapshots use, and drops by what is created', async () => {
     expect((await capacity()).available_capacity).toBe(gib(20));
-    const v = (await w.call('CreateVolume', createReq('pvc-cap', { capacity_range: { required_bytes: gib(3) } }))).volume;
+    const v = (await w.call('CreateVolume', createReq('pvc-cap', { capacity_range: { required_bytes: gib(3) } })))
+      .volume;
     expect((await capacity()).available_capacity).toBe(gib(17));
     await w.call('CreateSnapshot', { name: 'snap-cap', source_volume_id: v.volume_id });
     expect((await capacity()).available_capacity).toBe(gib(14));
@@ -29,15 +30,23 @@ describe('GetCapacity', () => {
     expect((await capacity({}, { accessible_topology: null })).available_capacity).toBe(gib(14));
   });
 
-  it('takes the tightest of the project-wide and the volume type\'s quota, per `type` parameter', async () => {
+  it("takes the tightest of the project-wide and the volume type's quota, per `type` parameter", async () => {
     w.sim.setQuota({ typeGigabytes: { multiattach: 5 } });
     expect((await capacity({ type: 'multiattach' })).available_capacity).toBe(gib(5));
     expect((await capacity({ type: '__DEFAULT__' })).available_capacity).toBe(gib(20));
-    await w.call('CreateVolume', createReq('pvc-multi', { capacity_range: { required_bytes: gib(2) }, parameters: { type: 'multiattach' } }));
+    await w.call(
+      'CreateVolume',
+      createReq('pvc-multi', { capacity_range: { required_bytes: gib(2) }, parameters: { type: 'multiattach' } }),
+    );
     expect((await capacity({ type: 'multiattach' })).available_capacity).toBe(gib(3));
     expect((await capacity()).available_capacity).toBe(gib(18));
     // Past the type's quota the simulator refuses like Cinder (413), which CreateVolume answers RESOURCE_EXHAUSTED.
-    const e = await codeOf(w.call('CreateVolume', createReq('pvc-multi-2', { capacity_range: { required_bytes: gib(4) }, parameters: { type: 'multiattach' } })));
+    const e = await codeOf(
+      w.call(
+        'CreateVolume',
+        createReq('pvc-multi-2', { capacity_range: { required_bytes: gib(4) }, parameters: { type: 'multiattach' } }),
+      ),
+    );
     expect(e.code).toBe('RESOURCE_EXHAUSTED');
     expect(e.details).toContain('gigabytes_multiattach');
     // The project-wide quota binds when it is the tighter one.
@@ -49,7 +58,9 @@ describe('GetCapacity', () => {
     expect((await capacity()).maximum_volume_size).toBeNull();
     w.sim.setQuota({ perVolumeGigabytes: 4 });
     expect((await capacity()).maximum_volume_size).toEqual({ value: gib(4) });
-    const e = await codeOf(w.call('CreateVolume', createReq('pvc-big', { capacity_range: { required_bytes: gib(5) } })));
+    const e = await codeOf(
+      w.call('CreateVolume', createReq('pvc-big', { capacity_range: { required_bytes: gib(5) } })),
+    );
     expect(e.code).toBe('RESOURCE_EXHAUSTED');
   });
 

@@ -1,5 +1,13 @@
 /** ListVolumes (pagination, tokens, several clouds), ControllerExpandVolume and ControllerGetCapabilities over gRPC. */
-import { BLOCK_RWO, GIB, MOUNT_RWO, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import {
+  BLOCK_RWO,
+  GIB,
+  MOUNT_RWO,
+  type ControllerWorld,
+  codeOf,
+  createReq,
+  startControllerWorld,
+} from '../helpers/sim-controller';
 
 const DELAYS = { volumeCreate: 20, volumeDelete: 20, volumeExtend: 60, attach: 40, detach: 20 };
 let w: ControllerWorld;
@@ -28,7 +36,11 @@ describe('ListVolumes', () => {
   it('pages through more than two pages and lists each volume once, with capacity and published nodes', async () => {
     const created: string[] = [];
     for (let i = 0; i < 5; i++) created.push((await w.call('CreateVolume', createReq(`pvc-l${i}`))).volume.volume_id);
-    await w.call('ControllerPublishVolume', { volume_id: created[0], node_id: w.sim.localServerId, volume_capability: MOUNT_RWO });
+    await w.call('ControllerPublishVolume', {
+      volume_id: created[0],
+      node_id: w.sim.localServerId,
+      volume_capability: MOUNT_RWO,
+    });
     const { ids, pages, entries } = await listAll(2);
     expect(pages).toBeGreaterThan(2);
     expect(ids.sort()).toEqual([...created].sort());
@@ -44,10 +56,13 @@ describe('ListVolumes', () => {
     expect(r.next_token).toBe('');
   });
 
-  it.each([['garbage'], ['00000000-0000-0000-0000-000000000000:'], ['x:unknown-cloud']])('returns ABORTED for the token %s', async (token) => {
-    await w.call('CreateVolume', createReq('pvc-tok'));
-    expect((await codeOf(w.call('ListVolumes', { max_entries: 1, starting_token: token }))).code).toBe('ABORTED');
-  });
+  it.each([['garbage'], ['00000000-0000-0000-0000-000000000000:'], ['x:unknown-cloud']])(
+    'returns ABORTED for the token %s',
+    async (token) => {
+      await w.call('CreateVolume', createReq('pvc-tok'));
+      expect((await codeOf(w.call('ListVolumes', { max_entries: 1, starting_token: token }))).code).toBe('ABORTED');
+    },
+  );
 
   it('returns INVALID_ARGUMENT for a negative max_entries', async () => {
     expect((await codeOf(w.call('ListVolumes', { max_entries: -1 }))).code).toBe('INVALID_ARGUMENT');
@@ -77,7 +92,11 @@ describe('ControllerExpandVolume', () => {
     volumeId = (await w.call('CreateVolume', createReq('pvc-exp'))).volume.volume_id;
   });
   const expand = (gib: number, cap: object | null = MOUNT_RWO) =>
-    w.call('ControllerExpandVolume', { volume_id: volumeId, capacity_range: { required_bytes: String(gib * GIB) }, volume_capability: cap });
+    w.call('ControllerExpandVolume', {
+      volume_id: volumeId,
+      capacity_range: { required_bytes: String(gib * GIB) },
+      volume_capability: cap,
+    });
 
   it('extends an available volume, waits, and asks the node to grow the filesystem', async () => {
     const r = await expand(3);
@@ -86,7 +105,11 @@ describe('ControllerExpandVolume', () => {
   });
 
   it('extends an in-use volume online', async () => {
-    await w.call('ControllerPublishVolume', { volume_id: volumeId, node_id: w.sim.localServerId, volume_capability: MOUNT_RWO });
+    await w.call('ControllerPublishVolume', {
+      volume_id: volumeId,
+      node_id: w.sim.localServerId,
+      volume_capability: MOUNT_RWO,
+    });
     await expand(2);
     expect(w.sim.getVolume(volumeId)).toMatchObject({ size: 2, status: 'in-use' });
   });
@@ -110,7 +133,9 @@ describe('ControllerExpandVolume', () => {
   });
 
   it('returns NOT_FOUND for an unknown volume', async () => {
-    const e = await codeOf(w.call('ControllerExpandVolume', { volume_id: 'nope', capacity_range: { required_bytes: String(GIB) } }));
+    const e = await codeOf(
+      w.call('ControllerExpandVolume', { volume_id: 'nope', capacity_range: { required_bytes: String(GIB) } }),
+    );
     expect(e.code).toBe('NOT_FOUND');
   });
 
@@ -126,8 +151,19 @@ describe('ControllerGetCapabilities', () => {
     w = await startControllerWorld();
     const r = await w.call('ControllerGetCapabilities', {});
     expect(r.capabilities.map((c: any) => c.rpc.type).sort()).toEqual([
-      'CLONE_VOLUME', 'CREATE_DELETE_SNAPSHOT', 'CREATE_DELETE_VOLUME', 'EXPAND_VOLUME', 'GET_CAPACITY', 'GET_VOLUME', 'LIST_SNAPSHOTS',
-      'LIST_VOLUMES', 'LIST_VOLUMES_PUBLISHED_NODES', 'MODIFY_VOLUME', 'PUBLISH_READONLY', 'PUBLISH_UNPUBLISH_VOLUME', 'SINGLE_NODE_MULTI_WRITER',
+      'CLONE_VOLUME',
+      'CREATE_DELETE_SNAPSHOT',
+      'CREATE_DELETE_VOLUME',
+      'EXPAND_VOLUME',
+      'GET_CAPACITY',
+      'GET_VOLUME',
+      'LIST_SNAPSHOTS',
+      'LIST_VOLUMES',
+      'LIST_VOLUMES_PUBLISHED_NODES',
+      'MODIFY_VOLUME',
+      'PUBLISH_READONLY',
+      'PUBLISH_UNPUBLISH_VOLUME',
+      'SINGLE_NODE_MULTI_WRITER',
       'VOLUME_CONDITION',
     ]);
   });

@@ -38,12 +38,21 @@ describe('ControllerModifyVolume', () => {
     const id = await volume();
     const cases: Array<[object, RegExp]> = [
       [{ mutable_parameters: { type: 'silver' } }, /^volume_id /],
-      [{ volume_id: id, mutable_parameters: { availability: 'nova' } }, /^mutable_parameters\.availability cannot change/],
+      [
+        { volume_id: id, mutable_parameters: { availability: 'nova' } },
+        /^mutable_parameters\.availability cannot change/,
+      ],
       [{ volume_id: id, mutable_parameters: { fsType: 'xfs' } }, /^mutable_parameters\.fsType cannot change/],
       [{ volume_id: id, mutable_parameters: { iops: '100' } }, /^mutable_parameters\.iops is not a mutable parameter/],
-      [{ volume_id: id, mutable_parameters: { type: 'silver', migrationPolicy: 'always' } }, /^mutable_parameters\.migrationPolicy "always" must be never or on-demand/],
+      [
+        { volume_id: id, mutable_parameters: { type: 'silver', migrationPolicy: 'always' } },
+        /^mutable_parameters\.migrationPolicy "always" must be never or on-demand/,
+      ],
       [{ volume_id: id, mutable_parameters: { type: ' ' } }, /^mutable_parameters\.type must name a volume type/],
-      [{ volume_id: 'obj1:s3:bucket:', mutable_parameters: { type: 'silver' } }, /^mutable_parameters\.type is not supported by object volumes/],
+      [
+        { volume_id: 'obj1:s3:bucket:', mutable_parameters: { type: 'silver' } },
+        /^mutable_parameters\.type is not supported by object volumes/,
+      ],
     ];
     for (const [req, message] of cases) {
       const e = await codeOf(w.call('ControllerModifyVolume', req));
@@ -71,9 +80,17 @@ describe('ControllerModifyVolume', () => {
 
   it('retypes an in-use volume in place: it stays attached to its node', async () => {
     const id = await volume();
-    await w.call('ControllerPublishVolume', { volume_id: id, node_id: w.sim.localServerId, volume_capability: MOUNT_RWO });
+    await w.call('ControllerPublishVolume', {
+      volume_id: id,
+      node_id: w.sim.localServerId,
+      volume_capability: MOUNT_RWO,
+    });
     await modify(id, { type: 'silver' });
-    expect(w.sim.getVolume(id)).toMatchObject({ status: 'in-use', volume_type: 'silver', attachments: [{ server_id: w.sim.localServerId }] });
+    expect(w.sim.getVolume(id)).toMatchObject({
+      status: 'in-use',
+      volume_type: 'silver',
+      attachments: [{ server_id: w.sim.localServerId }],
+    });
   });
 
   it('waits out a retype in progress (a timed-out call) instead of starting another', async () => {
@@ -143,18 +160,28 @@ describe('ControllerModifyVolume', () => {
     await modify(id, { migrationPolicy: 'on-demand' });
     await w.call('ControllerModifyVolume', { volume_id: id });
     expect(retypes()).toBe(0);
-    expect((await codeOf(w.call('ControllerModifyVolume', { volume_id: '00000000-0000-0000-0000-000000000000' }))).code).toBe('NOT_FOUND');
+    expect(
+      (await codeOf(w.call('ControllerModifyVolume', { volume_id: '00000000-0000-0000-0000-000000000000' }))).code,
+    ).toBe('NOT_FOUND');
   });
 });
 
 describe('CreateVolume with mutable_parameters', () => {
   it('creates the volume with the mutable type, which wins over the StorageClass type', async () => {
-    const r = await w.call('CreateVolume', createReq('pvc-mod-create', { parameters: { type: 'gold' }, mutable_parameters: { type: 'silver', migrationPolicy: 'on-demand' } }));
+    const r = await w.call(
+      'CreateVolume',
+      createReq('pvc-mod-create', {
+        parameters: { type: 'gold' },
+        mutable_parameters: { type: 'silver', migrationPolicy: 'on-demand' },
+      }),
+    );
     expect(typeOf(r.volume.volume_id)).toBe('silver');
   });
 
   it('refuses an immutable key given as a mutable parameter, naming it', async () => {
-    const e = await codeOf(w.call('CreateVolume', createReq('pvc-mod-create-bad', { mutable_parameters: { availability: 'nova' } })));
+    const e = await codeOf(
+      w.call('CreateVolume', createReq('pvc-mod-create-bad', { mutable_parameters: { availability: 'nova' } })),
+    );
     expect(e).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(e.details).toMatch(/^mutable_parameters\.availability/);
   });

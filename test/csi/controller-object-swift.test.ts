@@ -5,7 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as Minio from 'minio';
-import { describeOpenStack, itName, loopbackAuth, loopbackClients, LOOPBACK_DIR, type CountingClients } from '../helpers/openstack-loopback';
+import {
+  describeOpenStack,
+  itName,
+  loopbackAuth,
+  loopbackClients,
+  LOOPBACK_DIR,
+  type CountingClients,
+} from '../helpers/openstack-loopback';
 import { codeOf } from '../helpers/sim-controller';
 import { SwiftObjectStore, QUOTA_HEADER } from '../../src/object/swift-store';
 import { GIB, type ObjectWorld, listKeys, objectReq, s3Client, startObjectWorld } from './controller-object-world';
@@ -23,7 +30,13 @@ describeOpenStack('object volumes on openstack-loopback Swift (native API)', () 
     w = await startObjectWorld({ swift: new Map([['', clients]]), pageSize: 4 });
     store = new SwiftObjectStore({ keystone: clients.keystone, http: clients.http });
     shared = itName('obj', 'shared');
-    await clients.http.request({ service: 'swift', operation: 'test.container.create', method: 'PUT', url: `${await base()}/${shared}`, auth: clients.keystone });
+    await clients.http.request({
+      service: 'swift',
+      operation: 'test.container.create',
+      method: 'PUT',
+      url: `${await base()}/${shared}`,
+      auth: clients.keystone,
+    });
   });
   afterAll(async () => {
     await store.deletePrefix(shared, '', signal()).catch(() => undefined);
@@ -35,17 +48,43 @@ describeOpenStack('object volumes on openstack-loopback Swift (native API)', () 
     const name = itName('obj', 'sw-b');
     const r = await w.call('CreateVolume', objectReq(name, { provider: 'swift' }, {}, 2));
     expect(r.volume.volume_id).toBe(`obj1:swift:${name}:`);
-    expect(r.volume.volume_context).toMatchObject({ backend: 'object', provider: 'swift', bucket: name, prefix: '', mounter: 'rclone' });
+    expect(r.volume.volume_context).toMatchObject({
+      backend: 'object',
+      provider: 'swift',
+      bucket: name,
+      prefix: '',
+      mounter: 'rclone',
+    });
     expect(r.volume.volume_context.endpoint).toBeUndefined();
-    expect((await w.call('CreateVolume', objectReq(name, { provider: 'swift' }, {}, 2))).volume.volume_id).toBe(r.volume.volume_id);
+    expect((await w.call('CreateVolume', objectReq(name, { provider: 'swift' }, {}, 2))).volume.volume_id).toBe(
+      r.volume.volume_id,
+    );
     expect(await store.bucketOwner(name, signal())).toBe(name);
-    const head = await clients.http.request({ service: 'swift', operation: 'test.head', method: 'HEAD', url: `${await base()}/${name}`, auth: clients.keystone });
+    const head = await clients.http.request({
+      service: 'swift',
+      operation: 'test.head',
+      method: 'HEAD',
+      url: `${await base()}/${name}`,
+      auth: clients.keystone,
+    });
     expect(head.headers[QUOTA_HEADER.toLowerCase()]).toBe(String(2 * GIB));
-    const grown = await w.call('ControllerExpandVolume', { volume_id: r.volume.volume_id, capacity_range: { required_bytes: String(3 * GIB) } });
+    const grown = await w.call('ControllerExpandVolume', {
+      volume_id: r.volume.volume_id,
+      capacity_range: { required_bytes: String(3 * GIB) },
+    });
     expect(grown.capacity_bytes).toBe(String(3 * GIB));
-    expect((await w.call('ControllerGetVolume', { volume_id: r.volume.volume_id })).volume.capacity_bytes).toBe(String(3 * GIB));
+    expect((await w.call('ControllerGetVolume', { volume_id: r.volume.volume_id })).volume.capacity_bytes).toBe(
+      String(3 * GIB),
+    );
     for (let i = 0; i < 9; i++) {
-      await clients.http.request({ service: 'swift', operation: 'test.put', method: 'PUT', url: `${await base()}/${name}/d/${i}`, body: 'x', auth: clients.keystone });
+      await clients.http.request({
+        service: 'swift',
+        operation: 'test.put',
+        method: 'PUT',
+        url: `${await base()}/${name}/d/${i}`,
+        body: 'x',
+        auth: clients.keystone,
+      });
     }
     await w.call('DeleteVolume', { volume_id: r.volume.volume_id });
     expect(await store.bucketExists(name, signal())).toBe(false);
@@ -56,20 +95,37 @@ describeOpenStack('object volumes on openstack-loopback Swift (native API)', () 
     const name = itName('obj', 'sw-p');
     const r = await w.call('CreateVolume', objectReq(name, { provider: 'swift', bucket: shared }, {}));
     expect(r.volume.volume_id).toBe(`obj1:swift:${shared}:${name}/`);
-    expect(await store.getRecord(shared, `${name}/`, signal())).toEqual({ capacityBytes: BigInt(GIB), reclaim: 'delete' });
+    expect(await store.getRecord(shared, `${name}/`, signal())).toEqual({
+      capacityBytes: BigInt(GIB),
+      reclaim: 'delete',
+    });
     for (const k of [`${name}/a`, `${name}/b/c`, `${name}-other/keep`]) {
-      await clients.http.request({ service: 'swift', operation: 'test.put', method: 'PUT', url: `${await base()}/${shared}/${k}`, body: 'x', auth: clients.keystone });
+      await clients.http.request({
+        service: 'swift',
+        operation: 'test.put',
+        method: 'PUT',
+        url: `${await base()}/${shared}/${k}`,
+        body: 'x',
+        auth: clients.keystone,
+      });
     }
     await w.call('DeleteVolume', { volume_id: r.volume.volume_id });
     expect(await store.getRecord(shared, `${name}/`, signal())).toBeUndefined();
     const left = await clients.http.request<Array<{ name: string }>>({
-      service: 'swift', operation: 'test.list', method: 'GET', url: `${await base()}/${shared}`, params: { format: 'json', prefix: name }, auth: clients.keystone,
+      service: 'swift',
+      operation: 'test.list',
+      method: 'GET',
+      url: `${await base()}/${shared}`,
+      params: { format: 'json', prefix: name },
+      auth: clients.keystone,
     });
     expect(left.data.map((o) => o.name)).toEqual([`${name}-other/keep`]);
   });
 
   it('answers INVALID_ARGUMENT naming secrets.cloud for a cloud that is not configured', async () => {
-    const e = await codeOf(w.call('CreateVolume', objectReq(itName('obj', 'sw-x'), { provider: 'swift' }, { cloud: 'nope' })));
+    const e = await codeOf(
+      w.call('CreateVolume', objectReq(itName('obj', 'sw-x'), { provider: 'swift' }, { cloud: 'nope' })),
+    );
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.details).toContain('secrets.cloud');
   });
@@ -81,7 +137,12 @@ describeOpenStack('object volumes on openstack-loopback Swift (S3 API, EC2 crede
   let secrets: Record<string, string>;
   let shared: string;
   beforeAll(async () => {
-    const ec2 = JSON.parse(readFileSync(`${LOOPBACK_DIR}/ec2.json`, 'utf8')) as { access: string; secret: string; s3_endpoint: string; s3_region: string };
+    const ec2 = JSON.parse(readFileSync(`${LOOPBACK_DIR}/ec2.json`, 'utf8')) as {
+      access: string;
+      secret: string;
+      s3_endpoint: string;
+      s3_region: string;
+    };
     secrets = { accessKeyID: ec2.access, secretAccessKey: ec2.secret, endpoint: ec2.s3_endpoint };
     c = s3Client(ec2.s3_endpoint, ec2.access, ec2.secret, ec2.s3_region);
     w = await startObjectWorld({ pageSize: 5 });
@@ -117,7 +178,9 @@ describeOpenStack('object volumes on openstack-loopback Swift (S3 API, EC2 crede
 
   it('answers UNAUTHENTICATED or PERMISSION_DENIED for a wrong secret key, without echoing it', async () => {
     const wrong = 'not-the-secret-0123456789';
-    const e = await codeOf(w.call('CreateVolume', objectReq(itName('obj', 's3-w'), {}, { ...secrets, secretAccessKey: wrong })));
+    const e = await codeOf(
+      w.call('CreateVolume', objectReq(itName('obj', 's3-w'), {}, { ...secrets, secretAccessKey: wrong })),
+    );
     expect(['UNAUTHENTICATED', 'PERMISSION_DENIED']).toContain(e.code);
     expect(e.details).not.toContain(wrong);
     expect(w.logText()).not.toContain(wrong);

@@ -17,7 +17,7 @@ export const GIB = 1024 ** 3;
 export interface ObjectWorld {
   h: CsiHarness;
   sink: LogSink;
-   
+
   call<T = any>(rpc: string, req?: object, deadlineMs?: number): Promise<T>;
   /** Every log line of the handlers and the server wrapper. */
   logText(): string;
@@ -53,7 +53,15 @@ export async function startObjectWorld(object: ObjectControllerOptions = {}): Pr
 /** A path-style minio client for an endpoint. */
 export function s3Client(endpoint: string, accessKey: string, secretKey: string, region = 'us-east-1'): Minio.Client {
   const u = new URL(endpoint);
-  return new Minio.Client({ endPoint: u.hostname, port: Number(u.port), useSSL: false, accessKey, secretKey, pathStyle: true, region });
+  return new Minio.Client({
+    endPoint: u.hostname,
+    port: Number(u.port),
+    useSSL: false,
+    accessKey,
+    secretKey,
+    pathStyle: true,
+    region,
+  });
 }
 
 /** Every key in a bucket under a prefix. */
@@ -71,7 +79,12 @@ export async function readText(c: Minio.Client, bucket: string, key: string): Pr
 }
 
 /** A CreateVolume request for an object volume. */
-export function objectReq(name: string, parameters: Record<string, string>, secrets: Record<string, string>, gib = 1): Record<string, unknown> {
+export function objectReq(
+  name: string,
+  parameters: Record<string, string>,
+  secrets: Record<string, string>,
+  gib = 1,
+): Record<string, unknown> {
   return {
     name,
     capacity_range: { required_bytes: String(gib * GIB) },

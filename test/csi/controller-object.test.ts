@@ -5,7 +5,16 @@ import { codeOf, createReq, startControllerWorld } from '../helpers/sim-controll
 import { startS3Server, type S3TestServer } from '../helpers/s3-server';
 import { bucketNameFor } from '../../src/object/names';
 import { S3ObjectStore } from '../../src/object/s3-store';
-import { GIB, MOUNT_RWX, type ObjectWorld, listKeys, objectReq, readText, s3Client, startObjectWorld } from './controller-object-world';
+import {
+  GIB,
+  MOUNT_RWX,
+  type ObjectWorld,
+  listKeys,
+  objectReq,
+  readText,
+  s3Client,
+  startObjectWorld,
+} from './controller-object-world';
 
 let s3: S3TestServer;
 let w: ObjectWorld;
@@ -23,7 +32,8 @@ afterAll(async () => {
   await s3.stop();
 });
 
-const create = (name: string, params: Record<string, string> = {}, gib = 1, sec = secrets) => w.call('CreateVolume', objectReq(name, params, sec, gib));
+const create = (name: string, params: Record<string, string> = {}, gib = 1, sec = secrets) =>
+  w.call('CreateVolume', objectReq(name, params, sec, gib));
 const put = (bucket: string, key: string, body = 'x') => c.putObject(bucket, key, Buffer.from(body));
 
 describe('CreateVolume with backend: object (bucket mode)', () => {
@@ -32,8 +42,17 @@ describe('CreateVolume with backend: object (bucket mode)', () => {
     expect(r.volume.volume_id).toBe('obj1:s3:pvc-bucket-1:');
     expect(r.volume.capacity_bytes).toBe(String(GIB));
     expect(r.volume.volume_context).toEqual({
-      backend: 'object', provider: 's3', bucket: 'pvc-bucket-1', prefix: '', endpoint: s3.endpoint, region: 'us-east-1',
-      pathStyle: 'true', mounter: 's3fs', mountOptions: 'ro', uid: '1000', capacityBytes: String(GIB),
+      backend: 'object',
+      provider: 's3',
+      bucket: 'pvc-bucket-1',
+      prefix: '',
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      pathStyle: 'true',
+      mounter: 's3fs',
+      mountOptions: 'ro',
+      uid: '1000',
+      capacityBytes: String(GIB),
     });
     expect(await c.bucketExists('pvc-bucket-1')).toBe(true);
     expect(await readText(c, 'pvc-bucket-1', '.cinder-csi/capacity')).toBe(String(GIB));
@@ -79,7 +98,11 @@ describe('CreateVolume with backend: object (prefix mode)', () => {
   it('creates a prefix in the given bucket and records the capacity under it', async () => {
     const r = await create('pvc-p1', { bucket: 'shared' }, 3);
     expect(r.volume.volume_id).toBe('obj1:s3:shared:pvc-p1/');
-    expect(r.volume.volume_context).toMatchObject({ bucket: 'shared', prefix: 'pvc-p1/', capacityBytes: String(3 * GIB) });
+    expect(r.volume.volume_context).toMatchObject({
+      bucket: 'shared',
+      prefix: 'pvc-p1/',
+      capacityBytes: String(3 * GIB),
+    });
     expect(await readText(c, 'shared', 'pvc-p1/.cinder-csi/capacity')).toBe(String(3 * GIB));
     expect((await create('pvc-p1', { bucket: 'shared' }, 3)).volume.volume_id).toBe(r.volume.volume_id);
   });
@@ -92,7 +115,9 @@ describe('CreateVolume with backend: object (prefix mode)', () => {
 
   it('DeleteVolume removes every object under the prefix, page by page, and nothing else', async () => {
     const id = (await create('pvc-p-del', { bucket: 'shared' })).volume.volume_id;
-    await Promise.all(Array.from({ length: 30 }, (_, i) => put('shared', `pvc-p-del/dir/f${String(i).padStart(2, '0')}`)));
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => put('shared', `pvc-p-del/dir/f${String(i).padStart(2, '0')}`)),
+    );
     await put('shared', 'pvc-p-del-neighbour/keep.txt');
     await put('shared', 'other/keep.txt');
     await w.call('DeleteVolume', { volume_id: id, secrets });
@@ -104,7 +129,7 @@ describe('CreateVolume with backend: object (prefix mode)', () => {
     await w.call('DeleteVolume', { volume_id: id, secrets });
   });
 
-  it('DeleteVolume leaves a prefix without the driver\'s record alone', async () => {
+  it("DeleteVolume leaves a prefix without the driver's record alone", async () => {
     await put('shared', 'static-pv/data.bin');
     await w.call('DeleteVolume', { volume_id: 'obj1:s3:shared:static-pv/', secrets });
     expect(await listKeys(c, 'shared', 'static-pv/')).toEqual(['static-pv/data.bin']);
@@ -121,7 +146,13 @@ describe('DeleteVolume of object volumes', () => {
   });
 
   it('finishes a CreateVolume and a DeleteVolume cut short after the bucket was made (no record yet)', async () => {
-    const st = new S3ObjectStore({ endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1', pathStyle: true });
+    const st = new S3ObjectStore({
+      endpoint: s3.endpoint,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      region: 'us-east-1',
+      pathStyle: true,
+    });
     await st.createBucket('pvc-crashed', 'pvc-crashed', AbortSignal.timeout(5_000));
     const r = await create('pvc-crashed');
     expect(r.volume.capacity_bytes).toBe(String(GIB));
@@ -143,7 +174,9 @@ describe('DeleteVolume of object volumes', () => {
 
   it('needs an endpoint from the secret when the controller has no default (the id does not carry it)', async () => {
     const id = (await create('pvc-no-ep', {})).volume.volume_id;
-    const e = await codeOf(w.call('DeleteVolume', { volume_id: id, secrets: { accessKeyID: s3.accessKey, secretAccessKey: s3.secretKey } }));
+    const e = await codeOf(
+      w.call('DeleteVolume', { volume_id: id, secrets: { accessKeyID: s3.accessKey, secretAccessKey: s3.secretKey } }),
+    );
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.details).toContain('secrets.endpoint');
   });
@@ -152,18 +185,33 @@ describe('DeleteVolume of object volumes', () => {
 describe('ControllerExpandVolume of object volumes', () => {
   it('updates the capacity record and needs no node expansion', async () => {
     const id = (await create('pvc-grow')).volume.volume_id;
-    const r = await w.call('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: String(5 * GIB) }, secrets, volume_capability: MOUNT_RWX });
+    const r = await w.call('ControllerExpandVolume', {
+      volume_id: id,
+      capacity_range: { required_bytes: String(5 * GIB) },
+      secrets,
+      volume_capability: MOUNT_RWX,
+    });
     expect(r).toEqual({ capacity_bytes: String(5 * GIB), node_expansion_required: false });
     expect(await readText(c, 'pvc-grow', '.cinder-csi/capacity')).toBe(String(5 * GIB));
     // A retried CreateVolume must now ask for the new size.
     expect((await create('pvc-grow', {}, 5)).volume.capacity_bytes).toBe(String(5 * GIB));
     // Smaller than now: success with the current size.
-    const again = await w.call('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: String(GIB) }, secrets });
+    const again = await w.call('ControllerExpandVolume', {
+      volume_id: id,
+      capacity_range: { required_bytes: String(GIB) },
+      secrets,
+    });
     expect(again.capacity_bytes).toBe(String(5 * GIB));
   });
 
   it('answers NOT_FOUND for a volume without a record', async () => {
-    const e = await codeOf(w.call('ControllerExpandVolume', { volume_id: 'obj1:s3:shared:nothing-here/', capacity_range: { required_bytes: String(GIB) }, secrets }));
+    const e = await codeOf(
+      w.call('ControllerExpandVolume', {
+        volume_id: 'obj1:s3:shared:nothing-here/',
+        capacity_range: { required_bytes: String(GIB) },
+        secrets,
+      }),
+    );
     expect(e.code).toBe('NOT_FOUND');
   });
 });
@@ -171,17 +219,28 @@ describe('ControllerExpandVolume of object volumes', () => {
 describe('Publish, validate and snapshots of object volumes', () => {
   it('publishes and unpublishes without Nova or secrets, with an empty publish_context', async () => {
     const id = (await create('pvc-pub')).volume.volume_id;
-    const r = await w.call('ControllerPublishVolume', { volume_id: id, node_id: 'any-node', volume_capability: MOUNT_RWX });
+    const r = await w.call('ControllerPublishVolume', {
+      volume_id: id,
+      node_id: 'any-node',
+      volume_capability: MOUNT_RWX,
+    });
     expect(r.publish_context).toEqual({});
     await w.call('ControllerUnpublishVolume', { volume_id: id, node_id: 'any-node' });
   });
 
   it('confirms every mount access mode and refuses block in ValidateVolumeCapabilities', async () => {
     const id = (await create('pvc-validate')).volume.volume_id;
-    const caps = ['SINGLE_NODE_WRITER', 'MULTI_NODE_READER_ONLY', 'MULTI_NODE_MULTI_WRITER'].map((mode) => ({ mount: { fs_type: '', mount_flags: [] }, access_mode: { mode } }));
+    const caps = ['SINGLE_NODE_WRITER', 'MULTI_NODE_READER_ONLY', 'MULTI_NODE_MULTI_WRITER'].map((mode) => ({
+      mount: { fs_type: '', mount_flags: [] },
+      access_mode: { mode },
+    }));
     const ok = await w.call('ValidateVolumeCapabilities', { volume_id: id, volume_capabilities: caps, secrets });
     expect(ok.confirmed.volume_capabilities).toHaveLength(3);
-    const no = await w.call('ValidateVolumeCapabilities', { volume_id: id, volume_capabilities: [{ block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }], secrets });
+    const no = await w.call('ValidateVolumeCapabilities', {
+      volume_id: id,
+      volume_capabilities: [{ block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+      secrets,
+    });
     expect(no.confirmed).toBeFalsy();
     expect(no.message).toContain('block');
   });
@@ -228,13 +287,18 @@ describe('CreateVolume with bad object input', () => {
     ['no access key', {}, {}, 'INVALID_ARGUMENT', 'secrets.accessKeyID'],
     ['swift without a configured cloud', { provider: 'swift' }, undefined, 'FAILED_PRECONDITION', 'swift'],
   ])('refuses %s', async (_what, params, sec, code, field) => {
-    const e = await codeOf(create('pvc-bad', params as Record<string, string>, 1, (sec as Record<string, string> | undefined) ?? secrets));
+    const e = await codeOf(
+      create('pvc-bad', params as Record<string, string>, 1, (sec as Record<string, string> | undefined) ?? secrets),
+    );
     expect(e.code).toBe(code);
     expect(e.details).toContain(field);
   });
 
   it('refuses block access with INVALID_ARGUMENT', async () => {
-    const req = { ...objectReq('pvc-block', {}, secrets), volume_capabilities: [{ block: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } }] };
+    const req = {
+      ...objectReq('pvc-block', {}, secrets),
+      volume_capabilities: [{ block: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } }],
+    };
     const e = await codeOf(w.call('CreateVolume', req));
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.details).toContain('volume_capabilities[0].access_type');

@@ -1,5 +1,12 @@
 /** ControllerPublishVolume and ControllerUnpublishVolume against the simulator's Nova and Cinder over gRPC. */
-import { BLOCK_RWX, MOUNT_RWO, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import {
+  BLOCK_RWX,
+  MOUNT_RWO,
+  type ControllerWorld,
+  codeOf,
+  createReq,
+  startControllerWorld,
+} from '../helpers/sim-controller';
 
 const DELAYS = { volumeCreate: 20, volumeDelete: 20, attach: 100, detach: 60 };
 let w: ControllerWorld;
@@ -67,7 +74,12 @@ describe('ControllerPublishVolume', () => {
   });
 
   it('reads first after a refused attach: a multiattach volume is attached with the 2.60 microversion', async () => {
-    const multi = (await w.call('CreateVolume', createReq('pvc-multi-first', { volume_capabilities: [BLOCK_RWX], parameters: { type: 'multiattach' } }))).volume.volume_id;
+    const multi = (
+      await w.call(
+        'CreateVolume',
+        createReq('pvc-multi-first', { volume_capabilities: [BLOCK_RWX], parameters: { type: 'multiattach' } }),
+      )
+    ).volume.volume_id;
     w.sim.resetCounters();
     await publish(multi, node, { volume_capability: BLOCK_RWX });
     expect(w.sim.getVolume(multi)!.attachments.map((a) => a.server_id)).toEqual([node]);
@@ -106,11 +118,21 @@ describe('ControllerPublishVolume', () => {
   });
 
   it('attaches a multiattach volume to two nodes', async () => {
-    const multi = (await w.call('CreateVolume', createReq('pvc-multi', { volume_capabilities: [BLOCK_RWX], parameters: { type: 'multiattach' } }))).volume.volume_id;
+    const multi = (
+      await w.call(
+        'CreateVolume',
+        createReq('pvc-multi', { volume_capabilities: [BLOCK_RWX], parameters: { type: 'multiattach' } }),
+      )
+    ).volume.volume_id;
     const other = w.sim.addServer({ name: 'other' });
     await publish(multi, node, { volume_capability: BLOCK_RWX });
     await publish(multi, other, { volume_capability: BLOCK_RWX });
-    expect(w.sim.getVolume(multi)!.attachments.map((a) => a.server_id).sort()).toEqual([node, other].sort());
+    expect(
+      w.sim
+        .getVolume(multi)!
+        .attachments.map((a) => a.server_id)
+        .sort(),
+    ).toEqual([node, other].sort());
     await unpublish(multi, other);
     expect(w.sim.getVolume(multi)!.attachments.map((a) => a.server_id)).toEqual([node]);
     expect(w.sim.getVolume(multi)!.status).toBe('in-use');
@@ -139,7 +161,13 @@ describe('ControllerPublishVolume', () => {
     await w.close();
     w = await startControllerWorld({ sim: { delays: { ...DELAYS, attach: 600 } } });
     volumeId = (await w.call('CreateVolume', createReq('pvc-retry'))).volume.volume_id;
-    const e = await codeOf(w.call('ControllerPublishVolume', { volume_id: volumeId, node_id: w.sim.localServerId, volume_capability: MOUNT_RWO }, 200));
+    const e = await codeOf(
+      w.call(
+        'ControllerPublishVolume',
+        { volume_id: volumeId, node_id: w.sim.localServerId, volume_capability: MOUNT_RWO },
+        200,
+      ),
+    );
     expect(e.code).toBe('DEADLINE_EXCEEDED');
     const since = Date.now();
     await publish(volumeId, w.sim.localServerId);
@@ -154,7 +182,9 @@ describe('ControllerPublishVolume', () => {
     ['node_id', { node_id: '' }],
     ['volume_capability', { volume_capability: null }],
   ])('returns INVALID_ARGUMENT naming %s when it is missing', async (field, over) => {
-    const e = await codeOf(w.call('ControllerPublishVolume', { volume_id: volumeId, node_id: node, volume_capability: MOUNT_RWO, ...over }));
+    const e = await codeOf(
+      w.call('ControllerPublishVolume', { volume_id: volumeId, node_id: node, volume_capability: MOUNT_RWO, ...over }),
+    );
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.details).toContain(field);
   });
@@ -180,7 +210,7 @@ describe('ControllerUnpublishVolume', () => {
     await unpublish(volumeId, doomed);
   });
 
-  it('waits out a detach already in progress: the retry\'s own detach is refused and nothing is detached twice', async () => {
+  it("waits out a detach already in progress: the retry's own detach is refused and nothing is detached twice", async () => {
     await publish(volumeId, node);
     const since = Date.now();
     await codeOf(w.call('ControllerUnpublishVolume', { volume_id: volumeId, node_id: node }, 40));
@@ -206,7 +236,13 @@ describe('ControllerUnpublishVolume', () => {
     await w.close();
     w = await startControllerWorld({ sim: { delays: { ...DELAYS, attach: 400 } } });
     volumeId = (await w.call('CreateVolume', createReq('pvc-left'))).volume.volume_id;
-    await codeOf(w.call('ControllerPublishVolume', { volume_id: volumeId, node_id: w.sim.localServerId, volume_capability: MOUNT_RWO }, 100));
+    await codeOf(
+      w.call(
+        'ControllerPublishVolume',
+        { volume_id: volumeId, node_id: w.sim.localServerId, volume_capability: MOUNT_RWO },
+        100,
+      ),
+    );
     expect(['reserved', 'attaching']).toContain(w.sim.getVolume(volumeId)!.status);
     await unpublish(volumeId, w.sim.localServerId);
     expect(w.sim.getVolume(volumeId)!.status).toBe('available');

@@ -3,9 +3,24 @@
  * INVALID_ARGUMENT naming it, every mutating call succeeds when repeated, and a volume goes through its
  * whole lifecycle (create → snapshot → publish → expand → unpublish → delete) against one simulator.
  */
-import { MOUNT_RWO, GIB, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
+import {
+  MOUNT_RWO,
+  GIB,
+  type ControllerWorld,
+  codeOf,
+  createReq,
+  startControllerWorld,
+} from '../helpers/sim-controller';
 
-const DELAYS = { volumeCreate: 20, volumeDelete: 20, volumeExtend: 20, attach: 40, detach: 20, snapshotCreate: 20, snapshotDelete: 20 };
+const DELAYS = {
+  volumeCreate: 20,
+  volumeDelete: 20,
+  volumeExtend: 20,
+  attach: 40,
+  detach: 20,
+  snapshotCreate: 20,
+  snapshotDelete: 20,
+};
 let w: ControllerWorld;
 beforeAll(async () => {
   w = await startControllerWorld({ sim: { delays: DELAYS } });
@@ -22,8 +37,16 @@ describe('required fields', () => {
     ['CreateVolume', 'volume_capabilities', { name: 'x' }],
     ['CreateVolume', 'volume_capabilities[0].access_type', { name: 'x', volume_capabilities: [noCap] }],
     ['CreateVolume', 'volume_capabilities[0].access_mode', { name: 'x', volume_capabilities: [noMode] }],
-    ['CreateVolume', 'capacity_range.required_bytes', { name: 'x', volume_capabilities: [MOUNT_RWO], capacity_range: { required_bytes: '-1' } }],
-    ['CreateVolume', 'volume_content_source.snapshot.snapshot_id', { name: 'x', volume_capabilities: [MOUNT_RWO], volume_content_source: { snapshot: { snapshot_id: '' } } }],
+    [
+      'CreateVolume',
+      'capacity_range.required_bytes',
+      { name: 'x', volume_capabilities: [MOUNT_RWO], capacity_range: { required_bytes: '-1' } },
+    ],
+    [
+      'CreateVolume',
+      'volume_content_source.snapshot.snapshot_id',
+      { name: 'x', volume_capabilities: [MOUNT_RWO], volume_content_source: { snapshot: { snapshot_id: '' } } },
+    ],
     ['DeleteVolume', 'volume_id', {}],
     ['ControllerPublishVolume', 'volume_id', { node_id: 'n', volume_capability: MOUNT_RWO }],
     ['ControllerPublishVolume', 'node_id', { volume_id: ID, volume_capability: MOUNT_RWO }],
@@ -58,9 +81,17 @@ describe('idempotency and lifecycle', () => {
     const vol = await twice('CreateVolume', createReq('pvc-life'));
     const volumeId = vol.volume.volume_id;
     const snap = await twice('CreateSnapshot', { name: 'snap-life', source_volume_id: volumeId });
-    const pub = await twice('ControllerPublishVolume', { volume_id: volumeId, node_id: node, volume_capability: MOUNT_RWO });
+    const pub = await twice('ControllerPublishVolume', {
+      volume_id: volumeId,
+      node_id: node,
+      volume_capability: MOUNT_RWO,
+    });
     expect(pub.publish_context.DevicePath).toBeTruthy();
-    await twice('ControllerExpandVolume', { volume_id: volumeId, capacity_range: { required_bytes: String(2 * GIB) }, volume_capability: MOUNT_RWO });
+    await twice('ControllerExpandVolume', {
+      volume_id: volumeId,
+      capacity_range: { required_bytes: String(2 * GIB) },
+      volume_capability: MOUNT_RWO,
+    });
     expect(w.sim.getVolume(volumeId)).toMatchObject({ size: 2, status: 'in-use' });
     await twice('ControllerUnpublishVolume', { volume_id: volumeId, node_id: node });
     expect(w.sim.getVolume(volumeId)!.status).toBe('available');

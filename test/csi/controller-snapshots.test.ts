@@ -1,7 +1,16 @@
 /** CreateSnapshot, DeleteSnapshot and ListSnapshots (Cinder snapshots and backups) over gRPC against the simulator. */
 import { GIB, type ControllerWorld, codeOf, createReq, startControllerWorld } from '../helpers/sim-controller';
 
-const DELAYS = { volumeCreate: 20, volumeDelete: 20, attach: 40, detach: 20, snapshotCreate: 60, snapshotDelete: 40, backupCreate: 80, backupDelete: 40 };
+const DELAYS = {
+  volumeCreate: 20,
+  volumeDelete: 20,
+  attach: 40,
+  detach: 20,
+  snapshotCreate: 60,
+  snapshotDelete: 40,
+  backupCreate: 80,
+  backupDelete: 40,
+};
 let w: ControllerWorld;
 let volumeId: string;
 beforeEach(async () => {
@@ -10,7 +19,8 @@ beforeEach(async () => {
 });
 afterEach(() => w.close());
 
-const snapshot = (name: string, over: object = {}) => w.call('CreateSnapshot', { name, source_volume_id: volumeId, ...over });
+const snapshot = (name: string, over: object = {}) =>
+  w.call('CreateSnapshot', { name, source_volume_id: volumeId, ...over });
 
 describe('CreateSnapshot', () => {
   it('creates a snapshot, waits until it is ready and reports size and time', async () => {
@@ -20,7 +30,10 @@ describe('CreateSnapshot', () => {
     expect(Number(r.snapshot.creation_time.seconds)).toBeGreaterThanOrEqual(before - 1);
     const s = w.sim.getSnapshot(r.snapshot.snapshot_id)!;
     expect(s.status).toBe('available');
-    expect(s.metadata).toMatchObject({ 'cinder.csi.openstack.org/cluster': 'test-cluster', 'csi.storage.k8s.io/volumesnapshot/name': 'vs1' });
+    expect(s.metadata).toMatchObject({
+      'cinder.csi.openstack.org/cluster': 'test-cluster',
+      'csi.storage.k8s.io/volumesnapshot/name': 'vs1',
+    });
   });
 
   it('returns the same snapshot when called twice', async () => {
@@ -33,11 +46,17 @@ describe('CreateSnapshot', () => {
   it('returns ALREADY_EXISTS when the name exists for another volume', async () => {
     await snapshot('snap-dup');
     const other = (await w.call('CreateVolume', createReq('pvc-other'))).volume.volume_id;
-    expect((await codeOf(w.call('CreateSnapshot', { name: 'snap-dup', source_volume_id: other }))).code).toBe('ALREADY_EXISTS');
+    expect((await codeOf(w.call('CreateSnapshot', { name: 'snap-dup', source_volume_id: other }))).code).toBe(
+      'ALREADY_EXISTS',
+    );
   });
 
   it('needs force-create for an in-use volume', async () => {
-    await w.call('ControllerPublishVolume', { volume_id: volumeId, node_id: w.sim.localServerId, volume_capability: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } });
+    await w.call('ControllerPublishVolume', {
+      volume_id: volumeId,
+      node_id: w.sim.localServerId,
+      volume_capability: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+    });
     expect((await codeOf(snapshot('snap-inuse'))).code).toBe('FAILED_PRECONDITION');
     const r = await snapshot('snap-inuse-forced', { parameters: { 'force-create': 'true' } });
     expect(r.snapshot.ready_to_use).toBe(true);
@@ -55,7 +74,10 @@ describe('CreateSnapshot', () => {
   });
 
   it('returns NOT_FOUND when the source volume does not exist', async () => {
-    expect((await codeOf(w.call('CreateSnapshot', { name: 's', source_volume_id: '00000000-0000-0000-0000-000000000000' }))).code).toBe('NOT_FOUND');
+    expect(
+      (await codeOf(w.call('CreateSnapshot', { name: 's', source_volume_id: '00000000-0000-0000-0000-000000000000' })))
+        .code,
+    ).toBe('NOT_FOUND');
   });
 
   it.each([

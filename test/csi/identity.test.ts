@@ -8,7 +8,11 @@ function identity(opts: Partial<Parameters<typeof identityHandlers>[0]> = {}) {
   return {
     definition: loadCsiProto().IdentityService,
     handlers: identityHandlers({
-      version: VERSION, controller: true, topology: true, readinessProblems: async () => [], ...opts,
+      version: VERSION,
+      controller: true,
+      topology: true,
+      readinessProblems: async () => [],
+      ...opts,
     }),
   };
 }
@@ -26,10 +30,18 @@ describe('Identity service over a unix socket', () => {
 
   it('GetPluginCapabilities lists controller, topology and both expansion modes', async () => {
     h = await startHarness([identity()]);
-    const res = await h.call<{ capabilities: Array<Record<string, { type: string }>> }>('Identity', 'GetPluginCapabilities');
-    const caps = res.capabilities.map((c) => (c.service ? `service:${c.service.type}` : `expansion:${c.volume_expansion.type}`));
+    const res = await h.call<{ capabilities: Array<Record<string, { type: string }>> }>(
+      'Identity',
+      'GetPluginCapabilities',
+    );
+    const caps = res.capabilities.map((c) =>
+      c.service ? `service:${c.service.type}` : `expansion:${c.volume_expansion.type}`,
+    );
     expect(caps.sort()).toEqual([
-      'expansion:OFFLINE', 'expansion:ONLINE', 'service:CONTROLLER_SERVICE', 'service:VOLUME_ACCESSIBILITY_CONSTRAINTS',
+      'expansion:OFFLINE',
+      'expansion:ONLINE',
+      'service:CONTROLLER_SERVICE',
+      'service:VOLUME_ACCESSIBILITY_CONSTRAINTS',
     ]);
   });
 
@@ -55,6 +67,8 @@ describe('Identity service over a unix socket', () => {
 
   it('answers UNIMPLEMENTED for a service this process does not serve', async () => {
     h = await startHarness([identity()]);
-    await expect(h.call('Controller', 'ControllerGetCapabilities')).rejects.toMatchObject({ code: status.UNIMPLEMENTED });
+    await expect(h.call('Controller', 'ControllerGetCapabilities')).rejects.toMatchObject({
+      code: status.UNIMPLEMENTED,
+    });
   });
 });

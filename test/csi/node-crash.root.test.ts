@@ -5,7 +5,8 @@ import { describeIf } from '../helpers/prereq';
 import { startStageChild, type StageChildArgs } from '../helpers/node-crash';
 import { fsCap, startNodeWorld, waitFor, type NodeWorld } from '../helpers/node-world';
 
-const mkfsLines = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('mkfs'));
+const mkfsLines = async (file: string) =>
+  (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('mkfs'));
 
 describeIf(
   'Staging survives a SIGKILL at any step',
@@ -33,7 +34,12 @@ describeIf(
       const vol = await cloud.cinder.createVolume({ name: 'crash', size: 1 });
       await waitFor('available', async () => (sim.getVolume(vol.id)?.status === 'available' ? true : undefined));
       const staging = w.path('plugins/pv-crash/globalmount');
-      const base: StageChildArgs = { volumeId: vol.id, byIdDir: w.byIdDir, stagingPath: staging, callsFile: join(w.dir, 'calls.log') };
+      const base: StageChildArgs = {
+        volumeId: vol.id,
+        byIdDir: w.byIdDir,
+        stagingPath: staging,
+        callsFile: join(w.dir, 'calls.log'),
+      };
 
       // 1. Killed while waiting for a device that is not attached yet: nothing to undo.
       expect(await run(base, 'wait')).toBe('paused:wait');
@@ -58,7 +64,11 @@ describeIf(
       await w.call('NodeUnstageVolume', { volume_id: vol.id, staging_target_path: staging });
       expect(await run(base, 'mount')).toBe('paused:mount');
       const before = w.calls.length;
-      await w.call('NodeStageVolume', { volume_id: vol.id, staging_target_path: staging, volume_capability: fsCap('ext4') });
+      await w.call('NodeStageVolume', {
+        volume_id: vol.id,
+        staging_target_path: staging,
+        volume_capability: fsCap('ext4'),
+      });
       expect(w.calls.slice(before).filter((c) => c.cmd.startsWith('mkfs'))).toEqual([]);
 
       expect(await readFile(`${staging}/written-between-crashes.txt`, 'utf8')).toBe('survives');

@@ -9,7 +9,11 @@ import { writeDosPartitionTable } from '../mount/loop-harness';
 import { GIB, blockCap, codeOf, fsCap, startNodeWorld, type NodeWorld } from '../helpers/node-world';
 import { staleFuseMount } from '../helpers/stale-fuse';
 
-const gone = (p: string) => access(p).then(() => false, () => true);
+const gone = (p: string) =>
+  access(p).then(
+    () => false,
+    () => true,
+  );
 const tools = { exec: execFile, log: silentLogger };
 
 describeIf(
@@ -29,34 +33,46 @@ describeIf(
       return { staging: w.path(`plugins/pv/pv${n}/globalmount`), target: w.path(`pods/p${n}/volumes/pv${n}/mount`) };
     };
     const mkfsRuns = () => w.calls.filter((c) => c.cmd.startsWith('mkfs')).length;
-    const stageReq = (id: string, staging: string, cap: object) => ({ volume_id: id, staging_target_path: staging, volume_capability: cap });
+    const stageReq = (id: string, staging: string, cap: object) => ({
+      volume_id: id,
+      staging_target_path: staging,
+      volume_capability: cap,
+    });
     const publishReq = (id: string, p: { staging: string; target: string }, cap: object, readonly = false) => ({
-      volume_id: id, staging_target_path: p.staging, target_path: p.target, volume_capability: cap, readonly,
+      volume_id: id,
+      staging_target_path: p.staging,
+      target_path: p.target,
+      volume_capability: cap,
+      readonly,
     });
 
-    it.each(['ext4', 'xfs'])('runs the whole kubelet sequence for one %s volume through the socket, keeping data across a restage', async (fs) => {
-      const { id } = await w.attachedVolume();
-      const p = paths();
-      const before = mkfsRuns();
-      await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs)));
-      await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs))); // called twice: no-op
-      expect((await findMountByTarget(p.staging))?.fsType).toBe(fs);
-      await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs)));
-      await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs))); // called twice: no-op
-      await writeFile(`${p.target}/data.txt`, `kept on ${fs}`);
-      await w.call('NodeUnpublishVolume', { volume_id: id, target_path: p.target });
-      await w.call('NodeUnpublishVolume', { volume_id: id, target_path: p.target });
-      expect(await gone(p.target)).toBe(true);
-      await w.call('NodeUnstageVolume', { volume_id: id, staging_target_path: p.staging });
-      await w.call('NodeUnstageVolume', { volume_id: id, staging_target_path: p.staging });
-      expect(await gone(p.staging)).toBe(true);
+    it.each(['ext4', 'xfs'])(
+      'runs the whole kubelet sequence for one %s volume through the socket, keeping data across a restage',
+      async (fs) => {
+        const { id } = await w.attachedVolume();
+        const p = paths();
+        const before = mkfsRuns();
+        await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs)));
+        await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs))); // called twice: no-op
+        expect((await findMountByTarget(p.staging))?.fsType).toBe(fs);
+        await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs)));
+        await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs))); // called twice: no-op
+        await writeFile(`${p.target}/data.txt`, `kept on ${fs}`);
+        await w.call('NodeUnpublishVolume', { volume_id: id, target_path: p.target });
+        await w.call('NodeUnpublishVolume', { volume_id: id, target_path: p.target });
+        expect(await gone(p.target)).toBe(true);
+        await w.call('NodeUnstageVolume', { volume_id: id, staging_target_path: p.staging });
+        await w.call('NodeUnstageVolume', { volume_id: id, staging_target_path: p.staging });
+        expect(await gone(p.staging)).toBe(true);
 
-      await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs)));
-      await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs)));
-      expect(await readFile(`${p.target}/data.txt`, 'utf8')).toBe(`kept on ${fs}`);
-      expect(mkfsRuns() - before).toBe(1);
-      if (fs === 'xfs') expect(w.calls.some((c) => c.cmd === 'mount' && c.args.join(' ').includes('nouuid'))).toBe(true);
-    });
+        await w.call('NodeStageVolume', stageReq(id, p.staging, fsCap(fs)));
+        await w.call('NodePublishVolume', publishReq(id, p, fsCap(fs)));
+        expect(await readFile(`${p.target}/data.txt`, 'utf8')).toBe(`kept on ${fs}`);
+        expect(mkfsRuns() - before).toBe(1);
+        if (fs === 'xfs')
+          expect(w.calls.some((c) => c.cmd === 'mount' && c.args.join(' ').includes('nouuid'))).toBe(true);
+      },
+    );
 
     it('applies volume_mount_group (fsGroup) to a block filesystem at publish, as kubelet would: group rw, setgid dirs', async () => {
       const { id } = await w.attachedVolume();
@@ -72,16 +88,28 @@ describeIf(
       // A pod process: another uid, the fsGroup as a supplementary group only. The test dirs above are 0700.
       for (let d = dirname(p.target); d.startsWith(w.dir); d = dirname(d)) await chmod(d, 0o755);
       const { execFile: run } = await import('node:child_process');
-      const asPod = (sh: string) => new Promise<string>((resolve, reject) =>
-        run('setpriv', ['--reuid=1600', '--regid=1600', '--groups=1700', 'sh', '-c', sh], (e, out, err) => (e ? reject(new Error(err)) : resolve(out))));
+      const asPod = (sh: string) =>
+        new Promise<string>((resolve, reject) =>
+          run('setpriv', ['--reuid=1600', '--regid=1600', '--groups=1700', 'sh', '-c', sh], (e, out, err) =>
+            e ? reject(new Error(err)) : resolve(out),
+          ),
+        );
       await asPod(`echo pod >> ${p.target}/old.txt && echo new > ${p.target}/new.txt`);
       expect((await stat(`${p.target}/new.txt`)).gid).toBe(1700);
       expect(await readFile(`${p.target}/old.txt`, 'utf8')).toBe('root wrote thispod\n');
-      await expect(new Promise((resolve, reject) =>
-        run('setpriv', ['--reuid=1600', '--regid=1600', '--clear-groups', 'sh', '-c', `echo x > ${p.target}/intruder.txt`], (e) => (e ? reject(e) : resolve(undefined))),
-      )).rejects.toBeDefined();
+      await expect(
+        new Promise((resolve, reject) =>
+          run(
+            'setpriv',
+            ['--reuid=1600', '--regid=1600', '--clear-groups', 'sh', '-c', `echo x > ${p.target}/intruder.txt`],
+            (e) => (e ? reject(e) : resolve(undefined)),
+          ),
+        ),
+      ).rejects.toBeDefined();
       const bad = { ...cap, mount: { ...cap.mount, volume_mount_group: 'wheel' } };
-      expect((await codeOf(w.call('NodePublishVolume', publishReq(id, { ...p, target: `${p.target}-2` }, bad)))).code).toBe('INVALID_ARGUMENT');
+      expect(
+        (await codeOf(w.call('NodePublishVolume', publishReq(id, { ...p, target: `${p.target}-2` }, bad)))).code,
+      ).toBe('INVALID_ARGUMENT');
     });
 
     it('publishes read-only when asked: a write fails with EROFS', async () => {
@@ -92,7 +120,9 @@ describeIf(
       expect((await findMountByTarget(p.target))?.mountOptions).toContain('ro');
       await expect(writeFile(`${p.target}/x`, 'no')).rejects.toMatchObject({ code: 'EROFS' });
       // The same target asked read-write now is another publication: the CSI spec's ALREADY_EXISTS.
-      expect((await codeOf(w.call('NodePublishVolume', publishReq(id, p, fsCap(), false)))).code).toBe('ALREADY_EXISTS');
+      expect((await codeOf(w.call('NodePublishVolume', publishReq(id, p, fsCap(), false)))).code).toBe(
+        'ALREADY_EXISTS',
+      );
     });
 
     it('publishes a raw block volume as a block device of the volume size, without any mkfs', async () => {
@@ -143,7 +173,9 @@ describeIf(
       const b = await w.attachedVolume();
       const p = paths();
       await w.call('NodeStageVolume', stageReq(a.id, p.staging, fsCap()));
-      expect((await codeOf(w.call('NodeStageVolume', stageReq(b.id, p.staging, fsCap())))).code).toBe('FAILED_PRECONDITION');
+      expect((await codeOf(w.call('NodeStageVolume', stageReq(b.id, p.staging, fsCap())))).code).toBe(
+        'FAILED_PRECONDITION',
+      );
     });
 
     it('stages two volumes concurrently', async () => {
@@ -170,4 +202,3 @@ describeIf(
     });
   },
 );
-

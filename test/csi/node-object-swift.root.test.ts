@@ -15,13 +15,24 @@ async function swiftSession(): Promise<{ token: string; url: string }> {
   const a = loopbackAuth();
   const body = {
     auth: {
-      identity: { methods: ['password'], password: { user: { name: a.username, domain: { name: a.userDomainName ?? 'Default' }, password: a.password } } },
+      identity: {
+        methods: ['password'],
+        password: { user: { name: a.username, domain: { name: a.userDomainName ?? 'Default' }, password: a.password } },
+      },
       scope: { project: { id: a.projectId } },
     },
   };
-  const res = await fetch(`${a.authUrl.replace(/\/$/, '')}/auth/tokens`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-  const json = (await res.json()) as { token: { catalog: Array<{ type: string; endpoints: Array<{ interface: string; url: string }> }> } };
-  const swift = json.token.catalog.find((s) => s.type === 'object-store')?.endpoints.find((e) => e.interface === 'public');
+  const res = await fetch(`${a.authUrl.replace(/\/$/, '')}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const json = (await res.json()) as {
+    token: { catalog: Array<{ type: string; endpoints: Array<{ interface: string; url: string }> }> };
+  };
+  const swift = json.token.catalog
+    .find((s) => s.type === 'object-store')
+    ?.endpoints.find((e) => e.interface === 'public');
   if (!swift) throw new Error('no object-store endpoint in the loopback catalog');
   return { token: res.headers.get('x-subject-token')!, url: swift.url };
 }
@@ -39,8 +50,13 @@ describeOpenStack('object volume on Swift (rclone)', () => {
     afterAll(async () => {
       await w?.close();
       if (s) {
-        await fetch(`${s.url}/${container}/hello.txt`, { method: 'DELETE', headers: { 'X-Auth-Token': s.token } }).catch(() => undefined);
-        await fetch(`${s.url}/${container}`, { method: 'DELETE', headers: { 'X-Auth-Token': s.token } }).catch(() => undefined);
+        await fetch(`${s.url}/${container}/hello.txt`, {
+          method: 'DELETE',
+          headers: { 'X-Auth-Token': s.token },
+        }).catch(() => undefined);
+        await fetch(`${s.url}/${container}`, { method: 'DELETE', headers: { 'X-Auth-Token': s.token } }).catch(
+          () => undefined,
+        );
       }
     }, 60_000);
 
@@ -49,18 +65,40 @@ describeOpenStack('object volume on Swift (rclone)', () => {
       const volume_id = `obj1:swift:${container}:`;
       const staging = w.path('plugins/swift/globalmount');
       const secrets: Record<string, string> = {
-        'auth-url': a.authUrl, region: a.region ?? 'RegionOne', username: a.username!, password: a.password!,
-        'user-domain-name': a.userDomainName ?? 'Default', 'project-name': a.projectName!, 'project-domain-name': a.projectDomainName ?? 'Default',
+        'auth-url': a.authUrl,
+        region: a.region ?? 'RegionOne',
+        username: a.username!,
+        password: a.password!,
+        'user-domain-name': a.userDomainName ?? 'Default',
+        'project-name': a.projectName!,
+        'project-domain-name': a.projectDomainName ?? 'Default',
       };
-      const volume_context = { backend: 'object', provider: 'swift', bucket: container, prefix: '', mounter: 'rclone', mountOptions: 'vfs-write-back=0s' };
-      await w.call('NodeStageVolume', { volume_id, staging_target_path: staging, volume_capability: objCap(), volume_context, secrets });
+      const volume_context = {
+        backend: 'object',
+        provider: 'swift',
+        bucket: container,
+        prefix: '',
+        mounter: 'rclone',
+        mountOptions: 'vfs-write-back=0s',
+      };
+      await w.call('NodeStageVolume', {
+        volume_id,
+        staging_target_path: staging,
+        volume_capability: objCap(),
+        volume_context,
+        secrets,
+      });
       try {
         await writeFile(join(staging, 'hello.txt'), 'hello swift');
         expect(await readFile(join(staging, 'hello.txt'), 'utf8')).toBe('hello swift');
-        const got = await waitUntil('object in Swift', async () => {
-          const r = await fetch(`${s.url}/${container}/hello.txt`, { headers: { 'X-Auth-Token': s.token } });
-          return r.ok ? r.text() : undefined;
-        }, 15_000);
+        const got = await waitUntil(
+          'object in Swift',
+          async () => {
+            const r = await fetch(`${s.url}/${container}/hello.txt`, { headers: { 'X-Auth-Token': s.token } });
+            return r.ok ? r.text() : undefined;
+          },
+          15_000,
+        );
         expect(got).toBe('hello swift');
       } finally {
         await w.call('NodeUnstageVolume', { volume_id, staging_target_path: staging });

@@ -9,7 +9,11 @@ const MiB = 1024 * 1024;
 
 describeIf(
   'Node expand and stats on simulator loop devices',
-  { root: true, loop: true, commands: ['mkfs.ext4', 'mkfs.xfs', 'blkid', 'xfs_growfs', 'resize2fs', 'losetup', 'mount', 'umount'] },
+  {
+    root: true,
+    loop: true,
+    commands: ['mkfs.ext4', 'mkfs.xfs', 'blkid', 'xfs_growfs', 'resize2fs', 'losetup', 'mount', 'umount'],
+  },
   () => {
     let w: NodeWorld;
     let rescanWorld: NodeWorld;
@@ -31,12 +35,20 @@ describeIf(
       const target = world.path(`pods/p${n}/mount`);
       if ('block' in cap) await mkdir(staging, { recursive: true });
       await world.call('NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: cap });
-      await world.call('NodePublishVolume', { volume_id: id, staging_target_path: staging, target_path: target, volume_capability: cap });
+      await world.call('NodePublishVolume', {
+        volume_id: id,
+        staging_target_path: staging,
+        target_path: target,
+        volume_capability: cap,
+      });
       return { id, device, staging, target };
     }
     const expandReq = (v: { id: string; target: string; staging: string }, bytes: number, cap?: object) => ({
-      volume_id: v.id, volume_path: v.target, staging_target_path: v.staging,
-      capacity_range: { required_bytes: String(bytes) }, volume_capability: cap ?? null,
+      volume_id: v.id,
+      volume_path: v.target,
+      staging_target_path: v.staging,
+      capacity_range: { required_bytes: String(bytes) },
+      volume_capability: cap ?? null,
     });
 
     it('grows an xfs filesystem after the simulator extends the volume, answering the device size', async () => {
@@ -47,7 +59,9 @@ describeIf(
       expect(String(res.capacity_bytes)).toBe(String(2 * GIB));
       expect((await fsStats(v.target)).totalBytes).toBeGreaterThan(before + 0.9 * GIB);
       // Called twice: already full size is a no-op.
-      await expect(w.call('NodeExpandVolume', expandReq(v, 2 * GIB))).resolves.toMatchObject({ capacity_bytes: String(2 * GIB) });
+      await expect(w.call('NodeExpandVolume', expandReq(v, 2 * GIB))).resolves.toMatchObject({
+        capacity_bytes: String(2 * GIB),
+      });
     });
 
     it('grows ext4 online, or says it needs CAP_SYS_RESOURCE where the sandbox lacks it', async () => {
@@ -75,7 +89,9 @@ describeIf(
     it('rescans the device first with rescan-on-resize', async () => {
       const v = await published(rescanWorld, fsCap('xfs'));
       const before = rescanWorld.calls.length;
-      expect((await codeOf(rescanWorld.call('NodeExpandVolume', expandReq(v, 3 * GIB)))).code).toBe('FAILED_PRECONDITION');
+      expect((await codeOf(rescanWorld.call('NodeExpandVolume', expandReq(v, 3 * GIB)))).code).toBe(
+        'FAILED_PRECONDITION',
+      );
       expect(rescanWorld.calls.slice(before).some((c) => c.cmd === 'losetup' && c.args[0] === '-c')).toBe(true);
     });
 
@@ -117,16 +133,27 @@ describeIf(
     it('reports abnormal when the staging mount is removed underneath the volume', async () => {
       const v = await published(w, fsCap('ext4'));
       await execFile('umount', [v.staging]);
-      const viaTarget = await w.call('NodeGetVolumeStats', { volume_id: v.id, volume_path: v.target, staging_target_path: v.staging });
+      const viaTarget = await w.call('NodeGetVolumeStats', {
+        volume_id: v.id,
+        volume_path: v.target,
+        staging_target_path: v.staging,
+      });
       expect(viaTarget.volume_condition).toMatchObject({ abnormal: true, message: expect.stringContaining(v.staging) });
       const viaStaging = await w.call('NodeGetVolumeStats', { volume_id: v.id, volume_path: v.staging });
-      expect(viaStaging.volume_condition).toMatchObject({ abnormal: true, message: expect.stringMatching(/no longer a mount/) });
+      expect(viaStaging.volume_condition).toMatchObject({
+        abnormal: true,
+        message: expect.stringMatching(/no longer a mount/),
+      });
     });
 
     it('reports abnormal when the filesystem went read-only under a read-write publish', async () => {
       const v = await published(w, fsCap('ext4'));
       await execFile('mount', ['-o', 'remount,ro', v.staging]);
-      const res = await w.call('NodeGetVolumeStats', { volume_id: v.id, volume_path: v.target, staging_target_path: v.staging });
+      const res = await w.call('NodeGetVolumeStats', {
+        volume_id: v.id,
+        volume_path: v.target,
+        staging_target_path: v.staging,
+      });
       expect(res.volume_condition).toMatchObject({ abnormal: true, message: expect.stringMatching(/read-only/) });
     });
 
@@ -142,5 +169,6 @@ describeIf(
 
 async function waitGone(byIdDir: string, volumeId: string): Promise<void> {
   const { findDeviceLink } = await import('../../src/mount/devices');
-  for (let i = 0; i < 500 && (await findDeviceLink(volumeId, byIdDir)); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 500 && (await findDeviceLink(volumeId, byIdDir)); i++)
+    await new Promise((r) => setTimeout(r, 20));
 }

@@ -15,9 +15,13 @@ describe('Node service without devices', () => {
 
   it('NodeGetCapabilities lists staging, expansion, stats, volume condition and single-node multi-writer', async () => {
     const res = await w.call('NodeGetCapabilities');
-    expect(res.capabilities.map((c: { rpc: { type: string } }) => c.rpc.type).sort()).toEqual(
-      ['EXPAND_VOLUME', 'GET_VOLUME_STATS', 'SINGLE_NODE_MULTI_WRITER', 'STAGE_UNSTAGE_VOLUME', 'VOLUME_CONDITION'],
-    );
+    expect(res.capabilities.map((c: { rpc: { type: string } }) => c.rpc.type).sort()).toEqual([
+      'EXPAND_VOLUME',
+      'GET_VOLUME_STATS',
+      'SINGLE_NODE_MULTI_WRITER',
+      'STAGE_UNSTAGE_VOLUME',
+      'VOLUME_CONDITION',
+    ]);
   });
 
   it('NodeGetCapabilities adds VOLUME_MOUNT_GROUP only with --volume-mount-group', async () => {
@@ -28,43 +32,111 @@ describe('Node service without devices', () => {
     } finally {
       await v.close();
     }
-    expect((await w.call('NodeGetCapabilities')).capabilities.map((c: { rpc: { type: string } }) => c.rpc.type)).not.toContain('VOLUME_MOUNT_GROUP');
+    expect(
+      (await w.call('NodeGetCapabilities')).capabilities.map((c: { rpc: { type: string } }) => c.rpc.type),
+    ).not.toContain('VOLUME_MOUNT_GROUP');
   });
 
   const stage = (over: object) => ({
-    volume_id: VOL, staging_target_path: w.path('staging/a'), volume_capability: fsCap(), ...over,
+    volume_id: VOL,
+    staging_target_path: w.path('staging/a'),
+    volume_capability: fsCap(),
+    ...over,
   });
   const publish = (over: object) => ({
-    volume_id: VOL, staging_target_path: w.path('staging/a'), target_path: w.path('pods/a/mount'),
-    volume_capability: fsCap(), ...over,
+    volume_id: VOL,
+    staging_target_path: w.path('staging/a'),
+    target_path: w.path('pods/a/mount'),
+    volume_capability: fsCap(),
+    ...over,
   });
   // Each case: RPC, request builder, field the message must name.
   const cases: Array<[string, string, () => object, string]> = [
     ['NodeStageVolume', 'no volume_id', () => stage({ volume_id: '' }), 'volume_id'],
     ['NodeStageVolume', 'no staging_target_path', () => stage({ staging_target_path: '' }), 'staging_target_path'],
-    ['NodeStageVolume', 'a relative staging path', () => stage({ staging_target_path: 'kubelet/x' }), 'staging_target_path'],
-    ['NodeStageVolume', 'a staging path outside the kubelet dir', () => stage({ staging_target_path: '/etc/x' }), 'staging_target_path'],
-    ['NodeStageVolume', 'a staging path escaping with ..', () => stage({ staging_target_path: `${w.kubeletDir}/../etc` }), 'staging_target_path'],
+    [
+      'NodeStageVolume',
+      'a relative staging path',
+      () => stage({ staging_target_path: 'kubelet/x' }),
+      'staging_target_path',
+    ],
+    [
+      'NodeStageVolume',
+      'a staging path outside the kubelet dir',
+      () => stage({ staging_target_path: '/etc/x' }),
+      'staging_target_path',
+    ],
+    [
+      'NodeStageVolume',
+      'a staging path escaping with ..',
+      () => stage({ staging_target_path: `${w.kubeletDir}/../etc` }),
+      'staging_target_path',
+    ],
     ['NodeStageVolume', 'no volume_capability', () => stage({ volume_capability: null }), 'volume_capability'],
-    ['NodeStageVolume', 'no access mode', () => stage({ volume_capability: { mount: fsCap().mount } }), 'volume_capability.access_mode'],
-    ['NodeStageVolume', 'an unknown fs_type', () => stage({ volume_capability: fsCap('ntfs') }), 'volume_capability.mount.fs_type'],
+    [
+      'NodeStageVolume',
+      'no access mode',
+      () => stage({ volume_capability: { mount: fsCap().mount } }),
+      'volume_capability.access_mode',
+    ],
+    [
+      'NodeStageVolume',
+      'an unknown fs_type',
+      () => stage({ volume_capability: fsCap('ntfs') }),
+      'volume_capability.mount.fs_type',
+    ],
     ['NodeUnstageVolume', 'no volume_id', () => ({ staging_target_path: w.path('s') }), 'volume_id'],
-    ['NodeUnstageVolume', 'a staging path outside', () => ({ volume_id: VOL, staging_target_path: '/var/lib/other' }), 'staging_target_path'],
+    [
+      'NodeUnstageVolume',
+      'a staging path outside',
+      () => ({ volume_id: VOL, staging_target_path: '/var/lib/other' }),
+      'staging_target_path',
+    ],
     ['NodePublishVolume', 'no volume_id', () => publish({ volume_id: '' }), 'volume_id'],
     ['NodePublishVolume', 'no target_path', () => publish({ target_path: '' }), 'target_path'],
-    ['NodePublishVolume', 'a target escaping with ..', () => publish({ target_path: w.path('pods/../../../root') }), 'target_path'],
-    ['NodePublishVolume', 'no staging_target_path (fs)', () => publish({ staging_target_path: '' }), 'staging_target_path'],
-    ['NodePublishVolume', 'no staging_target_path (block)', () => publish({ staging_target_path: '', volume_capability: blockCap() }), 'staging_target_path'],
+    [
+      'NodePublishVolume',
+      'a target escaping with ..',
+      () => publish({ target_path: w.path('pods/../../../root') }),
+      'target_path',
+    ],
+    [
+      'NodePublishVolume',
+      'no staging_target_path (fs)',
+      () => publish({ staging_target_path: '' }),
+      'staging_target_path',
+    ],
+    [
+      'NodePublishVolume',
+      'no staging_target_path (block)',
+      () => publish({ staging_target_path: '', volume_capability: blockCap() }),
+      'staging_target_path',
+    ],
     ['NodePublishVolume', 'no volume_capability', () => publish({ volume_capability: null }), 'volume_capability'],
     ['NodeUnpublishVolume', 'no volume_id', () => ({ target_path: w.path('t') }), 'volume_id'],
-    ['NodeUnpublishVolume', 'a target outside', () => ({ volume_id: VOL, target_path: '/tmp/elsewhere' }), 'target_path'],
+    [
+      'NodeUnpublishVolume',
+      'a target outside',
+      () => ({ volume_id: VOL, target_path: '/tmp/elsewhere' }),
+      'target_path',
+    ],
     ['NodeExpandVolume', 'no volume_id', () => ({ volume_path: w.path('t') }), 'volume_id'],
     ['NodeExpandVolume', 'no volume_path', () => ({ volume_id: VOL }), 'volume_path'],
     ['NodeExpandVolume', 'a volume_path outside', () => ({ volume_id: VOL, volume_path: '/dev/sda' }), 'volume_path'],
-    ['NodeExpandVolume', 'a bad required_bytes', () => ({ volume_id: VOL, volume_path: w.path('t'), capacity_range: { required_bytes: '-1' } }), 'required_bytes'],
+    [
+      'NodeExpandVolume',
+      'a bad required_bytes',
+      () => ({ volume_id: VOL, volume_path: w.path('t'), capacity_range: { required_bytes: '-1' } }),
+      'required_bytes',
+    ],
     ['NodeGetVolumeStats', 'no volume_id', () => ({ volume_path: w.path('t') }), 'volume_id'],
     ['NodeGetVolumeStats', 'no volume_path', () => ({ volume_id: VOL }), 'volume_path'],
-    ['NodeGetVolumeStats', 'a volume_path with ..', () => ({ volume_id: VOL, volume_path: `${w.kubeletDir}/a/../../x` }), 'volume_path'],
+    [
+      'NodeGetVolumeStats',
+      'a volume_path with ..',
+      () => ({ volume_id: VOL, volume_path: `${w.kubeletDir}/a/../../x` }),
+      'volume_path',
+    ],
   ];
   it.each(cases)('%s with %s answers INVALID_ARGUMENT naming the field', async (rpc, _what, req, field) => {
     const { code, details } = await codeOf(w.call(rpc, req()));
@@ -96,14 +168,17 @@ describe('Node service without devices', () => {
     expect(code).toBe('NOT_FOUND');
   });
 
-  it.each(['NodeExpandVolume', 'NodeGetVolumeStats'])('%s of a relative volume_path answers NOT_FOUND, looking at nothing', async (rpc) => {
-    // csi-sanity's "volume not found" specs send "some/path": no volume is ever published at a relative path.
-    const { code, details } = await codeOf(w.call(rpc, { volume_id: 'id', volume_path: 'some/path' }));
-    expect(code).toBe('NOT_FOUND');
-    expect(details).toContain('some/path');
-  });
+  it.each(['NodeExpandVolume', 'NodeGetVolumeStats'])(
+    '%s of a relative volume_path answers NOT_FOUND, looking at nothing',
+    async (rpc) => {
+      // csi-sanity's "volume not found" specs send "some/path": no volume is ever published at a relative path.
+      const { code, details } = await codeOf(w.call(rpc, { volume_id: 'id', volume_path: 'some/path' }));
+      expect(code).toBe('NOT_FOUND');
+      expect(details).toContain('some/path');
+    },
+  );
 
-  it('NodeGetVolumeStats of an unknown volume on an existing, unmounted directory answers NOT_FOUND, not the host\'s usage', async () => {
+  it("NodeGetVolumeStats of an unknown volume on an existing, unmounted directory answers NOT_FOUND, not the host's usage", async () => {
     const dir = w.path('pods/unmounted/volumes/kubernetes.io~csi/pvc-x/mount');
     await mkdir(dir, { recursive: true });
     const { code, details } = await codeOf(w.call('NodeGetVolumeStats', { volume_id: VOL, volume_path: dir }));
@@ -157,7 +232,10 @@ describe('NodeGetInfo', () => {
 
   it('uses the node id override without asking the metadata sources, and the configured attach limit', async () => {
     const get = jest.fn();
-    const w = await world({ deps: { nodeId: 'override-id', metadata: { get }, withTopology: false }, blockStorage: { nodeVolumeAttachLimit: 12 } });
+    const w = await world({
+      deps: { nodeId: 'override-id', metadata: { get }, withTopology: false },
+      blockStorage: { nodeVolumeAttachLimit: 12 },
+    });
     const res = await w.call('NodeGetInfo');
     expect(res).toMatchObject({ node_id: 'override-id', accessible_topology: null });
     expect(String(res.max_volumes_per_node)).toBe('12');
@@ -172,7 +250,9 @@ describe('NodeGetInfo', () => {
   });
 
   it('answers UNAVAILABLE, not INTERNAL, when a metadata source throws a plain error', async () => {
-    const w = await world({ deps: { metadata: { get: async () => Promise.reject(new Error('config drive unreadable')) } } });
+    const w = await world({
+      deps: { metadata: { get: async () => Promise.reject(new Error('config drive unreadable')) } },
+    });
     const { code, details } = await codeOf(w.call('NodeGetInfo'));
     expect(code).toBe('UNAVAILABLE');
     expect(details).toContain('config drive unreadable');

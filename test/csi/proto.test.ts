@@ -33,7 +33,11 @@ function describeField(f: protobuf.Field): string {
 
 // [field, number, type] per message, transcribed from the spec.
 const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
-  GetPluginInfoResponse: [['name', 1, 'string'], ['vendor_version', 2, 'string'], ['manifest', 3, 'map<string,string>']],
+  GetPluginInfoResponse: [
+    ['name', 1, 'string'],
+    ['vendor_version', 2, 'string'],
+    ['manifest', 3, 'map<string,string>'],
+  ],
   GetPluginCapabilitiesResponse: [['capabilities', 1, 'repeated csi.v1.PluginCapability']],
   PluginCapability: [
     ['service', 1, 'csi.v1.PluginCapability.Service'],
@@ -68,7 +72,10 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['volume_mount_group', 3, 'string'],
   ],
   'VolumeCapability.AccessMode': [['mode', 1, 'csi.v1.VolumeCapability.AccessMode.Mode']],
-  CapacityRange: [['required_bytes', 1, 'int64'], ['limit_bytes', 2, 'int64']],
+  CapacityRange: [
+    ['required_bytes', 1, 'int64'],
+    ['limit_bytes', 2, 'int64'],
+  ],
   Volume: [
     ['capacity_bytes', 1, 'int64'],
     ['volume_id', 2, 'string'],
@@ -76,9 +83,15 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['content_source', 4, 'csi.v1.VolumeContentSource'],
     ['accessible_topology', 5, 'repeated csi.v1.Topology'],
   ],
-  TopologyRequirement: [['requisite', 1, 'repeated csi.v1.Topology'], ['preferred', 2, 'repeated csi.v1.Topology']],
+  TopologyRequirement: [
+    ['requisite', 1, 'repeated csi.v1.Topology'],
+    ['preferred', 2, 'repeated csi.v1.Topology'],
+  ],
   Topology: [['segments', 1, 'map<string,string>']],
-  DeleteVolumeRequest: [['volume_id', 1, 'string'], ['secrets', 2, 'map<string,string>']],
+  DeleteVolumeRequest: [
+    ['volume_id', 1, 'string'],
+    ['secrets', 2, 'map<string,string>'],
+  ],
   ControllerPublishVolumeRequest: [
     ['volume_id', 1, 'string'],
     ['node_id', 2, 'string'],
@@ -109,8 +122,14 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['volume_capabilities', 2, 'repeated csi.v1.VolumeCapability'],
     ['parameters', 3, 'map<string,string>'],
   ],
-  ListVolumesRequest: [['max_entries', 1, 'int32'], ['starting_token', 2, 'string']],
-  ListVolumesResponse: [['entries', 1, 'repeated csi.v1.ListVolumesResponse.Entry'], ['next_token', 2, 'string']],
+  ListVolumesRequest: [
+    ['max_entries', 1, 'int32'],
+    ['starting_token', 2, 'string'],
+  ],
+  ListVolumesResponse: [
+    ['entries', 1, 'repeated csi.v1.ListVolumesResponse.Entry'],
+    ['next_token', 2, 'string'],
+  ],
   'ListVolumesResponse.Entry': [
     ['volume', 1, 'csi.v1.Volume'],
     ['status', 2, 'csi.v1.ListVolumesResponse.VolumeStatus'],
@@ -157,7 +176,10 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['ready_to_use', 5, 'bool'],
     ['group_snapshot_id', 6, 'string'],
   ],
-  DeleteSnapshotRequest: [['snapshot_id', 1, 'string'], ['secrets', 2, 'map<string,string>']],
+  DeleteSnapshotRequest: [
+    ['snapshot_id', 1, 'string'],
+    ['secrets', 2, 'map<string,string>'],
+  ],
   ListSnapshotsRequest: [
     ['max_entries', 1, 'int32'],
     ['starting_token', 2, 'string'],
@@ -165,7 +187,10 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['snapshot_id', 4, 'string'],
     ['secrets', 5, 'map<string,string>'],
   ],
-  ListSnapshotsResponse: [['entries', 1, 'repeated csi.v1.ListSnapshotsResponse.Entry'], ['next_token', 2, 'string']],
+  ListSnapshotsResponse: [
+    ['entries', 1, 'repeated csi.v1.ListSnapshotsResponse.Entry'],
+    ['next_token', 2, 'string'],
+  ],
   'ListSnapshotsResponse.Entry': [['snapshot', 1, 'csi.v1.Snapshot']],
   ControllerExpandVolumeRequest: [
     ['volume_id', 1, 'string'],
@@ -173,7 +198,10 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['secrets', 3, 'map<string,string>'],
     ['volume_capability', 4, 'csi.v1.VolumeCapability'],
   ],
-  ControllerExpandVolumeResponse: [['capacity_bytes', 1, 'int64'], ['node_expansion_required', 2, 'bool']],
+  ControllerExpandVolumeResponse: [
+    ['capacity_bytes', 1, 'int64'],
+    ['node_expansion_required', 2, 'bool'],
+  ],
   NodeStageVolumeRequest: [
     ['volume_id', 1, 'string'],
     ['publish_context', 2, 'map<string,string>'],
@@ -182,7 +210,10 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['secrets', 5, 'map<string,string>'],
     ['volume_context', 6, 'map<string,string>'],
   ],
-  NodeUnstageVolumeRequest: [['volume_id', 1, 'string'], ['staging_target_path', 2, 'string']],
+  NodeUnstageVolumeRequest: [
+    ['volume_id', 1, 'string'],
+    ['staging_target_path', 2, 'string'],
+  ],
   NodePublishVolumeRequest: [
     ['volume_id', 1, 'string'],
     ['publish_context', 2, 'map<string,string>'],
@@ -193,7 +224,10 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['secrets', 7, 'map<string,string>'],
     ['volume_context', 8, 'map<string,string>'],
   ],
-  NodeUnpublishVolumeRequest: [['volume_id', 1, 'string'], ['target_path', 2, 'string']],
+  NodeUnpublishVolumeRequest: [
+    ['volume_id', 1, 'string'],
+    ['target_path', 2, 'string'],
+  ],
   NodeGetVolumeStatsRequest: [
     ['volume_id', 1, 'string'],
     ['volume_path', 2, 'string'],
@@ -209,7 +243,10 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
     ['used', 3, 'int64'],
     ['unit', 4, 'csi.v1.VolumeUsage.Unit'],
   ],
-  VolumeCondition: [['abnormal', 1, 'bool'], ['message', 2, 'string']],
+  VolumeCondition: [
+    ['abnormal', 1, 'bool'],
+    ['message', 2, 'string'],
+  ],
   NodeGetCapabilitiesResponse: [['capabilities', 1, 'repeated csi.v1.NodeServiceCapability']],
   NodeServiceCapability: [['rpc', 1, 'csi.v1.NodeServiceCapability.RPC']],
   'NodeServiceCapability.RPC': [['type', 1, 'csi.v1.NodeServiceCapability.RPC.Type']],
@@ -231,22 +268,48 @@ const SPEC_FIELDS: Record<string, Array<[string, number, string]>> = {
 
 const SPEC_ENUMS: Record<string, Record<string, number>> = {
   'PluginCapability.Service.Type': {
-    UNKNOWN: 0, CONTROLLER_SERVICE: 1, VOLUME_ACCESSIBILITY_CONSTRAINTS: 2, GROUP_CONTROLLER_SERVICE: 3,
+    UNKNOWN: 0,
+    CONTROLLER_SERVICE: 1,
+    VOLUME_ACCESSIBILITY_CONSTRAINTS: 2,
+    GROUP_CONTROLLER_SERVICE: 3,
     SNAPSHOT_METADATA_SERVICE: 4,
   },
   'PluginCapability.VolumeExpansion.Type': { UNKNOWN: 0, ONLINE: 1, OFFLINE: 2 },
   'VolumeCapability.AccessMode.Mode': {
-    UNKNOWN: 0, SINGLE_NODE_WRITER: 1, SINGLE_NODE_READER_ONLY: 2, MULTI_NODE_READER_ONLY: 3,
-    MULTI_NODE_SINGLE_WRITER: 4, MULTI_NODE_MULTI_WRITER: 5, SINGLE_NODE_SINGLE_WRITER: 6, SINGLE_NODE_MULTI_WRITER: 7,
+    UNKNOWN: 0,
+    SINGLE_NODE_WRITER: 1,
+    SINGLE_NODE_READER_ONLY: 2,
+    MULTI_NODE_READER_ONLY: 3,
+    MULTI_NODE_SINGLE_WRITER: 4,
+    MULTI_NODE_MULTI_WRITER: 5,
+    SINGLE_NODE_SINGLE_WRITER: 6,
+    SINGLE_NODE_MULTI_WRITER: 7,
   },
   'ControllerServiceCapability.RPC.Type': {
-    UNKNOWN: 0, CREATE_DELETE_VOLUME: 1, PUBLISH_UNPUBLISH_VOLUME: 2, LIST_VOLUMES: 3, GET_CAPACITY: 4,
-    CREATE_DELETE_SNAPSHOT: 5, LIST_SNAPSHOTS: 6, CLONE_VOLUME: 7, PUBLISH_READONLY: 8, EXPAND_VOLUME: 9,
-    LIST_VOLUMES_PUBLISHED_NODES: 10, VOLUME_CONDITION: 11, GET_VOLUME: 12, SINGLE_NODE_MULTI_WRITER: 13, MODIFY_VOLUME: 14,
+    UNKNOWN: 0,
+    CREATE_DELETE_VOLUME: 1,
+    PUBLISH_UNPUBLISH_VOLUME: 2,
+    LIST_VOLUMES: 3,
+    GET_CAPACITY: 4,
+    CREATE_DELETE_SNAPSHOT: 5,
+    LIST_SNAPSHOTS: 6,
+    CLONE_VOLUME: 7,
+    PUBLISH_READONLY: 8,
+    EXPAND_VOLUME: 9,
+    LIST_VOLUMES_PUBLISHED_NODES: 10,
+    VOLUME_CONDITION: 11,
+    GET_VOLUME: 12,
+    SINGLE_NODE_MULTI_WRITER: 13,
+    MODIFY_VOLUME: 14,
   },
   'NodeServiceCapability.RPC.Type': {
-    UNKNOWN: 0, STAGE_UNSTAGE_VOLUME: 1, GET_VOLUME_STATS: 2, EXPAND_VOLUME: 3, VOLUME_CONDITION: 4,
-    SINGLE_NODE_MULTI_WRITER: 5, VOLUME_MOUNT_GROUP: 6,
+    UNKNOWN: 0,
+    STAGE_UNSTAGE_VOLUME: 1,
+    GET_VOLUME_STATS: 2,
+    EXPAND_VOLUME: 3,
+    VOLUME_CONDITION: 4,
+    SINGLE_NODE_MULTI_WRITER: 5,
+    VOLUME_MOUNT_GROUP: 6,
   },
   'VolumeUsage.Unit': { UNKNOWN: 0, BYTES: 1, INODES: 2 },
 };
@@ -255,16 +318,36 @@ const SPEC_ENUMS: Record<string, Record<string, number>> = {
 const SPEC_SERVICES: Record<string, string[]> = {
   Identity: ['GetPluginInfo', 'GetPluginCapabilities', 'Probe'],
   Controller: [
-    'CreateVolume', 'DeleteVolume', 'ControllerPublishVolume', 'ControllerUnpublishVolume',
-    'ValidateVolumeCapabilities', 'ListVolumes', 'GetCapacity', 'ControllerGetCapabilities', 'CreateSnapshot',
-    'DeleteSnapshot', 'ListSnapshots', 'ControllerExpandVolume', 'ControllerGetVolume', 'ControllerModifyVolume',
+    'CreateVolume',
+    'DeleteVolume',
+    'ControllerPublishVolume',
+    'ControllerUnpublishVolume',
+    'ValidateVolumeCapabilities',
+    'ListVolumes',
+    'GetCapacity',
+    'ControllerGetCapabilities',
+    'CreateSnapshot',
+    'DeleteSnapshot',
+    'ListSnapshots',
+    'ControllerExpandVolume',
+    'ControllerGetVolume',
+    'ControllerModifyVolume',
   ],
   Node: [
-    'NodeStageVolume', 'NodeUnstageVolume', 'NodePublishVolume', 'NodeUnpublishVolume', 'NodeGetVolumeStats',
-    'NodeExpandVolume', 'NodeGetCapabilities', 'NodeGetInfo',
+    'NodeStageVolume',
+    'NodeUnstageVolume',
+    'NodePublishVolume',
+    'NodeUnpublishVolume',
+    'NodeGetVolumeStats',
+    'NodeExpandVolume',
+    'NodeGetCapabilities',
+    'NodeGetInfo',
   ],
   GroupController: [
-    'GroupControllerGetCapabilities', 'CreateVolumeGroupSnapshot', 'DeleteVolumeGroupSnapshot', 'GetVolumeGroupSnapshot',
+    'GroupControllerGetCapabilities',
+    'CreateVolumeGroupSnapshot',
+    'DeleteVolumeGroupSnapshot',
+    'GetVolumeGroupSnapshot',
   ],
 };
 
@@ -304,10 +387,17 @@ describe('csi proto', () => {
 
   it('declares the spec custom options with the spec extension numbers', () => {
     const ext = (name: string) => root().lookup(`csi.v1.${name}`) as protobuf.Field;
-    expect([ext('csi_secret').id, ext('csi_secret').extend, ext('csi_secret').type]).toEqual([1059, 'google.protobuf.FieldOptions', 'bool']);
+    expect([ext('csi_secret').id, ext('csi_secret').extend, ext('csi_secret').type]).toEqual([
+      1059,
+      'google.protobuf.FieldOptions',
+      'bool',
+    ]);
     expect([ext('alpha_field').id, ext('alpha_field').extend]).toEqual([1060, 'google.protobuf.FieldOptions']);
     expect([ext('alpha_enum').id, ext('alpha_enum').extend]).toEqual([1060, 'google.protobuf.EnumOptions']);
-    expect([ext('alpha_enum_value').id, ext('alpha_enum_value').extend]).toEqual([1060, 'google.protobuf.EnumValueOptions']);
+    expect([ext('alpha_enum_value').id, ext('alpha_enum_value').extend]).toEqual([
+      1060,
+      'google.protobuf.EnumValueOptions',
+    ]);
     expect([ext('alpha_message').id, ext('alpha_message').extend]).toEqual([1060, 'google.protobuf.MessageOptions']);
     expect([ext('alpha_method').id, ext('alpha_method').extend]).toEqual([1060, 'google.protobuf.MethodOptions']);
     expect([ext('alpha_service').id, ext('alpha_service').extend]).toEqual([1060, 'google.protobuf.ServiceOptions']);
@@ -330,14 +420,21 @@ describe('csi proto', () => {
     expect(type('NodeServiceCapability').oneofs.type.oneof).toEqual(['rpc']);
   });
 
-  it.each(Object.entries(SPEC_SERVICES))('service %s has the spec RPCs in order with their own request and response', (svc, rpcs) => {
-    const service = root().lookupService(`csi.v1.${svc}`);
-    expect(service.methodsArray.map((m) => m.name)).toEqual(rpcs);
-    for (const m of service.methodsArray) {
-      expect([m.resolvedRequestType?.fullName, m.resolvedResponseType?.fullName, m.requestStream, m.responseStream])
-        .toEqual([`.csi.v1.${m.name}Request`, `.csi.v1.${m.name}Response`, undefined, undefined]);
-    }
-  });
+  it.each(Object.entries(SPEC_SERVICES))(
+    'service %s has the spec RPCs in order with their own request and response',
+    (svc, rpcs) => {
+      const service = root().lookupService(`csi.v1.${svc}`);
+      expect(service.methodsArray.map((m) => m.name)).toEqual(rpcs);
+      for (const m of service.methodsArray) {
+        expect([
+          m.resolvedRequestType?.fullName,
+          m.resolvedResponseType?.fullName,
+          m.requestStream,
+          m.responseStream,
+        ]).toEqual([`.csi.v1.${m.name}Request`, `.csi.v1.${m.name}Response`, undefined, undefined]);
+      }
+    },
+  );
 });
 
 describe('csi proto secrets', () => {
@@ -360,7 +457,10 @@ describe('csi proto secrets', () => {
       staging_target_path: '/stage',
       secrets: { password: 'hunter2' },
       volume_context: { a: 'b' },
-      volume_capability: { mount: { fs_type: 'ext4', mount_flags: ['ro'] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+      volume_capability: {
+        mount: { fs_type: 'ext4', mount_flags: ['ro'] },
+        access_mode: { mode: 'SINGLE_NODE_WRITER' },
+      },
     };
     const before = JSON.parse(JSON.stringify(request));
     const out = stripSecrets('/csi.v1.Node/NodeStageVolume', request) as typeof request;
@@ -376,9 +476,14 @@ describe('csi proto secrets', () => {
   });
 
   it('stripSecrets accepts a short type name and leaves empty secrets visible as empty', () => {
-    expect(stripSecrets('DeleteVolumeRequest', { volume_id: 'v', secrets: {} })).toEqual({ volume_id: 'v', secrets: {} });
-    expect(stripSecrets('csi.v1.NodeUnpublishVolumeRequest', { volume_id: 'v', target_path: '/t' }))
-      .toEqual({ volume_id: 'v', target_path: '/t' });
+    expect(stripSecrets('DeleteVolumeRequest', { volume_id: 'v', secrets: {} })).toEqual({
+      volume_id: 'v',
+      secrets: {},
+    });
+    expect(stripSecrets('csi.v1.NodeUnpublishVolumeRequest', { volume_id: 'v', target_path: '/t' })).toEqual({
+      volume_id: 'v',
+      target_path: '/t',
+    });
   });
 
   it('stripSecrets throws for a name that is not a CSI message or method', () => {
@@ -407,9 +512,18 @@ describe('csi proto decoding', () => {
       mount: { fs_type: 'xfs', mount_flags: [], volume_mount_group: '' },
       access_mode: { mode: 'SINGLE_NODE_WRITER' },
     });
-    expect(req.volume_capabilities[1]).toEqual({ access_type: 'block', block: {}, access_mode: { mode: 'SINGLE_NODE_MULTI_WRITER' } });
+    expect(req.volume_capabilities[1]).toEqual({
+      access_type: 'block',
+      block: {},
+      access_mode: { mode: 'SINGLE_NODE_MULTI_WRITER' },
+    });
     expect(req.volume_content_source).toEqual({ type: 'snapshot', snapshot: { snapshot_id: 'snap-1' } });
-    expect(req).toMatchObject({ parameters: {}, secrets: {}, mutable_parameters: {}, accessibility_requirements: null });
+    expect(req).toMatchObject({
+      parameters: {},
+      secrets: {},
+      mutable_parameters: {},
+      accessibility_requirements: null,
+    });
   });
 
   it('decodes an empty request to all defaults with unset messages as null', () => {

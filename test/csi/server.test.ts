@@ -49,8 +49,12 @@ describe('CSI server', () => {
 
   it('maps a typed error to its gRPC code and an untyped one to INTERNAL without dying', async () => {
     h = await startHarness([identity, testController()]);
-    await expect(h.call('Controller', 'DeleteVolume', { volume_id: 'v' })).rejects.toMatchObject({ code: status.NOT_FOUND });
-    await expect(h.call('Controller', 'CreateVolume', { name: 'a', parameters: { throw: 'untyped' } })).rejects.toMatchObject({
+    await expect(h.call('Controller', 'DeleteVolume', { volume_id: 'v' })).rejects.toMatchObject({
+      code: status.NOT_FOUND,
+    });
+    await expect(
+      h.call('Controller', 'CreateVolume', { name: 'a', parameters: { throw: 'untyped' } }),
+    ).rejects.toMatchObject({
       code: status.INTERNAL,
       details: expect.stringContaining('boom'),
     });
@@ -61,17 +65,21 @@ describe('CSI server', () => {
     h = await startHarness([identity, testController()]);
     const first = h.call('Controller', 'CreateVolume', { name: 'same', parameters: { sleep: '300' } });
     await sleep(50);
-    await expect(h.call('Controller', 'CreateVolume', { name: 'same' })).rejects.toMatchObject({ code: status.ABORTED });
+    await expect(h.call('Controller', 'CreateVolume', { name: 'same' })).rejects.toMatchObject({
+      code: status.ABORTED,
+    });
     await expect(h.call('Controller', 'CreateVolume', { name: 'other' })).resolves.toBeDefined();
     await expect(first).resolves.toMatchObject({ volume: { volume_id: 'id-same' } });
     await expect(h.call('Controller', 'CreateVolume', { name: 'same' })).resolves.toBeDefined();
   });
 
-  it('gives handlers a signal that aborts at the caller\'s deadline', async () => {
+  it("gives handlers a signal that aborts at the caller's deadline", async () => {
     const seen: CallContext[] = [];
     h = await startHarness([identity, testController(seen)]);
     const t0 = Date.now();
-    await expect(h.call('Controller', 'CreateVolume', { name: 'd', parameters: { wait: 'signal' } }, 300)).rejects.toMatchObject({
+    await expect(
+      h.call('Controller', 'CreateVolume', { name: 'd', parameters: { wait: 'signal' } }, 300),
+    ).rejects.toMatchObject({
       code: status.DEADLINE_EXCEEDED,
     });
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -85,8 +93,12 @@ describe('CSI server', () => {
     const raw = new grpc.Client(`unix://${h.socket}`, grpc.credentials.createInsecure());
     const send = (bytes: Buffer) =>
       new Promise((resolve, reject) =>
-        raw.makeUnaryRequest('/csi.v1.Controller/CreateVolume', (b: Buffer) => b, (b: Buffer) => b, bytes, (err, res) =>
-          err ? reject(err) : resolve(res),
+        raw.makeUnaryRequest(
+          '/csi.v1.Controller/CreateVolume',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          bytes,
+          (err, res) => (err ? reject(err) : resolve(res)),
         ),
       );
     // A tag with no value after it; then capacity_range whose embedded varint runs off the end.
@@ -114,7 +126,9 @@ describe('CSI server', () => {
   it('logs method, volume, duration and code but never the secrets', async () => {
     h = await startHarness([identity, testController()]);
     await h.call('Controller', 'CreateVolume', {
-      name: 'pvc-1', parameters: { type: 'ssd' }, secrets: { password: 'hunter2-secret', cloud: 'c1' },
+      name: 'pvc-1',
+      parameters: { type: 'ssd' },
+      secrets: { password: 'hunter2-secret', cloud: 'c1' },
     });
     const line = h.sink.lines.find((l) => l.rpc === 'CreateVolume' && l.code === 'OK')!;
     expect(line).toMatchObject({ name: 'pvc-1', callId: expect.any(String), durationMs: expect.any(Number) });
@@ -140,12 +154,20 @@ describe('stale socket handling', () => {
   it('removes a socket file left by a dead process and serves on it', async () => {
     const path = join(dir, 'dead.sock');
     // A process that dies by SIGKILL leaves its socket file behind.
-    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`]);
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
+    ]);
     await new Promise((r) => child.stdout.once('data', r));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(existsSync(path)).toBe(true);
-    const server = new CsiServer({ endpoint: `unix://${path}`, log: logSink().log, services: [identity], stripSecrets });
+    const server = new CsiServer({
+      endpoint: `unix://${path}`,
+      log: logSink().log,
+      services: [identity],
+      stripSecrets,
+    });
     await server.start();
     await server.stop(100);
   });
@@ -155,7 +177,12 @@ describe('stale socket handling', () => {
     const s = createServer();
     await new Promise<void>((r) => s.listen(path, r));
     await expect(removeStaleSocket(path)).rejects.toThrow(/in use by another live process/);
-    const server = new CsiServer({ endpoint: `unix://${path}`, log: logSink().log, services: [identity], stripSecrets });
+    const server = new CsiServer({
+      endpoint: `unix://${path}`,
+      log: logSink().log,
+      services: [identity],
+      stripSecrets,
+    });
     await expect(server.start()).rejects.toThrow(/in use by another live process/);
     await new Promise((r) => s.close(r));
   });

@@ -22,7 +22,18 @@ describe('Dockerfile', () => {
   });
 
   it('installs the node tools and copies only the runtime files', () => {
-    for (const pkg of ['e2fsprogs', 'xfsprogs', 'btrfs-progs', 'util-linux', 'mount', 'udev', 's3fs', 'rclone', 'fuse3', 'ca-certificates']) {
+    for (const pkg of [
+      'e2fsprogs',
+      'xfsprogs',
+      'btrfs-progs',
+      'util-linux',
+      'mount',
+      'udev',
+      's3fs',
+      'rclone',
+      'fuse3',
+      'ca-certificates',
+    ]) {
       expect(final).toMatch(new RegExp(`\\s${pkg}\\s`));
     }
     const copied = [...final.matchAll(/^COPY --from=build \/app\/(\S+)/gm)].map((m) => m[1]).sort();
@@ -30,7 +41,7 @@ describe('Dockerfile', () => {
     expect(final).toMatch(/^ENTRYPOINT \["node", ("--[a-z-]+(=\S+)?", )*"\/app\/bin\/cinder-csi-plugin"\]$/m);
   });
 
-  it('puts a launcher at the reference image\'s /bin/cinder-csi-plugin with the ENTRYPOINT\'s node flags', () => {
+  it("puts a launcher at the reference image's /bin/cinder-csi-plugin with the ENTRYPOINT's node flags", () => {
     expect(final).toMatch(/^COPY image\/cinder-csi-plugin \/bin\/cinder-csi-plugin$/m);
     const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(final)![1]) as string[];
     const exec = /^exec (.*) "\$@"$/m.exec(readFileSync(join(ROOT, 'image', 'cinder-csi-plugin'), 'utf8'))![1];

@@ -15,7 +15,11 @@ export const PLUGIN_DIR = join(MANIFESTS, 'cinder-csi-plugin');
 /** The name our workloads give the image; kustomization.yaml's `images:` maps it to a registry and tag. */
 export const OUR_IMAGE = 'cinder-csi-plugin';
 
-export type K8sObject = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+export type K8sObject = Record<string, any> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+};
 
 export interface LoadedDoc {
   /** Path relative to the repository root, e.g. manifests/cinder-csi-plugin/csi-cinder-driver.yaml. */
@@ -58,7 +62,9 @@ export function loadManifests(): LoadedDoc[] {
  * Runs test/deploy/validate-k8s.mjs (ESM) over the objects: kubernetes-models' schema validation, then unknown
  * fields against @kubernetes/client-node's models. One result per object, in order.
  */
-export function validateWithKubernetesModels(objects: readonly object[]): Array<{ status: 'valid' | 'invalid' | 'unsupported'; message?: string }> {
+export function validateWithKubernetesModels(
+  objects: readonly object[],
+): Array<{ status: 'valid' | 'invalid' | 'unsupported'; message?: string }> {
   const out = execFileSync(process.execPath, [join(__dirname, 'validate-k8s.mjs')], {
     cwd: ROOT,
     input: JSON.stringify(objects),
@@ -80,7 +86,10 @@ export function snapshotValidators(): Map<string, ValidateFunction> {
     ['snapshot.storage.k8s.io/v1/VolumeSnapshot', 'volumesnapshot.snapshot.storage.k8s.io-v1.json'],
     // Not a CRD, but newer than kubernetes-models: the API's own definition (see the file's $comment).
     ['storage.k8s.io/v1/VolumeAttributesClass', 'volumeattributesclass.storage.k8s.io-v1.json'],
-    ['groupsnapshot.storage.k8s.io/v1beta1/VolumeGroupSnapshotClass', 'volumegroupsnapshotclass.groupsnapshot.storage.k8s.io-v1beta1.json'],
+    [
+      'groupsnapshot.storage.k8s.io/v1beta1/VolumeGroupSnapshotClass',
+      'volumegroupsnapshotclass.groupsnapshot.storage.k8s.io-v1beta1.json',
+    ],
   ] as const) {
     const schema = closeObjects(JSON.parse(readFileSync(join(__dirname, 'schemas', file), 'utf8')));
     out.set(key, ajv.compile(schema));
@@ -92,7 +101,8 @@ function closeObjects(schema: any): any {
   if (Array.isArray(schema)) return schema.map(closeObjects);
   if (schema === null || typeof schema !== 'object') return schema;
   const out: any = {};
-  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' ? mapValues(v as object, closeObjects) : closeObjects(v);
+  for (const [k, v] of Object.entries(schema))
+    out[k] = k === 'properties' ? mapValues(v as object, closeObjects) : closeObjects(v);
   if (out.properties && out.additionalProperties === undefined) out.additionalProperties = false;
   return out;
 }
@@ -111,11 +121,14 @@ export function podSpec(obj: K8sObject): any {
  * Throws for a reference to a variable without a literal value: the flag check would see a placeholder.
  */
 export function expandedArgs(container: any): string[] {
-  const env = new Map<string, string>((container.env ?? []).filter((e: any) => typeof e.value === 'string').map((e: any) => [e.name, e.value]));
+  const env = new Map<string, string>(
+    (container.env ?? []).filter((e: any) => typeof e.value === 'string').map((e: any) => [e.name, e.value]),
+  );
   return (container.args ?? []).map((arg: string) =>
     arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_m, name: string) => {
       const v = env.get(name);
-      if (v === undefined) throw new Error(`container ${container.name}: ${arg} refers to $(${name}), which has no literal env value`);
+      if (v === undefined)
+        throw new Error(`container ${container.name}: ${arg} refers to $(${name}), which has no literal env value`);
       return v;
     }),
   );
@@ -136,7 +149,8 @@ export function volumePath(container: any, path: string): { volume: string; rel:
   let best: { volume: string; mountPath: string } | undefined;
   for (const m of container.volumeMounts ?? []) {
     const mp = posix.normalize(m.mountPath).replace(/\/$/, '');
-    if ((p === mp || p.startsWith(`${mp}/`)) && (!best || mp.length > best.mountPath.length)) best = { volume: m.name, mountPath: mp };
+    if ((p === mp || p.startsWith(`${mp}/`)) && (!best || mp.length > best.mountPath.length))
+      best = { volume: m.name, mountPath: mp };
   }
   if (!best) throw new Error(`container ${container.name}: ${path} is in no volume mount`);
   return { volume: best.volume, rel: posix.relative(best.mountPath, p) };
@@ -150,15 +164,24 @@ export function dockerfileWorkdir(dockerfile: string): string {
 }
 
 /** The rules that bind to a ServiceAccount: ClusterRoles cluster-wide, Roles in their namespace. */
-export function rulesOf(objects: readonly K8sObject[], sa: { name: string; namespace: string }): Array<{ rule: any; namespace?: string }> {
+export function rulesOf(
+  objects: readonly K8sObject[],
+  sa: { name: string; namespace: string },
+): Array<{ rule: any; namespace?: string }> {
   const out: Array<{ rule: any; namespace?: string }> = [];
   for (const b of objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding')) {
-    const bound = (b.subjects ?? []).some((s: any) => s.kind === 'ServiceAccount' && s.name === sa.name && s.namespace === sa.namespace);
+    const bound = (b.subjects ?? []).some(
+      (s: any) => s.kind === 'ServiceAccount' && s.name === sa.name && s.namespace === sa.namespace,
+    );
     if (!bound) continue;
     const role = objects.find(
-      (o) => o.kind === b.roleRef.kind && o.metadata.name === b.roleRef.name && (o.kind === 'ClusterRole' || o.metadata.namespace === b.metadata.namespace),
+      (o) =>
+        o.kind === b.roleRef.kind &&
+        o.metadata.name === b.roleRef.name &&
+        (o.kind === 'ClusterRole' || o.metadata.namespace === b.metadata.namespace),
     );
-    for (const rule of role?.rules ?? []) out.push({ rule, namespace: b.kind === 'RoleBinding' ? b.metadata.namespace : undefined });
+    for (const rule of role?.rules ?? [])
+      out.push({ rule, namespace: b.kind === 'RoleBinding' ? b.metadata.namespace : undefined });
   }
   return out;
 }

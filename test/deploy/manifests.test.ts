@@ -20,8 +20,24 @@ import { S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET } from '../../src/object/obj
 import { parseMutableParameters } from '../../src/csi/controller-modify';
 import { parseSupervisorFlags } from '../../src/fuse/supervisor-cli';
 import {
-  MANIFESTS, OUR_IMAGE, PLUGIN_DIR, ROOT, can, compareVersions, dockerfileWorkdir, expandedArgs, flagValue, loadManifests, loadYaml,
-  podSpec, rulesOf, snapshotValidators, validateWithKubernetesModels, volumePath, yamlFiles, type K8sObject,
+  MANIFESTS,
+  OUR_IMAGE,
+  PLUGIN_DIR,
+  ROOT,
+  can,
+  compareVersions,
+  dockerfileWorkdir,
+  expandedArgs,
+  flagValue,
+  loadManifests,
+  loadYaml,
+  podSpec,
+  rulesOf,
+  snapshotValidators,
+  validateWithKubernetesModels,
+  volumePath,
+  yamlFiles,
+  type K8sObject,
 } from './manifest-helpers';
 import { confirmedSidecarTags, describeWithReference } from '../helpers/reference-manifests';
 
@@ -66,7 +82,11 @@ describe('manifests: parsing and schemas', () => {
 
   it('every document has apiVersion, kind and metadata.name', () => {
     for (const { file, obj } of docs) {
-      expect({ file, ok: typeof obj.apiVersion === 'string' && typeof obj.kind === 'string' && typeof obj.metadata?.name === 'string' }).toEqual({ file, ok: true });
+      expect({
+        file,
+        ok:
+          typeof obj.apiVersion === 'string' && typeof obj.kind === 'string' && typeof obj.metadata?.name === 'string',
+      }).toEqual({ file, ok: true });
     }
   });
 
@@ -77,9 +97,13 @@ describe('manifests: parsing and schemas', () => {
       .filter((r) => r.status === 'invalid');
     expect(problems).toEqual([]);
     // Only the snapshot CRDs and VolumeAttributesClass (newer than kubernetes-models) fall outside it; they get their own schemas below.
-    const unsupported = new Set(docs.filter((_, i) => results[i].status === 'unsupported').map((d) => `${d.obj.apiVersion}/${d.obj.kind}`));
+    const unsupported = new Set(
+      docs.filter((_, i) => results[i].status === 'unsupported').map((d) => `${d.obj.apiVersion}/${d.obj.kind}`),
+    );
     expect([...unsupported].sort()).toEqual([
-      'groupsnapshot.storage.k8s.io/v1beta1/VolumeGroupSnapshotClass', 'snapshot.storage.k8s.io/v1/VolumeSnapshot', 'snapshot.storage.k8s.io/v1/VolumeSnapshotClass',
+      'groupsnapshot.storage.k8s.io/v1beta1/VolumeGroupSnapshotClass',
+      'snapshot.storage.k8s.io/v1/VolumeSnapshot',
+      'snapshot.storage.k8s.io/v1/VolumeSnapshotClass',
       'storage.k8s.io/v1/VolumeAttributesClass',
     ]);
   });
@@ -87,13 +111,40 @@ describe('manifests: parsing and schemas', () => {
   it('the schema validators reject a broken object, so a pass means something', () => {
     const broken = JSON.parse(JSON.stringify(controller));
     podSpec(broken).containers[0].ports = [{ containerPort: 'nine' }];
-    expect(validateWithKubernetesModels([broken])[0]).toMatchObject({ status: 'invalid', message: expect.stringContaining('containerPort') });
+    expect(validateWithKubernetesModels([broken])[0]).toMatchObject({
+      status: 'invalid',
+      message: expect.stringContaining('containerPort'),
+    });
     const misspelt = JSON.parse(JSON.stringify(node));
-    podSpec(misspelt).containers[2].volumeMounts[1] = { name: 'kubelet-dir', mountPath: '/var/lib/kubelet', mountPropogation: 'Bidirectional' };
-    expect(validateWithKubernetesModels([misspelt])[0]).toMatchObject({ status: 'invalid', message: expect.stringContaining('volumeMounts[1].mountPropogation') });
+    podSpec(misspelt).containers[2].volumeMounts[1] = {
+      name: 'kubelet-dir',
+      mountPath: '/var/lib/kubelet',
+      mountPropogation: 'Bidirectional',
+    };
+    expect(validateWithKubernetesModels([misspelt])[0]).toMatchObject({
+      status: 'invalid',
+      message: expect.stringContaining('volumeMounts[1].mountPropogation'),
+    });
     const vsc = snapshotValidators().get('snapshot.storage.k8s.io/v1/VolumeSnapshotClass')!;
-    expect(vsc({ apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotClass', metadata: { name: 'x' }, driver: DRIVER_NAME, deletionPolicy: 'Keep' })).toBe(false);
-    expect(vsc({ apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotClass', metadata: { name: 'x' }, driver: DRIVER_NAME, deletionPolicy: 'Delete', parameter: {} })).toBe(false);
+    expect(
+      vsc({
+        apiVersion: 'snapshot.storage.k8s.io/v1',
+        kind: 'VolumeSnapshotClass',
+        metadata: { name: 'x' },
+        driver: DRIVER_NAME,
+        deletionPolicy: 'Keep',
+      }),
+    ).toBe(false);
+    expect(
+      vsc({
+        apiVersion: 'snapshot.storage.k8s.io/v1',
+        kind: 'VolumeSnapshotClass',
+        metadata: { name: 'x' },
+        driver: DRIVER_NAME,
+        deletionPolicy: 'Delete',
+        parameter: {},
+      }),
+    ).toBe(false);
   });
 
   it('VolumeSnapshotClasses and VolumeSnapshots validate against the external-snapshotter CRD schemas', () => {
@@ -120,8 +171,23 @@ describe('manifests: VolumeAttributesClasses', () => {
       expect({ file, driver: obj.driverName }).toEqual({ file, driver: DRIVER_NAME });
       expect(parseMutableParameters(obj.parameters ?? {}).volumeType).toBeTruthy();
     }
-    expect(validate({ apiVersion: 'storage.k8s.io/v1', kind: 'VolumeAttributesClass', metadata: { name: 'x' }, parameters: { type: 'a' } })).toBe(false);
-    expect(validate({ apiVersion: 'storage.k8s.io/v1', kind: 'VolumeAttributesClass', metadata: { name: 'x' }, driverName: DRIVER_NAME, parameter: {} })).toBe(false);
+    expect(
+      validate({
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'VolumeAttributesClass',
+        metadata: { name: 'x' },
+        parameters: { type: 'a' },
+      }),
+    ).toBe(false);
+    expect(
+      validate({
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'VolumeAttributesClass',
+        metadata: { name: 'x' },
+        driverName: DRIVER_NAME,
+        parameter: {},
+      }),
+    ).toBe(false);
   });
 });
 
@@ -137,14 +203,22 @@ describe('manifests: the CSIDriver and the driver name', () => {
   });
 
   it('every StorageClass and VolumeSnapshotClass names our driver', () => {
-    const classes = objects.filter((o) => o.kind === 'StorageClass' || o.kind === 'VolumeSnapshotClass' || o.kind === 'VolumeGroupSnapshotClass');
+    const classes = objects.filter(
+      (o) => o.kind === 'StorageClass' || o.kind === 'VolumeSnapshotClass' || o.kind === 'VolumeGroupSnapshotClass',
+    );
     expect(classes.length).toBeGreaterThanOrEqual(8);
-    for (const c of classes) expect({ name: c.metadata.name, driver: c.provisioner ?? c.driver }).toEqual({ name: c.metadata.name, driver: DRIVER_NAME });
+    for (const c of classes)
+      expect({ name: c.metadata.name, driver: c.provisioner ?? c.driver }).toEqual({
+        name: c.metadata.name,
+        driver: DRIVER_NAME,
+      });
   });
 
   it('the registrar registers the socket under kubelet plugins/<driver name>', () => {
     const registrar = containerOf(node, 'node-driver-registrar');
-    expect(flagValue(expandedArgs(registrar), 'kubelet-registration-path')).toBe(`/var/lib/kubelet/plugins/${DRIVER_NAME}/csi.sock`);
+    expect(flagValue(expandedArgs(registrar), 'kubelet-registration-path')).toBe(
+      `/var/lib/kubelet/plugins/${DRIVER_NAME}/csi.sock`,
+    );
   });
 });
 
@@ -185,7 +259,9 @@ describe('manifests: sockets', () => {
 
   it('the controller socket volume is a pod-local emptyDir', () => {
     const served = volumePath(controllerPlugin, '/csi/csi.sock');
-    expect(podSpec(controller).volumes.find((v: { name: string }) => v.name === served.volume)).toMatchObject({ emptyDir: {} });
+    expect(podSpec(controller).volumes.find((v: { name: string }) => v.name === served.volume)).toMatchObject({
+      emptyDir: {},
+    });
   });
 
   it('the plugin and the FUSE supervisor share the supervisor socket through a volume that outlives either container', () => {
@@ -201,7 +277,8 @@ describe('manifests: sockets', () => {
 describe('manifests: the node DaemonSet', () => {
   type Mount = { name: string; mountPath: string; mountPropagation?: string };
   const mountOf = (c: { volumeMounts: Mount[] }, path: string) => c.volumeMounts.find((m) => m.mountPath === path);
-  const hostPathOf = (name: string) => podSpec(node).volumes.find((v: { name: string }) => v.name === name)?.hostPath?.path;
+  const hostPathOf = (name: string) =>
+    podSpec(node).volumes.find((v: { name: string }) => v.name === name)?.hostPath?.path;
 
   it('runs on every node, host network, node-critical', () => {
     const spec = podSpec(node);
@@ -210,13 +287,16 @@ describe('manifests: the node DaemonSet', () => {
     expect(spec.hostNetwork).toBe(true);
   });
 
-  it.each(['cinder-csi-plugin', 'fuse-supervisor'])('%s is privileged and shares /var/lib/kubelet Bidirectionally', (name) => {
-    const c = containerOf(node, name);
-    expect(c.securityContext.privileged).toBe(true);
-    const m = mountOf(c, '/var/lib/kubelet')!;
-    expect(m).toMatchObject({ mountPropagation: 'Bidirectional' });
-    expect(hostPathOf(m.name)).toBe('/var/lib/kubelet');
-  });
+  it.each(['cinder-csi-plugin', 'fuse-supervisor'])(
+    '%s is privileged and shares /var/lib/kubelet Bidirectionally',
+    (name) => {
+      const c = containerOf(node, name);
+      expect(c.securityContext.privileged).toBe(true);
+      const m = mountOf(c, '/var/lib/kubelet')!;
+      expect(m).toMatchObject({ mountPropagation: 'Bidirectional' });
+      expect(hostPathOf(m.name)).toBe('/var/lib/kubelet');
+    },
+  );
 
   it('the plugin sees /dev (HostToContainer), /sys and /run/udev of the host, and its Node name', () => {
     expect(mountOf(nodePlugin, '/dev')).toMatchObject({ mountPropagation: 'HostToContainer' });
@@ -224,12 +304,18 @@ describe('manifests: the node DaemonSet', () => {
       const m = mountOf(nodePlugin, path);
       expect({ path, host: m && hostPathOf(m.name) }).toEqual({ path, host: path });
     }
-    expect(nodePlugin.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+    expect(nodePlugin.env).toContainEqual({
+      name: 'NODE_NAME',
+      valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } },
+    });
   });
 
   it('the supervisor has /dev/fuse and keeps its state on the host', () => {
     const fuse = mountOf(supervisor, '/dev/fuse')!;
-    expect(podSpec(node).volumes.find((v: { name: string }) => v.name === fuse.name).hostPath).toEqual({ path: '/dev/fuse', type: 'CharDevice' });
+    expect(podSpec(node).volumes.find((v: { name: string }) => v.name === fuse.name).hostPath).toEqual({
+      path: '/dev/fuse',
+      type: 'CharDevice',
+    });
     const args = expandedArgs(supervisor);
     expect(args[0]).toBe('fuse-supervisor');
     const stateDir = flagValue(args.slice(1), 'state-dir')!;
@@ -245,14 +331,23 @@ describe('manifests: flags our containers get', () => {
 
   it('the controller plugin flags parse with the CLI parser and select the controller role', () => {
     const flags = parseFlags(expandedArgs(controllerPlugin));
-    expect(flags).toMatchObject({ provideControllerService: true, provideNodeService: false, cluster: 'kubernetes', httpEndpoint: ':9809' });
+    expect(flags).toMatchObject({
+      provideControllerService: true,
+      provideNodeService: false,
+      cluster: 'kubernetes',
+      httpEndpoint: ':9809',
+    });
     expect(flags.cloudConfig).toEqual(['/etc/config/cloud.conf']);
     expect(controllerPlugin.ports).toContainEqual({ name: 'metrics', containerPort: 9809, protocol: 'TCP' });
   });
 
   it('the node plugin flags parse with the CLI parser and select the node role', () => {
     const flags = parseFlags(withoutPending(expandedArgs(nodePlugin)));
-    expect(flags).toMatchObject({ provideControllerService: false, provideNodeService: true, kubeletDir: '/var/lib/kubelet' });
+    expect(flags).toMatchObject({
+      provideControllerService: false,
+      provideNodeService: true,
+      kubeletDir: '/var/lib/kubelet',
+    });
     expect(flags.cloudConfig).toEqual(['/etc/config/cloud.conf']);
   });
 
@@ -264,10 +359,25 @@ describe('manifests: flags our containers get', () => {
     const sim = await startSimulator();
     const dir = mkdtempSync(join(tmpdir(), 'node-cmd-'));
     const socket = join(dir, 'csi.sock');
-    const child = spawn(process.execPath, [
-      ...command.slice(1, -1), join(ROOT, 'bin', 'cinder-csi-plugin'), '--endpoint', `unix://${socket}`, '--provide-controller-service=false',
-      '--kubelet-dir', join(dir, 'kubelet'), '--by-id-dir', join(dir, 'by-id'), '--metadata-url', sim.metadataUrl, '--fuse-state-dir', join(dir, 'fuse'),
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        ...command.slice(1, -1),
+        join(ROOT, 'bin', 'cinder-csi-plugin'),
+        '--endpoint',
+        `unix://${socket}`,
+        '--provide-controller-service=false',
+        '--kubelet-dir',
+        join(dir, 'kubelet'),
+        '--by-id-dir',
+        join(dir, 'by-id'),
+        '--metadata-url',
+        sim.metadataUrl,
+        '--fuse-state-dir',
+        join(dir, 'fuse'),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', r));
@@ -297,7 +407,11 @@ describe('manifests: flags our containers get', () => {
     const [sub, ...rest] = expandedArgs(supervisor);
     expect(sub).toBe('fuse-supervisor');
     expect(readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8')).toMatch(/'fuse-supervisor':/);
-    expect(parseSupervisorFlags(rest)).toMatchObject({ socket: '/run/cinder-csi/supervisor.sock', stateDir: '/var/lib/cinder-csi/fuse', kubeletDir: '/var/lib/kubelet' });
+    expect(parseSupervisorFlags(rest)).toMatchObject({
+      socket: '/run/cinder-csi/supervisor.sock',
+      stateDir: '/var/lib/cinder-csi/fuse',
+      kubeletDir: '/var/lib/kubelet',
+    });
   });
 
   it('the liveness probes hit the livenessprobe sidecar port and /healthz', () => {
@@ -305,28 +419,52 @@ describe('manifests: flags our containers get', () => {
       const plugin = containerOf(w, 'cinder-csi-plugin');
       const port = plugin.ports.find((p: { name: string }) => p.name === plugin.livenessProbe.httpGet.port);
       const sidecarEndpoint = flagValue(expandedArgs(containerOf(w, 'liveness-probe')), 'http-endpoint');
-      expect({ path: plugin.livenessProbe.httpGet.path, port: port.containerPort }).toEqual({ path: '/healthz', port: 9808 });
+      expect({ path: plugin.livenessProbe.httpGet.path, port: port.containerPort }).toEqual({
+        path: '/healthz',
+        port: 9808,
+      });
       expect(sidecarEndpoint).toBe(':9808');
     }
   });
 
   it('the sidecars get the arguments of issue #9', () => {
     const args = (name: string) => expandedArgs(containerOf(controller, name));
-    expect(args('csi-provisioner')).toEqual(expect.arrayContaining(['--feature-gates=Topology=true', '--extra-create-metadata', '--timeout=3m', '--leader-election=true']));
+    expect(args('csi-provisioner')).toEqual(
+      expect.arrayContaining([
+        '--feature-gates=Topology=true',
+        '--extra-create-metadata',
+        '--timeout=3m',
+        '--leader-election=true',
+      ]),
+    );
     expect(args('csi-resizer')).toContain('--handle-volume-inuse-error=false');
     expect(args('csi-resizer')).toContain('--feature-gates=VolumeAttributesClass=true');
     expect(args('csi-snapshotter')).toContain('--feature-gates=CSIVolumeGroupSnapshot=true');
     // Storage capacity tracking (issue #18): objects owned by the Deployment, two levels up from the pod.
-    expect(args('csi-provisioner')).toEqual(expect.arrayContaining(['--enable-capacity', '--capacity-ownerref-level=2']));
-    const env = containerOf(controller, 'csi-provisioner').env as Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+    expect(args('csi-provisioner')).toEqual(
+      expect.arrayContaining(['--enable-capacity', '--capacity-ownerref-level=2']),
+    );
+    const env = containerOf(controller, 'csi-provisioner').env as Array<{
+      name: string;
+      valueFrom?: { fieldRef?: { fieldPath: string } };
+    }>;
     const field = (name: string) => env.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
-    expect({ NAMESPACE: field('NAMESPACE'), POD_NAME: field('POD_NAME') }).toEqual({ NAMESPACE: 'metadata.namespace', POD_NAME: 'metadata.name' });
-    for (const name of ['csi-attacher', 'csi-snapshotter', 'csi-resizer']) expect(args(name)).toEqual(expect.arrayContaining(['--timeout=3m', '--leader-election=true']));
+    expect({ NAMESPACE: field('NAMESPACE'), POD_NAME: field('POD_NAME') }).toEqual({
+      NAMESPACE: 'metadata.namespace',
+      POD_NAME: 'metadata.name',
+    });
+    for (const name of ['csi-attacher', 'csi-snapshotter', 'csi-resizer'])
+      expect(args(name)).toEqual(expect.arrayContaining(['--timeout=3m', '--leader-election=true']));
   });
 
   it('every container has resource requests and limits', () => {
     for (const w of workloads.filter((o) => o.metadata.namespace === 'kube-system')) {
-      for (const c of podSpec(w).containers) expect({ c: c.name, requests: !!c.resources?.requests, limits: !!c.resources?.limits }).toEqual({ c: c.name, requests: true, limits: true });
+      for (const c of podSpec(w).containers)
+        expect({ c: c.name, requests: !!c.resources?.requests, limits: !!c.resources?.limits }).toEqual({
+          c: c.name,
+          requests: true,
+          limits: true,
+        });
     }
   });
 });
@@ -337,7 +475,9 @@ describe('manifests: Secrets', () => {
 
   it('the cloud-config Secret holds cloud.conf.sample, and it parses with no warnings', () => {
     expect(cloudConf).toBe(readFileSync(join(PLUGIN_DIR, 'cloud.conf.sample'), 'utf8'));
-    const config = parseCloudConfig([{ file: 'cloud-config/cloud.conf', text: cloudConf }], { requireCredentials: true });
+    const config = parseCloudConfig([{ file: 'cloud-config/cloud.conf', text: cloudConf }], {
+      requireCredentials: true,
+    });
     expect(config.warnings).toEqual([]);
     expect(config.clouds.get('')).toMatchObject({ authUrl: expect.stringMatching(/^https:\/\//) });
   });
@@ -361,13 +501,21 @@ describe('manifests: Secrets', () => {
       .flatMap((sc) =>
         Object.entries<string>(sc.parameters ?? {})
           .filter(([k]) => /^csi\.storage\.k8s\.io\/.*-secret-name$/.test(k))
-          .map(([k, name]) => ({ sc: sc.metadata.name, name, namespace: sc.parameters[k.replace(/-name$/, '-namespace')] })),
+          .map(([k, name]) => ({
+            sc: sc.metadata.name,
+            name,
+            namespace: sc.parameters[k.replace(/-name$/, '-namespace')],
+          })),
       );
     expect(refs.length).toBeGreaterThanOrEqual(2);
     for (const ref of refs) {
-      const s = objects.find((o) => o.kind === 'Secret' && o.metadata.name === ref.name && o.metadata.namespace === ref.namespace);
+      const s = objects.find(
+        (o) => o.kind === 'Secret' && o.metadata.name === ref.name && o.metadata.namespace === ref.namespace,
+      );
       expect({ ...ref, found: !!s }).toEqual({ ...ref, found: true });
-      expect(Object.keys(s!.stringData ?? s!.data)).toEqual(expect.arrayContaining([S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET]));
+      expect(Object.keys(s!.stringData ?? s!.data)).toEqual(
+        expect.arrayContaining([S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET]),
+      );
     }
   });
 });
@@ -390,8 +538,14 @@ describe('manifests: StorageClasses and snapshot classes', () => {
     for (const name of ['csi-cinder-sc-delete', 'csi-cinder-sc-retain', 'csi-cinder-sc-xfs', 'csi-cinder-sc-block']) {
       expect(isObjectBackend(sc(name).parameters ?? {})).toBe(false);
     }
-    expect(parseObjectParameters(sc('csi-cinder-sc-object-s3').parameters)).toMatchObject({ provider: 's3', mounter: 's3fs' });
-    expect(parseObjectParameters(sc('csi-cinder-sc-object-swift').parameters)).toMatchObject({ provider: 'swift', mounter: 'rclone' });
+    expect(parseObjectParameters(sc('csi-cinder-sc-object-s3').parameters)).toMatchObject({
+      provider: 's3',
+      mounter: 's3fs',
+    });
+    expect(parseObjectParameters(sc('csi-cinder-sc-object-swift').parameters)).toMatchObject({
+      provider: 'swift',
+      mounter: 'rclone',
+    });
   });
 
   it('the VolumeGroupSnapshotClass names a Cinder group type, a parameter the GroupController accepts', () => {
@@ -404,7 +558,9 @@ describe('manifests: StorageClasses and snapshot classes', () => {
   it('the S3 class takes its endpoint from its provisioner Secret, which DeleteVolume gets', () => {
     const params = sc('csi-cinder-sc-object-s3').parameters;
     expect(params.endpoint).toBeUndefined();
-    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === params['csi.storage.k8s.io/provisioner-secret-name']);
+    const secret = objects.find(
+      (o) => o.kind === 'Secret' && o.metadata.name === params['csi.storage.k8s.io/provisioner-secret-name'],
+    );
     expect(secret?.metadata.namespace).toBe(params['csi.storage.k8s.io/provisioner-secret-namespace']);
     expect(secret?.stringData?.endpoint).toBe('https://s3.example.com');
   });
@@ -417,22 +573,38 @@ describe('manifests: StorageClasses and snapshot classes', () => {
   it('the examples use only StorageClasses and VolumeSnapshotClasses that exist', () => {
     const claims = docs
       .filter((d) => d.file.startsWith('manifests/examples/'))
-      .flatMap((d) => (d.obj.kind === 'StatefulSet' ? d.obj.spec.volumeClaimTemplates.map((t: K8sObject) => t.spec) : d.obj.kind === 'PersistentVolumeClaim' ? [d.obj.spec] : []));
+      .flatMap((d) =>
+        d.obj.kind === 'StatefulSet'
+          ? d.obj.spec.volumeClaimTemplates.map((t: K8sObject) => t.spec)
+          : d.obj.kind === 'PersistentVolumeClaim'
+            ? [d.obj.spec]
+            : [],
+      );
     expect(claims.length).toBeGreaterThanOrEqual(5);
-    for (const c of claims) expect(objects.some((o) => o.kind === 'StorageClass' && o.metadata.name === c.storageClassName)).toBe(true);
+    for (const c of claims)
+      expect(objects.some((o) => o.kind === 'StorageClass' && o.metadata.name === c.storageClassName)).toBe(true);
     for (const vs of objects.filter((o) => o.kind === 'VolumeSnapshot')) {
-      expect(objects.some((o) => o.kind === 'VolumeSnapshotClass' && o.metadata.name === vs.spec.volumeSnapshotClassName)).toBe(true);
+      expect(
+        objects.some((o) => o.kind === 'VolumeSnapshotClass' && o.metadata.name === vs.spec.volumeSnapshotClassName),
+      ).toBe(true);
     }
   });
 });
 
 describe('manifests: ServiceAccounts and RBAC', () => {
-  const controllerSa = { name: podSpec(controller).serviceAccountName as string, namespace: controller.metadata.namespace ?? 'default' };
+  const controllerSa = {
+    name: podSpec(controller).serviceAccountName as string,
+    namespace: controller.metadata.namespace ?? 'default',
+  };
   const nodeSa = { name: podSpec(node).serviceAccountName as string, namespace: node.metadata.namespace ?? 'default' };
 
   it('each workload runs as a ServiceAccount the manifests create', () => {
     for (const sa of [controllerSa, nodeSa]) {
-      expect(pluginObjects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === sa.name && o.metadata.namespace === sa.namespace)).toBe(true);
+      expect(
+        pluginObjects.some(
+          (o) => o.kind === 'ServiceAccount' && o.metadata.name === sa.name && o.metadata.namespace === sa.namespace,
+        ),
+      ).toBe(true);
     }
   });
 
@@ -443,11 +615,18 @@ describe('manifests: ServiceAccounts and RBAC', () => {
       const role = pluginObjects.find((o) => o.kind === b.roleRef.kind && o.metadata.name === b.roleRef.name);
       expect({ binding: b.metadata.name, role: !!role }).toEqual({ binding: b.metadata.name, role: true });
       for (const s of b.subjects) {
-        expect(pluginObjects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === s.name && o.metadata.namespace === s.namespace)).toBe(true);
+        expect(
+          pluginObjects.some(
+            (o) => o.kind === 'ServiceAccount' && o.metadata.name === s.name && o.metadata.namespace === s.namespace,
+          ),
+        ).toBe(true);
       }
     }
     for (const role of pluginObjects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')) {
-      expect({ role: role.metadata.name, bound: bindings.some((b) => b.roleRef.name === role.metadata.name) }).toEqual({ role: role.metadata.name, bound: true });
+      expect({ role: role.metadata.name, bound: bindings.some((b) => b.roleRef.name === role.metadata.name) }).toEqual({
+        role: role.metadata.name,
+        bound: true,
+      });
     }
   });
 
@@ -458,22 +637,48 @@ describe('manifests: ServiceAccounts and RBAC', () => {
     ['provisioner reads node topology', 'get', 'storage.k8s.io', 'csinodes', undefined],
     ['attacher updates VolumeAttachment status', 'patch', 'storage.k8s.io', 'volumeattachments/status', undefined],
     ['snapshotter updates contents', 'update', 'snapshot.storage.k8s.io', 'volumesnapshotcontents/status', undefined],
-    ['snapshotter reads group snapshot classes', 'watch', 'groupsnapshot.storage.k8s.io', 'volumegroupsnapshotclasses', undefined],
-    ['snapshotter patches group snapshot contents', 'patch', 'groupsnapshot.storage.k8s.io', 'volumegroupsnapshotcontents', undefined],
-    ['snapshotter updates group snapshot contents', 'update', 'groupsnapshot.storage.k8s.io', 'volumegroupsnapshotcontents/status', undefined],
+    [
+      'snapshotter reads group snapshot classes',
+      'watch',
+      'groupsnapshot.storage.k8s.io',
+      'volumegroupsnapshotclasses',
+      undefined,
+    ],
+    [
+      'snapshotter patches group snapshot contents',
+      'patch',
+      'groupsnapshot.storage.k8s.io',
+      'volumegroupsnapshotcontents',
+      undefined,
+    ],
+    [
+      'snapshotter updates group snapshot contents',
+      'update',
+      'groupsnapshot.storage.k8s.io',
+      'volumegroupsnapshotcontents/status',
+      undefined,
+    ],
     ['resizer patches PVC status', 'patch', '', 'persistentvolumeclaims/status', undefined],
     ['resizer watches VolumeAttributesClasses', 'watch', 'storage.k8s.io', 'volumeattributesclasses', undefined],
     ['provisioner reads VolumeAttributesClasses', 'get', 'storage.k8s.io', 'volumeattributesclasses', undefined],
     ['sidecars record events', 'create', '', 'events', undefined],
     ['sidecars elect a leader in their namespace', 'create', 'coordination.k8s.io', 'leases', 'kube-system'],
-    ['provisioner publishes CSIStorageCapacity in its namespace', 'create', 'storage.k8s.io', 'csistoragecapacities', 'kube-system'],
+    [
+      'provisioner publishes CSIStorageCapacity in its namespace',
+      'create',
+      'storage.k8s.io',
+      'csistoragecapacities',
+      'kube-system',
+    ],
     ['provisioner updates CSIStorageCapacity', 'update', 'storage.k8s.io', 'csistoragecapacities', 'kube-system'],
     ['provisioner deletes stale CSIStorageCapacity', 'delete', 'storage.k8s.io', 'csistoragecapacities', 'kube-system'],
     ['provisioner lists CSIStorageCapacity', 'watch', 'storage.k8s.io', 'csistoragecapacities', 'kube-system'],
     ['provisioner finds its pod (owner walk)', 'get', '', 'pods', 'kube-system'],
     ['provisioner finds its ReplicaSet (owner walk)', 'get', 'apps', 'replicasets', 'kube-system'],
   ])('the controller ServiceAccount may do what the sidecars need: %s', (_what, verb, group, resource, ns) => {
-    expect(can(objects, controllerSa, verb as string, group as string, resource as string, ns as string | undefined)).toBe(true);
+    expect(
+      can(objects, controllerSa, verb as string, group as string, resource as string, ns as string | undefined),
+    ).toBe(true);
   });
 
   it('leases are granted only in the controller namespace, and nothing is granted with wildcards', () => {
@@ -485,7 +690,9 @@ describe('manifests: ServiceAccounts and RBAC', () => {
   });
 
   it('the node ServiceAccount may read Nodes and nothing else', () => {
-    expect(rulesOf(objects, nodeSa).map((r) => r.rule)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get'] }]);
+    expect(rulesOf(objects, nodeSa).map((r) => r.rule)).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+    ]);
     expect(can(objects, nodeSa, 'get', '', 'secrets')).toBe(false);
   });
 });
@@ -499,7 +706,9 @@ describe('manifests: images and kustomization', () => {
   const allContainers = workloads.flatMap((w) => podSpec(w).containers as Array<{ name: string; image: string }>);
 
   it('the kustomization lists every manifest file of the install directory', () => {
-    const files = yamlFiles(PLUGIN_DIR).map((f) => basename(f)).filter((f) => f !== 'kustomization.yaml');
+    const files = yamlFiles(PLUGIN_DIR)
+      .map((f) => basename(f))
+      .filter((f) => f !== 'kustomization.yaml');
     expect([...kustomization.resources].sort()).toEqual(files.sort());
   });
 
@@ -509,47 +718,76 @@ describe('manifests: images and kustomization', () => {
     expect(ours[0]).toMatchObject({ newName: expect.stringMatching(/\/cinder-csi-plugin$/), newTag: `v${version}` });
     const workloadImages = new Set(allContainers.map((c) => c.image).filter((i) => i.includes(OUR_IMAGE)));
     expect([...workloadImages]).toEqual([OUR_IMAGE]);
-    for (const f of yamlFiles(MANIFESTS)) expect({ f, tagged: /cinder-csi-plugin:v?\d/.test(readFileSync(f, 'utf8')) }).toEqual({ f, tagged: false });
+    for (const f of yamlFiles(MANIFESTS))
+      expect({ f, tagged: /cinder-csi-plugin:v?\d/.test(readFileSync(f, 'utf8')) }).toEqual({ f, tagged: false });
   });
 
   it('pins every sidecar to a registry.k8s.io/sig-storage release no older than the reference driver uses', () => {
     // cloud-provider-openstack manifests at c453fb7 (shared/reference/cinder-csi-plugin.md section 8).
     const reference: Record<string, string> = {
-      'csi-attacher': 'v4.10.0', 'csi-provisioner': 'v5.3.0', 'csi-snapshotter': 'v8.4.0', 'csi-resizer': 'v1.14.0',
-      livenessprobe: 'v2.17.0', 'csi-node-driver-registrar': 'v2.15.0',
+      'csi-attacher': 'v4.10.0',
+      'csi-provisioner': 'v5.3.0',
+      'csi-snapshotter': 'v8.4.0',
+      'csi-resizer': 'v1.14.0',
+      livenessprobe: 'v2.17.0',
+      'csi-node-driver-registrar': 'v2.15.0',
     };
     const sidecars = allContainers.filter((c) => c.image.includes('/sig-storage/'));
     expect(new Set(sidecars.map((c) => c.image.split(':')[0].split('/').pop())).size).toBe(6);
     for (const c of sidecars) {
       const m = /^registry\.k8s\.io\/sig-storage\/([a-z-]+):(v\d+\.\d+\.\d+)$/.exec(c.image);
       expect({ image: c.image, pinned: !!m }).toEqual({ image: c.image, pinned: true });
-      expect({ image: c.image, notOlder: compareVersions(m![2], reference[m![1]]) >= 0 }).toEqual({ image: c.image, notOlder: true });
+      expect({ image: c.image, notOlder: compareVersions(m![2], reference[m![1]]) >= 0 }).toEqual({
+        image: c.image,
+        notOlder: true,
+      });
     }
   });
 
   // kubectl ships with this project's machine images; under CI=true its absence fails the test, locally it is a todo.
   const hasKubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
-  (hasKubectl || process.env.CI === 'true' ? it : it.todo)('kubectl kustomize renders every object with our image at its one tag', () => {
-    const rendered = execFileSync('kubectl', ['kustomize', PLUGIN_DIR], { encoding: 'utf8' });
-    const out = parseAllDocuments(rendered).map((d) => d.toJS() as K8sObject);
-    expect(out).toHaveLength(pluginObjects.length);
-    const ours = kustomization.images[0];
-    const images = out.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet').flatMap((w) => podSpec(w).containers.map((c: { image: string }) => c.image));
-    expect(images.filter((i: string) => i.includes(OUR_IMAGE))).toEqual([`${ours.newName}:${ours.newTag}`, `${ours.newName}:${ours.newTag}`, `${ours.newName}:${ours.newTag}`]);
-  });
+  (hasKubectl || process.env.CI === 'true' ? it : it.todo)(
+    'kubectl kustomize renders every object with our image at its one tag',
+    () => {
+      const rendered = execFileSync('kubectl', ['kustomize', PLUGIN_DIR], { encoding: 'utf8' });
+      const out = parseAllDocuments(rendered).map((d) => d.toJS() as K8sObject);
+      expect(out).toHaveLength(pluginObjects.length);
+      const ours = kustomization.images[0];
+      const images = out
+        .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
+        .flatMap((w) => podSpec(w).containers.map((c: { image: string }) => c.image));
+      expect(images.filter((i: string) => i.includes(OUR_IMAGE))).toEqual([
+        `${ours.newName}:${ours.newTag}`,
+        `${ours.newName}:${ours.newTag}`,
+        `${ours.newName}:${ours.newTag}`,
+      ]);
+    },
+  );
 });
 
 describeWithReference('manifests: sidecar tags confirmed to exist', (dir) => {
   // A tag that does not exist is an ImagePullBackOff on every install: each pin must be one the README of
   // shared/reference/cpo-manifests lists as read from the kubernetes-csi repositories.
   const confirmed = confirmedSidecarTags(dir);
-  const sidecars = workloads.flatMap((w) => podSpec(w).containers as Array<{ name: string; image: string }>).filter((c) => c.image.includes('/sig-storage/'));
+  const sidecars = workloads
+    .flatMap((w) => podSpec(w).containers as Array<{ name: string; image: string }>)
+    .filter((c) => c.image.includes('/sig-storage/'));
 
   it('reads the table of confirmed tags: every sidecar row, the snapshotter row for both of its images', () => {
     expect([...confirmed.keys()].sort()).toEqual([
-      'csi-attacher', 'csi-node-driver-registrar', 'csi-provisioner', 'csi-resizer', 'csi-snapshotter', 'livenessprobe', 'snapshot-controller',
+      'csi-attacher',
+      'csi-node-driver-registrar',
+      'csi-provisioner',
+      'csi-resizer',
+      'csi-snapshotter',
+      'livenessprobe',
+      'snapshot-controller',
     ]);
-    for (const [name, tags] of confirmed) expect({ name, tags }).toEqual({ name, tags: [expect.stringMatching(/^v\d+\.\d+\.\d+$/), expect.any(String), expect.any(String)] });
+    for (const [name, tags] of confirmed)
+      expect({ name, tags }).toEqual({
+        name,
+        tags: [expect.stringMatching(/^v\d+\.\d+\.\d+$/), expect.any(String), expect.any(String)],
+      });
     expect(confirmed.get('snapshot-controller')).toEqual(confirmed.get('csi-snapshotter'));
   });
 
@@ -558,7 +796,10 @@ describeWithReference('manifests: sidecar tags confirmed to exist', (dir) => {
     for (const c of sidecars) {
       const [repo, tag] = c.image.split(':');
       const name = repo.split('/').pop()!;
-      expect({ image: c.image, confirmed: (confirmed.get(name) ?? []).includes(tag) }).toEqual({ image: c.image, confirmed: true });
+      expect({ image: c.image, confirmed: (confirmed.get(name) ?? []).includes(tag) }).toEqual({
+        image: c.image,
+        confirmed: true,
+      });
     }
   });
 });

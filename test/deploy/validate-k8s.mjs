@@ -30,11 +30,16 @@ for (const obj of objects) {
   const version = obj.apiVersion.split('/').pop();
   const typeName = `${version.charAt(0).toUpperCase()}${version.slice(1)}${obj.kind}`;
   if (!k8s[typeName]?.attributeTypeMap) {
-    results.push({ status: 'invalid', message: `@kubernetes/client-node has no model ${typeName} to check fields against` });
+    results.push({
+      status: 'invalid',
+      message: `@kubernetes/client-node has no model ${typeName} to check fields against`,
+    });
     continue;
   }
   const unknown = unknownFields(obj, typeName, '');
-  results.push(unknown.length ? { status: 'invalid', message: `unknown field(s): ${unknown.join(', ')}` } : { status: 'valid' });
+  results.push(
+    unknown.length ? { status: 'invalid', message: `unknown field(s): ${unknown.join(', ')}` } : { status: 'valid' },
+  );
 }
 process.stdout.write(JSON.stringify(results));
 
@@ -44,7 +49,10 @@ function unknownFields(value, type, path) {
   const array = /^Array<(.+)>$/.exec(type);
   if (array) return Array.isArray(value) ? value.flatMap((v, i) => unknownFields(v, array[1], `${path}[${i}]`)) : [];
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
-  if (map) return typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => unknownFields(v, map[1], `${path}.${k}`)) : [];
+  if (map)
+    return typeof value === 'object'
+      ? Object.entries(value).flatMap(([k, v]) => unknownFields(v, map[1], `${path}.${k}`))
+      : [];
   const attrs = k8s[type]?.attributeTypeMap;
   if (!attrs || typeof value !== 'object' || Array.isArray(value)) return [];
   const byName = new Map(attrs.map((a) => [a.baseName, a.type]));

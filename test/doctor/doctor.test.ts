@@ -25,7 +25,12 @@ beforeEach(async () => {
   writeFileSync(mountinfo, '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n');
   const fuse = join(dir, 'fuse');
   writeFileSync(fuse, '');
-  deps = { http: { retry: { maxRetries: 1, initialMs: 1, maxDelayMs: 5 } }, commandExists: async () => true, mountInfoPath: mountinfo, fuseDevice: fuse };
+  deps = {
+    http: { retry: { maxRetries: 1, initialMs: 1, maxDelayMs: 5 } },
+    commandExists: async () => true,
+    mountInfoPath: mountinfo,
+    fuseDevice: fuse,
+  };
 });
 
 afterEach(async () => {
@@ -35,8 +40,15 @@ afterEach(async () => {
 
 function options(over: Partial<DoctorOptions> = {}): DoctorOptions {
   return {
-    cloudConfig: [confFile], cloudNames: [''], metadataUrl: sim.metadataUrl, byIdDir: dir, kubeletDir: dir,
-    json: false, skipNode: false, skipCloud: false, ...over,
+    cloudConfig: [confFile],
+    cloudNames: [''],
+    metadataUrl: sim.metadataUrl,
+    byIdDir: dir,
+    kubeletDir: dir,
+    json: false,
+    skipNode: false,
+    skipCloud: false,
+    ...over,
   };
 }
 
@@ -47,8 +59,18 @@ describe('doctor against a healthy simulator', () => {
     const results = await runDoctor(options(), deps);
     expect(results.filter((r) => r.status !== 'pass')).toEqual([]);
     expect(results.map((r) => r.id)).toEqual([
-      'config', 'cloud.keystone', 'cloud.catalog', 'cloud.cinder', 'cloud.nova',
-      'node.metadata', 'node.tools.required', 'node.tools.optional', 'node.by-id', 'node.fuse', 'node.kubelet-dir', 'cloud.instance',
+      'config',
+      'cloud.keystone',
+      'cloud.catalog',
+      'cloud.cinder',
+      'cloud.nova',
+      'node.metadata',
+      'node.tools.required',
+      'node.tools.optional',
+      'node.by-id',
+      'node.fuse',
+      'node.kubelet-dir',
+      'cloud.instance',
     ]);
     expect(byId(results, 'node.metadata')?.message).toContain(sim.localServerId);
     expect(byId(results, 'cloud.instance')?.message).toContain(sim.localServerId);
@@ -58,7 +80,15 @@ describe('doctor against a healthy simulator', () => {
   it('prints a JSON array with id, status and message, and exits 0', async () => {
     let out = '';
     const code = await runDoctorCommand(
-      ['--cloud-config', confFile, '--metadata-url', sim.metadataUrl, `--by-id-dir=${dir}`, `--kubelet-dir=${dir}`, '--json'],
+      [
+        '--cloud-config',
+        confFile,
+        '--metadata-url',
+        sim.metadataUrl,
+        `--by-id-dir=${dir}`,
+        `--kubelet-dir=${dir}`,
+        '--json',
+      ],
       { stdout: (t) => (out += t) },
       deps,
     );
@@ -90,7 +120,11 @@ describe('doctor with faults', () => {
     const wrong = 'not-the-password-123';
     writeFileSync(confFile, sim.cloudConf().split(sim.credentials.password).join(wrong));
     let out = '';
-    const code = await runDoctorCommand(['--cloud-config', confFile, '--skip-node'], { stdout: (t) => (out += t) }, deps);
+    const code = await runDoctorCommand(
+      ['--cloud-config', confFile, '--skip-node'],
+      { stdout: (t) => (out += t) },
+      deps,
+    );
     expect(code).toBe(1);
     expect(out).toMatch(/^FAIL\s+cloud\.keystone/m);
     expect(out).toMatch(/hint: Keystone rejected the credentials/);
@@ -101,7 +135,11 @@ describe('doctor with faults', () => {
   it('fails the Cinder check when its version document answers 503', async () => {
     sim.injectFault('cinder.versions', { kind: 'http-status', status: 503, times: Infinity });
     const results = await runDoctor(options({ skipNode: true }), deps);
-    expect(byId(results, 'cloud.cinder')).toMatchObject({ status: 'fail', message: expect.stringContaining('503'), hint: expect.any(String) });
+    expect(byId(results, 'cloud.cinder')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('503'),
+      hint: expect.any(String),
+    });
     expect(byId(results, 'cloud.nova')?.status).toBe('pass');
   });
 
@@ -113,12 +151,18 @@ describe('doctor with faults', () => {
 
   it('fails with "instance not found in Nova" for an unknown --node-id', async () => {
     const results = await runDoctor(options({ skipNode: true, nodeId: randomUUID() }), deps);
-    expect(byId(results, 'cloud.instance')).toMatchObject({ status: 'fail', message: expect.stringContaining('not found in Nova') });
+    expect(byId(results, 'cloud.instance')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('not found in Nova'),
+    });
   });
 
   it('fails the metadata check when the metadata service is unreachable', async () => {
     const results = await runDoctor(options({ metadataUrl: 'http://127.0.0.1:1' }), deps);
-    expect(byId(results, 'node.metadata')).toMatchObject({ status: 'fail', hint: expect.stringContaining('--node-id') });
+    expect(byId(results, 'node.metadata')).toMatchObject({
+      status: 'fail',
+      hint: expect.stringContaining('--node-id'),
+    });
     expect(byId(results, 'cloud.instance')).toBeUndefined();
   });
 
@@ -143,7 +187,12 @@ describe('doctor with faults', () => {
   it('text output has one line per check and a summary', async () => {
     const results = await runDoctor(options({ skipNode: true, nodeId: randomUUID() }), deps);
     const text = formatText(results);
-    expect(text.trim().split('\n').filter((l) => /^(PASS|WARN|FAIL) /.test(l))).toHaveLength(results.length);
+    expect(
+      text
+        .trim()
+        .split('\n')
+        .filter((l) => /^(PASS|WARN|FAIL) /.test(l)),
+    ).toHaveLength(results.length);
     expect(text).toMatch(/\d+ passed, \d+ warnings, 1 failed\n$/);
   });
 });

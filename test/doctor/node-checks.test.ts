@@ -7,7 +7,13 @@ import { UsageError } from '../../src/config/flags';
 import { compareMicroversions, versionRoot } from '../../src/doctor/cloud-checks';
 import { parseDoctorArgs } from '../../src/doctor/doctor-command';
 import {
-  checkDevices, checkKubeletPropagation, checkMetadata, checkSupervisorSocket, checkTools, holdingMount, OPTIONAL_TOOLS,
+  checkDevices,
+  checkKubeletPropagation,
+  checkMetadata,
+  checkSupervisorSocket,
+  checkTools,
+  holdingMount,
+  OPTIONAL_TOOLS,
 } from '../../src/doctor/node-checks';
 import { parseMountInfo } from '../../src/mount/mountinfo';
 
@@ -27,7 +33,9 @@ describe('checkKubeletPropagation', () => {
   it('passes when the mount holding the directory is shared', async () => {
     const kubelet = join(dir, 'kubelet');
     mkdirSync(kubelet);
-    const p = mountinfo(`22 1 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n30 22 8:2 / ${dir} rw shared:7 - ext4 /dev/sda2 rw\n`);
+    const p = mountinfo(
+      `22 1 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n30 22 8:2 / ${dir} rw shared:7 - ext4 /dev/sda2 rw\n`,
+    );
     const r = await checkKubeletPropagation(kubelet, { mountInfoPath: p });
     expect(r).toMatchObject({ status: 'pass', message: expect.stringContaining('shared:7') });
   });
@@ -45,7 +53,9 @@ describe('checkKubeletPropagation', () => {
 });
 
 describe('holdingMount', () => {
-  const mounts = parseMountInfo('1 0 8:1 / / rw - ext4 a rw\n2 1 8:2 / /var rw - ext4 b rw\n3 1 8:3 / /var/lib rw - ext4 c rw\n');
+  const mounts = parseMountInfo(
+    '1 0 8:1 / / rw - ext4 a rw\n2 1 8:2 / /var rw - ext4 b rw\n3 1 8:3 / /var/lib rw - ext4 c rw\n',
+  );
   it.each([
     ['/var/lib/kubelet', 'c'],
     ['/var/library', 'b'],
@@ -58,7 +68,11 @@ describe('checkTools', () => {
   it('fails for a missing required tool and warns for a missing optional one', async () => {
     const results = await checkTools({ commandExists: async (c) => c !== 'mkfs.ext4' && c !== 'rclone' });
     expect(results[0]).toMatchObject({ id: 'node.tools.required', status: 'fail', message: 'missing: mkfs.ext4' });
-    expect(results[1]).toMatchObject({ id: 'node.tools.optional', status: 'warn', message: expect.stringContaining('rclone') });
+    expect(results[1]).toMatchObject({
+      id: 'node.tools.optional',
+      status: 'warn',
+      message: expect.stringContaining('rclone'),
+    });
     expect(OPTIONAL_TOOLS).toEqual(expect.arrayContaining(['s3fs', 'fusermount', 'xfs_growfs', 'udevadm']));
   });
 });
@@ -89,18 +103,30 @@ describe('checkSupervisorSocket', () => {
   };
 
   it('fails when nothing listens on the socket', async () => {
-    expect(await checkSupervisorSocket(join(dir, 'absent.sock'))).toMatchObject({ status: 'fail', hint: expect.any(String) });
+    expect(await checkSupervisorSocket(join(dir, 'absent.sock'))).toMatchObject({
+      status: 'fail',
+      hint: expect.any(String),
+    });
   });
 
   it('passes when the supervisor answers list with live mounts', async () => {
     const path = join(dir, 'supervisor.sock');
-    await serve(path, { ok: true, mounts: [{ volumeId: 'v', target: '/t', mounter: 's3fs', state: 'alive', restarts: 0 }] });
-    expect(await checkSupervisorSocket(path)).toMatchObject({ status: 'pass', message: expect.stringContaining('1 mounts (1 alive') });
+    await serve(path, {
+      ok: true,
+      mounts: [{ volumeId: 'v', target: '/t', mounter: 's3fs', state: 'alive', restarts: 0 }],
+    });
+    expect(await checkSupervisorSocket(path)).toMatchObject({
+      status: 'pass',
+      message: expect.stringContaining('1 mounts (1 alive'),
+    });
   });
 
   it('warns when a mount is dead', async () => {
     const path = join(dir, 'supervisor.sock');
-    await serve(path, { ok: true, mounts: [{ volumeId: 'v', target: '/t', mounter: 'rclone', state: 'dead', restarts: 3 }] });
+    await serve(path, {
+      ok: true,
+      mounts: [{ volumeId: 'v', target: '/t', mounter: 'rclone', state: 'dead', restarts: 3 }],
+    });
     expect((await checkSupervisorSocket(path)).status).toBe('warn');
   });
 });
@@ -108,17 +134,45 @@ describe('checkSupervisorSocket', () => {
 describe('parseDoctorArgs', () => {
   it('reads every flag, repeated lists and bare booleans', () => {
     const o = parseDoctorArgs([
-      '--cloud-config=/a', '--cloud-config', '/b', '--cloud-name', 'x', '--node-id', 'n1', '--metadata-url=http://m',
-      '--by-id-dir', '/d', '--kubelet-dir', '/k', '--supervisor-socket', '/s', '--json', '--skip-node', '--skip-cloud=false',
+      '--cloud-config=/a',
+      '--cloud-config',
+      '/b',
+      '--cloud-name',
+      'x',
+      '--node-id',
+      'n1',
+      '--metadata-url=http://m',
+      '--by-id-dir',
+      '/d',
+      '--kubelet-dir',
+      '/k',
+      '--supervisor-socket',
+      '/s',
+      '--json',
+      '--skip-node',
+      '--skip-cloud=false',
     ]);
     expect(o).toEqual({
-      cloudConfig: ['/a', '/b'], cloudNames: ['x'], nodeId: 'n1', metadataUrl: 'http://m', byIdDir: '/d', kubeletDir: '/k',
-      supervisorSocket: '/s', json: true, skipNode: true, skipCloud: false,
+      cloudConfig: ['/a', '/b'],
+      cloudNames: ['x'],
+      nodeId: 'n1',
+      metadataUrl: 'http://m',
+      byIdDir: '/d',
+      kubeletDir: '/k',
+      supervisorSocket: '/s',
+      json: true,
+      skipNode: true,
+      skipCloud: false,
     });
   });
 
-  it('defaults to the plugin\'s paths and the [Global] cloud', () => {
-    expect(parseDoctorArgs([])).toMatchObject({ cloudNames: [''], byIdDir: '/dev/disk/by-id', kubeletDir: '/var/lib/kubelet', json: false });
+  it("defaults to the plugin's paths and the [Global] cloud", () => {
+    expect(parseDoctorArgs([])).toMatchObject({
+      cloudNames: [''],
+      byIdDir: '/dev/disk/by-id',
+      kubeletDir: '/var/lib/kubelet',
+      json: false,
+    });
   });
 
   it.each([[['--bogus']], [['--node-id']], [['stray']], [['--json=maybe']]])('rejects %j with a UsageError', (argv) => {

@@ -24,16 +24,28 @@ describeIf('e2e: faults through kubelet and the kubernetes-csi sidecars', NEEDS,
   const ns = `e2e-f-${randomBytes(3).toString('hex')}`;
   const kc = (args: string[]) => kubectl(s.env.KUBECONFIG, args);
   const claimPod = async (name: string) => {
-    await s.api.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: {
-      metadata: { name }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: SC, resources: { requests: { storage: '1Gi' } } },
-    } });
-    await s.api.core.createNamespacedPod({ namespace: ns, body: readerPod(name, name, s.env.KUBE_LOOPBACK_BUSYBOX) as never });
+    await s.api.core.createNamespacedPersistentVolumeClaim({
+      namespace: ns,
+      body: {
+        metadata: { name },
+        spec: { accessModes: ['ReadWriteOnce'], storageClassName: SC, resources: { requests: { storage: '1Gi' } } },
+      },
+    });
+    await s.api.core.createNamespacedPod({
+      namespace: ns,
+      body: readerPod(name, name, s.env.KUBE_LOOPBACK_BUSYBOX) as never,
+    });
   };
 
   beforeAll(async () => {
     s = await startStack({ fuse: false });
     await kc(['create', 'namespace', ns]);
-    await kc(['delete', '--ignore-not-found', '-f', join(REPO, 'manifests', 'storageclasses', 'csi-cinder-sc-delete.yaml')]);
+    await kc([
+      'delete',
+      '--ignore-not-found',
+      '-f',
+      join(REPO, 'manifests', 'storageclasses', 'csi-cinder-sc-delete.yaml'),
+    ]);
     await kc(['apply', '-f', join(REPO, 'manifests', 'storageclasses', 'csi-cinder-sc-delete.yaml')]);
   }, 240_000);
 
@@ -42,10 +54,19 @@ describeIf('e2e: faults through kubelet and the kubernetes-csi sidecars', NEEDS,
     try {
       s.sim.clearFaults();
       await kc(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
-      await waitUntil(`namespace ${ns} and its PVs gone`, 120_000, async () => {
-        const left = (await s.api.core.listPersistentVolume()).items.filter((pv) => pv.spec?.claimRef?.namespace === ns);
-        return !(await readOrUndefined(() => s.api.core.readNamespace({ name: ns }))) && left.length === 0 ? true : undefined;
-      }, 500);
+      await waitUntil(
+        `namespace ${ns} and its PVs gone`,
+        120_000,
+        async () => {
+          const left = (await s.api.core.listPersistentVolume()).items.filter(
+            (pv) => pv.spec?.claimRef?.namespace === ns,
+          );
+          return !(await readOrUndefined(() => s.api.core.readNamespace({ name: ns }))) && left.length === 0
+            ? true
+            : undefined;
+        },
+        500,
+      );
       await waitUntil('no Cinder volume', 60_000, async () => (s.sim.listVolumes().length === 0 ? true : undefined));
     } finally {
       await s.stop();
@@ -57,9 +78,16 @@ describeIf('e2e: faults through kubelet and the kubernetes-csi sidecars', NEEDS,
     s.sim.injectFault('nova.attachment.create', { kind: 'delay', delayMs: 8_000 });
     const before = s.sim.counters()['nova.attachment.create'] ?? 0;
     await claimPod('killed');
-    await waitUntil('the attach request in flight', 60_000, async () => ((s.sim.counters()['nova.attachment.create'] ?? 0) > before ? true : undefined), 100);
+    await waitUntil(
+      'the attach request in flight',
+      60_000,
+      async () => ((s.sim.counters()['nova.attachment.create'] ?? 0) > before ? true : undefined),
+      100,
+    );
     const pv = await boundPv(s.api, ns, 'killed');
-    const va = (await s.api.storage.listVolumeAttachment()).items.find((v) => v.spec.source.persistentVolumeName === pv.metadata!.name);
+    const va = (await s.api.storage.listVolumeAttachment()).items.find(
+      (v) => v.spec.source.persistentVolumeName === pv.metadata!.name,
+    );
     expect(va?.status?.attached ?? false).toBe(false);
     const old = s.procs.get('controller')!;
     await old.kill();
@@ -72,13 +100,19 @@ describeIf('e2e: faults through kubelet and the kubernetes-csi sidecars', NEEDS,
     expect((await podExec(s, ns, 'killed', ['sh', '-c', 'echo ok > /data/f && cat /data/f'])).trim()).toBe('ok');
   }, 180_000);
 
-  it('a Cinder create ending in error shows as a ProvisioningFailed event with the driver\'s message; the retry provisions', async () => {
+  it("a Cinder create ending in error shows as a ProvisioningFailed event with the driver's message; the retry provisions", async () => {
     const fault = 'Volume driver reported an error: e2e injected backend failure';
     s.sim.failNextVolumeCreate(undefined, fault);
     await claimPod('doomed');
-    const failed = await waitUntil('the ProvisioningFailed event', 90_000, async () => (await eventsOf(s.api, ns, 'PersistentVolumeClaim', 'doomed')).find((e) => e.reason === 'ProvisioningFailed'));
+    const failed = await waitUntil('the ProvisioningFailed event', 90_000, async () =>
+      (await eventsOf(s.api, ns, 'PersistentVolumeClaim', 'doomed')).find((e) => e.reason === 'ProvisioningFailed'),
+    );
     expect(failed.type).toBe('Warning');
-    expect(failed.message).toMatch(new RegExp(`rpc error: code = Internal desc = Cinder could not create volume [0-9a-f-]+ \\(status error: ${fault}\\); it was deleted so a retry starts afresh`));
+    expect(failed.message).toMatch(
+      new RegExp(
+        `rpc error: code = Internal desc = Cinder could not create volume [0-9a-f-]+ \\(status error: ${fault}\\); it was deleted so a retry starts afresh`,
+      ),
+    );
     // The fault was one-shot: csi-provisioner retries and the pod runs; the errored volume is gone.
     await waitPodReady(s.api, ns, 'doomed', 120_000);
     expect(s.sim.listVolumes().filter((v) => v.status === 'error')).toEqual([]);
@@ -92,7 +126,10 @@ describeIf('e2e: faults through kubelet and the kubernetes-csi sidecars', NEEDS,
     s.sim.injectFault('keystone.*', { kind: 'http-status', status: 503, times: Infinity });
     const start = Date.now();
     const m = k8s();
-    await s.api.apps.patchNamespacedStatefulSetScale({ name: 'outage', namespace: ns, body: { spec: { replicas: 2 } } }, m.setHeaderOptions('Content-Type', m.PatchStrategy.MergePatch));
+    await s.api.apps.patchNamespacedStatefulSetScale(
+      { name: 'outage', namespace: ns, body: { spec: { replicas: 2 } } },
+      m.setHeaderOptions('Content-Type', m.PatchStrategy.MergePatch),
+    );
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     // During the outage nothing was provisioned and no pod ran, and nothing gave up for good: both claims wait.
     for (const i of [0, 1]) {
@@ -102,13 +139,18 @@ describeIf('e2e: faults through kubelet and the kubernetes-csi sidecars', NEEDS,
     s.sim.clearFaults();
     for (const i of [0, 1]) await waitPodReady(s.api, ns, `outage-${i}`, 120_000);
     const total = Date.now() - start;
-    for (const i of [0, 1]) expect((await podExec(s, ns, `outage-${i}`, ['cat', '/data/hostname'])).trim()).toBe(`outage-${i}`);
+    for (const i of [0, 1])
+      expect((await podExec(s, ns, `outage-${i}`, ['cat', '/data/hostname'])).trim()).toBe(`outage-${i}`);
     // Delayed by the outage, then at the pace of a normal scale-up (the sidecars' retry backoff included).
     expect(total).toBeGreaterThan(OUTAGE_MS);
     expect(total).toBeLessThan(OUTAGE_MS + 90_000);
     expect(s.sim.listVolumes().filter((v) => v.status === 'error')).toEqual([]);
     // The driver never restarted: its Probe does not depend on Keystone.
     for (const p of ['controller', 'node']) expect(s.procs.get(p)!.child.exitCode).toBeNull();
-    expect((await s.api.storage.listVolumeAttachment()).items.filter((v) => v.spec.attacher === DRIVER && !v.status?.attached)).toEqual([]);
+    expect(
+      (await s.api.storage.listVolumeAttachment()).items.filter(
+        (v) => v.spec.attacher === DRIVER && !v.status?.attached,
+      ),
+    ).toEqual([]);
   }, 300_000);
 });

@@ -38,11 +38,22 @@ describeIf('createFuseMounts', { root: true, fuse: true, commands: ['s3fs', 'fus
     try {
       const target = join(kubeletDir, 'plugins', 'demo', 'globalmount');
       const spec: MountSpec = {
-        volumeId: 'obj1:s3:demo:', target, mounter: 's3fs', provider: 's3', bucket: 'demo', prefix: '', endpoint: s3.endpoint,
-        region: 'us-east-1', pathStyle: true, options: [], readOnly: false,
+        volumeId: 'obj1:s3:demo:',
+        target,
+        mounter: 's3fs',
+        provider: 's3',
+        bucket: 'demo',
+        prefix: '',
+        endpoint: s3.endpoint,
+        region: 'us-east-1',
+        pathStyle: true,
+        options: [],
+        readOnly: false,
       };
       const creds = { kind: 's3' as const, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-      await expect(m.service.mount({ ...spec, target: join(dir, 'outside') }, creds)).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+      await expect(m.service.mount({ ...spec, target: join(dir, 'outside') }, creds)).rejects.toMatchObject({
+        code: Status.INVALID_ARGUMENT,
+      });
       await m.service.mount(spec, creds);
       await writeFile(join(target, 'demo.txt'), 'demo');
       await waitUntil('object', async () => (await getObject(s3.endpoint, 'demo', 'demo.txt')) ?? undefined, 10_000);

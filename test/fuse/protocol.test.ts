@@ -17,8 +17,17 @@ import { SOCKET_MODE, SupervisorServer } from '../../src/fuse/supervisor-server'
 
 const KUBELET = '/var/lib/kubelet';
 const good = {
-  volumeId: 'obj1:s3:b:', target: `${KUBELET}/plugins/x/globalmount`, mounter: 's3fs', provider: 's3', bucket: 'b', prefix: '',
-  endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', pathStyle: true, options: [], readOnly: false,
+  volumeId: 'obj1:s3:b:',
+  target: `${KUBELET}/plugins/x/globalmount`,
+  mounter: 's3fs',
+  provider: 's3',
+  bucket: 'b',
+  prefix: '',
+  endpoint: 'http://127.0.0.1:9000',
+  region: 'us-east-1',
+  pathStyle: true,
+  options: [],
+  readOnly: false,
 };
 const FILES = { credentialFile: '/state/credentials/k', cacheDir: '/state/cache/k' };
 const codeOf = (fn: () => unknown) => {
@@ -50,12 +59,22 @@ describe('validateMountSpec', () => {
   });
 
   it('accepts a good spec and fills the defaults', () => {
-    expect(validateMountSpec({ ...good, region: '', pathStyle: undefined }, KUBELET)).toMatchObject({ region: 'us-east-1', pathStyle: true });
+    expect(validateMountSpec({ ...good, region: '', pathStyle: undefined }, KUBELET)).toMatchObject({
+      region: 'us-east-1',
+      pathStyle: true,
+    });
   });
 
   it('requires a complete Keystone credential set for swift', () => {
-    expect(codeOf(() => validateCredentials({ authUrl: 'http://k', username: 'u' }, 'swift')).code).toBe(Status.INVALID_ARGUMENT);
-    expect(validateCredentials({ authUrl: 'http://k', applicationCredentialId: 'i', applicationCredentialSecret: 's' }, 'swift').kind).toBe('swift');
+    expect(codeOf(() => validateCredentials({ authUrl: 'http://k', username: 'u' }, 'swift')).code).toBe(
+      Status.INVALID_ARGUMENT,
+    );
+    expect(
+      validateCredentials(
+        { authUrl: 'http://k', applicationCredentialId: 'i', applicationCredentialSecret: 's' },
+        'swift',
+      ).kind,
+    ).toBe('swift');
   });
 });
 
@@ -79,28 +98,70 @@ describe('daemonCommand', () => {
     ['rclone', 'vfs-read-chunk-size=on'],
     ['rclone', 'async-read=maybe'],
   ])('%s refuses the speed option with a bad value %s', (mounter, option) => {
-    expect(codeOf(() => daemonCommand(spec({ mounter: mounter as 's3fs', options: [option] }), FILES)).code).toBe(Status.INVALID_ARGUMENT);
+    expect(codeOf(() => daemonCommand(spec({ mounter: mounter as 's3fs', options: [option] }), FILES)).code).toBe(
+      Status.INVALID_ARGUMENT,
+    );
   });
 
   it('passes the speed options a StorageClass may choose (docs/benchmarks.md) onto the command line', () => {
     const s = daemonCommand(spec({ options: ['multipart_size=1024', 'nomultipart', 'parallel_count=10'] }), FILES);
     expect(s.args).toEqual(expect.arrayContaining(['multipart_size=1024', 'nomultipart', 'parallel_count=10']));
-    const r = daemonCommand(spec({ mounter: 'rclone', options: ['s3-upload-cutoff=1G', 's3-disable-checksum', 'vfs-read-chunk-size=off', 'vfs-cache-mode=off'] }), FILES);
-    expect(r.args).toEqual(expect.arrayContaining(['--s3-upload-cutoff=1G', '--s3-disable-checksum', '--vfs-read-chunk-size=off', '--vfs-cache-mode=off']));
+    const r = daemonCommand(
+      spec({
+        mounter: 'rclone',
+        options: ['s3-upload-cutoff=1G', 's3-disable-checksum', 'vfs-read-chunk-size=off', 'vfs-cache-mode=off'],
+      }),
+      FILES,
+    );
+    expect(r.args).toEqual(
+      expect.arrayContaining([
+        '--s3-upload-cutoff=1G',
+        '--s3-disable-checksum',
+        '--vfs-read-chunk-size=off',
+        '--vfs-cache-mode=off',
+      ]),
+    );
     // The StorageClass's cache mode replaces the default rather than adding a second, conflicting flag.
     expect(r.args.filter((a) => a.startsWith('--vfs-cache-mode'))).toEqual(['--vfs-cache-mode=off']);
   });
 
   it('s3fs: prefix as bucket:/path, ownership options, credentials only by file', () => {
-    const c = daemonCommand(spec({ prefix: 'pvc-1/', uid: 10, gid: 20, umask: '0007', readOnly: true, options: ['parallel_count=8'] }), FILES);
+    const c = daemonCommand(
+      spec({ prefix: 'pvc-1/', uid: 10, gid: 20, umask: '0007', readOnly: true, options: ['parallel_count=8'] }),
+      FILES,
+    );
     expect(c.command).toBe('s3fs');
     expect(c.args.slice(0, 3)).toEqual(['b:/pvc-1', good.target, '-f']);
-    expect(c.args).toEqual(expect.arrayContaining(['passwd_file=/state/credentials/k', 'allow_other', 'uid=10', 'gid=20', 'umask=0007', 'ro', 'parallel_count=8']));
+    expect(c.args).toEqual(
+      expect.arrayContaining([
+        'passwd_file=/state/credentials/k',
+        'allow_other',
+        'uid=10',
+        'gid=20',
+        'umask=0007',
+        'ro',
+        'parallel_count=8',
+      ]),
+    );
   });
 
   it('rclone: remote path with prefix, enforced permissions, AWS_CA_BUNDLE removed', () => {
-    const c = daemonCommand(spec({ mounter: 'rclone', prefix: 'pvc-1/', uid: 10, umask: '0007', options: ['vfs-write-back=0s'] }), FILES);
-    expect(c.args).toEqual(expect.arrayContaining(['--config', FILES.credentialFile, 'vol:b/pvc-1/', '--allow-other', '--default-permissions', '--uid', '10', '--vfs-write-back=0s']));
+    const c = daemonCommand(
+      spec({ mounter: 'rclone', prefix: 'pvc-1/', uid: 10, umask: '0007', options: ['vfs-write-back=0s'] }),
+      FILES,
+    );
+    expect(c.args).toEqual(
+      expect.arrayContaining([
+        '--config',
+        FILES.credentialFile,
+        'vol:b/pvc-1/',
+        '--allow-other',
+        '--default-permissions',
+        '--uid',
+        '10',
+        '--vfs-write-back=0s',
+      ]),
+    );
     expect('AWS_CA_BUNDLE' in c.env && c.env.AWS_CA_BUNDLE === undefined).toBe(true);
   });
 
@@ -140,7 +201,11 @@ describe('SupervisorServer', () => {
   let client: SupervisorClient;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fuse-srv-'));
-    const supervisor = new FuseSupervisor({ stateDir: join(dir, 'state'), kubeletDir: join(dir, 'kubelet'), log: silentLogger });
+    const supervisor = new FuseSupervisor({
+      stateDir: join(dir, 'state'),
+      kubeletDir: join(dir, 'kubelet'),
+      log: silentLogger,
+    });
     await supervisor.start();
     server = new SupervisorServer({ supervisor, socketPath: join(dir, 's.sock'), log: silentLogger });
     await server.listen();
@@ -164,7 +229,8 @@ describe('SupervisorServer', () => {
   ])('answers mount with %s with INVALID_ARGUMENT', async (_n, patch, field) => {
     const spec = { ...good, target: join(dir, 'kubelet', 'plugins', 'v', 'globalmount'), ...patch } as MountSpec;
     await expect(client.mount(spec, { kind: 's3', accessKeyId: 'a', secretAccessKey: 'b' })).rejects.toMatchObject({
-      code: Status.INVALID_ARGUMENT, details: expect.stringContaining(field),
+      code: Status.INVALID_ARGUMENT,
+      details: expect.stringContaining(field),
     });
   });
 
@@ -175,6 +241,8 @@ describe('SupervisorServer', () => {
   });
 
   it('a client of a missing socket gets UNAVAILABLE', async () => {
-    await expect(new SupervisorClient(join(dir, 'none.sock')).list()).rejects.toMatchObject({ code: Status.UNAVAILABLE });
+    await expect(new SupervisorClient(join(dir, 'none.sock')).list()).rejects.toMatchObject({
+      code: Status.UNAVAILABLE,
+    });
   });
 });

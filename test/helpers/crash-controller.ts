@@ -28,7 +28,9 @@ export async function startCrashControllerWorld(simOpts: SimulatorOptions): Prom
   const sim = await startSimulator({ devicePlane: false, ...simOpts });
   const confFile = join(dir, 'cloud.conf');
   await writeFile(confFile, sim.cloudConf(), { mode: 0o600 });
-  const cloud = createCloudClients(parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true }).clouds.get('')!);
+  const cloud = createCloudClients(
+    parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true }).clouds.get('')!,
+  );
   const socket = join(dir, 'csi.sock');
   const running = new Set<PluginProcess>();
 

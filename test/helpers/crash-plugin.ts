@@ -15,14 +15,18 @@ const POLL_MS = 10;
 
 export interface PluginProcess {
   child: TsChild;
-   
+
   call<T = any>(rpc: string, req: object, deadlineMs?: number): Promise<T>;
   /** SIGKILL, no drain, as an OOM kill or a node losing power; `group` also kills the commands it runs. */
   kill(opts?: { group?: boolean }): Promise<void>;
 }
 
 /** Starts the plugin with `flags` (plus --endpoint) and resolves once Identity.Probe answers on `socket`. */
-export async function startPluginProcess(socket: string, flags: string[], service: CsiServiceName): Promise<PluginProcess> {
+export async function startPluginProcess(
+  socket: string,
+  flags: string[],
+  service: CsiServiceName,
+): Promise<PluginProcess> {
   const child = startTsChild(CHILD, [JSON.stringify([`--endpoint=unix://${socket}`, ...flags])]);
   const main = makeClient(service, `unix://${socket}`);
   const end = Date.now() + START_LIMIT_MS;
@@ -33,7 +37,10 @@ export async function startPluginProcess(socket: string, flags: string[], servic
       throw new Error(`plugin exited during start: ${child.output()}`);
     }
     const probe: CsiClient = makeClient('Identity', `unix://${socket}`);
-    const ok = await callUnary(probe, 'Probe', {}, { deadline: Date.now() + 500 }).then(() => true, () => false);
+    const ok = await callUnary(probe, 'Probe', {}, { deadline: Date.now() + 500 }).then(
+      () => true,
+      () => false,
+    );
     probe.close();
     if (ok) break;
     if (Date.now() > end) {
@@ -54,7 +61,9 @@ export async function startPluginProcess(socket: string, flags: string[], servic
 }
 
 /** Pids and argv of the running processes whose argv matches `match`. */
-export async function findProcesses(match: (argv: string[]) => boolean): Promise<Array<{ pid: number; argv: string[] }>> {
+export async function findProcesses(
+  match: (argv: string[]) => boolean,
+): Promise<Array<{ pid: number; argv: string[] }>> {
   const found: Array<{ pid: number; argv: string[] }> = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;

@@ -27,7 +27,9 @@ export async function slowDisk(device: string, bytesPerSecond: number): Promise<
     root = V1_ROOT;
     await mkdir(join(root, name));
     await writeFile(join(root, name, 'blkio.throttle.write_bps_device'), `${major}:${minor} ${bytesPerSecond}`);
-  } else if ((await readFile(join(V2_ROOT, 'cgroup.controllers'), 'utf8').catch(() => '')).split(/\s+/).includes('io')) {
+  } else if (
+    (await readFile(join(V2_ROOT, 'cgroup.controllers'), 'utf8').catch(() => '')).split(/\s+/).includes('io')
+  ) {
     root = V2_ROOT;
     await writeFile(join(root, 'cgroup.subtree_control'), '+io');
     await mkdir(join(root, name));

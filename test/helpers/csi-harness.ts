@@ -12,7 +12,12 @@ export interface CsiHarness {
   socket: string;
   server: CsiServer;
   sink: LogSink;
-  call<T = Record<string, unknown>>(service: CsiServiceName, rpc: string, request?: object, deadlineMs?: number): Promise<T>;
+  call<T = Record<string, unknown>>(
+    service: CsiServiceName,
+    rpc: string,
+    request?: object,
+    deadlineMs?: number,
+  ): Promise<T>;
   client(service: CsiServiceName): CsiClient;
   close(): Promise<void>;
 }
@@ -26,7 +31,13 @@ export async function startHarness(services: ServiceBinding[], opts: HarnessOpti
   const dir = mkdtempSync(join(tmpdir(), 'csi-'));
   const socket = join(dir, 'csi.sock');
   const sink = logSink();
-  const server = new CsiServer({ endpoint: `unix://${socket}`, log: sink.log, services, stripSecrets, observer: opts.observer });
+  const server = new CsiServer({
+    endpoint: `unix://${socket}`,
+    log: sink.log,
+    services,
+    stripSecrets,
+    observer: opts.observer,
+  });
   await server.start();
   const clients = new Map<CsiServiceName, CsiClient>();
   const client = (s: CsiServiceName) => {

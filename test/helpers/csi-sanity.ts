@@ -16,7 +16,11 @@ export const REPO_ROOT = resolve(__dirname, '..', '..');
  * level up. CSI_SANITY overrides both.
  */
 export function csiSanityPath(): string | undefined {
-  const candidates = [process.env.CSI_SANITY, join(REPO_ROOT, '..', 'shared', 'tools', 'csi-sanity'), join(REPO_ROOT, '..', '..', 'shared', 'tools', 'csi-sanity')];
+  const candidates = [
+    process.env.CSI_SANITY,
+    join(REPO_ROOT, '..', 'shared', 'tools', 'csi-sanity'),
+    join(REPO_ROOT, '..', '..', 'shared', 'tools', 'csi-sanity'),
+  ];
   return candidates.find((c): c is string => !!c && existsSync(c));
 }
 
@@ -43,7 +47,8 @@ const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"'
 
 function unescapeXml(s: string): string {
   return s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) => {
-    if (e[0] === '#') return String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : Number(e.slice(1)));
+    if (e[0] === '#')
+      return String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : Number(e.slice(1)));
     return ENTITIES[e] ?? m;
   });
 }
@@ -62,7 +67,14 @@ export function parseJunit(xml: string): SpecOutcome[] {
     const name = attr('name');
     const declared = attr('status');
     let status: SpecStatus;
-    if (/<(failure|error)\b/.test(body) || declared === 'failed' || declared === 'panicked' || declared === 'interrupted' || declared === 'timedout') status = 'failed';
+    if (
+      /<(failure|error)\b/.test(body) ||
+      declared === 'failed' ||
+      declared === 'panicked' ||
+      declared === 'interrupted' ||
+      declared === 'timedout'
+    )
+      status = 'failed';
     else if (declared === 'pending') status = 'pending';
     else if (/<skipped\b/.test(body) || declared === 'skipped') status = 'skipped';
     else status = 'passed';
@@ -92,7 +104,8 @@ export interface SanityOptions {
 export async function runCsiSanity(o: SanityOptions): Promise<SanityRun> {
   const bin = csiSanityPath();
   if (!bin) throw new Error('csi-sanity not found (../shared/tools/csi-sanity or $CSI_SANITY)');
-  const seed = o.seed ?? (process.env.CSI_SANITY_SEED ? Number(process.env.CSI_SANITY_SEED) : randomInt(1, 2 ** 31 - 1));
+  const seed =
+    o.seed ?? (process.env.CSI_SANITY_SEED ? Number(process.env.CSI_SANITY_SEED) : randomInt(1, 2 ** 31 - 1));
   o.onSeed?.(seed);
   const argv = [
     `--csi.endpoint=${o.endpoint}`,
@@ -122,8 +135,16 @@ export async function runCsiSanity(o: SanityOptions): Promise<SanityRun> {
 }
 
 /** Counts and the names of what did not pass, for assertions that print what went wrong. */
-export function summarize(run: SanityRun): { ran: number; passed: number; failed: string[]; skipped: string[]; pending: string[] } {
-  const failed = run.specs.filter((s) => s.status === 'failed').map((s) => `${s.name}\n    ${s.message.split('\n').slice(0, 6).join('\n    ')}`);
+export function summarize(run: SanityRun): {
+  ran: number;
+  passed: number;
+  failed: string[];
+  skipped: string[];
+  pending: string[];
+} {
+  const failed = run.specs
+    .filter((s) => s.status === 'failed')
+    .map((s) => `${s.name}\n    ${s.message.split('\n').slice(0, 6).join('\n    ')}`);
   const skipped = run.specs.filter((s) => s.status === 'skipped').map((s) => s.name);
   const pending = run.specs.filter((s) => s.status === 'pending').map((s) => s.name);
   const ran = run.specs.filter((s) => s.status === 'passed' || s.status === 'failed').length;

@@ -10,7 +10,11 @@ import { SupervisorClient } from '../../src/fuse/supervisor-client';
 import { createLogger } from '../../src/log';
 import { KernelNodeMounter } from '../../src/mount/node-mounter';
 
-const args = JSON.parse(process.argv[process.argv.length - 1]) as { csiSocket: string; supervisorSocket: string; kubeletDir: string };
+const args = JSON.parse(process.argv[process.argv.length - 1]) as {
+  csiSocket: string;
+  supervisorSocket: string;
+  kubeletDir: string;
+};
 
 async function main(): Promise<void> {
   const log = createLogger({ level: 'info' });
@@ -27,7 +31,10 @@ async function main(): Promise<void> {
     fuse: new SupervisorClient(args.supervisorSocket),
   });
   const server = new CsiServer({
-    endpoint: `unix://${args.csiSocket}`, log, stripSecrets, services: [{ definition: loadCsiProto().NodeService, handlers }],
+    endpoint: `unix://${args.csiSocket}`,
+    log,
+    stripSecrets,
+    services: [{ definition: loadCsiProto().NodeService, handlers }],
   });
   await server.start();
   process.stdout.write(`ready:${process.pid}\n`);

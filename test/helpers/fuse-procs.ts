@@ -13,7 +13,6 @@ const ROOT = join(__dirname, '..', '..');
 /** Loading typescript and transpiling the imports takes a few seconds on 2 cores. */
 const START_WAIT_MS = 30_000;
 
-
 export interface Proc {
   proc: ChildProcess;
   pid: number;
@@ -35,7 +34,11 @@ function track(proc: ChildProcess): Proc {
   };
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = START_WAIT_MS): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  ms = START_WAIT_MS,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await check();
@@ -87,13 +90,25 @@ export interface SupervisorProc extends Proc {
 }
 
 /** Starts `cinder-csi-plugin fuse-supervisor` (from source) and waits until it answers `list`. */
-export async function startSupervisorProcess(o: { socket: string; stateDir: string; kubeletDir: string; logFile: string }): Promise<SupervisorProc> {
-  const p = spawnTs('fuse-supervisor-child.ts', ['--socket', o.socket, '--state-dir', o.stateDir, '--kubelet-dir', o.kubeletDir], o.logFile);
+export async function startSupervisorProcess(o: {
+  socket: string;
+  stateDir: string;
+  kubeletDir: string;
+  logFile: string;
+}): Promise<SupervisorProc> {
+  const p = spawnTs(
+    'fuse-supervisor-child.ts',
+    ['--socket', o.socket, '--state-dir', o.stateDir, '--kubelet-dir', o.kubeletDir],
+    o.logFile,
+  );
   const client = new SupervisorClient(o.socket, 5_000);
   await until('supervisor socket', async () => {
     if (p.proc.exitCode !== null) throw new Error(`supervisor exited: ${readFileSync(o.logFile, 'utf8').slice(-500)}`);
     if (!existsSync(o.socket)) return undefined;
-    return client.list().then(() => true, () => undefined);
+    return client.list().then(
+      () => true,
+      () => undefined,
+    );
   });
   return { ...p, client };
 }

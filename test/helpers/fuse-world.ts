@@ -14,7 +14,13 @@ import { silentLogger } from '../../src/log';
 import { readMountInfo } from '../../src/mount/mountinfo';
 import { KernelNodeMounter } from '../../src/mount/node-mounter';
 import { startHarness, type CsiHarness } from './csi-harness';
-import { pidsMentioning, startS3rverProcess, startSupervisorProcess, type Proc, type SupervisorProc } from './fuse-procs';
+import {
+  pidsMentioning,
+  startS3rverProcess,
+  startSupervisorProcess,
+  type Proc,
+  type SupervisorProc,
+} from './fuse-procs';
 
 export const execAsync = promisify(execFileCb);
 /** s3rver's only key pair. */
@@ -29,7 +35,7 @@ export interface FuseWorld {
   s3: Proc & { endpoint: string };
   supervisor: SupervisorProc;
   h: CsiHarness;
-   
+
   call<T = any>(rpc: string, req?: object): Promise<T>;
   path(name: string): string;
   /** Kills the supervisor (SIGKILL) and starts a new one on the same socket and state dir. */
@@ -69,7 +75,13 @@ export async function startFuseWorld(buckets: string[]): Promise<FuseWorld> {
   };
   const h = await startHarness([{ definition: loadCsiProto().NodeService, handlers: nodeHandlers(deps) }]);
   return {
-    dir, kubeletDir, stateDir, socket, supervisorLog, s3, h,
+    dir,
+    kubeletDir,
+    stateDir,
+    socket,
+    supervisorLog,
+    s3,
+    h,
     get supervisor() {
       return world.supervisor;
     },
@@ -93,7 +105,9 @@ export async function startFuseWorld(buckets: string[]): Promise<FuseWorld> {
 export async function cleanupUnder(dir: string): Promise<void> {
   const mounts = (await readMountInfo().catch(() => [])).filter((m) => m.mountPoint.startsWith(`${dir}/`));
   for (const m of mounts.reverse()) {
-    await execAsync('fusermount', ['-uz', m.mountPoint]).catch(() => execAsync('umount', ['-l', m.mountPoint])).catch(() => undefined);
+    await execAsync('fusermount', ['-uz', m.mountPoint])
+      .catch(() => execAsync('umount', ['-l', m.mountPoint]))
+      .catch(() => undefined);
   }
   for (const pid of pidsMentioning(dir)) {
     try {
@@ -107,7 +121,9 @@ export async function cleanupUnder(dir: string): Promise<void> {
 /** Runs `argv` as uid/gid `id` with no supplementary groups; resolves with exit code and output. */
 export async function runAs(id: number, argv: string[]): Promise<{ code: number; out: string }> {
   try {
-    const r = await execAsync('setpriv', [`--reuid=${id}`, `--regid=${id}`, '--clear-groups', ...argv], { timeout: 20_000 });
+    const r = await execAsync('setpriv', [`--reuid=${id}`, `--regid=${id}`, '--clear-groups', ...argv], {
+      timeout: 20_000,
+    });
     return { code: 0, out: r.stdout + r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };

@@ -51,15 +51,53 @@ export const HUGE_MAP_ENTRIES = 10_000;
 
 /** Strings every field may get, whatever its name: empty, unicode, control bytes, traversal, huge. */
 export const COMMON_STRINGS: readonly string[] = [
-  '', 'x', ' ', 'a'.repeat(4097), '\0', 'a\0b', '\u202e\u0000\uffff', '💥ñ中文\u0301', '\ud800', '%00%2e%2e%2f',
-  '../../etc', '../../../../../../etc/passwd', '/etc', '/', '.', '..', 'a/b', '/a/b/../../..', '${HOME}', '$(reboot)',
-  '`id`', 'a;rm -rf /', '-o', '--help', 'null', 'undefined', '{}', '[]', '\n\r\t', 'true', '-1',
+  '',
+  'x',
+  ' ',
+  'a'.repeat(4097),
+  '\0',
+  'a\0b',
+  '\u202e\u0000\uffff',
+  '💥ñ中文\u0301',
+  '\ud800',
+  '%00%2e%2e%2f',
+  '../../etc',
+  '../../../../../../etc/passwd',
+  '/etc',
+  '/',
+  '.',
+  '..',
+  'a/b',
+  '/a/b/../../..',
+  '${HOME}',
+  '$(reboot)',
+  '`id`',
+  'a;rm -rf /',
+  '-o',
+  '--help',
+  'null',
+  'undefined',
+  '{}',
+  '[]',
+  '\n\r\t',
+  'true',
+  '-1',
 ];
 
 /** Decimal int64 values at and beyond the edges. */
 export const INT64_STRINGS: readonly string[] = [
-  '0', '1', '-1', '1073741824', '1073741825', '-1073741824', '4096', '9223372036854775807', '-9223372036854775808',
-  '1099511627776', '10995116277760000', '4611686018427387904',
+  '0',
+  '1',
+  '-1',
+  '1073741824',
+  '1073741825',
+  '-1073741824',
+  '4096',
+  '9223372036854775807',
+  '-9223372036854775808',
+  '1099511627776',
+  '10995116277760000',
+  '4611686018427387904',
 ];
 
 function stringFor(field: protobuf.Field, rng: Rng, c: FuzzCorpus): string {
@@ -100,9 +138,14 @@ function scalarFor(field: protobuf.Field, rng: Rng, c: FuzzCorpus): unknown {
       return rng.chance(0.5);
     case 'bytes':
       return Buffer.from(Array.from({ length: rng.int(64) }, () => rng.int(256)));
-    case 'int64': case 'uint64': case 'sint64': case 'fixed64': case 'sfixed64':
+    case 'int64':
+    case 'uint64':
+    case 'sint64':
+    case 'fixed64':
+    case 'sfixed64':
       return rng.pick(c.int64s);
-    case 'double': case 'float':
+    case 'double':
+    case 'float':
       return rng.pick([0, -1, 1e308, Number.NaN, Number.POSITIVE_INFINITY, 0.5]);
     default:
       return rng.pick([0, -1, 1, 2147483647, -2147483648]);
@@ -139,7 +182,9 @@ function wrongTypeField(type: protobuf.Type, rng: Rng): Buffer {
       w.uint32((field.id << 3) | 0).uint64(rng.pick([0, 1, 0x7fffffff, 2 ** 40]));
       break;
     case 1: // a length-delimited field whose length runs past the end
-      w.uint32((field.id << 3) | 2).uint32(1_000_000).bytes(Buffer.from('short'));
+      w.uint32((field.id << 3) | 2)
+        .uint32(1_000_000)
+        .bytes(Buffer.from('short'));
       break;
     case 2: // fixed32/fixed64 where anything else is expected
       w.uint32((field.id << 3) | 5).fixed32(rng.int(2 ** 31));
@@ -154,7 +199,11 @@ function wrongTypeField(type: protobuf.Type, rng: Rng): Buffer {
 export type CaseKind = 'generated' | 'bitflip' | 'truncated' | 'wrong-wire-type' | 'random-bytes';
 
 /** Encodes `obj` as `type`, then maybe damages the bytes. Never throws: an unencodable object becomes random bytes. */
-export function encodeCase(type: protobuf.Type, obj: Record<string, unknown>, rng: Rng): { bytes: Buffer; kind: CaseKind } {
+export function encodeCase(
+  type: protobuf.Type,
+  obj: Record<string, unknown>,
+  rng: Rng,
+): { bytes: Buffer; kind: CaseKind } {
   const encode = (o: Record<string, unknown>) => {
     try {
       return Buffer.from(type.encode(type.fromObject(o)).finish());
@@ -173,6 +222,7 @@ export function encodeCase(type: protobuf.Type, obj: Record<string, unknown>, rn
     return { bytes: copy, kind: 'bitflip' };
   }
   if (r < 0.87 && bytes.length > 1) return { bytes: bytes.subarray(0, rng.int(bytes.length)), kind: 'truncated' };
-  if (r < 0.95 && type.fieldsArray.length > 0) return { bytes: Buffer.concat([bytes, wrongTypeField(type, rng)]), kind: 'wrong-wire-type' };
+  if (r < 0.95 && type.fieldsArray.length > 0)
+    return { bytes: Buffer.concat([bytes, wrongTypeField(type, rng)]), kind: 'wrong-wire-type' };
   return { bytes: Buffer.from(Array.from({ length: rng.int(200) }, () => rng.int(256))), kind: 'random-bytes' };
 }

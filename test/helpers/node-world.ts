@@ -47,7 +47,7 @@ export interface NodeWorld {
   calls: ExecCall[];
   sim?: Simulator;
   clients?: CloudClients;
-   
+
   call<T = any>(rpc: string, req?: object, deadlineMs?: number): Promise<T>;
   /** A path under the kubelet dir (not created). */
   path(name: string): string;
@@ -110,7 +110,13 @@ export async function startNodeWorld(o: NodeWorldOptions = {}): Promise<NodeWorl
   const h = await startHarness([{ definition: loadCsiProto().NodeService, handlers: nodeHandlers(deps) }]);
 
   const world: NodeWorld = {
-    dir, kubeletDir, byIdDir, h, calls, sim, clients,
+    dir,
+    kubeletDir,
+    byIdDir,
+    h,
+    calls,
+    sim,
+    clients,
     call: (rpc, req = {}, deadlineMs = 30_000) => h.call('Node', rpc, req, deadlineMs),
     path: (name) => join(kubeletDir, name),
     async attachedVolume(sizeGiB = 1) {
@@ -124,7 +130,9 @@ export async function startNodeWorld(o: NodeWorldOptions = {}): Promise<NodeWorl
     async extend(id, device, sizeGiB) {
       await clients!.cinder.extendVolume(id, sizeGiB);
       const tools = { exec: execFile, log: silentLogger };
-      await waitFor('device growth', async () => ((await deviceSizeBytes(tools, device)) >= sizeGiB * GIB ? true : undefined));
+      await waitFor('device growth', async () =>
+        (await deviceSizeBytes(tools, device)) >= sizeGiB * GIB ? true : undefined,
+      );
     },
     async close() {
       await h.close();

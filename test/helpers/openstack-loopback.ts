@@ -89,7 +89,10 @@ export interface CountingClients extends CloudClients {
 /** Real clients for `auth` with quick retries, recording every HTTP attempt through the onRequest hook. */
 export function loopbackClients(auth: CloudAuth): CountingClients {
   const events: RequestEvent[] = [];
-  const c = createCloudClients(auth, { onRequest: (e) => events.push(e), http: { retry: { initialMs: 50, maxDelayMs: 500 } } });
+  const c = createCloudClients(auth, {
+    onRequest: (e) => events.push(e),
+    http: { retry: { initialMs: 50, maxDelayMs: 500 } },
+  });
   return { ...c, events, count: (op) => events.filter((e) => e.operation === op).length };
 }
 
@@ -140,7 +143,9 @@ export async function waitGone(get: () => Promise<unknown>, timeoutMs = 60_000):
 /** The id of the ACTIVE fake-node-0 server of project demo (Nova listing; the client has no list call). */
 export async function fakeNodeId(c: CloudClients): Promise<string> {
   const base = await c.keystone.endpoint(['compute']);
-  const res = await fetch(`${base}/servers?name=^${FAKE_NODE_NAME}$`, { headers: { 'X-Auth-Token': await c.keystone.token(), Accept: 'application/json' } });
+  const res = await fetch(`${base}/servers?name=^${FAKE_NODE_NAME}$`, {
+    headers: { 'X-Auth-Token': await c.keystone.token(), Accept: 'application/json' },
+  });
   const servers = ((await res.json()) as { servers: Array<{ id: string; name: string }> }).servers;
   const s = servers.find((x) => x.name === FAKE_NODE_NAME);
   if (!s) throw new Error(`no ${FAKE_NODE_NAME} server in project demo (did up.sh finish?)`);
@@ -180,7 +185,11 @@ export class Cleanup {
     const { cinder, nova } = this.c;
     for (const id of this.volumes) {
       await attempt(`detach ${id}`, async () => {
-        const v = await recordVolume(cinder, id, (x) => !['creating', 'reserved', 'attaching', 'detaching', 'extending'].includes(x.status));
+        const v = await recordVolume(
+          cinder,
+          id,
+          (x) => !['creating', 'reserved', 'attaching', 'detaching', 'extending'].includes(x.status),
+        );
         for (const a of v.volume.attachments) await nova.detachVolume(a.server_id, id).catch(() => undefined);
         if (v.volume.attachments.length > 0) await recordVolume(cinder, id, (x) => x.status === 'available');
       });

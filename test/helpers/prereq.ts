@@ -9,7 +9,10 @@ export const IN_CI = process.env.CI === 'true';
 
 function has(cmd: string): boolean {
   try {
-    execFileSync('sh', ['-c', 'command -v "$0"', cmd], { stdio: 'ignore', env: { PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+    execFileSync('sh', ['-c', 'command -v "$0"', cmd], {
+      stdio: 'ignore',
+      env: { PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+    });
     return true;
   } catch {
     return false;
@@ -17,7 +20,13 @@ function has(cmd: string): boolean {
 }
 
 /** Returns the list of what is missing among the named prerequisites. */
-export function missingPrereqs(needs: { root?: boolean; loop?: boolean; fuse?: boolean; commands?: string[]; paths?: string[] }): string[] {
+export function missingPrereqs(needs: {
+  root?: boolean;
+  loop?: boolean;
+  fuse?: boolean;
+  commands?: string[];
+  paths?: string[];
+}): string[] {
   const missing: string[] = [];
   if (needs.root && process.getuid?.() !== 0) missing.push('root');
   if (needs.loop && !existsSync('/dev/loop-control')) missing.push('/dev/loop-control');
@@ -30,11 +39,7 @@ export function missingPrereqs(needs: { root?: boolean; loop?: boolean; fuse?: b
 /**
  * `describe` that runs when the prerequisites are there; otherwise skips locally and fails under CI.
  */
-export function describeIf(
-  name: string,
-  needs: Parameters<typeof missingPrereqs>[0],
-  body: () => void,
-): void {
+export function describeIf(name: string, needs: Parameters<typeof missingPrereqs>[0], body: () => void): void {
   const missing = missingPrereqs(needs);
   if (missing.length === 0) {
     describe(name, body);

@@ -53,7 +53,9 @@ export function referenceContainers(dir: string): ReferenceContainer[] {
     .filter((f) => dirname(f) === dir)
     .flatMap((f) => loadYaml(f).map((obj) => ({ file: f.slice(dir.length + 1), obj: obj as K8sObject })))
     .filter(({ obj }) => obj.kind === 'Deployment' || obj.kind === 'DaemonSet')
-    .flatMap(({ file, obj }) => (podSpec(obj).containers as any[]).map((container) => ({ file, workload: obj, container })));
+    .flatMap(({ file, obj }) =>
+      (podSpec(obj).containers as any[]).map((container) => ({ file, workload: obj, container })),
+    );
 }
 
 /**

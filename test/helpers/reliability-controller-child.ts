@@ -15,7 +15,15 @@ const gc = runInNewContext('gc') as () => void;
 
 async function main(): Promise<void> {
   const [endpoint, cloudConf] = process.argv.slice(2);
-  const flags = parseFlags(['--endpoint', endpoint, '--cloud-config', cloudConf, '--provide-node-service=false', '--log-level', 'error']);
+  const flags = parseFlags([
+    '--endpoint',
+    endpoint,
+    '--cloud-config',
+    cloudConf,
+    '--provide-node-service=false',
+    '--log-level',
+    'error',
+  ]);
   await startPlugin(flags, createLogger({ level: 'error' }));
   let n = 0;
   process.on('SIGUSR2', () => {

@@ -8,7 +8,11 @@ import type { Simulator, SimVolume } from '../../src/simulator';
 import { Api } from '../simulator/client';
 
 /** Codes external-provisioner/-attacher treat as "try again" rather than a final answer. */
-export const RETRIED_CODES: ReadonlySet<number> = new Set([status.ABORTED, status.DEADLINE_EXCEEDED, status.UNAVAILABLE]);
+export const RETRIED_CODES: ReadonlySet<number> = new Set([
+  status.ABORTED,
+  status.DEADLINE_EXCEEDED,
+  status.UNAVAILABLE,
+]);
 
 export interface SidecarRetry {
   /** Attempts in all, the first included; default 20. */

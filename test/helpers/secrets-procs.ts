@@ -38,7 +38,10 @@ export async function startPluginProcess(socket: string, args: string[], logFile
       async () => {
         if (!alive()) throw new Error(`plugin exited: ${log().slice(-1500)}`);
         if (!existsSync(socket)) return undefined;
-        return callUnary(client, 'Probe', {}, { deadline: Date.now() + 2_000 }).then(() => true, () => undefined);
+        return callUnary(client, 'Probe', {}, { deadline: Date.now() + 2_000 }).then(
+          () => true,
+          () => undefined,
+        );
       },
       PLUGIN_START_MS,
     );
@@ -54,18 +57,39 @@ export interface SupervisorChild extends Proc {
 }
 
 /** The `fuse-supervisor` subcommand (from source, through the same child script) at log level `level`. */
-export async function startSupervisorChild(
-  o: { socket: string; stateDir: string; kubeletDir: string; logFile: string; level?: string },
-): Promise<SupervisorChild> {
-  const args = ['fuse-supervisor', '--socket', o.socket, '--state-dir', o.stateDir, '--kubelet-dir', o.kubeletDir, '--log-level', o.level ?? 'debug'];
+export async function startSupervisorChild(o: {
+  socket: string;
+  stateDir: string;
+  kubeletDir: string;
+  logFile: string;
+  level?: string;
+}): Promise<SupervisorChild> {
+  const args = [
+    'fuse-supervisor',
+    '--socket',
+    o.socket,
+    '--state-dir',
+    o.stateDir,
+    '--kubelet-dir',
+    o.kubeletDir,
+    '--log-level',
+    o.level ?? 'debug',
+  ];
   const p = spawnTs('secrets-plugin-child.ts', args, o.logFile);
   const client = new SupervisorClient(o.socket, 5_000);
   const log = () => (existsSync(o.logFile) ? readFileSync(o.logFile, 'utf8') : '');
-  await waitUntil('supervisor socket', async () => {
-    if (p.proc.exitCode !== null) throw new Error(`supervisor exited: ${log().slice(-800)}`);
-    if (!existsSync(o.socket)) return undefined;
-    return client.list().then(() => true, () => undefined);
-  }, PLUGIN_START_MS);
+  await waitUntil(
+    'supervisor socket',
+    async () => {
+      if (p.proc.exitCode !== null) throw new Error(`supervisor exited: ${log().slice(-800)}`);
+      if (!existsSync(o.socket)) return undefined;
+      return client.list().then(
+        () => true,
+        () => undefined,
+      );
+    },
+    PLUGIN_START_MS,
+  );
   return { ...p, client, log };
 }
 
@@ -73,21 +97,30 @@ export async function startSupervisorChild(
  * s3rver in its own process that accepts `accessKey`/`secretKey` besides its built-in pair: s3rver keeps
  * key pairs in a registry on its account model, so the child adds one before it starts listening.
  */
-export async function startS3rverWithKeys(dir: string, accessKey: string, secretKey: string): Promise<Proc & { endpoint: string }> {
+export async function startS3rverWithKeys(
+  dir: string,
+  accessKey: string,
+  secretKey: string,
+): Promise<Proc & { endpoint: string }> {
   const script = `const S3rver = require('s3rver');
 require('s3rver/lib/models/account').DUMMY_ACCOUNT.createKeyPair(process.env.AK, process.env.SK);
 new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, vhostBuckets: false })
   .run().then((a) => process.stdout.write('port:' + a.port + '\\n'));`;
   // The keys travel in this child's environment, not its argv, so the ps probes never see them there.
   const proc = spawn(process.execPath, ['-e', script], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AK: accessKey, SK: secretKey },
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, AK: accessKey, SK: secretKey },
   });
   let out = '';
   proc.stdout!.on('data', (d) => (out += String(d)));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const port = await waitUntil('s3rver port', () => /port:(\d+)/.exec(out)?.[1]);
   return {
-    proc, pid: proc.pid!, exited, endpoint: `http://127.0.0.1:${port}`,
+    proc,
+    pid: proc.pid!,
+    exited,
+    endpoint: `http://127.0.0.1:${port}`,
     async kill() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited;
@@ -143,7 +176,11 @@ export function filesUnder(dir: string, skip: (path: string) => boolean = () => 
 }
 
 /** The files under `dir` (up to MAX_SCANNED_FILE_BYTES each) whose content holds any of `needles`, with the needle found. */
-export function filesContaining(dir: string, needles: readonly string[], skip?: (path: string) => boolean): Array<{ path: string; needle: string }> {
+export function filesContaining(
+  dir: string,
+  needles: readonly string[],
+  skip?: (path: string) => boolean,
+): Array<{ path: string; needle: string }> {
   const hits: Array<{ path: string; needle: string }> = [];
   for (const p of filesUnder(dir, skip)) {
     let text: string;

@@ -27,7 +27,7 @@ export interface ControllerWorld {
   others: Map<string, Simulator>;
   h: CsiHarness;
   /** Calls a Controller RPC with a deadline (default 20 s). */
-   
+
   call<T = any>(rpc: string, req?: object, deadlineMs?: number): Promise<T>;
   /** Simulator request count of an operation (e.g. `cinder.volume.get`) since the last reset. */
   count(op: string): number;
@@ -54,7 +54,12 @@ export async function startControllerWorld(o: WorldOptions = {}): Promise<Contro
   const conf = parseCloudConfig(texts, { requireCredentials: true });
   const names = ['', ...(o.extraClouds ?? [])];
   const clouds = createClouds(conf.clouds, names, { http: { retry: { initialMs: 1, maxDelayMs: 5 } } });
-  const blockStorage: BlockStorageOptions = { rescanOnResize: false, ignoreVolumeAz: false, ignoreVolumeMicroversion: false, ...o.blockStorage };
+  const blockStorage: BlockStorageOptions = {
+    rescanOnResize: false,
+    ignoreVolumeAz: false,
+    ignoreVolumeMicroversion: false,
+    ...o.blockStorage,
+  };
   const harness = await startHarness([
     {
       definition: loadCsiProto().ControllerService,

@@ -10,9 +10,13 @@ export async function staleFuseMount(path: string): Promise<void> {
   await mkdir(path, { recursive: true });
   const fd = openSync('/dev/fuse', 'r+');
   try {
-    const r = spawnSync('mount', ['-i', '-t', 'fuse', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0', 'stale-test', path], {
-      stdio: ['ignore', 'pipe', 'pipe', fd],
-    });
+    const r = spawnSync(
+      'mount',
+      ['-i', '-t', 'fuse', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0', 'stale-test', path],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', fd],
+      },
+    );
     if (r.status !== 0) throw new Error(`fuse mount failed: ${r.stderr}`);
   } finally {
     closeSync(fd);

@@ -19,7 +19,14 @@ import { parseCloudConfig } from '../../src/config/cloud-conf';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, type CountingClients, describeOpenStack, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, loopbackIds,
+  Cleanup,
+  type CountingClients,
+  describeOpenStack,
+  itName,
+  LOOPBACK_CLOUD_CONF,
+  loopbackAuth,
+  loopbackClients,
+  loopbackIds,
 } from '../helpers/openstack-loopback';
 import { GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -49,18 +56,29 @@ describeOpenStack('GetCapacity on openstack-loopback', () => {
   let typeId: string | undefined;
   let project: string;
   let perVolumeBefore: number | undefined;
-   
+
   const call = <T = any>(rpc: string, req: object = {}) => h.call<T>('Controller', rpc, req, RPC_DEADLINE_MS);
   const capacity = (parameters: Record<string, string> = {}) =>
-    call('GetCapacity', { parameters, accessible_topology: { segments: { 'topology.cinder.csi.openstack.org/zone': 'nova' } } });
+    call('GetCapacity', {
+      parameters,
+      accessible_topology: { segments: { 'topology.cinder.csi.openstack.org/zone': 'nova' } },
+    });
 
   /** Cinder's REST with the admin user's token scoped to project demo (types and quota updates are admin-only). */
-   
-  async function adminApi(method: string, path: string, body?: object): Promise<{ status: number; json: Record<string, any> }> {
+
+  async function adminApi(
+    method: string,
+    path: string,
+    body?: object,
+  ): Promise<{ status: number; json: Record<string, any> }> {
     const base = await admin.keystone.endpoint(['volumev3']);
     const r = await fetch(`${base}${path}`, {
       method,
-      headers: { 'X-Auth-Token': await admin.keystone.token(), Accept: 'application/json', 'Content-Type': 'application/json' },
+      headers: {
+        'X-Auth-Token': await admin.keystone.token(),
+        Accept: 'application/json',
+        'Content-Type': 'application/json',
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await r.text();
@@ -69,11 +87,24 @@ describeOpenStack('GetCapacity on openstack-loopback', () => {
 
   beforeAll(async () => {
     const conf = loadCloudConfigFiles([LOOPBACK_CLOUD_CONF], { requireCredentials: true });
-    const blockStorage: BlockStorageOptions = { rescanOnResize: false, ignoreVolumeAz: false, ignoreVolumeMicroversion: false };
-    h = await startHarness([{
-      definition: loadCsiProto().ControllerService,
-      handlers: controllerHandlers({ clouds: createClouds(conf.clouds), blockStorage, cluster: 'osl-it', withTopology: true, pvcAnnotations: false, log: logSink('info').log }),
-    }]);
+    const blockStorage: BlockStorageOptions = {
+      rescanOnResize: false,
+      ignoreVolumeAz: false,
+      ignoreVolumeMicroversion: false,
+    };
+    h = await startHarness([
+      {
+        definition: loadCsiProto().ControllerService,
+        handlers: controllerHandlers({
+          clouds: createClouds(conf.clouds),
+          blockStorage,
+          cluster: 'osl-it',
+          withTopology: true,
+          pvcAnnotations: false,
+          log: logSink('info').log,
+        }),
+      },
+    ]);
     c = loopbackClients(loopbackAuth());
     admin = loopbackClients({ ...loopbackAuth(), username: 'admin', userId: undefined });
     cleanup = new Cleanup(c);
@@ -83,14 +114,17 @@ describeOpenStack('GetCapacity on openstack-loopback', () => {
     const made = await adminApi('POST', '/types', { volume_type: { name: typeName } });
     expect(made.status).toBe(200);
     typeId = made.json.volume_type.id;
-    const set = await adminApi('PUT', `/os-quota-sets/${project}`, { quota_set: { [`gigabytes_${typeName}`]: TYPE_QUOTA_GIB } });
+    const set = await adminApi('PUT', `/os-quota-sets/${project}`, {
+      quota_set: { [`gigabytes_${typeName}`]: TYPE_QUOTA_GIB },
+    });
     expect(set.status).toBe(200);
   });
 
   afterAll(async () => {
     await h?.close();
     await cleanup?.run();
-    if (perVolumeBefore !== undefined) await adminApi('PUT', `/os-quota-sets/${project}`, { quota_set: { per_volume_gigabytes: perVolumeBefore } });
+    if (perVolumeBefore !== undefined)
+      await adminApi('PUT', `/os-quota-sets/${project}`, { quota_set: { per_volume_gigabytes: perVolumeBefore } });
     if (typeId) {
       await adminApi('PUT', `/os-quota-sets/${project}`, { quota_set: { [`gigabytes_${typeName}`]: -1 } });
       expect((await adminApi('DELETE', `/types/${typeId}`)).status).toBe(202);
@@ -103,19 +137,37 @@ describeOpenStack('GetCapacity on openstack-loopback', () => {
   it('reads the limits and the quota set with usage in the shapes the client and the simulator use', async () => {
     const limits = await c.cinder.getAbsoluteLimits();
     expect(Object.keys(limits).sort()).toEqual([
-      'maxTotalBackupGigabytes', 'maxTotalBackups', 'maxTotalSnapshots', 'maxTotalVolumeGigabytes', 'maxTotalVolumes',
-      'totalBackupGigabytesUsed', 'totalBackupsUsed', 'totalGigabytesUsed', 'totalSnapshotsUsed', 'totalVolumesUsed',
+      'maxTotalBackupGigabytes',
+      'maxTotalBackups',
+      'maxTotalSnapshots',
+      'maxTotalVolumeGigabytes',
+      'maxTotalVolumes',
+      'totalBackupGigabytesUsed',
+      'totalBackupsUsed',
+      'totalGigabytesUsed',
+      'totalSnapshotsUsed',
+      'totalVolumesUsed',
     ]);
     const quota = await (c.cinder as unknown as { getQuotaUsage(): Promise<CinderQuotaSetUsage> }).getQuotaUsage();
     expect(quota.id).toBe(project);
     expect(quota[`gigabytes_${typeName}`]).toEqual({ limit: TYPE_QUOTA_GIB, in_use: 0, reserved: 0 });
-    expect(quota.gigabytes).toEqual({ limit: expect.any(Number), in_use: limits.totalGigabytesUsed, reserved: expect.any(Number) });
-    const realTypes = (await adminApi('GET', '/types')).json.volume_types.map((t: { name: string }) => t.name) as string[];
+    expect(quota.gigabytes).toEqual({
+      limit: expect.any(Number),
+      in_use: limits.totalGigabytesUsed,
+      reserved: expect.any(Number),
+    });
+    const realTypes = (await adminApi('GET', '/types')).json.volume_types.map(
+      (t: { name: string }) => t.name,
+    ) as string[];
     // The simulator's quota set has the same keys (each type's three) and entry fields.
     const sim = await startSimulator({ devicePlane: false });
     try {
-      const simCinder = createCloudClients(parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true }).clouds.get('')!).cinder;
-      const simQuota = await (simCinder as unknown as { getQuotaUsage(): Promise<CinderQuotaSetUsage> }).getQuotaUsage();
+      const simCinder = createCloudClients(
+        parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true }).clouds.get('')!,
+      ).cinder;
+      const simQuota = await (
+        simCinder as unknown as { getQuotaUsage(): Promise<CinderQuotaSetUsage> }
+      ).getQuotaUsage();
       const simTypes = ['__DEFAULT__', 'multiattach'];
       expect(quotaShape(simQuota, simTypes)).toEqual(quotaShape(quota, realTypes));
       expect(Object.keys(await simCinder.getAbsoluteLimits()).sort()).toEqual(Object.keys(limits).sort());
@@ -124,22 +176,37 @@ describeOpenStack('GetCapacity on openstack-loopback', () => {
     }
   });
 
-  it('answers the type\'s quota headroom and drops by exactly the size of a volume created with it', async () => {
+  it("answers the type's quota headroom and drops by exactly the size of a volume created with it", async () => {
     expect((await capacity({ type: typeName })).available_capacity).toBe(String(TYPE_QUOTA_GIB * GIB));
     const name = itName(SUITE, 'vol');
-    const r = await call('CreateVolume', { name, capacity_range: { required_bytes: String(3 * GIB) }, volume_capabilities: [MOUNT_RWO], parameters: { type: typeName } });
+    const r = await call('CreateVolume', {
+      name,
+      capacity_range: { required_bytes: String(3 * GIB) },
+      volume_capabilities: [MOUNT_RWO],
+      parameters: { type: typeName },
+    });
     cleanup.volume(r.volume.volume_id);
     expect((await capacity({ type: typeName })).available_capacity).toBe(String((TYPE_QUOTA_GIB - 3) * GIB));
     // Past the type's quota Cinder answers 413, which CreateVolume reports as RESOURCE_EXHAUSTED.
-    const over = await call('CreateVolume', { name: itName(SUITE, 'over'), capacity_range: { required_bytes: String(8 * GIB) }, volume_capabilities: [MOUNT_RWO], parameters: { type: typeName } })
-      .then(() => 'OK', (e: { code: number }) => e.code);
+    const over = await call('CreateVolume', {
+      name: itName(SUITE, 'over'),
+      capacity_range: { required_bytes: String(8 * GIB) },
+      volume_capabilities: [MOUNT_RWO],
+      parameters: { type: typeName },
+    }).then(
+      () => 'OK',
+      (e: { code: number }) => e.code,
+    );
     expect(over).toBe(8); // RESOURCE_EXHAUSTED
   });
 
   it('reports per_volume_gigabytes as maximum_volume_size', async () => {
     const q = (await adminApi('GET', `/os-quota-sets/${project}`)).json.quota_set;
     perVolumeBefore = q.per_volume_gigabytes as number;
-    expect((await adminApi('PUT', `/os-quota-sets/${project}`, { quota_set: { per_volume_gigabytes: PER_VOLUME_GIB } })).status).toBe(200);
+    expect(
+      (await adminApi('PUT', `/os-quota-sets/${project}`, { quota_set: { per_volume_gigabytes: PER_VOLUME_GIB } }))
+        .status,
+    ).toBe(200);
     const res = await capacity({ type: typeName });
     expect(res.maximum_volume_size).toEqual({ value: String(PER_VOLUME_GIB * GIB) });
   });

@@ -7,7 +7,16 @@
 import { Status } from '../../src/errors';
 import type { CinderVolume } from '../../src/openstack/cinder';
 import {
-  Cleanup, type CountingClients, describeOpenStack, fakeNodeId, itName, loopbackAuth, loopbackClients, recordVolume, ROOT_VOLUME_NAME, waitGone,
+  Cleanup,
+  type CountingClients,
+  describeOpenStack,
+  fakeNodeId,
+  itName,
+  loopbackAuth,
+  loopbackClients,
+  recordVolume,
+  ROOT_VOLUME_NAME,
+  waitGone,
 } from '../helpers/openstack-loopback';
 import { openStackFailure } from '../helpers/openstack-failure';
 
@@ -29,7 +38,7 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
     if (o.token !== null) headers['X-Auth-Token'] = o.token ?? (await c.keystone.token());
     if (o.mv) headers['OpenStack-API-Version'] = `volume ${o.mv}`;
     const r = await fetch(`${base}${path}`, { headers });
-    return { status: r.status, headers: r.headers, json: (await r.json()) as Record<string, any> };  
+    return { status: r.status, headers: r.headers, json: (await r.json()) as Record<string, any> };
   };
 
   beforeAll(async () => {
@@ -48,16 +57,31 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
       const created = await c.cinder.createVolume({ name, size: 1, metadata: { owner: 'it' } });
       cleanup.volume(created.id);
       expect(created.status).toBe('creating');
-      const { statuses, volume } = await recordVolume(c.cinder, created.id, (v) => v.status === 'available', { initial: created.status });
+      const { statuses, volume } = await recordVolume(c.cinder, created.id, (v) => v.status === 'available', {
+        initial: created.status,
+      });
       expect(statuses).toEqual(['creating', 'available']);
-      expect(volume).toMatchObject({ name, size: 1, availability_zone: 'nova', volume_type: '__DEFAULT__', metadata: { owner: 'it' }, attachments: [], multiattach: false });
+      expect(volume).toMatchObject({
+        name,
+        size: 1,
+        availability_zone: 'nova',
+        volume_type: '__DEFAULT__',
+        metadata: { owner: 'it' },
+        attachments: [],
+        multiattach: false,
+      });
       expect((await c.cinder.listVolumesByName(name)).map((v) => v.id)).toEqual([created.id]);
       vol = volume;
     });
 
     it('extends an available volume through extending back to available', async () => {
       await c.cinder.extendVolume(vol.id, 2);
-      const { statuses, volume } = await recordVolume(c.cinder, vol.id, (v) => v.status === 'available' && v.size === 2, { initial: 'available' });
+      const { statuses, volume } = await recordVolume(
+        c.cinder,
+        vol.id,
+        (v) => v.status === 'available' && v.size === 2,
+        { initial: 'available' },
+      );
       expect(statuses.join(' ')).toMatch(/^available( extending available)?$/);
       expect(volume.size).toBe(2);
     });
@@ -65,7 +89,9 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
     it('answers a smaller extend with INVALID_ARGUMENT and Cinder’s text', async () => {
       const e = await failure(c.cinder.extendVolume(vol.id, 1));
       expect(e.code).toBe(Status.INVALID_ARGUMENT);
-      expect(e.serviceMessage).toBe('Invalid input received: New size for extend must be greater than current size. (current: 2, extended: 1).');
+      expect(e.serviceMessage).toBe(
+        'Invalid input received: New size for extend must be greater than current size. (current: 2, extended: 1).',
+      );
     });
 
     it('answers NOT_FOUND for an unknown volume id', async () => {
@@ -81,11 +107,19 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
       expect(att).toMatchObject({ id: vol.id, serverId: server, volumeId: vol.id });
       // Nova's fake driver names disks sdX; sda is the boot volume.
       expect(att.device).toMatch(/^\/dev\/sd[b-z]$/);
-      const { statuses, volume } = await recordVolume(c.cinder, vol.id, (v) => v.status === 'in-use', { initial: 'available' });
+      const { statuses, volume } = await recordVolume(c.cinder, vol.id, (v) => v.status === 'in-use', {
+        initial: 'available',
+      });
       expect(statuses[1]).toMatch(/^(reserved|attaching)$/);
       expect(statuses.every((s) => ['available', 'reserved', 'attaching', 'in-use'].includes(s))).toBe(true);
       expect(volume.attachments).toEqual([
-        expect.objectContaining({ server_id: server, volume_id: vol.id, id: vol.id, device: att.device, host_name: null }),
+        expect.objectContaining({
+          server_id: server,
+          volume_id: vol.id,
+          id: vol.id,
+          device: att.device,
+          host_name: null,
+        }),
       ]);
       expect(volume.attachments[0].attachment_id).toMatch(/^[0-9a-f-]{36}$/);
       expect((await c.nova.listVolumeAttachments(server)).map((a) => a.volumeId)).toContain(vol.id);
@@ -106,7 +140,9 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
 
     it('extends the in-use volume online (3.42) through extending back to in-use', async () => {
       await c.cinder.extendVolume(vol.id, 3);
-      const { statuses, volume } = await recordVolume(c.cinder, vol.id, (v) => v.status === 'in-use' && v.size === 3, { initial: 'in-use' });
+      const { statuses, volume } = await recordVolume(c.cinder, vol.id, (v) => v.status === 'in-use' && v.size === 3, {
+        initial: 'in-use',
+      });
       expect(statuses.join(' ')).toMatch(/^in-use( extending in-use)?$/);
       expect(volume.size).toBe(3);
     });
@@ -115,16 +151,27 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
       const base = await c.keystone.endpoint(['volumev3']);
       const r = await fetch(`${base}/volumes/${vol.id}/action`, {
         method: 'POST',
-        headers: { 'X-Auth-Token': await c.keystone.token(), 'Content-Type': 'application/json', 'OpenStack-API-Version': 'volume 3.41' },
+        headers: {
+          'X-Auth-Token': await c.keystone.token(),
+          'Content-Type': 'application/json',
+          'OpenStack-API-Version': 'volume 3.41',
+        },
         body: JSON.stringify({ 'os-extend': { new_size: 4 } }),
       });
       expect(r.status).toBe(400);
-      expect(await r.json()).toEqual({ badRequest: { code: 400, message: `Invalid volume: Volume ${vol.id} status must be '{'status': 'available'}' to extend, currently in-use.` } });
+      expect(await r.json()).toEqual({
+        badRequest: {
+          code: 400,
+          message: `Invalid volume: Volume ${vol.id} status must be '{'status': 'available'}' to extend, currently in-use.`,
+        },
+      });
     });
 
     it('detaches through detaching to available', async () => {
       await c.nova.detachVolume(server, vol.id);
-      const { statuses, volume } = await recordVolume(c.cinder, vol.id, (v) => v.status === 'available', { initial: 'in-use' });
+      const { statuses, volume } = await recordVolume(c.cinder, vol.id, (v) => v.status === 'available', {
+        initial: 'in-use',
+      });
       expect(statuses.join(' ')).toMatch(/^in-use( detaching)? available$/);
       expect(volume.attachments).toEqual([]);
       expect((await c.nova.listVolumeAttachments(server)).map((a) => a.volumeId)).not.toContain(vol.id);
@@ -145,7 +192,10 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
 
     it('never sees the boot volume of fake-node-0 change', async () => {
       const [root] = await c.cinder.listVolumesByName(ROOT_VOLUME_NAME);
-      expect(root).toMatchObject({ status: 'in-use', attachments: [expect.objectContaining({ server_id: server, device: '/dev/sda' })] });
+      expect(root).toMatchObject({
+        status: 'in-use',
+        attachments: [expect.objectContaining({ server_id: server, device: '/dev/sda' })],
+      });
     });
   });
 
@@ -153,11 +203,16 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
     let snapId: string;
 
     it('snapshots a volume through creating to available and lists it by volume', async () => {
-      const s = await c.cinder.createSnapshot({ volumeId: vol.id, name: itName(SUITE, 'snap'), force: true, metadata: { k: 'v' } });
+      const s = await c.cinder.createSnapshot({
+        volumeId: vol.id,
+        name: itName(SUITE, 'snap'),
+        force: true,
+        metadata: { k: 'v' },
+      });
       snapId = cleanup.snapshot(s.id);
       expect(s.status).toBe('creating');
       const seen = [s.status];
-      for (let got = s; got.status !== 'available'; ) {
+      for (let got = s; got.status !== 'available';) {
         await new Promise((r) => setTimeout(r, 75));
         got = await c.cinder.getSnapshot(s.id);
         if (seen[seen.length - 1] !== got.status) seen.push(got.status);
@@ -174,9 +229,14 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
       cleanup.volume(fromSnap.id);
       const clone = await c.cinder.createVolume({ name: itName(SUITE, 'clone'), size: 3, sourceVolumeId: vol.id });
       cleanup.volume(clone.id);
-      const a = await recordVolume(c.cinder, fromSnap.id, (v) => v.status === 'available', { initial: fromSnap.status });
+      const a = await recordVolume(c.cinder, fromSnap.id, (v) => v.status === 'available', {
+        initial: fromSnap.status,
+      });
       const b = await recordVolume(c.cinder, clone.id, (v) => v.status === 'available', { initial: clone.status });
-      expect([a.statuses, b.statuses]).toEqual([['creating', 'available'], ['creating', 'available']]);
+      expect([a.statuses, b.statuses]).toEqual([
+        ['creating', 'available'],
+        ['creating', 'available'],
+      ]);
       expect(a.volume.snapshot_id).toBe(snapId);
       expect(b.volume.source_volid).toBe(vol.id);
       for (const id of [fromSnap.id, clone.id]) {
@@ -188,7 +248,9 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
     it('refuses a volume smaller than the snapshot with INVALID_ARGUMENT', async () => {
       const e = await failure(c.cinder.createVolume({ name: itName(SUITE, 'small'), size: 2, snapshotId: snapId }));
       expect(e.code).toBe(Status.INVALID_ARGUMENT);
-      expect(e.serviceMessage).toBe("Invalid input received: Volume size '2'GB cannot be smaller than the snapshot size 3GB. They must be >= original snapshot size.");
+      expect(e.serviceMessage).toBe(
+        "Invalid input received: Volume size '2'GB cannot be smaller than the snapshot size 3GB. They must be >= original snapshot size.",
+      );
     });
 
     it('refuses to delete a volume that has snapshots with FAILED_PRECONDITION', async () => {
@@ -234,7 +296,9 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
       const r = await raw(`/volumes/detail?marker=${ZERO}`);
       expect(r.status).toBe(404);
       expect(r.json).toEqual({ itemNotFound: { code: 404, message: `Volume ${ZERO} could not be found.` } });
-      expect((await raw(`/snapshots/detail?marker=${ZERO}`)).json).toEqual({ itemNotFound: { code: 404, message: `Snapshot ${ZERO} could not be found.` } });
+      expect((await raw(`/snapshots/detail?marker=${ZERO}`)).json).toEqual({
+        itemNotFound: { code: 404, message: `Snapshot ${ZERO} could not be found.` },
+      });
       const e = await failure(c.cinder.listVolumes({ limit: 1, marker: ZERO }));
       expect(e.kind).toBe('bad-request');
       expect(e.code).toBe(Status.INVALID_ARGUMENT);
@@ -247,19 +311,43 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
       const [root] = await c.cinder.listVolumesByName(ROOT_VOLUME_NAME);
       const keys = async (mv: string) => Object.keys((await raw(`/volumes/${root.id}`, { mv })).json.volume).sort();
       expect(await keys('3.0')).toEqual([
-        'attachments', 'availability_zone', 'bootable', 'consistencygroup_id', 'created_at', 'description', 'encrypted', 'id', 'links', 'metadata',
-        'multiattach', 'name', 'os-vol-tenant-attr:tenant_id', 'replication_status', 'size', 'snapshot_id', 'source_volid', 'status', 'updated_at',
-        'user_id', 'volume_type',
+        'attachments',
+        'availability_zone',
+        'bootable',
+        'consistencygroup_id',
+        'created_at',
+        'description',
+        'encrypted',
+        'id',
+        'links',
+        'metadata',
+        'multiattach',
+        'name',
+        'os-vol-tenant-attr:tenant_id',
+        'replication_status',
+        'size',
+        'snapshot_id',
+        'source_volid',
+        'status',
+        'updated_at',
+        'user_id',
+        'volume_type',
       ]);
-      expect((await keys('3.60')).filter((k) => !(['group_id', 'service_uuid', 'shared_targets'] as string[]).includes(k))).toEqual(await keys('3.0'));
+      expect(
+        (await keys('3.60')).filter((k) => !(['group_id', 'service_uuid', 'shared_targets'] as string[]).includes(k)),
+      ).toEqual(await keys('3.0'));
       expect(await keys('3.70')).toEqual(expect.arrayContaining(['consumes_quota', 'volume_type_id']));
       expect(await keys('3.70')).not.toContain('migration_status');
     });
 
     it('refuses unknown filters from 3.31 on and ignores them before', async () => {
       expect((await raw('/volumes/detail?foo=bar&limit=1', { mv: '3.30' })).status).toBe(200);
-      expect((await raw('/volumes/detail?foo=bar', { mv: '3.31' })).json).toEqual({ badRequest: { code: 400, message: 'Invalid filters foo are found in query options.' } });
-      expect((await raw('/volumes/detail?name~=fake', { mv: '3.34' })).json.badRequest.message).toBe('Invalid filters name~ are found in query options.');
+      expect((await raw('/volumes/detail?foo=bar', { mv: '3.31' })).json).toEqual({
+        badRequest: { code: 400, message: 'Invalid filters foo are found in query options.' },
+      });
+      expect((await raw('/volumes/detail?name~=fake', { mv: '3.34' })).json.badRequest.message).toBe(
+        'Invalid filters name~ are found in query options.',
+      );
     });
 
     it.each([
@@ -277,14 +365,21 @@ describeOpenStack('Cinder and Nova on openstack-loopback', () => {
       expect(ok.headers.get('x-compute-request-id')).toBe(ok.headers.get('x-openstack-request-id'));
       const no = await raw('/volumes?limit=1', { mv: '3.71' });
       expect(no.status).toBe(406);
-      expect(no.json).toEqual({ computeFault: { code: 406, message: 'Version 3.71 is not supported by the API. Minimum is 3.0 and maximum is 3.70.' } });
+      expect(no.json).toEqual({
+        computeFault: {
+          code: 406,
+          message: 'Version 3.71 is not supported by the API. Minimum is 3.0 and maximum is 3.70.',
+        },
+      });
     });
 
     it('challenges a request without a token with the v3 auth URL', async () => {
       const r = await raw('/volumes', { token: null });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toBe('Keystone uri="http://127.0.0.1:5000/v3"');
-      expect(r.json).toEqual({ error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } });
+      expect(r.json).toEqual({
+        error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' },
+      });
     });
   });
 });

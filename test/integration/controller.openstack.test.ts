@@ -16,7 +16,15 @@ import { createClouds } from '../../src/openstack/clients';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, type CountingClients, describeOpenStack, fakeNodeId, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, recordVolume,
+  Cleanup,
+  type CountingClients,
+  describeOpenStack,
+  fakeNodeId,
+  itName,
+  LOOPBACK_CLOUD_CONF,
+  loopbackAuth,
+  loopbackClients,
+  recordVolume,
 } from '../helpers/openstack-loopback';
 import { BLOCK_RWX, codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -29,7 +37,9 @@ const MULTIATTACH_TYPE = 'osl-it-ctl-multiattach';
 
 /** A cloud.conf with the loopback's `[Global]` twice: as `[Global]` and as `[Global "second"]`. */
 function twoCloudConf(dir: string): string {
-  const global = readFileSync(LOOPBACK_CLOUD_CONF, 'utf8').split(/^\[BlockStorage\]/m)[0].trim();
+  const global = readFileSync(LOOPBACK_CLOUD_CONF, 'utf8')
+    .split(/^\[BlockStorage\]/m)[0]
+    .trim();
   const file = join(dir, 'cloud.conf');
   writeFileSync(file, `${global}\n\n${global.replace(/^\[Global\]/m, '[Global "second"]')}\n`, { mode: 0o600 });
   return file;
@@ -41,7 +51,7 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
   let c: CountingClients;
   let cleanup: Cleanup;
   let node: string;
-   
+
   const call = <T = any>(rpc: string, req: object = {}) => h.call<T>('Controller', rpc, req, RPC_DEADLINE_MS);
   const createReq = (name: string, over: Record<string, unknown> = {}) => ({
     name,
@@ -50,23 +60,35 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
     ...over,
   });
   /** CreateVolume, registering the volume for cleanup. */
-   
+
   const create = async (name: string, over: Record<string, unknown> = {}): Promise<any> => {
     const r = await call('CreateVolume', createReq(name, over));
     cleanup.volume(r.volume.volume_id);
     return r;
   };
-  const publish = (volumeId: string, nodeId: string) => call('ControllerPublishVolume', { volume_id: volumeId, node_id: nodeId, volume_capability: MOUNT_RWO });
+  const publish = (volumeId: string, nodeId: string) =>
+    call('ControllerPublishVolume', { volume_id: volumeId, node_id: nodeId, volume_capability: MOUNT_RWO });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'osl-ctl-'));
     const conf = loadCloudConfigFiles([twoCloudConf(dir)], { requireCredentials: true });
     const clouds = createClouds(conf.clouds, ['', 'second']);
-    const blockStorage: BlockStorageOptions = { rescanOnResize: false, ignoreVolumeAz: false, ignoreVolumeMicroversion: false };
+    const blockStorage: BlockStorageOptions = {
+      rescanOnResize: false,
+      ignoreVolumeAz: false,
+      ignoreVolumeMicroversion: false,
+    };
     h = await startHarness([
       {
         definition: loadCsiProto().ControllerService,
-        handlers: controllerHandlers({ clouds, blockStorage, cluster: 'osl-it', withTopology: true, pvcAnnotations: false, log: logSink('info').log }),
+        handlers: controllerHandlers({
+          clouds,
+          blockStorage,
+          cluster: 'osl-it',
+          withTopology: true,
+          pvcAnnotations: false,
+          log: logSink('info').log,
+        }),
       },
     ]);
     c = loopbackClients(loopbackAuth());
@@ -83,12 +105,20 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
 
   /** Cinder's volume-type API with an admin token scoped to project demo (types are admin-only). */
   let admin: CountingClients | undefined;
-  async function typesApi(method: string, path = '', body?: object): Promise<{ status: number; json: Record<string, any> }> {  
+  async function typesApi(
+    method: string,
+    path = '',
+    body?: object,
+  ): Promise<{ status: number; json: Record<string, any> }> {
     admin ??= loopbackClients({ ...loopbackAuth(), username: 'admin', userId: undefined });
     const base = await admin.keystone.endpoint(['volumev3']);
     const r = await fetch(`${base}/types${path}`, {
       method,
-      headers: { 'X-Auth-Token': await admin.keystone.token(), Accept: 'application/json', 'Content-Type': 'application/json' },
+      headers: {
+        'X-Auth-Token': await admin.keystone.token(),
+        Accept: 'application/json',
+        'Content-Type': 'application/json',
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await r.text();
@@ -98,7 +128,9 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
   async function ensureMultiattachType(): Promise<void> {
     const { json } = await typesApi('GET');
     if ((json.volume_types as Array<{ name: string }>).some((t) => t.name === MULTIATTACH_TYPE)) return;
-    const r = await typesApi('POST', '', { volume_type: { name: MULTIATTACH_TYPE, extra_specs: { multiattach: '<is> True' } } });
+    const r = await typesApi('POST', '', {
+      volume_type: { name: MULTIATTACH_TYPE, extra_specs: { multiattach: '<is> True' } },
+    });
     expect(r.status).toBe(200);
   }
 
@@ -114,21 +146,31 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
 
     it('creates a volume of type __DEFAULT__ in AZ nova and returns the same one when called twice', async () => {
       const name = itName(SUITE, 'vol');
-      const params = { parameters: { type: '__DEFAULT__', availability: 'nova', 'csi.storage.k8s.io/pvc/name': 'data' } };
+      const params = {
+        parameters: { type: '__DEFAULT__', availability: 'nova', 'csi.storage.k8s.io/pvc/name': 'data' },
+      };
       const a = await create(name, params);
-      expect(a.volume).toMatchObject({ capacity_bytes: String(GIB), accessible_topology: [{ segments: { 'topology.cinder.csi.openstack.org/zone': 'nova' } }] });
+      expect(a.volume).toMatchObject({
+        capacity_bytes: String(GIB),
+        accessible_topology: [{ segments: { 'topology.cinder.csi.openstack.org/zone': 'nova' } }],
+      });
       const b = await create(name, params);
       expect(b.volume.volume_id).toBe(a.volume.volume_id);
       const v = await c.cinder.getVolume(a.volume.volume_id);
       expect(v).toMatchObject({ name, status: 'available', volume_type: '__DEFAULT__', availability_zone: 'nova' });
-      expect(v.metadata).toMatchObject({ 'cinder.csi.openstack.org/cluster': 'osl-it', 'csi.storage.k8s.io/pvc/name': 'data' });
+      expect(v.metadata).toMatchObject({
+        'cinder.csi.openstack.org/cluster': 'osl-it',
+        'csi.storage.k8s.io/pvc/name': 'data',
+      });
       expect((await c.cinder.listVolumesByName(name)).length).toBe(1);
       volumeId = a.volume.volume_id;
     });
 
     it('returns ALREADY_EXISTS for the same name with another size', async () => {
       const v = await c.cinder.getVolume(volumeId);
-      const e = await codeOf(call('CreateVolume', createReq(v.name!, { capacity_range: { required_bytes: String(2 * GIB) } })));
+      const e = await codeOf(
+        call('CreateVolume', createReq(v.name!, { capacity_range: { required_bytes: String(2 * GIB) } })),
+      );
       expect(e.code).toBe('ALREADY_EXISTS');
     });
 
@@ -140,17 +182,23 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
       const b = await call('CreateSnapshot', { source_volume_id: volumeId, name });
       expect(b.snapshot.snapshot_id).toBe(a.snapshot.snapshot_id);
       const byVolume = await call('ListSnapshots', { source_volume_id: volumeId });
-      expect(byVolume.entries.map((e: { snapshot: { snapshot_id: string } }) => e.snapshot.snapshot_id)).toEqual([a.snapshot.snapshot_id]);
+      expect(byVolume.entries.map((e: { snapshot: { snapshot_id: string } }) => e.snapshot.snapshot_id)).toEqual([
+        a.snapshot.snapshot_id,
+      ]);
       const byId = await call('ListSnapshots', { snapshot_id: a.snapshot.snapshot_id });
       expect(byId.entries).toHaveLength(1);
       snapshotId = a.snapshot.snapshot_id;
     });
 
     it('creates a volume from the snapshot and a clone of the volume', async () => {
-      const fromSnap = await create(itName(SUITE, 'restore'), { volume_content_source: { snapshot: { snapshot_id: snapshotId } } });
+      const fromSnap = await create(itName(SUITE, 'restore'), {
+        volume_content_source: { snapshot: { snapshot_id: snapshotId } },
+      });
       expect(fromSnap.volume.content_source.snapshot.snapshot_id).toBe(snapshotId);
       expect((await c.cinder.getVolume(fromSnap.volume.volume_id)).snapshot_id).toBe(snapshotId);
-      const clone = await create(itName(SUITE, 'clone'), { volume_content_source: { volume: { volume_id: volumeId } } });
+      const clone = await create(itName(SUITE, 'clone'), {
+        volume_content_source: { volume: { volume_id: volumeId } },
+      });
       expect(clone.volume.content_source.volume.volume_id).toBe(volumeId);
       expect((await c.cinder.getVolume(clone.volume.volume_id)).source_volid).toBe(volumeId);
     });
@@ -220,7 +268,11 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
     });
 
     it('expands the in-use volume online', async () => {
-      const r = await call('ControllerExpandVolume', { volume_id: volumeId, capacity_range: { required_bytes: String(2 * GIB) }, volume_capability: MOUNT_RWO });
+      const r = await call('ControllerExpandVolume', {
+        volume_id: volumeId,
+        capacity_range: { required_bytes: String(2 * GIB) },
+        volume_capability: MOUNT_RWO,
+      });
       expect(r).toEqual({ capacity_bytes: String(2 * GIB), node_expansion_required: true });
       expect(await c.cinder.getVolume(volumeId)).toMatchObject({ size: 2, status: 'in-use' });
     });
@@ -235,7 +287,11 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
     });
 
     it('expands the available volume', async () => {
-      const r = await call('ControllerExpandVolume', { volume_id: volumeId, capacity_range: { required_bytes: String(3 * GIB) }, volume_capability: MOUNT_RWO });
+      const r = await call('ControllerExpandVolume', {
+        volume_id: volumeId,
+        capacity_range: { required_bytes: String(3 * GIB) },
+        volume_capability: MOUNT_RWO,
+      });
       expect(r.capacity_bytes).toBe(String(3 * GIB));
       expect(await c.cinder.getVolume(volumeId)).toMatchObject({ size: 3, status: 'available' });
     });
@@ -250,11 +306,17 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
   describe('a multiattach volume', () => {
     it('is refused by Nova below microversion 2.60 without effect, so the attach sent first falls back and attaches with 2.60', async () => {
       await ensureMultiattachType();
-      const volumeId = (await create(itName(SUITE, 'multi'), { volume_capabilities: [BLOCK_RWX], parameters: { type: MULTIATTACH_TYPE } })).volume.volume_id;
+      const volumeId = (
+        await create(itName(SUITE, 'multi'), {
+          volume_capabilities: [BLOCK_RWX],
+          parameters: { type: MULTIATTACH_TYPE },
+        })
+      ).volume.volume_id;
       expect(await c.cinder.getVolume(volumeId)).toMatchObject({ status: 'available', multiattach: true });
       // The fact ControllerPublish's first attach relies on: without 2.60 Nova refuses even a first server, and nothing changes.
       await expect(c.nova.attachVolume(node, volumeId)).rejects.toMatchObject({
-        status: 400, serviceMessage: 'Multiattach volumes are only supported starting with compute API version 2.60.',
+        status: 400,
+        serviceMessage: 'Multiattach volumes are only supported starting with compute API version 2.60.',
       });
       expect(await c.cinder.getVolume(volumeId)).toMatchObject({ status: 'available', attachments: [] });
       expect((await c.nova.listVolumeAttachments(node)).filter((a) => a.volumeId === volumeId)).toEqual([]);
@@ -282,7 +344,9 @@ describeOpenStack('CSI Controller on openstack-loopback', () => {
     });
 
     it('answers INVALID_ARGUMENT naming secrets.cloud for a cloud not in cloud.conf', async () => {
-      const e = await codeOf(call('CreateVolume', { ...createReq(itName(SUITE, 'nocloud')), secrets: { cloud: 'third' } }));
+      const e = await codeOf(
+        call('CreateVolume', { ...createReq(itName(SUITE, 'nocloud')), secrets: { cloud: 'third' } }),
+      );
       expect(e.code).toBe('INVALID_ARGUMENT');
       expect(e.details).toContain('secrets.cloud');
     });

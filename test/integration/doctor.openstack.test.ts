@@ -9,7 +9,14 @@
 import { parseDoctorArgs, runDoctor } from '../../src/doctor/doctor-command';
 import type { CheckResult } from '../../src/doctor/check';
 import { checkInstance, doctorCloud } from '../../src/doctor/cloud-checks';
-import { describeOpenStack, fakeNodeId, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, loopbackPassword } from '../helpers/openstack-loopback';
+import {
+  describeOpenStack,
+  fakeNodeId,
+  LOOPBACK_CLOUD_CONF,
+  loopbackAuth,
+  loopbackClients,
+  loopbackPassword,
+} from '../helpers/openstack-loopback';
 
 describeOpenStack('doctor on openstack-loopback', () => {
   let nodeId: string;
@@ -17,12 +24,17 @@ describeOpenStack('doctor on openstack-loopback', () => {
 
   beforeAll(async () => {
     nodeId = await fakeNodeId(loopbackClients(loopbackAuth()));
-    results = await runDoctor(parseDoctorArgs([`--cloud-config=${LOOPBACK_CLOUD_CONF}`, '--skip-node', `--node-id=${nodeId}`]));
+    results = await runDoctor(
+      parseDoctorArgs([`--cloud-config=${LOOPBACK_CLOUD_CONF}`, '--skip-node', `--node-id=${nodeId}`]),
+    );
   });
 
   const one = (id: string): CheckResult => {
     const found = results.filter((r) => r.id === id);
-    if (found.length !== 1) throw new Error(`expected one ${id} result, got ${found.length}: ${results.map((r) => `${r.id} ${r.status}`).join(', ')}`);
+    if (found.length !== 1)
+      throw new Error(
+        `expected one ${id} result, got ${found.length}: ${results.map((r) => `${r.id} ${r.status}`).join(', ')}`,
+      );
     return found[0];
   };
   const notPassed = () => results.filter((r) => r.status !== 'pass').map((r) => `${r.id}: ${r.status} ${r.message}`);
@@ -41,7 +53,9 @@ describeOpenStack('doctor on openstack-loopback', () => {
     expect(one('config').message).toMatch(/cloud\.conf parsed: \[Global\]$/);
     expect(one('cloud.keystone')).toMatchObject({ status: 'pass' });
     expect(one('cloud.catalog')).toMatchObject({ status: 'pass' });
-    expect(one('cloud.catalog').message).toMatch(/Cinder v3 at http:\/\/127\.0\.0\.1:8776\/v3\/\S+, Nova at http:\/\/127\.0\.0\.1:8774/);
+    expect(one('cloud.catalog').message).toMatch(
+      /Cinder v3 at http:\/\/127\.0\.0\.1:8776\/v3\/\S+, Nova at http:\/\/127\.0\.0\.1:8774/,
+    );
     expect(one('cloud.nova')).toMatchObject({ status: 'pass' });
     expect(one('cloud.nova').message).toMatch(/microversions up to 2\.\d+/);
     expect(notPassed()).toEqual([]);

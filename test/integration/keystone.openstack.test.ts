@@ -6,7 +6,14 @@
 import { Status } from '../../src/errors';
 import type { CloudAuth } from '../../src/config/types';
 import {
-  describeOpenStack, fakeNodeId, LOOPBACK_APPCRED_CONF, LOOPBACK_KEYSTONE, loopbackAuth, loopbackClients, loopbackIds, loopbackPassword,
+  describeOpenStack,
+  fakeNodeId,
+  LOOPBACK_APPCRED_CONF,
+  LOOPBACK_KEYSTONE,
+  loopbackAuth,
+  loopbackClients,
+  loopbackIds,
+  loopbackPassword,
 } from '../helpers/openstack-loopback';
 import { openStackFailure } from '../helpers/openstack-failure';
 
@@ -16,7 +23,13 @@ const NOVA = 'http://127.0.0.1:8774/v2.1';
 const failure = openStackFailure;
 
 describeOpenStack('Keystone on openstack-loopback', () => {
-  const base = (): CloudAuth => ({ name: '', authUrl: LOOPBACK_KEYSTONE, region: 'RegionOne', endpointType: 'public', tlsInsecure: false });
+  const base = (): CloudAuth => ({
+    name: '',
+    authUrl: LOOPBACK_KEYSTONE,
+    region: 'RegionOne',
+    endpointType: 'public',
+    tlsInsecure: false,
+  });
 
   describe('authentication', () => {
     it('authenticates with the generated cloud.conf (names plus tenant-id) and is scoped to project demo', async () => {
@@ -26,13 +39,25 @@ describeOpenStack('Keystone on openstack-loopback', () => {
     });
 
     it('authenticates by names only (user, domain and project names)', async () => {
-      const auth: CloudAuth = { ...base(), username: 'demo', password: loopbackPassword(), userDomainName: 'Default', projectName: 'demo', projectDomainName: 'Default' };
+      const auth: CloudAuth = {
+        ...base(),
+        username: 'demo',
+        password: loopbackPassword(),
+        userDomainName: 'Default',
+        projectName: 'demo',
+        projectDomainName: 'Default',
+      };
       expect(await loopbackClients(auth).keystone.projectId()).toBe(loopbackIds().demo_project_id);
     });
 
     it('authenticates by ids only (user-id and tenant-id)', async () => {
       const ids = loopbackIds();
-      const auth: CloudAuth = { ...base(), userId: ids.demo_user_id, password: loopbackPassword(), projectId: ids.demo_project_id };
+      const auth: CloudAuth = {
+        ...base(),
+        userId: ids.demo_user_id,
+        password: loopbackPassword(),
+        projectId: ids.demo_project_id,
+      };
       expect(await loopbackClients(auth).keystone.projectId()).toBe(ids.demo_project_id);
     });
 
@@ -47,7 +72,14 @@ describeOpenStack('Keystone on openstack-loopback', () => {
 
     it('answers a wrong password with UNAUTHENTICATED and keeps the password out of the message', async () => {
       const secret = 'not-the-loopback-password-4711';
-      const c = loopbackClients({ ...base(), username: 'demo', password: secret, userDomainName: 'Default', projectName: 'demo', projectDomainName: 'Default' });
+      const c = loopbackClients({
+        ...base(),
+        username: 'demo',
+        password: secret,
+        userDomainName: 'Default',
+        projectName: 'demo',
+        projectDomainName: 'Default',
+      });
       const e = await failure(c.keystone.token());
       expect(e.code).toBe(Status.UNAUTHENTICATED);
       expect(e.status).toBe(401);
@@ -59,7 +91,14 @@ describeOpenStack('Keystone on openstack-loopback', () => {
     });
 
     it('answers an unknown project with the same generic UNAUTHENTICATED', async () => {
-      const c = loopbackClients({ ...base(), username: 'demo', password: loopbackPassword(), userDomainName: 'Default', projectName: 'no-such-project', projectDomainName: 'Default' });
+      const c = loopbackClients({
+        ...base(),
+        username: 'demo',
+        password: loopbackPassword(),
+        userDomainName: 'Default',
+        projectName: 'no-such-project',
+        projectDomainName: 'Default',
+      });
       const e = await failure(c.keystone.token());
       expect(e.code).toBe(Status.UNAUTHENTICATED);
       expect(e.serviceMessage).toBe('The request you have made requires authentication.');
@@ -69,7 +108,11 @@ describeOpenStack('Keystone on openstack-loopback', () => {
   describe('tokens', () => {
     it('uses one token for many Cinder and Nova calls, also when they start together', async () => {
       const c = loopbackClients(loopbackAuth());
-      await Promise.all([c.cinder.listVolumes({ limit: 1 }), c.cinder.getAbsoluteLimits(), c.nova.listVolumeAttachments(await fakeNodeId(c))]);
+      await Promise.all([
+        c.cinder.listVolumes({ limit: 1 }),
+        c.cinder.getAbsoluteLimits(),
+        c.nova.listVolumeAttachments(await fakeNodeId(c)),
+      ]);
       for (let i = 0; i < 5; i++) await c.cinder.listVolumes({ limit: 1 });
       expect(c.count('token.create')).toBe(1);
       expect(c.events.filter((e) => e.service !== 'keystone').length).toBeGreaterThanOrEqual(8);
@@ -78,20 +121,34 @@ describeOpenStack('Keystone on openstack-loopback', () => {
   });
 
   describe('catalog', () => {
-    it.each(['public', 'internal', 'admin'] as const)('selects the %s interface of volumev3 and compute in RegionOne', async (endpointType) => {
-      const c = loopbackClients({ ...loopbackAuth(), endpointType });
-      const project = loopbackIds().demo_project_id;
-      // up.sh registers one URL for all three interfaces, with %(project_id)s substituted by Keystone.
-      expect(await c.keystone.endpoint(['volumev3'])).toBe(CINDER(project));
-      expect(await c.keystone.endpoint(['block-storage'])).toBe(CINDER(project));
-      expect(await c.keystone.endpoint(['compute'])).toBe(NOVA);
-    });
+    it.each(['public', 'internal', 'admin'] as const)(
+      'selects the %s interface of volumev3 and compute in RegionOne',
+      async (endpointType) => {
+        const c = loopbackClients({ ...loopbackAuth(), endpointType });
+        const project = loopbackIds().demo_project_id;
+        // up.sh registers one URL for all three interfaces, with %(project_id)s substituted by Keystone.
+        expect(await c.keystone.endpoint(['volumev3'])).toBe(CINDER(project));
+        expect(await c.keystone.endpoint(['block-storage'])).toBe(CINDER(project));
+        expect(await c.keystone.endpoint(['compute'])).toBe(NOVA);
+      },
+    );
 
     it('lists public, internal and admin endpoints with region and region_id for every service the driver uses', async () => {
       const token = await loopbackClients(loopbackAuth()).keystone.token();
       // Our client keeps the catalog private; read the token body the way it does.
-      const r = await fetch(`${LOOPBACK_KEYSTONE}/auth/tokens`, { headers: { 'X-Auth-Token': token, 'X-Subject-Token': token } });
-      const catalog = ((await r.json()) as { token: { catalog: Array<{ type: string; endpoints: Array<{ interface: string; region: string; region_id: string }> }> } }).token.catalog;
+      const r = await fetch(`${LOOPBACK_KEYSTONE}/auth/tokens`, {
+        headers: { 'X-Auth-Token': token, 'X-Subject-Token': token },
+      });
+      const catalog = (
+        (await r.json()) as {
+          token: {
+            catalog: Array<{
+              type: string;
+              endpoints: Array<{ interface: string; region: string; region_id: string }>;
+            }>;
+          };
+        }
+      ).token.catalog;
       for (const type of ['identity', 'volumev3', 'block-storage', 'compute']) {
         const entry = catalog.find((e) => e.type === type);
         expect(entry?.endpoints.map((e) => e.interface).sort()).toEqual(['admin', 'internal', 'public']);

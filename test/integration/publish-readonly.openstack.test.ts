@@ -13,7 +13,14 @@ import { readonlyKey } from '../../src/block/block-readonly';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, type CountingClients, describeOpenStack, fakeNodeId, itName, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients,
+  Cleanup,
+  type CountingClients,
+  describeOpenStack,
+  fakeNodeId,
+  itName,
+  LOOPBACK_CLOUD_CONF,
+  loopbackAuth,
+  loopbackClients,
 } from '../helpers/openstack-loopback';
 import { codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -25,18 +32,31 @@ describeOpenStack('ControllerPublishVolume readonly on openstack-loopback', () =
   let c: CountingClients;
   let cleanup: Cleanup;
   let node: string;
-   
+
   const call = <T = any>(rpc: string, req: object = {}) => h.call<T>('Controller', rpc, req, RPC_DEADLINE_MS);
   const publish = (volumeId: string, readonly: boolean) =>
     call('ControllerPublishVolume', { volume_id: volumeId, node_id: node, volume_capability: MOUNT_RWO, readonly });
 
   beforeAll(async () => {
     const conf = loadCloudConfigFiles([LOOPBACK_CLOUD_CONF], { requireCredentials: true });
-    const blockStorage: BlockStorageOptions = { rescanOnResize: false, ignoreVolumeAz: false, ignoreVolumeMicroversion: false };
-    h = await startHarness([{
-      definition: loadCsiProto().ControllerService,
-      handlers: controllerHandlers({ clouds: createClouds(conf.clouds), blockStorage, cluster: 'osl-it', withTopology: true, pvcAnnotations: false, log: logSink('info').log }),
-    }]);
+    const blockStorage: BlockStorageOptions = {
+      rescanOnResize: false,
+      ignoreVolumeAz: false,
+      ignoreVolumeMicroversion: false,
+    };
+    h = await startHarness([
+      {
+        definition: loadCsiProto().ControllerService,
+        handlers: controllerHandlers({
+          clouds: createClouds(conf.clouds),
+          blockStorage,
+          cluster: 'osl-it',
+          withTopology: true,
+          pvcAnnotations: false,
+          log: logSink('info').log,
+        }),
+      },
+    ]);
     c = loopbackClients(loopbackAuth());
     cleanup = new Cleanup(c);
     if ((await cleanup.adoptLeftovers(SUITE)) > 0) await cleanup.run();
@@ -48,7 +68,11 @@ describeOpenStack('ControllerPublishVolume readonly on openstack-loopback', () =
   });
 
   it('records the mode, refuses the other one with ALREADY_EXISTS, and replaces the record after an unpublish', async () => {
-    const r = await call('CreateVolume', { name: itName(SUITE, 'vol'), capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [MOUNT_RWO] });
+    const r = await call('CreateVolume', {
+      name: itName(SUITE, 'vol'),
+      capacity_range: { required_bytes: String(GIB) },
+      volume_capabilities: [MOUNT_RWO],
+    });
     const id = cleanup.volume(r.volume.volume_id);
     await publish(id, true);
     expect((await c.cinder.getVolume(id)).metadata[readonlyKey(node)]).toBe('true');

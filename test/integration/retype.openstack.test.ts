@@ -12,7 +12,14 @@ import { loadCsiProto } from '../../src/csi/proto';
 import { startHarness, type CsiHarness } from '../helpers/csi-harness';
 import { logSink } from '../helpers/log-sink';
 import {
-  Cleanup, type CountingClients, describeOpenStack, fakeNodeId, itName, loopbackAuth, loopbackClients, recordVolume,
+  Cleanup,
+  type CountingClients,
+  describeOpenStack,
+  fakeNodeId,
+  itName,
+  loopbackAuth,
+  loopbackClients,
+  recordVolume,
 } from '../helpers/openstack-loopback';
 import { codeOf, GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
@@ -23,12 +30,15 @@ const RUN = randomBytes(3).toString('hex');
 const GOLD = `osl-it-rt-gold-${RUN}`;
 const SILVER = `osl-it-rt-silver-${RUN}`;
 const NOWHERE = `osl-it-rt-nowhere-${RUN}`;
-const TYPES: Array<[string, string]> = [[GOLD, 'fake'], [SILVER, 'fake'], [NOWHERE, 'osl-it-rt-no-backend']];
+const TYPES: Array<[string, string]> = [
+  [GOLD, 'fake'],
+  [SILVER, 'fake'],
+  [NOWHERE, 'osl-it-rt-no-backend'],
+];
 const REFUSED =
   'Invalid volume: Retype needs volume to be in available or in-use state, not be part of an active migration or a consistency group, ' +
   'requested type has to be different that the one from the volume, and for in-use volumes front-end qos specs cannot change.';
 
- 
 type Json = Record<string, any>;
 
 describeOpenStack('volume retype on openstack-loopback', () => {
@@ -38,15 +48,24 @@ describeOpenStack('volume retype on openstack-loopback', () => {
   let admin: CountingClients;
   let cleanup: Cleanup;
   let node: string;
-   
+
   const call = <T = any>(rpc: string, req: object = {}) => h.call<T>('Controller', rpc, req, RPC_DEADLINE_MS);
 
   /** A raw Cinder request with the token of `who` (member `c` unless told). */
-  async function cinder(method: string, path: string, body?: object, who: CountingClients = c): Promise<{ status: number; json: Json }> {
+  async function cinder(
+    method: string,
+    path: string,
+    body?: object,
+    who: CountingClients = c,
+  ): Promise<{ status: number; json: Json }> {
     const base = await who.keystone.endpoint(['volumev3']);
     const r = await fetch(`${base}${path}`, {
       method,
-      headers: { 'X-Auth-Token': await who.keystone.token(), Accept: 'application/json', 'Content-Type': 'application/json' },
+      headers: {
+        'X-Auth-Token': await who.keystone.token(),
+        Accept: 'application/json',
+        'Content-Type': 'application/json',
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await r.text();
@@ -57,7 +76,8 @@ describeOpenStack('volume retype on openstack-loopback', () => {
   async function deleteTypes(): Promise<void> {
     const { json } = await cinder('GET', '/types', undefined, admin);
     for (const t of json.volume_types as Array<{ id: string; name: string }>) {
-      if (t.name.startsWith(`osl-it-${SUITE}-`)) expect((await cinder('DELETE', `/types/${t.id}`, undefined, admin)).status).toBe(202);
+      if (t.name.startsWith(`osl-it-${SUITE}-`))
+        expect((await cinder('DELETE', `/types/${t.id}`, undefined, admin)).status).toBe(202);
     }
   }
 
@@ -69,7 +89,8 @@ describeOpenStack('volume retype on openstack-loopback', () => {
     return v.id;
   }
   /** The statuses a retype passes through, from right after its 202 until the volume is at rest again. */
-  const untilRest = (id: string, initial: string) => recordVolume(c.cinder, id, (x) => x.status !== 'retyping', { initial });
+  const untilRest = (id: string, initial: string) =>
+    recordVolume(c.cinder, id, (x) => x.status !== 'retyping', { initial });
 
   beforeAll(async () => {
     c = loopbackClients(loopbackAuth());
@@ -79,15 +100,29 @@ describeOpenStack('volume retype on openstack-loopback', () => {
     if ((await cleanup.adoptLeftovers(SUITE)) > 0) await cleanup.run();
     await deleteTypes();
     for (const [name, backend] of TYPES) {
-      const r = await cinder('POST', '/types', { volume_type: { name, extra_specs: { volume_backend_name: backend } } }, admin);
+      const r = await cinder(
+        'POST',
+        '/types',
+        { volume_type: { name, extra_specs: { volume_backend_name: backend } } },
+        admin,
+      );
       expect(r.status).toBe(200);
     }
-    const blockStorage: BlockStorageOptions = { rescanOnResize: false, ignoreVolumeAz: false, ignoreVolumeMicroversion: false };
+    const blockStorage: BlockStorageOptions = {
+      rescanOnResize: false,
+      ignoreVolumeAz: false,
+      ignoreVolumeMicroversion: false,
+    };
     h = await startHarness([
       {
         definition: loadCsiProto().ControllerService,
         handlers: controllerHandlers({
-          clouds: new Map([['', driver]]), blockStorage, cluster: 'osl-it', withTopology: false, pvcAnnotations: false, log: logSink('info').log,
+          clouds: new Map([['', driver]]),
+          blockStorage,
+          cluster: 'osl-it',
+          withTopology: false,
+          pvcAnnotations: false,
+          log: logSink('info').log,
         }),
       },
     ]);
@@ -122,10 +157,16 @@ describeOpenStack('volume retype on openstack-loopback', () => {
     it('answers 404 for an unknown type and 400 for a missing new_type or an unknown migration_policy', async () => {
       const id = await rawVolume(GOLD);
       const unknown = `osl-it-rt-unknown-${RUN}`;
-      expect(await retype(id, { new_type: unknown })).toEqual({ status: 404, json: { itemNotFound: { code: 404, message: `Volume type with name ${unknown} could not be found.` } } });
-      expect((await retype(id, {})).json.badRequest.message).toBe("Invalid input for field/attribute os-retype. Value: {}. 'new_type' is a required property");
-      expect((await retype(id, { new_type: SILVER, migration_policy: 'sometimes' })).json.badRequest.message)
-        .toBe("Invalid input for field/attribute migration_policy. Value: sometimes. 'sometimes' is not one of ['on-demand', 'never']");
+      expect(await retype(id, { new_type: unknown })).toEqual({
+        status: 404,
+        json: { itemNotFound: { code: 404, message: `Volume type with name ${unknown} could not be found.` } },
+      });
+      expect((await retype(id, {})).json.badRequest.message).toBe(
+        "Invalid input for field/attribute os-retype. Value: {}. 'new_type' is a required property",
+      );
+      expect((await retype(id, { new_type: SILVER, migration_policy: 'sometimes' })).json.badRequest.message).toBe(
+        "Invalid input for field/attribute migration_policy. Value: sometimes. 'sometimes' is not one of ['on-demand', 'never']",
+      );
       expect((await c.cinder.getVolume(id)).status).toBe('available');
     });
 
@@ -142,19 +183,28 @@ describeOpenStack('volume retype on openstack-loopback', () => {
       const types = (await cinder('GET', '/types')).json.volume_types as Array<{ name: string; extra_specs: object }>;
       expect(types.find((t) => t.name === GOLD)!.extra_specs).toEqual({});
       const r = await cinder('POST', '/types', { volume_type: { name: `osl-it-rt-member-${RUN}` } });
-      expect(r).toEqual({ status: 403, json: { forbidden: { code: 403, message: "Policy doesn't allow volume_extension:type_create to be performed." } } });
+      expect(r).toEqual({
+        status: 403,
+        json: {
+          forbidden: { code: 403, message: "Policy doesn't allow volume_extension:type_create to be performed." },
+        },
+      });
     });
   });
 
   describe('ControllerModifyVolume', () => {
-    const modify = (id: string, params: Record<string, string>) => call('ControllerModifyVolume', { volume_id: id, mutable_parameters: params });
+    const modify = (id: string, params: Record<string, string>) =>
+      call('ControllerModifyVolume', { volume_id: id, mutable_parameters: params });
     const retypeCalls = () => driver.count('volume.retype');
     let volumeId: string;
 
     it('creates a volume whose mutable type wins over the StorageClass type', async () => {
       const r = await call('CreateVolume', {
-        name: itName(SUITE, 'vac'), capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [MOUNT_RWO],
-        parameters: { type: GOLD }, mutable_parameters: { type: SILVER },
+        name: itName(SUITE, 'vac'),
+        capacity_range: { required_bytes: String(GIB) },
+        volume_capabilities: [MOUNT_RWO],
+        parameters: { type: GOLD },
+        mutable_parameters: { type: SILVER },
       });
       volumeId = cleanup.volume(r.volume.volume_id);
       expect(await c.cinder.getVolume(volumeId)).toMatchObject({ status: 'available', volume_type: SILVER });

@@ -12,7 +12,9 @@ async function main(): Promise<void> {
   for (const ref of pvcs) {
     const [namespace, name] = ref.split('/');
     try {
-      process.stdout.write(`${JSON.stringify({ annotations: await get(namespace, name, AbortSignal.timeout(10_000)) })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ annotations: await get(namespace, name, AbortSignal.timeout(10_000)) })}\n`,
+      );
     } catch (e) {
       const c = e instanceof CodedError ? e : undefined;
       process.stdout.write(`${JSON.stringify({ code: c?.code ?? -1, details: c?.details ?? String(e) })}\n`);

@@ -49,7 +49,9 @@ describe('metrics HTTP server', () => {
     const metrics = new PluginMetrics({ processMetrics: false });
     const a = await startMetricsServer({ endpoint: '127.0.0.1:0', metrics, isServing: () => true });
     const port = new URL(a.url).port;
-    await expect(startMetricsServer({ endpoint: `127.0.0.1:${port}`, metrics, isServing: () => true })).rejects.toThrow(/EADDRINUSE/);
+    await expect(startMetricsServer({ endpoint: `127.0.0.1:${port}`, metrics, isServing: () => true })).rejects.toThrow(
+      /EADDRINUSE/,
+    );
     await a.stop();
   });
 });
@@ -72,9 +74,11 @@ describe('PluginMetrics', () => {
     expect(valueOf(text, 'cinder_csi_fuse_mount_hangs')).toBe(1);
   });
 
-  it('takes the FUSE supervisor\'s list() as its source unchanged', async () => {
+  it("takes the FUSE supervisor's list() as its source unchanged", async () => {
     const metrics = new PluginMetrics({ processMetrics: false });
-    const list = async (): Promise<MountStatus[]> => [{ volumeId: 'v', target: '/t', mounter: 's3fs', state: 'alive', restarts: 1 }];
+    const list = async (): Promise<MountStatus[]> => [
+      { volumeId: 'v', target: '/t', mounter: 's3fs', state: 'alive', restarts: 1 },
+    ];
     metrics.setFuseMountSource(list);
     expect(valueOf(await metrics.text(), 'cinder_csi_fuse_mounts', { state: 'alive' })).toBe(1);
   });
@@ -92,7 +96,14 @@ describe('PluginMetrics', () => {
   it('includes process metrics, and two instances never share a registry', async () => {
     const a = new PluginMetrics();
     const b = new PluginMetrics();
-    a.onRequest({ service: 'cinder', operation: 'volume.create', method: 'POST', status: 202, durationMs: 12, attempt: 0 });
+    a.onRequest({
+      service: 'cinder',
+      operation: 'volume.create',
+      method: 'POST',
+      status: 202,
+      durationMs: 12,
+      attempt: 0,
+    });
     const textA = await a.text();
     expect(textA).toContain('process_cpu_user_seconds_total');
     expect(textA).toContain('nodejs_heap_size_used_bytes');

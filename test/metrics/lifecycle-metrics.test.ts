@@ -25,7 +25,10 @@ beforeEach(async () => {
   sim = await startSimulator({ devicePlane: false, delays: { attach: 40, detach: 40 } });
   const conf = parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true });
   metrics = new PluginMetrics({ processMetrics: false });
-  const clouds = createClouds(conf.clouds, [''], { onRequest: metrics.onRequest, http: { retry: { initialMs: 1, maxDelayMs: 5 } } });
+  const clouds = createClouds(conf.clouds, [''], {
+    onRequest: metrics.onRequest,
+    http: { retry: { initialMs: 1, maxDelayMs: 5 } },
+  });
   const handlers = controllerHandlers({
     clouds,
     blockStorage: { rescanOnResize: false, ignoreVolumeAz: false, ignoreVolumeMicroversion: false },
@@ -35,7 +38,9 @@ beforeEach(async () => {
     waitOptions: { onWaitFinished: metrics.onWaitFinished },
     log: logSink('info').log,
   });
-  h = await startHarness([{ definition: loadCsiProto().ControllerService, handlers }], { observer: metrics.callObserver });
+  h = await startHarness([{ definition: loadCsiProto().ControllerService, handlers }], {
+    observer: metrics.callObserver,
+  });
   serving = true;
   http = await startMetricsServer({ endpoint: '127.0.0.1:0', metrics, isServing: () => serving });
 });
@@ -60,7 +65,7 @@ async function lifecycle(): Promise<string> {
 }
 
 describe('OpenStack API metrics', () => {
-  it('uses the reference names and request labels, with counts equal to the simulator\'s', async () => {
+  it("uses the reference names and request labels, with counts equal to the simulator's", async () => {
     await lifecycle();
     const text = await scrape();
     for (const [request, op] of [
@@ -72,7 +77,10 @@ describe('OpenStack API metrics', () => {
       ['attachment_delete', 'nova.attachment.delete'],
     ]) {
       expect(simCount(op)).toBeGreaterThan(0);
-      expect({ request, n: valueOf(text, 'openstack_api_requests_total', { request }) }).toEqual({ request, n: simCount(op) });
+      expect({ request, n: valueOf(text, 'openstack_api_requests_total', { request }) }).toEqual({
+        request,
+        n: simCount(op),
+      });
       expect(valueOf(text, 'openstack_api_request_duration_seconds_count', { request })).toBe(simCount(op));
     }
     const cloudOps = Object.entries(sim.counters()).filter(([k]) => /^(keystone|cinder|nova)\./.test(k));
@@ -85,13 +93,19 @@ describe('OpenStack API metrics', () => {
 
   it('counts a 404 and a 503 as errors of their request', async () => {
     sim.injectFault('cinder.volume.get', { kind: 'http-status', status: 503, times: 1 });
-    const r = await codeOf(call('ControllerPublishVolume', {
-      volume_id: '00000000-0000-4000-8000-000000000000', node_id: sim.localServerId, volume_capability: MOUNT_RWO,
-    }));
+    const r = await codeOf(
+      call('ControllerPublishVolume', {
+        volume_id: '00000000-0000-4000-8000-000000000000',
+        node_id: sim.localServerId,
+        volume_capability: MOUNT_RWO,
+      }),
+    );
     expect(r.code).toBe('NOT_FOUND');
     const text = await scrape();
     // The 503 attempt is retried and the retry answers 404: two requests, two errors.
-    expect(valueOf(text, 'openstack_api_requests_total', { request: 'volume_get' })).toBe(simCount('cinder.volume.get'));
+    expect(valueOf(text, 'openstack_api_requests_total', { request: 'volume_get' })).toBe(
+      simCount('cinder.volume.get'),
+    );
     expect(valueOf(text, 'openstack_api_request_errors_total', { request: 'volume_get' })).toBe(2);
   });
 });
@@ -99,16 +113,23 @@ describe('OpenStack API metrics', () => {
 describe('CSI call metrics', () => {
   it('count calls by method and gRPC code, with none left in flight', async () => {
     await lifecycle();
-    await codeOf(call('ControllerPublishVolume', {
-      volume_id: '00000000-0000-4000-8000-000000000000', node_id: sim.localServerId, volume_capability: MOUNT_RWO,
-    }));
+    await codeOf(
+      call('ControllerPublishVolume', {
+        volume_id: '00000000-0000-4000-8000-000000000000',
+        node_id: sim.localServerId,
+        volume_capability: MOUNT_RWO,
+      }),
+    );
     const text = await scrape();
-    const calls = (method: string, grpc_code: string) => valueOf(text, 'cinder_csi_operation_duration_seconds_count', { method, grpc_code });
+    const calls = (method: string, grpc_code: string) =>
+      valueOf(text, 'cinder_csi_operation_duration_seconds_count', { method, grpc_code });
     expect(calls('CreateVolume', 'OK')).toBe(1);
     expect(calls('ControllerPublishVolume', 'OK')).toBe(1);
     expect(calls('ControllerPublishVolume', 'NOT_FOUND')).toBe(1);
     expect(calls('DeleteVolume', 'OK')).toBe(1);
-    expect(valueOf(text, 'cinder_csi_operation_errors_total', { method: 'ControllerPublishVolume', grpc_code: 'NOT_FOUND' })).toBe(1);
+    expect(
+      valueOf(text, 'cinder_csi_operation_errors_total', { method: 'ControllerPublishVolume', grpc_code: 'NOT_FOUND' }),
+    ).toBe(1);
     expect(valueOf(text, 'cinder_csi_operation_errors_total', { grpc_code: 'OK' })).toBe(0);
     expect(valueOf(text, 'cinder_csi_operations_in_flight')).toBe(0);
   });

@@ -29,7 +29,12 @@ describeIf('waitForDevice with loop devices', { root: true, loop: true, commands
       void symlink(d.dev, `${dir}/virtio-${VOLUME_ID.slice(0, 20)}`);
     }, 400);
     // A poll interval far above the bound: only the fs.watch event can make it in time.
-    const found = await waitForDevice(recordingDeps(), VOLUME_ID, { byIdDir: dir, timeoutMs: 10_000, pollIntervalMs: 5_000, rescanner: idle });
+    const found = await waitForDevice(recordingDeps(), VOLUME_ID, {
+      byIdDir: dir,
+      timeoutMs: 10_000,
+      pollIntervalMs: 5_000,
+      rescanner: idle,
+    });
     const latency = Date.now() - createdAt;
     expect(found).toMatchObject({ volumeId: VOLUME_ID, path: d.dev, sizeBytes: 16 * MiB });
     expect(latency).toBeLessThan(1_000);
@@ -48,7 +53,9 @@ describeIf('waitForDevice with loop devices', { root: true, loop: true, commands
     const d = await h.attach(8 * MiB);
     const dir = await byIdDir('short');
     await symlink(d.dev, `${dir}/virtio-vol-7`);
-    expect((await waitForDevice(recordingDeps(), 'vol-7', { byIdDir: dir, timeoutMs: 2_000, rescanner: idle })).path).toBe(d.dev);
+    expect(
+      (await waitForDevice(recordingDeps(), 'vol-7', { byIdDir: dir, timeoutMs: 2_000, rescanner: idle })).path,
+    ).toBe(d.dev);
   });
 
   // Reference issue #2588: a device that reads 0 bytes right after attach needs a rescan.
@@ -58,7 +65,12 @@ describeIf('waitForDevice with loop devices', { root: true, loop: true, commands
     await symlink(d.dev, `${dir}/virtio-${VOLUME_ID}`);
     const deps = recordingDeps();
     setTimeout(() => void truncate(d.file, 4 * MiB), 300);
-    const found = await waitForDevice(deps, VOLUME_ID, { byIdDir: dir, timeoutMs: 5_000, rescanIntervalMs: 200, rescanner: idle });
+    const found = await waitForDevice(deps, VOLUME_ID, {
+      byIdDir: dir,
+      timeoutMs: 5_000,
+      rescanIntervalMs: 200,
+      rescanner: idle,
+    });
     expect(found.sizeBytes).toBe(4 * MiB);
     const rescans = deps.calls.filter((c) => c.cmd === 'losetup' && c.args[0] === '-c');
     expect(rescans.length).toBeGreaterThanOrEqual(2);
@@ -69,7 +81,11 @@ describeIf('waitForDevice with loop devices', { root: true, loop: true, commands
     const d = await h.attach(0);
     const dir = await byIdDir('zero-forever');
     await symlink(d.dev, `${dir}/virtio-${VOLUME_ID}`);
-    const err = await waitForDevice(recordingDeps(), VOLUME_ID, { byIdDir: dir, timeoutMs: 400, rescanner: idle }).catch((e) => e);
+    const err = await waitForDevice(recordingDeps(), VOLUME_ID, {
+      byIdDir: dir,
+      timeoutMs: 400,
+      rescanner: idle,
+    }).catch((e) => e);
     expect(err.code).toBe(Status.DEADLINE_EXCEEDED);
     expect(err.message).toContain(d.dev);
     expect(err.message).toContain('0 bytes');

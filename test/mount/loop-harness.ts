@@ -103,6 +103,8 @@ export async function writeDosPartitionTable(file: string): Promise<void> {
 
 /** CAP_SYS_RESOURCE (capability(7) bit 24): ext4 online resize needs it; some sandboxes drop it. */
 export function hasCapSysResource(): boolean {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('CapEff:'));
+  const line = readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('CapEff:'));
   return line !== undefined && (BigInt(`0x${line.split(/\s+/)[1]}`) & (1n << 24n)) !== 0n;
 }

@@ -45,7 +45,11 @@ describe('mountinfo parser', () => {
 
   it('reads propagation from the optional fields up to the separator', () => {
     expect(mounts.find((x) => x.mountId === 310)!.propagation).toEqual({ shared: 180, unbindable: false });
-    expect(mounts.find((x) => x.mountId === 340)!.propagation).toEqual({ master: 5, propagateFrom: 2, unbindable: false });
+    expect(mounts.find((x) => x.mountId === 340)!.propagation).toEqual({
+      master: 5,
+      propagateFrom: 2,
+      unbindable: false,
+    });
     expect(mounts.find((x) => x.mountId === 360)!.propagation.unbindable).toBe(true);
     expect(mounts.find((x) => x.mountId === 360)!.fsType).toBe('fuse.s3fs');
   });

@@ -12,7 +12,11 @@ const mkfsCalls = (calls: { cmd: string }[]) => calls.filter((c) => c.cmd.starts
 
 describeIf(
   'stageFilesystem on loop devices',
-  { root: true, loop: true, commands: ['losetup', 'blkid', 'mkfs.ext4', 'e2fsck', 'resize2fs', 'mkfs.xfs', 'xfs_growfs', 'mount', 'umount'] },
+  {
+    root: true,
+    loop: true,
+    commands: ['losetup', 'blkid', 'mkfs.ext4', 'e2fsck', 'resize2fs', 'mkfs.xfs', 'xfs_growfs', 'mount', 'umount'],
+  },
   () => {
     let h: LoopHarness;
     let n = 0;
@@ -108,7 +112,9 @@ describeIf(
     it('refuses to stage a blank device read-only, since that would need formatting', async () => {
       const d = await h.attach(16 * MiB);
       const deps = recordingDeps();
-      const err = await stageFilesystem(deps, { device: d.dev, stagingPath: staging(), readOnly: true }).catch((e) => e);
+      const err = await stageFilesystem(deps, { device: d.dev, stagingPath: staging(), readOnly: true }).catch(
+        (e) => e,
+      );
       expect(err.code).toBe(Status.FAILED_PRECONDITION);
       expect(mkfsCalls(deps.calls)).toEqual([]);
     });
@@ -130,7 +136,11 @@ describeIf(
       await unmount(recordingDeps(), first);
       await h.grow(d, size * 2);
       const path = staging();
-      const result = await stageFilesystem(recordingDeps(), { device: d.dev, stagingPath: path, resizeIfNeeded: true }).catch((e) => e);
+      const result = await stageFilesystem(recordingDeps(), {
+        device: d.dev,
+        stagingPath: path,
+        resizeIfNeeded: true,
+      }).catch((e) => e);
       return { before, path, result };
     }
 
@@ -158,7 +168,11 @@ describeIf(
       await h.grow(d, 128 * MiB);
       const deps = recordingDeps();
       const path = staging();
-      expect(await stageFilesystem(deps, { device: d.dev, stagingPath: path })).toEqual({ fsType: 'ext4', formatted: false, alreadyStaged: false });
+      expect(await stageFilesystem(deps, { device: d.dev, stagingPath: path })).toEqual({
+        fsType: 'ext4',
+        formatted: false,
+        alreadyStaged: false,
+      });
       expect((await fsStats(path)).totalBytes).toBeGreaterThan(before * 1.8);
       expect(await readFile(`${path}/keep`, 'utf8')).toBe('data');
       // Offline, before the mount: the resize2fs ran before any mount call.
@@ -176,7 +190,11 @@ describeIf(
       await h.grow(d, XFS_MIN_BYTES * 2);
       const deps = recordingDeps();
       const path = staging();
-      expect(await stageFilesystem(deps, { device: d.dev, stagingPath: path })).toEqual({ fsType: 'xfs', formatted: false, alreadyStaged: false });
+      expect(await stageFilesystem(deps, { device: d.dev, stagingPath: path })).toEqual({
+        fsType: 'xfs',
+        formatted: false,
+        alreadyStaged: false,
+      });
       expect((await fsStats(path)).totalBytes).toBeGreaterThan(before * 1.8);
       expect(deps.calls.filter((c) => c.cmd === 'xfs_growfs')).toEqual([{ cmd: 'xfs_growfs', args: ['-d', path] }]);
     });

@@ -15,8 +15,17 @@ function codeAndText(f: () => unknown): { code: Status; details: string } {
 describe('parseObjectParameters', () => {
   it('applies the contract defaults', () => {
     expect(parseObjectParameters({ backend: 'object' })).toEqual({
-      provider: 's3', bucket: undefined, endpoint: undefined, region: 'us-east-1', pathStyle: true, mounter: 's3fs',
-      mountOptions: undefined, reclaim: 'delete', uid: undefined, gid: undefined, umask: undefined,
+      provider: 's3',
+      bucket: undefined,
+      endpoint: undefined,
+      region: 'us-east-1',
+      pathStyle: true,
+      mounter: 's3fs',
+      mountOptions: undefined,
+      reclaim: 'delete',
+      uid: undefined,
+      gid: undefined,
+      umask: undefined,
     });
     expect(parseObjectParameters({ provider: 'swift' }).mounter).toBe('rclone');
   });
@@ -42,7 +51,11 @@ describe('parseObjectParameters', () => {
 });
 
 describe('isObjectBackend', () => {
-  it.each([[{}, false], [{ backend: 'block' }, false], [{ backend: 'object' }, true]])('%j → %s', (p, want) => {
+  it.each([
+    [{}, false],
+    [{ backend: 'block' }, false],
+    [{ backend: 'object' }, true],
+  ])('%j → %s', (p, want) => {
     expect(isObjectBackend(p)).toBe(want);
   });
   it('refuses another backend naming parameters.backend', () => {

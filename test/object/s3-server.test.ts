@@ -11,7 +11,15 @@ describe('startS3Server', () => {
 
   it('serves buckets and objects to a signing client', async () => {
     const u = new URL(s3.endpoint);
-    const c = new Minio.Client({ endPoint: u.hostname, port: Number(u.port), useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, region: 'us-east-1' });
+    const c = new Minio.Client({
+      endPoint: u.hostname,
+      port: Number(u.port),
+      useSSL: false,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      pathStyle: true,
+      region: 'us-east-1',
+    });
     await c.makeBucket('smoke', 'us-east-1');
     await c.putObject('smoke', 'a/b.txt', Buffer.from('hi'));
     expect(await c.bucketExists('smoke')).toBe(true);

@@ -11,7 +11,15 @@ beforeAll(async () => {
 afterAll(() => s3.stop());
 
 const signal = () => AbortSignal.timeout(10_000);
-const store = (pageSize?: number) => new S3ObjectStore({ endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1', pathStyle: true, pageSize });
+const store = (pageSize?: number) =>
+  new S3ObjectStore({
+    endpoint: s3.endpoint,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    region: 'us-east-1',
+    pathStyle: true,
+    pageSize,
+  });
 
 describe('S3ObjectStore', () => {
   it('marks the buckets it creates and reads the mark back', async () => {
@@ -19,7 +27,9 @@ describe('S3ObjectStore', () => {
     await s.createBucket('owned-1', 'pvc-owned-1', signal());
     expect(await s.bucketOwner('owned-1', signal())).toBe('pvc-owned-1');
     expect(await s.bucketOwner('no-such-bucket', signal())).toBeUndefined();
-    await expect(s.createBucket('owned-1', 'pvc-owned-1', signal())).rejects.toMatchObject({ code: Status.ALREADY_EXISTS });
+    await expect(s.createBucket('owned-1', 'pvc-owned-1', signal())).rejects.toMatchObject({
+      code: Status.ALREADY_EXISTS,
+    });
   });
 
   it('writes and reads the volume record with its reclaim policy', async () => {
@@ -48,7 +58,9 @@ describe('S3ObjectStore', () => {
   });
 
   it('answers DEADLINE_EXCEEDED once the signal has fired', async () => {
-    const e = await store().bucketExists('x-y-z', AbortSignal.abort()).catch((err: unknown) => err);
+    const e = await store()
+      .bucketExists('x-y-z', AbortSignal.abort())
+      .catch((err: unknown) => err);
     expect(e).toBeInstanceOf(CodedError);
     expect((e as CodedError).code).toBe(Status.DEADLINE_EXCEEDED);
   });

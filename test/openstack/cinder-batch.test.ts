@@ -4,7 +4,13 @@
  */
 import { setMaxListeners } from 'node:events';
 import { waitForVolume } from '../../src/block/volume-wait';
-import { COALESCE_MIN_VOLUMES, LIST_DUTY_FACTOR, LIST_MIN_INTERVAL_MS, LIST_WASTE_FACTOR, VolumeReadBatcher } from '../../src/openstack/cinder-batch';
+import {
+  COALESCE_MIN_VOLUMES,
+  LIST_DUTY_FACTOR,
+  LIST_MIN_INTERVAL_MS,
+  LIST_WASTE_FACTOR,
+  VolumeReadBatcher,
+} from '../../src/openstack/cinder-batch';
 import type { CinderVolume } from '../../src/openstack/cinder';
 import { isNotFound } from '../../src/openstack/errors';
 import { startSimulator, type Simulator } from '../../src/simulator';
@@ -19,7 +25,8 @@ describe('CinderClient.getVolume coalescing', () => {
     sim = await startSimulator();
     c = clientsFor(passwordAuth(sim));
     ids = [];
-    for (let i = 0; i < COALESCE_MIN_VOLUMES + 8; i++) ids.push((await c.cinder.createVolume({ name: `v${i}`, size: 1 })).id);
+    for (let i = 0; i < COALESCE_MIN_VOLUMES + 8; i++)
+      ids.push((await c.cinder.createVolume({ name: `v${i}`, size: 1 })).id);
     sim.resetCounters();
   });
   afterEach(() => sim.stop());
@@ -68,7 +75,7 @@ describe('CinderClient.getVolume coalescing', () => {
     expect(reads().get).toBe(0);
   });
 
-  it('reads a volume no list has shown with its own GET, so its answer is the GET\'s (found or NOT_FOUND)', async () => {
+  it("reads a volume no list has shown with its own GET, so its answer is the GET's (found or NOT_FOUND)", async () => {
     await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
     const unknown = '00000000-0000-4000-8000-000000000000';
     sim.resetCounters();
@@ -77,7 +84,7 @@ describe('CinderClient.getVolume coalescing', () => {
     expect(reads().get).toBe(1);
   });
 
-  it('answers dozens of concurrent by-name lookups from the shared list, as Cinder\'s name filter would', async () => {
+  it("answers dozens of concurrent by-name lookups from the shared list, as Cinder's name filter would", async () => {
     await Promise.all(ids.map((id) => c.cinder.getVolume(id)));
     const dup = await c.cinder.createVolume({ name: 'v1', size: 1 });
     sim.resetCounters();
@@ -157,7 +164,10 @@ describe('CinderClient.getVolume coalescing', () => {
     const counted = {
       getVolume: (id: string, s?: AbortSignal) => (gets++, c.cinder.getVolume(id, s)),
       readPaced: (id: string) => c.cinder.readPaced(id),
-      watchVolume: (id: string, stop: (v: CinderVolume) => boolean, s?: AbortSignal) => (watches++, c.cinder.watchVolume(id, stop, s)),
+      watchVolume: (id: string, stop: (v: CinderVolume) => boolean, s?: AbortSignal) => (
+        watches++,
+        c.cinder.watchVolume(id, stop, s)
+      ),
     };
     const seen = new Map<string, string[]>(ids.map((id) => [id, []]));
     const waits = ids.map((id) =>
@@ -168,7 +178,8 @@ describe('CinderClient.getVolume coalescing', () => {
           if (statuses[statuses.length - 1] !== v.status) statuses.push(v.status);
           return undefined;
         },
-      }));
+      }),
+    );
     setTimeout(() => ids.forEach((id) => sim.setVolumeStatus(id, 'attaching')), 300);
     setTimeout(() => ids.forEach((id) => sim.setVolumeStatus(id, 'in-use')), 600);
     await Promise.all(waits);
@@ -188,11 +199,18 @@ describe('CinderClient.getVolume coalescing', () => {
     // One signal for every other watcher here (a CSI call has its own, with one or two listeners).
     setMaxListeners(ids.length, rest.signal);
     let stopsAfterAbort = 0;
-    const watches = Promise.allSettled(ids.map((id, i) =>
-      c.cinder.watchVolume(id, () => {
-        if (quitter.signal.aborted && i === 1) stopsAfterAbort++;
-        return false;
-      }, i === 1 ? quitter.signal : i > 1 ? rest.signal : undefined)));
+    const watches = Promise.allSettled(
+      ids.map((id, i) =>
+        c.cinder.watchVolume(
+          id,
+          () => {
+            if (quitter.signal.aborted && i === 1) stopsAfterAbort++;
+            return false;
+          },
+          i === 1 ? quitter.signal : i > 1 ? rest.signal : undefined,
+        ),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 100));
     quitter.abort(new Error('caller gone'));
     await c.cinder.deleteVolume(ids[0]);
@@ -201,7 +219,9 @@ describe('CinderClient.getVolume coalescing', () => {
     const results = await watches;
     expect(isNotFound((results[0] as PromiseRejectedResult).reason)).toBe(true);
     expect(results[1]).toEqual({ status: 'rejected', reason: new Error('caller gone') });
-    expect(results.slice(2).every((r) => r.status === 'rejected' && (r.reason as Error).message === 'test over')).toBe(true);
+    expect(results.slice(2).every((r) => r.status === 'rejected' && (r.reason as Error).message === 'test over')).toBe(
+      true,
+    );
     expect(stopsAfterAbort).toBe(0);
     expect(sim.counters()['cinder.volume.get'] ?? 0).toBe(0);
   });
@@ -273,7 +293,8 @@ describe('VolumeReadBatcher with a list that has a next page', () => {
   it('spaces lists LIST_DUTY_FACTOR times as far apart as a list takes, when that is more than LIST_MIN_INTERVAL_MS', async () => {
     const listMs = 4 * LIST_MIN_INTERVAL_MS;
     const { b, calls } = batcher(true, listMs);
-    for (const end = performance.now() + 6 * listMs * LIST_DUTY_FACTOR; performance.now() < end; ) await Promise.all(many.map((v) => b.read(v.id)));
+    for (const end = performance.now() + 6 * listMs * LIST_DUTY_FACTOR; performance.now() < end;)
+      await Promise.all(many.map((v) => b.read(v.id)));
     const gaps = calls.listStarts.slice(1).map((t, i) => t - calls.listStarts[i]);
     expect(gaps.length).toBeGreaterThanOrEqual(3);
     // Timers may fire a millisecond early; never a list sooner than the duty factor allows.

@@ -13,7 +13,11 @@ const failure = openStackFailure;
 describe('CinderClient against the simulator', () => {
   let sim: Simulator;
   let c: TestClients;
-  const volumeIs = (id: string, status: string) => waitFor(() => c.cinder.getVolume(id), (v) => v.status === status);
+  const volumeIs = (id: string, status: string) =>
+    waitFor(
+      () => c.cinder.getVolume(id),
+      (v) => v.status === status,
+    );
   const newVolume = async (name: string, size = 1): Promise<CinderVolume> => {
     const v = await c.cinder.createVolume({ name, size });
     return volumeIs(v.id, 'available');
@@ -30,17 +34,33 @@ describe('CinderClient against the simulator', () => {
   });
 
   it('creates a volume with name, size, AZ, metadata and scheduler hints, then gets it', async () => {
-    const v = await c.cinder.createVolume({ name: 'pvc-create', size: 2, availabilityZone: 'nova', metadata: { 'csi.storage.k8s.io/pvc/name': 'data' }, schedulerHints: { same_host: [] } });
+    const v = await c.cinder.createVolume({
+      name: 'pvc-create',
+      size: 2,
+      availabilityZone: 'nova',
+      metadata: { 'csi.storage.k8s.io/pvc/name': 'data' },
+      schedulerHints: { same_host: [] },
+    });
     expect(['creating', 'available']).toContain(v.status);
     const got = await volumeIs(v.id, 'available');
-    expect(got).toMatchObject({ id: v.id, name: 'pvc-create', size: 2, availability_zone: 'nova', metadata: { 'csi.storage.k8s.io/pvc/name': 'data' }, attachments: [] });
+    expect(got).toMatchObject({
+      id: v.id,
+      name: 'pvc-create',
+      size: 2,
+      availability_zone: 'nova',
+      metadata: { 'csi.storage.k8s.io/pvc/name': 'data' },
+      attachments: [],
+    });
     expect(sim.getVolume(v.id)?.size).toBe(2);
   });
 
   it('creates a volume from a snapshot and from another volume', async () => {
     const src = await newVolume('pvc-src');
     const snap = await c.cinder.createSnapshot({ volumeId: src.id, name: 'snap-src' });
-    await waitFor(() => c.cinder.getSnapshot(snap.id), (s) => s.status === 'available');
+    await waitFor(
+      () => c.cinder.getSnapshot(snap.id),
+      (s) => s.status === 'available',
+    );
     const fromSnap = await c.cinder.createVolume({ name: 'pvc-from-snap', size: 1, snapshotId: snap.id });
     const fromVol = await c.cinder.createVolume({ name: 'pvc-from-vol', size: 1, sourceVolumeId: src.id });
     expect((await volumeIs(fromSnap.id, 'available')).snapshot_id).toBe(snap.id);
@@ -75,7 +95,14 @@ describe('CinderClient against the simulator', () => {
   it('extends a volume and merges its metadata', async () => {
     const v = await newVolume('pvc-extend');
     await c.cinder.extendVolume(v.id, 3);
-    expect((await waitFor(() => c.cinder.getVolume(v.id), (x) => x.size === 3 && x.status === 'available')).size).toBe(3);
+    expect(
+      (
+        await waitFor(
+          () => c.cinder.getVolume(v.id),
+          (x) => x.size === 3 && x.status === 'available',
+        )
+      ).size,
+    ).toBe(3);
     await c.cinder.updateVolumeMetadata(v.id, { a: '1' });
     expect(await c.cinder.updateVolumeMetadata(v.id, { b: '2' })).toEqual({ a: '1', b: '2' });
   });
@@ -83,7 +110,10 @@ describe('CinderClient against the simulator', () => {
   it('deletes a volume; getting or deleting it again is NOT_FOUND', async () => {
     const v = await newVolume('pvc-delete');
     await c.cinder.deleteVolume(v.id);
-    await waitFor(async () => sim.getVolume(v.id), (x) => x === undefined);
+    await waitFor(
+      async () => sim.getVolume(v.id),
+      (x) => x === undefined,
+    );
     const e = await failure(c.cinder.getVolume(v.id));
     expect(e.code).toBe(Status.NOT_FOUND);
     expect(e.serviceMessage).toContain(v.id);
@@ -106,8 +136,14 @@ describe('CinderClient against the simulator', () => {
     const v = await newVolume('pvc-snaps');
     const s1 = await c.cinder.createSnapshot({ volumeId: v.id, name: 'snap-1', force: true, metadata: { k: 'v' } });
     const s2 = await c.cinder.createSnapshot({ volumeId: v.id, name: 'snap-2', force: true });
-    await waitFor(() => c.cinder.getSnapshot(s1.id), (s) => s.status === 'available');
-    await waitFor(() => c.cinder.getSnapshot(s2.id), (s) => s.status === 'available');
+    await waitFor(
+      () => c.cinder.getSnapshot(s1.id),
+      (s) => s.status === 'available',
+    );
+    await waitFor(
+      () => c.cinder.getSnapshot(s2.id),
+      (s) => s.status === 'available',
+    );
     expect((await c.cinder.listSnapshots({ name: 'snap-1' })).items.map((s) => s.id)).toEqual([s1.id]);
     const byVolume = await c.cinder.listSnapshots({ volumeId: v.id, status: 'available' });
     expect(byVolume.items.map((s) => s.id).sort()).toEqual([s1.id, s2.id].sort());
@@ -117,22 +153,40 @@ describe('CinderClient against the simulator', () => {
     const second = await c.cinder.listSnapshots({ volumeId: v.id, limit: 1, marker: first.nextMarker });
     expect(second.items[0].id).not.toBe(first.items[0].id);
     await c.cinder.deleteSnapshot(s1.id);
-    await waitFor(async () => sim.getSnapshot(s1.id), (x) => x === undefined);
+    await waitFor(
+      async () => sim.getSnapshot(s1.id),
+      (x) => x === undefined,
+    );
     expect((await failure(c.cinder.getSnapshot(s1.id))).code).toBe(Status.NOT_FOUND);
   });
 
   it('creates a backup from a snapshot, lists, gets and deletes it, and restores a volume from it', async () => {
     const v = await newVolume('pvc-backup');
     const snap = await c.cinder.createSnapshot({ volumeId: v.id, name: 'snap-for-backup' });
-    await waitFor(() => c.cinder.getSnapshot(snap.id), (s) => s.status === 'available');
-    const b = await c.cinder.createBackup({ volumeId: v.id, snapshotId: snap.id, name: 'backup-1', force: true, metadata: { k: 'v' } });
-    const ready = await waitFor(() => c.cinder.getBackup(b.id), (x) => x.status === 'available');
+    await waitFor(
+      () => c.cinder.getSnapshot(snap.id),
+      (s) => s.status === 'available',
+    );
+    const b = await c.cinder.createBackup({
+      volumeId: v.id,
+      snapshotId: snap.id,
+      name: 'backup-1',
+      force: true,
+      metadata: { k: 'v' },
+    });
+    const ready = await waitFor(
+      () => c.cinder.getBackup(b.id),
+      (x) => x.status === 'available',
+    );
     expect(ready).toMatchObject({ id: b.id, name: 'backup-1', volume_id: v.id, snapshot_id: snap.id });
     expect((await c.cinder.listBackups({ name: 'backup-1' })).items.map((x) => x.id)).toEqual([b.id]);
     const restored = await c.cinder.createVolume({ name: 'pvc-restored', size: 1, backupId: b.id });
     expect((await volumeIs(restored.id, 'available')).id).toBe(restored.id);
     await c.cinder.deleteBackup(b.id);
-    await waitFor(async () => sim.getBackup(b.id), (x) => x === undefined);
+    await waitFor(
+      async () => sim.getBackup(b.id),
+      (x) => x === undefined,
+    );
   });
 
   it('reads the absolute limits', async () => {
@@ -174,7 +228,12 @@ describe('CinderClient against the simulator', () => {
     const before = c.events.length;
     sim.injectFault('cinder.volume.get', { kind: 'http-status', status: 503, times: 2 });
     await expect(c.cinder.getVolume(v.id)).resolves.toMatchObject({ id: v.id });
-    expect(c.events.slice(before).filter((e) => e.operation === 'volume.get').map((e) => e.status)).toEqual([503, 503, 200]);
+    expect(
+      c.events
+        .slice(before)
+        .filter((e) => e.operation === 'volume.get')
+        .map((e) => e.status),
+    ).toEqual([503, 503, 200]);
     const count = sim.listVolumes().length;
     sim.injectFault('cinder.volume.create', { kind: 'http-status', status: 500 });
     const e = await failure(c.cinder.createVolume({ name: 'pvc-once', size: 1 }));
@@ -186,7 +245,10 @@ describe('CinderClient against the simulator', () => {
   it('retries a GET whose connection was reset', async () => {
     sim.injectFault('cinder.volume.list', { kind: 'reset' });
     await expect(c.cinder.listVolumes()).resolves.toBeDefined();
-    expect(c.events.filter((e) => e.operation === 'volume.list').map((e) => e.error ?? 'ok')).toEqual(['ECONNRESET', 'ok']);
+    expect(c.events.filter((e) => e.operation === 'volume.list').map((e) => e.error ?? 'ok')).toEqual([
+      'ECONNRESET',
+      'ok',
+    ]);
   });
 
   it('waits as long as Retry-After says on a 429', async () => {
@@ -209,7 +271,11 @@ describe('CinderClient against the simulator', () => {
 
 describe('CinderClient microversions', () => {
   let server: LocalServer;
-  const auth: ServiceAuth = { endpoint: async () => server.url + '/v3/p', token: async () => 'tok', invalidate: () => undefined };
+  const auth: ServiceAuth = {
+    endpoint: async () => server.url + '/v3/p',
+    token: async () => 'tok',
+    invalidate: () => undefined,
+  };
   const versionOf = (i: number) => server.seen[i].headers['openstack-api-version'];
   beforeEach(async () => {
     server = await startLocalServer((r, res) => {
@@ -228,7 +294,13 @@ describe('CinderClient microversions', () => {
     await cinder.extendVolume('v', 2);
     await cinder.createVolume({ name: 'n', size: 1, backupId: 'b' });
     await cinder.createBackup({ volumeId: 'v', name: 'b' });
-    expect([0, 1, 2, 3, 4].map(versionOf)).toEqual(['volume 3.0', 'volume 3.34', 'volume 3.42', 'volume 3.51', 'volume 3.51']);
+    expect([0, 1, 2, 3, 4].map(versionOf)).toEqual([
+      'volume 3.0',
+      'volume 3.34',
+      'volume 3.42',
+      'volume 3.51',
+      'volume 3.51',
+    ]);
     expect(server.seen[2].body).toBe(JSON.stringify({ 'os-extend': { new_size: 2 } }));
     expect(server.seen[0].headers['x-auth-token']).toBe('tok');
   });
@@ -243,10 +315,14 @@ describe('CinderClient microversions', () => {
 
   it('asks for user messages with 3.3 and resource_uuid, and picks the newest', async () => {
     await server.close();
-    server = await startLocalServer((r, res) => json(res, 200, { messages: [
-      { id: 'm1', user_message: 'older', resource_uuid: 'v', created_at: '2024-05-01T10:00:00.000000' },
-      { id: 'm2', user_message: 'newest', resource_uuid: 'v', created_at: '2024-05-01T11:00:00.000000' },
-    ] }));
+    server = await startLocalServer((r, res) =>
+      json(res, 200, {
+        messages: [
+          { id: 'm1', user_message: 'older', resource_uuid: 'v', created_at: '2024-05-01T10:00:00.000000' },
+          { id: 'm2', user_message: 'newest', resource_uuid: 'v', created_at: '2024-05-01T11:00:00.000000' },
+        ],
+      }),
+    );
     const cinder = new CinderClient({ keystone: auth, http: new HttpClient() });
     expect(await cinder.volumeFaultMessage('v')).toBe('newest');
     expect(versionOf(0)).toBe('volume 3.3');

@@ -27,12 +27,18 @@ describe('createClouds', () => {
     expect(sim.counters()['keystone.token.create']).toBe(2);
     expect(sim.counters()['interface.internal']).toBe(1);
     expect(events.map((e) => `${e.service}.${e.operation}`)).toEqual([
-      'keystone.token.create', 'cinder.volume.list', 'nova.server.get', 'keystone.token.create', 'cinder.volume.list',
+      'keystone.token.create',
+      'cinder.volume.list',
+      'nova.server.get',
+      'keystone.token.create',
+      'cinder.volume.list',
     ]);
   });
 
   it('names a --cloud-name that has no section', () => {
-    expect(() => createClouds(new Map([['', passwordAuth(sim)]]), ['west'])).toThrow(/\[Global "west"\].*--cloud-name=west/);
+    expect(() => createClouds(new Map([['', passwordAuth(sim)]]), ['west'])).toThrow(
+      /\[Global "west"\].*--cloud-name=west/,
+    );
   });
 });
 
@@ -44,7 +50,10 @@ describe('MetadataClient against the simulator', () => {
   afterAll(() => sim.stop());
 
   it('reads the node identity from the simulator metadata service', async () => {
-    const m = await new MetadataClient({ options: { searchOrder: ['metadataService'], requestTimeoutMs: 2000 }, metadataUrl: sim.metadataUrl }).get();
+    const m = await new MetadataClient({
+      options: { searchOrder: ['metadataService'], requestTimeoutMs: 2000 },
+      metadataUrl: sim.metadataUrl,
+    }).get();
     expect(m).toMatchObject({ uuid: sim.localServerId, source: 'metadataService' });
   });
 });

@@ -6,13 +6,63 @@ const ctx = { service: 'cinder', operation: 'volume.create', method: 'POST', pat
 describe('OpenStack error classification', () => {
   it.each([
     [404, { itemNotFound: { message: 'Volume abc could not be found.', code: 404 } }, Status.NOT_FOUND, 'not-found'],
-    [413, { overLimit: { message: 'VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota.', code: 413 } }, Status.RESOURCE_EXHAUSTED, 'over-limit'],
-    [400, { badRequest: { message: 'Invalid input for field/attribute size.', code: 400 } }, Status.INVALID_ARGUMENT, 'bad-request'],
-    [400, { badRequest: { message: 'Invalid volume: Volume status must be available or error.', code: 400 } }, Status.FAILED_PRECONDITION, 'invalid-state'],
-    [403, { forbidden: { message: 'Policy doesn\'t allow volume:create to be performed.', code: 403 } }, Status.PERMISSION_DENIED, 'forbidden'],
-    [403, { forbidden: { message: 'The maximum allowed number of disk devices (26) to attach to a single instance has been exceeded.', code: 403 } }, Status.RESOURCE_EXHAUSTED, 'over-limit'],
-    [409, { conflictingRequest: { message: 'Cannot \'attach_volume\' instance while it is in task_state deleting', code: 409 } }, Status.FAILED_PRECONDITION, 'conflict'],
-    [401, { error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' } }, Status.UNAUTHENTICATED, 'unauthorized'],
+    [
+      413,
+      {
+        overLimit: {
+          message: 'VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota.',
+          code: 413,
+        },
+      },
+      Status.RESOURCE_EXHAUSTED,
+      'over-limit',
+    ],
+    [
+      400,
+      { badRequest: { message: 'Invalid input for field/attribute size.', code: 400 } },
+      Status.INVALID_ARGUMENT,
+      'bad-request',
+    ],
+    [
+      400,
+      { badRequest: { message: 'Invalid volume: Volume status must be available or error.', code: 400 } },
+      Status.FAILED_PRECONDITION,
+      'invalid-state',
+    ],
+    [
+      403,
+      { forbidden: { message: "Policy doesn't allow volume:create to be performed.", code: 403 } },
+      Status.PERMISSION_DENIED,
+      'forbidden',
+    ],
+    [
+      403,
+      {
+        forbidden: {
+          message: 'The maximum allowed number of disk devices (26) to attach to a single instance has been exceeded.',
+          code: 403,
+        },
+      },
+      Status.RESOURCE_EXHAUSTED,
+      'over-limit',
+    ],
+    [
+      409,
+      {
+        conflictingRequest: {
+          message: "Cannot 'attach_volume' instance while it is in task_state deleting",
+          code: 409,
+        },
+      },
+      Status.FAILED_PRECONDITION,
+      'conflict',
+    ],
+    [
+      401,
+      { error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' } },
+      Status.UNAUTHENTICATED,
+      'unauthorized',
+    ],
     [429, { overLimit: { message: 'Rate limited' } }, Status.UNAVAILABLE, 'rate-limited'],
     [429, {}, Status.UNAVAILABLE, 'rate-limited'],
     [503, '<html><body><h1>503 Service Unavailable</h1></body></html>', Status.UNAVAILABLE, 'unavailable'],
@@ -27,8 +77,14 @@ describe('OpenStack error classification', () => {
   });
 
   it('keeps the service message of Cinder, Nova and Keystone fault bodies', () => {
-    expect(parseServiceFault({ itemNotFound: { message: 'gone', code: 404 } })).toEqual({ fault: 'itemNotFound', message: 'gone' });
-    expect(parseServiceFault({ error: { message: 'nope', code: 401, title: 'Unauthorized' } })).toEqual({ fault: 'error', message: 'nope' });
+    expect(parseServiceFault({ itemNotFound: { message: 'gone', code: 404 } })).toEqual({
+      fault: 'itemNotFound',
+      message: 'gone',
+    });
+    expect(parseServiceFault({ error: { message: 'nope', code: 401, title: 'Unauthorized' } })).toEqual({
+      fault: 'error',
+      message: 'nope',
+    });
     expect(parseServiceFault('<h1>Bad  Gateway</h1>')).toEqual({ message: 'Bad Gateway' });
     expect(parseServiceFault(undefined)).toEqual({});
   });

@@ -2,7 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CodedError, Status } from '../../src/errors';
-import { HttpClient, type HttpOptions, type RequestEvent, type TokenSource, buildUserAgent, parseRetryAfter } from '../../src/openstack/http';
+import {
+  HttpClient,
+  type HttpOptions,
+  type RequestEvent,
+  type TokenSource,
+  buildUserAgent,
+  parseRetryAfter,
+} from '../../src/openstack/http';
 import { abortableSleep } from '../../src/openstack/abort';
 import { createTransport } from '../../src/openstack/http-transport';
 import { type LocalServer, captureLogger, closedPort, json, makeCertificates, startLocalServer } from './local-server';
@@ -43,21 +50,42 @@ function tokens(): TokenSource & { issued: number; invalidated: string[] } {
 describe('HttpClient', () => {
   it('sends the reference User-Agent with --user-agent values prepended, last one first', async () => {
     server = await startLocalServer((_r, res) => json(res, 200, {}));
-    await client({ userAgentExtra: ['first/1', 'second/2'], version: '9.9.9' }).request({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    await client({ userAgentExtra: ['first/1', 'second/2'], version: '9.9.9' }).request({
+      service: 's',
+      operation: 'o',
+      method: 'GET',
+      url: server.url,
+    });
     expect(server.seen[0].headers['user-agent']).toBe('second/2 first/1 cinder-csi-plugin/9.9.9');
     expect(buildUserAgent([], '1.0.0')).toBe('cinder-csi-plugin/1.0.0');
   });
 
   it('retries a GET answered 500 and returns the later success', async () => {
-    server = await startLocalServer((_r, res, n) => (n < 3 ? json(res, 500, { computeFault: { message: 'boom' } }) : json(res, 200, { ok: true })));
-    const res = await client().request<{ ok: boolean }>({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    server = await startLocalServer((_r, res, n) =>
+      n < 3 ? json(res, 500, { computeFault: { message: 'boom' } }) : json(res, 200, { ok: true }),
+    );
+    const res = await client().request<{ ok: boolean }>({
+      service: 's',
+      operation: 'o',
+      method: 'GET',
+      url: server.url,
+    });
     expect(res.data.ok).toBe(true);
     expect(server.seen).toHaveLength(3);
   });
 
   it('gives up on a GET after the maximum retries with UNAVAILABLE and the service message', async () => {
-    server = await startLocalServer((_r, res) => json(res, 502, { badGateway: { message: 'upstream down' } }, { 'x-openstack-request-id': 'req-abc' }));
-    const e = await failure(client().request({ service: 'cinder', operation: 'volume.get', method: 'GET', url: `${server.url}/v3/p/volumes/x?a=b` }));
+    server = await startLocalServer((_r, res) =>
+      json(res, 502, { badGateway: { message: 'upstream down' } }, { 'x-openstack-request-id': 'req-abc' }),
+    );
+    const e = await failure(
+      client().request({
+        service: 'cinder',
+        operation: 'volume.get',
+        method: 'GET',
+        url: `${server.url}/v3/p/volumes/x?a=b`,
+      }),
+    );
     expect(server.seen).toHaveLength(4);
     expect(e.code).toBe(Status.UNAVAILABLE);
     expect(e.status).toBe(502);
@@ -69,14 +97,24 @@ describe('HttpClient', () => {
 
   it('never repeats a POST answered 500', async () => {
     server = await startLocalServer((_r, res) => json(res, 500, { computeFault: { message: 'boom' } }));
-    const e = await failure(client().request({ service: 'cinder', operation: 'volume.create', method: 'POST', url: server.url, body: { volume: {} } }));
+    const e = await failure(
+      client().request({
+        service: 'cinder',
+        operation: 'volume.create',
+        method: 'POST',
+        url: server.url,
+        body: { volume: {} },
+      }),
+    );
     expect(server.seen).toHaveLength(1);
     expect(e.code).toBe(Status.UNAVAILABLE);
   });
 
   it('never repeats a POST whose connection was reset, but retries a GET', async () => {
     server = await startLocalServer((_r, res, n) => (n <= 2 ? res.socket?.destroy() : json(res, 200, {})));
-    const e = await failure(client().request({ service: 's', operation: 'o', method: 'POST', url: server.url, body: {} }));
+    const e = await failure(
+      client().request({ service: 's', operation: 'o', method: 'POST', url: server.url, body: {} }),
+    );
     expect(e.code).toBe(Status.UNAVAILABLE);
     expect(e.message).toMatch(/ECONNRESET/);
     expect(server.seen).toHaveLength(1);
@@ -87,7 +125,14 @@ describe('HttpClient', () => {
   it('reports a refused connection as UNAVAILABLE after retrying', async () => {
     const port = await closedPort();
     const events: RequestEvent[] = [];
-    const e = await failure(client({ onRequest: (ev) => events.push(ev) }).request({ service: 's', operation: 'o', method: 'GET', url: `http://127.0.0.1:${port}/` }));
+    const e = await failure(
+      client({ onRequest: (ev) => events.push(ev) }).request({
+        service: 's',
+        operation: 'o',
+        method: 'GET',
+        url: `http://127.0.0.1:${port}/`,
+      }),
+    );
     expect(e.code).toBe(Status.UNAVAILABLE);
     expect(e.message).toContain('ECONNREFUSED');
     expect(events.map((ev) => ev.attempt)).toEqual([0, 1, 2, 3]);
@@ -95,7 +140,9 @@ describe('HttpClient', () => {
   });
 
   it('honours Retry-After seconds on a 429, also for a POST', async () => {
-    server = await startLocalServer((_r, res, n) => (n === 1 ? json(res, 429, { overLimit: { message: 'slow down' } }, { 'Retry-After': '1' }) : json(res, 202, {})));
+    server = await startLocalServer((_r, res, n) =>
+      n === 1 ? json(res, 429, { overLimit: { message: 'slow down' } }, { 'Retry-After': '1' }) : json(res, 202, {}),
+    );
     const started = Date.now();
     await client().request({ service: 's', operation: 'o', method: 'POST', url: server.url, body: {} });
     const waited = Date.now() - started;
@@ -122,17 +169,30 @@ describe('HttpClient', () => {
   });
 
   it('re-authenticates once after a 401 and repeats the request with the new token', async () => {
-    server = await startLocalServer((r, res) => (r.headers['x-auth-token'] === 'tok-1' ? json(res, 401, { error: { message: 'expired' } }) : json(res, 202, {})));
+    server = await startLocalServer((r, res) =>
+      r.headers['x-auth-token'] === 'tok-1' ? json(res, 401, { error: { message: 'expired' } }) : json(res, 202, {}),
+    );
     const auth = tokens();
-    await client().request({ service: 'cinder', operation: 'volume.create', method: 'POST', url: server.url, body: {}, auth });
+    await client().request({
+      service: 'cinder',
+      operation: 'volume.create',
+      method: 'POST',
+      url: server.url,
+      body: {},
+      auth,
+    });
     expect(server.seen.map((r) => r.headers['x-auth-token'])).toEqual(['tok-1', 'tok-2']);
     expect(auth.invalidated).toEqual(['tok-1']);
   });
 
   it('stops after one re-authentication when every token is refused', async () => {
-    server = await startLocalServer((_r, res) => json(res, 401, { error: { message: 'The request you have made requires authentication.' } }));
+    server = await startLocalServer((_r, res) =>
+      json(res, 401, { error: { message: 'The request you have made requires authentication.' } }),
+    );
     const auth = tokens();
-    const e = await failure(client().request({ service: 'cinder', operation: 'volume.get', method: 'GET', url: server.url, auth }));
+    const e = await failure(
+      client().request({ service: 'cinder', operation: 'volume.get', method: 'GET', url: server.url, auth }),
+    );
     expect(e.code).toBe(Status.UNAUTHENTICATED);
     expect(e.message).toContain('requires authentication');
     expect(server.seen).toHaveLength(2);
@@ -146,7 +206,15 @@ describe('HttpClient', () => {
       closed = new Promise((resolve) => res.on('close', () => resolve()));
     });
     const started = Date.now();
-    const e = await failure(client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: AbortSignal.timeout(150) }));
+    const e = await failure(
+      client().request({
+        service: 's',
+        operation: 'o',
+        method: 'GET',
+        url: server.url,
+        signal: AbortSignal.timeout(150),
+      }),
+    );
     expect(e.code).toBe(Status.DEADLINE_EXCEEDED);
     expect(Date.now() - started).toBeLessThan(1500);
     expect(server.seen).toHaveLength(1);
@@ -158,12 +226,16 @@ describe('HttpClient', () => {
     server = await startLocalServer((_r, res) => json(res, 200, {}));
     const ac = new AbortController();
     ac.abort(new CodedError(Status.CANCELLED, 'gone'));
-    const e = await failure(client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: ac.signal }));
+    const e = await failure(
+      client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: ac.signal }),
+    );
     expect(e.code).toBe(Status.CANCELLED);
     expect(server.seen).toHaveLength(0);
     // The transport itself refuses too (a caller of its own may not check first).
     const t = createTransport({ headers: {}, tls: {}, env: {} });
-    await expect(t.send({ method: 'GET', url: server.url, headers: {}, signal: ac.signal, timeoutMs: 1000 })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(
+      t.send({ method: 'GET', url: server.url, headers: {}, signal: ac.signal, timeoutMs: 1000 }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
     expect(server.seen).toHaveLength(0);
   });
 
@@ -171,26 +243,52 @@ describe('HttpClient', () => {
     server = await startLocalServer(() => undefined);
     const ac = new AbortController();
     setTimeout(() => ac.abort(new CodedError(Status.CANCELLED, 'client went away')), 50);
-    const e = await failure(client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: ac.signal }));
+    const e = await failure(
+      client().request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: ac.signal }),
+    );
     expect(e.code).toBe(Status.CANCELLED);
   });
 
   it('interrupts a Retry-After wait when the deadline passes', async () => {
     server = await startLocalServer((_r, res) => json(res, 503, {}, { 'Retry-After': '20' }));
     const started = Date.now();
-    const e = await failure(new HttpClient({ sleep: abortableSleep }).request({ service: 's', operation: 'o', method: 'GET', url: server.url, signal: AbortSignal.timeout(200) }));
+    const e = await failure(
+      new HttpClient({ sleep: abortableSleep }).request({
+        service: 's',
+        operation: 'o',
+        method: 'GET',
+        url: server.url,
+        signal: AbortSignal.timeout(200),
+      }),
+    );
     expect(e.code).toBe(Status.DEADLINE_EXCEEDED);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(server.seen).toHaveLength(1);
   });
 
   it('reports every attempt to the metrics hook and logs the request id but never the token', async () => {
-    server = await startLocalServer((_r, res, n) => json(res, n === 1 ? 500 : 200, {}, { 'x-openstack-request-id': `req-${n}` }));
+    server = await startLocalServer((_r, res, n) =>
+      json(res, n === 1 ? 500 : 200, {}, { 'x-openstack-request-id': `req-${n}` }),
+    );
     const { logger, lines } = captureLogger();
     const events: RequestEvent[] = [];
     const auth = tokens();
-    await client({ logger, onRequest: (e) => events.push(e) }).request({ service: 'cinder', operation: 'volume.get', method: 'GET', url: server.url, auth });
-    expect(events.map(({ service, operation, method, status, attempt }) => ({ service, operation, method, status, attempt }))).toEqual([
+    await client({ logger, onRequest: (e) => events.push(e) }).request({
+      service: 'cinder',
+      operation: 'volume.get',
+      method: 'GET',
+      url: server.url,
+      auth,
+    });
+    expect(
+      events.map(({ service, operation, method, status, attempt }) => ({
+        service,
+        operation,
+        method,
+        status,
+        attempt,
+      })),
+    ).toEqual([
       { service: 'cinder', operation: 'volume.get', method: 'GET', status: 500, attempt: 0 },
       { service: 'cinder', operation: 'volume.get', method: 'GET', status: 200, attempt: 1 },
     ]);
@@ -219,18 +317,34 @@ describe('HttpClient TLS', () => {
 
   it('trusts a server certificate signed by the CA in ca-file', async () => {
     server = await startLocalServer((_r, res) => json(res, 200, { ok: 1 }), certs);
-    const res = await client({ caFile: certs.caFile }).request<{ ok: number }>({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    const res = await client({ caFile: certs.caFile }).request<{ ok: number }>({
+      service: 's',
+      operation: 'o',
+      method: 'GET',
+      url: server.url,
+    });
     expect(res.data.ok).toBe(1);
   });
 
   it('skips verification with tls-insecure', async () => {
     server = await startLocalServer((_r, res) => json(res, 200, {}), certs);
-    await expect(client({ tlsInsecure: true }).request({ service: 's', operation: 'o', method: 'GET', url: server.url })).resolves.toMatchObject({ status: 200 });
+    await expect(
+      client({ tlsInsecure: true }).request({ service: 's', operation: 'o', method: 'GET', url: server.url }),
+    ).resolves.toMatchObject({ status: 200 });
   });
 });
 
 describe('HttpClient transport', () => {
-  const PROXY_ENV = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY', 'no_proxy', 'NO_PROXY'];
+  const PROXY_ENV = [
+    'http_proxy',
+    'HTTP_PROXY',
+    'https_proxy',
+    'HTTPS_PROXY',
+    'all_proxy',
+    'ALL_PROXY',
+    'no_proxy',
+    'NO_PROXY',
+  ];
   let saved: Record<string, string | undefined>;
   let proxy: LocalServer | undefined;
   beforeEach(() => {
@@ -238,8 +352,9 @@ describe('HttpClient transport', () => {
     for (const k of PROXY_ENV) delete process.env[k];
   });
   afterEach(async () => {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     await proxy?.close();
     proxy = undefined;
   });
@@ -251,7 +366,14 @@ describe('HttpClient transport', () => {
 
   it('bounds one attempt by the timeout and retries a GET, then reports UNAVAILABLE naming ETIMEDOUT', async () => {
     server = await startLocalServer(() => undefined);
-    const e = await failure(client({ timeoutMs: 100, retry: { ...FAST_RETRY, maxRetries: 1 } }).request({ service: 's', operation: 'o', method: 'GET', url: server.url }));
+    const e = await failure(
+      client({ timeoutMs: 100, retry: { ...FAST_RETRY, maxRetries: 1 } }).request({
+        service: 's',
+        operation: 'o',
+        method: 'GET',
+        url: server.url,
+      }),
+    );
     expect(e.code).toBe(Status.UNAVAILABLE);
     expect(e.message).toMatch(/ETIMEDOUT/);
     expect(server.seen).toHaveLength(2);
@@ -263,7 +385,14 @@ describe('HttpClient transport', () => {
       res.write('{"volumes": [');
       setTimeout(() => res.socket?.destroy(), 20);
     });
-    const e = await failure(client({ retry: { ...FAST_RETRY, maxRetries: 1 } }).request({ service: 's', operation: 'o', method: 'GET', url: server.url }));
+    const e = await failure(
+      client({ retry: { ...FAST_RETRY, maxRetries: 1 } }).request({
+        service: 's',
+        operation: 'o',
+        method: 'GET',
+        url: server.url,
+      }),
+    );
     expect(e.code).toBe(Status.UNAVAILABLE);
     expect(e.message).toMatch(/ECONNRESET/);
     expect(server.seen).toHaveLength(2);
@@ -275,7 +404,14 @@ describe('HttpClient transport', () => {
       res.end('<html>bad gateway</html>');
     });
     const e = await failure(
-      client({ retry: { maxRetries: 0 } }).request({ service: 's', operation: 'o', method: 'POST', url: `${server.url}/v/x?a=1`, params: { name: 'pvc a&b', limit: 5, skip: undefined }, body: { v: { size: 1 } } }),
+      client({ retry: { maxRetries: 0 } }).request({
+        service: 's',
+        operation: 'o',
+        method: 'POST',
+        url: `${server.url}/v/x?a=1`,
+        params: { name: 'pvc a&b', limit: 5, skip: undefined },
+        body: { v: { size: 1 } },
+      }),
     );
     expect(server.seen[0].url).toBe('/v/x?a=1&name=pvc+a%26b&limit=5');
     expect(JSON.parse(server.seen[0].body)).toEqual({ v: { size: 1 } });
@@ -287,9 +423,20 @@ describe('HttpClient transport', () => {
     server = await startLocalServer((_r, res) => json(res, 200, { via: 'direct' }));
     proxy = await startProxy();
     process.env.HTTP_PROXY = proxy.url;
-    const through = await client().request<{ via: string; target: string }>({ service: 's', operation: 'o', method: 'GET', url: `${server.url}/v3/volumes`, params: { limit: 1 } });
+    const through = await client().request<{ via: string; target: string }>({
+      service: 's',
+      operation: 'o',
+      method: 'GET',
+      url: `${server.url}/v3/volumes`,
+      params: { limit: 1 },
+    });
     expect(through.data).toEqual({ via: 'proxy', target: `${server.url}/v3/volumes?limit=1` });
-    const direct = await client({ proxy: false }).request<{ via: string }>({ service: 's', operation: 'o', method: 'GET', url: `${server.url}/v3/volumes` });
+    const direct = await client({ proxy: false }).request<{ via: string }>({
+      service: 's',
+      operation: 'o',
+      method: 'GET',
+      url: `${server.url}/v3/volumes`,
+    });
     expect(direct.data.via).toBe('direct');
     expect(server.seen).toHaveLength(1);
   });
@@ -299,7 +446,12 @@ describe('HttpClient transport', () => {
     proxy = await startProxy();
     process.env.HTTP_PROXY = proxy.url;
     process.env.NO_PROXY = '127.0.0.1';
-    const res = await client().request<{ via: string }>({ service: 's', operation: 'o', method: 'GET', url: server.url });
+    const res = await client().request<{ via: string }>({
+      service: 's',
+      operation: 'o',
+      method: 'GET',
+      url: server.url,
+    });
     expect(res.data.via).toBe('direct');
     expect(proxy.seen).toHaveLength(0);
   });
@@ -307,7 +459,14 @@ describe('HttpClient transport', () => {
   it('reports a proxy that does not answer in time as ETIMEDOUT, like the direct path', async () => {
     proxy = await startLocalServer(() => undefined);
     process.env.HTTP_PROXY = proxy.url;
-    const e = await failure(client({ timeoutMs: 100, retry: { maxRetries: 0 } }).request({ service: 's', operation: 'o', method: 'GET', url: 'http://192.0.2.1/v3' }));
+    const e = await failure(
+      client({ timeoutMs: 100, retry: { maxRetries: 0 } }).request({
+        service: 's',
+        operation: 'o',
+        method: 'GET',
+        url: 'http://192.0.2.1/v3',
+      }),
+    );
     expect(e.code).toBe(Status.UNAVAILABLE);
     expect(e.message).toMatch(/ETIMEDOUT/);
   });

@@ -22,18 +22,58 @@ async function failure(p: Promise<unknown>): Promise<OpenStackError> {
 
 describe('buildAuthBody', () => {
   it.each<[string, Partial<CloudAuth>, unknown]>([
-    ['password by user id, project id', { userId: 'u1', password: 'pw', projectId: 'p1' },
-      { identity: { methods: ['password'], password: { user: { id: 'u1', password: 'pw' } } }, scope: { project: { id: 'p1' } } }],
-    ['password by name and domain, project by name and domain', { username: 'demo', userDomainName: 'Default', password: 'pw', projectName: 'demo', projectDomainId: 'default' },
-      { identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: 'pw' } } }, scope: { project: { name: 'demo', domain: { id: 'default' } } } }],
-    ['application credential by id, unscoped', { applicationCredentialId: 'ac1', applicationCredentialSecret: 's', projectId: 'p1' },
-      { identity: { methods: ['application_credential'], application_credential: { id: 'ac1', secret: 's' } } }],
-    ['application credential by name and user', { applicationCredentialName: 'csi', applicationCredentialSecret: 's', username: 'demo', userDomainName: 'Default' },
-      { identity: { methods: ['application_credential'], application_credential: { name: 'csi', secret: 's', user: { name: 'demo', domain: { name: 'Default' } } } } }],
-    ['pre-issued token with project scope', { token: 'tok', projectId: 'p1' },
-      { identity: { methods: ['token'], token: { id: 'tok' } }, scope: { project: { id: 'p1' } } }],
-    ['trust with trustee overriding user and password', { trustId: 't1', userId: 'u1', password: 'pw', trusteeId: 'u2', trusteePassword: 'pw2', projectId: 'p1' },
-      { identity: { methods: ['password'], password: { user: { id: 'u2', password: 'pw2' } } }, scope: { 'OS-TRUST:trust': { id: 't1' } } }],
+    [
+      'password by user id, project id',
+      { userId: 'u1', password: 'pw', projectId: 'p1' },
+      {
+        identity: { methods: ['password'], password: { user: { id: 'u1', password: 'pw' } } },
+        scope: { project: { id: 'p1' } },
+      },
+    ],
+    [
+      'password by name and domain, project by name and domain',
+      { username: 'demo', userDomainName: 'Default', password: 'pw', projectName: 'demo', projectDomainId: 'default' },
+      {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'demo', domain: { name: 'Default' }, password: 'pw' } },
+        },
+        scope: { project: { name: 'demo', domain: { id: 'default' } } },
+      },
+    ],
+    [
+      'application credential by id, unscoped',
+      { applicationCredentialId: 'ac1', applicationCredentialSecret: 's', projectId: 'p1' },
+      { identity: { methods: ['application_credential'], application_credential: { id: 'ac1', secret: 's' } } },
+    ],
+    [
+      'application credential by name and user',
+      {
+        applicationCredentialName: 'csi',
+        applicationCredentialSecret: 's',
+        username: 'demo',
+        userDomainName: 'Default',
+      },
+      {
+        identity: {
+          methods: ['application_credential'],
+          application_credential: { name: 'csi', secret: 's', user: { name: 'demo', domain: { name: 'Default' } } },
+        },
+      },
+    ],
+    [
+      'pre-issued token with project scope',
+      { token: 'tok', projectId: 'p1' },
+      { identity: { methods: ['token'], token: { id: 'tok' } }, scope: { project: { id: 'p1' } } },
+    ],
+    [
+      'trust with trustee overriding user and password',
+      { trustId: 't1', userId: 'u1', password: 'pw', trusteeId: 'u2', trusteePassword: 'pw2', projectId: 'p1' },
+      {
+        identity: { methods: ['password'], password: { user: { id: 'u2', password: 'pw2' } } },
+        scope: { 'OS-TRUST:trust': { id: 't1' } },
+      },
+    ],
   ])('builds %s', (_name, auth, expected) => {
     expect(buildAuthBody({ ...BASE, ...auth }).auth).toEqual(expected);
   });
@@ -43,7 +83,9 @@ describe('buildAuthBody', () => {
     ['a username without a domain', { username: 'demo', password: 'pw' }, /user-domain-name/],
     ['a project name without a domain', { userId: 'u', password: 'pw', projectName: 'demo' }, /tenant-domain-name/],
   ])('refuses %s with FAILED_PRECONDITION naming the keys', (_name, auth, message) => {
-    expect(() => buildAuthBody({ ...BASE, name: 'east', ...auth })).toThrow(expect.objectContaining({ code: Status.FAILED_PRECONDITION, message: expect.stringMatching(message) }));
+    expect(() => buildAuthBody({ ...BASE, name: 'east', ...auth })).toThrow(
+      expect.objectContaining({ code: Status.FAILED_PRECONDITION, message: expect.stringMatching(message) }),
+    );
     expect(() => buildAuthBody({ ...BASE, name: 'east', ...auth })).toThrow(/\[Global "east"\]/);
   });
 });
@@ -76,10 +118,46 @@ describe('KeystoneClient against the simulator', () => {
   });
 
   it.each<[string, (s: Simulator) => Partial<CloudAuth>]>([
-    ['a user id and project id', (s) => ({ username: undefined, userDomainName: undefined, userId: s.credentials.userId, projectName: undefined, projectId: s.credentials.projectId })],
-    ['an application credential id', (s) => ({ username: undefined, password: undefined, projectName: undefined, applicationCredentialId: s.credentials.applicationCredentialId, applicationCredentialSecret: s.credentials.applicationCredentialSecret })],
-    ['an application credential name and user', (s) => ({ password: undefined, projectName: undefined, applicationCredentialName: s.credentials.applicationCredentialName, applicationCredentialSecret: s.credentials.applicationCredentialSecret })],
-    ['a trust with trustee credentials', (s) => ({ username: undefined, password: undefined, projectName: undefined, trustId: s.trust.id, trusteeId: s.trust.trusteeUserId, trusteePassword: s.trust.trusteePassword })],
+    [
+      'a user id and project id',
+      (s) => ({
+        username: undefined,
+        userDomainName: undefined,
+        userId: s.credentials.userId,
+        projectName: undefined,
+        projectId: s.credentials.projectId,
+      }),
+    ],
+    [
+      'an application credential id',
+      (s) => ({
+        username: undefined,
+        password: undefined,
+        projectName: undefined,
+        applicationCredentialId: s.credentials.applicationCredentialId,
+        applicationCredentialSecret: s.credentials.applicationCredentialSecret,
+      }),
+    ],
+    [
+      'an application credential name and user',
+      (s) => ({
+        password: undefined,
+        projectName: undefined,
+        applicationCredentialName: s.credentials.applicationCredentialName,
+        applicationCredentialSecret: s.credentials.applicationCredentialSecret,
+      }),
+    ],
+    [
+      'a trust with trustee credentials',
+      (s) => ({
+        username: undefined,
+        password: undefined,
+        projectName: undefined,
+        trustId: s.trust.id,
+        trusteeId: s.trust.trusteeUserId,
+        trusteePassword: s.trust.trusteePassword,
+      }),
+    ],
   ])('authenticates with %s and reaches Cinder', async (_name, over) => {
     const { cinder } = clientsFor(passwordAuth(sim, over(sim)));
     await expect(cinder.listVolumes()).resolves.toMatchObject({ items: expect.any(Array) });
@@ -87,7 +165,13 @@ describe('KeystoneClient against the simulator', () => {
 
   it('exchanges a pre-issued token for a scoped one', async () => {
     const token = await clientsFor(passwordAuth(sim)).keystone.token();
-    const { cinder } = clientsFor({ ...BASE, authUrl: sim.keystoneUrl, region: SIM_REGION, token, projectId: sim.credentials.projectId });
+    const { cinder } = clientsFor({
+      ...BASE,
+      authUrl: sim.keystoneUrl,
+      region: SIM_REGION,
+      token,
+      projectId: sim.credentials.projectId,
+    });
     await expect(cinder.listVolumes()).resolves.toBeDefined();
   });
 
@@ -145,7 +229,9 @@ describe('KeystoneClient against the simulator', () => {
     const e = await failure(keystone.endpoint(['object-store']));
     expect(e.code).toBe(Status.FAILED_PRECONDITION);
     expect(e.message).toMatch(/object-store.*region RegionOne, interface public/);
-    const other = await failure(clientsFor(passwordAuth(sim, { region: 'RegionTwo' })).keystone.endpoint(VOLUME_SERVICE_TYPES));
+    const other = await failure(
+      clientsFor(passwordAuth(sim, { region: 'RegionTwo' })).keystone.endpoint(VOLUME_SERVICE_TYPES),
+    );
     expect(other.message).toMatch(/volumev3 or block-storage.*RegionTwo/);
   });
 

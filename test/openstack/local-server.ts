@@ -32,7 +32,12 @@ export async function startLocalServer(handler: Handler, tls?: { cert: Buffer; k
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const r = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+      const r = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
       seen.push(r);
       handler(r, res, seen.length);
     });
@@ -51,7 +56,12 @@ export async function startLocalServer(handler: Handler, tls?: { cert: Buffer; k
   };
 }
 
-export function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function json(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
@@ -80,12 +90,50 @@ export function captureLogger(): { logger: Logger; lines: string[] } {
 /** A CA and a server certificate for 127.0.0.1/localhost signed by it, written into `dir`. */
 export async function makeCertificates(dir: string): Promise<{ caFile: string; cert: Buffer; key: Buffer }> {
   const p = (f: string) => join(dir, f);
-  await execFile('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test-ca',
-    '-keyout', p('ca.key'), '-out', p('ca.pem')]);
-  await execFile('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost',
-    '-keyout', p('server.key'), '-out', p('server.csr')]);
+  await execFile('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=test-ca',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+  ]);
+  await execFile('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-keyout',
+    p('server.key'),
+    '-out',
+    p('server.csr'),
+  ]);
   await writeFile(p('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await execFile('openssl', ['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'),
-    '-CAcreateserial', '-days', '1', '-out', p('server.pem'), '-extfile', p('san.ext')]);
+  await execFile('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    p('server.csr'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-out',
+    p('server.pem'),
+    '-extfile',
+    p('san.ext'),
+  ]);
   return { caFile: p('ca.pem'), cert: await readFile(p('server.pem')), key: await readFile(p('server.key')) };
 }

@@ -9,7 +9,12 @@ import { type LocalServer, closedPort, json, startLocalServer } from './local-se
 
 const UUID = '0b3c3f6e-7a4e-4c55-9c8a-4d1f0a2b3c4d';
 const OTHER_UUID = '11111111-2222-4333-8444-555555555555';
-const META = { uuid: UUID, name: 'node-1', availability_zone: 'nova-az1', devices: [{ type: 'disk', bus: 'scsi', serial: 'vol-1', address: '0:0:1:0' }] };
+const META = {
+  uuid: UUID,
+  name: 'node-1',
+  availability_zone: 'nova-az1',
+  devices: [{ type: 'disk', bus: 'scsi', serial: 'vol-1', address: '0:0:1:0' }],
+};
 
 let dir: string;
 let server: LocalServer | undefined;
@@ -22,8 +27,16 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function metadata(searchOrder: MetadataSource[], extra: Partial<MetadataDeps> = {}, requestTimeoutMs = 2000): MetadataClient {
-  return new MetadataClient({ options: { searchOrder, requestTimeoutMs }, cloudInitInstanceIdPath: join(dir, 'missing-instance-id'), ...extra });
+function metadata(
+  searchOrder: MetadataSource[],
+  extra: Partial<MetadataDeps> = {},
+  requestTimeoutMs = 2000,
+): MetadataClient {
+  return new MetadataClient({
+    options: { searchOrder, requestTimeoutMs },
+    cloudInitInstanceIdPath: join(dir, 'missing-instance-id'),
+    ...extra,
+  });
 }
 
 async function configDriveTree(root: string, meta: object = META): Promise<string> {
@@ -43,9 +56,17 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: number; message: str
 
 describe('MetadataClient', () => {
   it('reads uuid, AZ and devices from the metadata service', async () => {
-    server = await startLocalServer((r, res) => (r.url === '/openstack/latest/meta_data.json' ? json(res, 200, META) : json(res, 404, {})));
+    server = await startLocalServer((r, res) =>
+      r.url === '/openstack/latest/meta_data.json' ? json(res, 200, META) : json(res, 404, {}),
+    );
     const m = await metadata(['metadataService'], { metadataUrl: server.url }).get();
-    expect(m).toEqual({ uuid: UUID, name: 'node-1', availabilityZone: 'nova-az1', devices: META.devices, source: 'metadataService' });
+    expect(m).toEqual({
+      uuid: UUID,
+      name: 'node-1',
+      availabilityZone: 'nova-az1',
+      devices: META.devices,
+      source: 'metadataService',
+    });
   });
 
   it('reads an already-mounted config drive directory', async () => {
@@ -61,7 +82,8 @@ describe('MetadataClient', () => {
     const calls: string[][] = [];
     const exec: Exec = async (cmd, args, _opts?: ExecOptions) => {
       calls.push([cmd, ...args]);
-      if (cmd === 'mount' && args[1] === 'iso9660') throw new ExecError('mount', 32, 'wrong fs type', 'exited with code 32');
+      if (cmd === 'mount' && args[1] === 'iso9660')
+        throw new ExecError('mount', 32, 'wrong fs type', 'exited with code 32');
       if (cmd === 'mount') await cp(fixture, args[args.length - 1], { recursive: true });
       if (cmd === 'umount') await rm(join(args[0], 'openstack'), { recursive: true });
       return { stdout: '', stderr: '', code: 0 };
@@ -99,7 +121,10 @@ describe('MetadataClient', () => {
   });
 
   it('reads the instance id from the Node providerID and the AZ from its zone label', async () => {
-    const node: KubeNode = { metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'az-k8s' } }, spec: { providerID: `openstack:///${UUID}` } };
+    const node: KubeNode = {
+      metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'az-k8s' } },
+      spec: { providerID: `openstack:///${UUID}` },
+    };
     const asked: string[] = [];
     const getNode = async (name: string) => {
       asked.push(name);
@@ -114,15 +139,24 @@ describe('MetadataClient', () => {
     const path = join(dir, 'instance-id');
     await writeFile(path, 'i-0123456789abcdef0\n');
     server = await startLocalServer((_r, res) => json(res, 200, { ...META, uuid: OTHER_UUID }));
-    const m = await metadata(['cloudInit', 'metadataService'], { cloudInitInstanceIdPath: path, metadataUrl: server.url }).get();
+    const m = await metadata(['cloudInit', 'metadataService'], {
+      cloudInitInstanceIdPath: path,
+      metadataUrl: server.url,
+    }).get();
     expect(m).toMatchObject({ uuid: OTHER_UUID, source: 'metadataService' });
   });
 
   it('follows the search order: the first source that answers wins', async () => {
     server = await startLocalServer((_r, res) => json(res, 200, { ...META, uuid: OTHER_UUID }));
     const cd = await configDriveTree(join(dir, 'cd'));
-    expect((await metadata(['configDrive', 'metadataService'], { configDriveDir: cd, metadataUrl: server.url }).get()).source).toBe('configDrive');
-    expect((await metadata(['metadataService', 'configDrive'], { configDriveDir: cd, metadataUrl: server.url }).get()).source).toBe('metadataService');
+    expect(
+      (await metadata(['configDrive', 'metadataService'], { configDriveDir: cd, metadataUrl: server.url }).get())
+        .source,
+    ).toBe('configDrive');
+    expect(
+      (await metadata(['metadataService', 'configDrive'], { configDriveDir: cd, metadataUrl: server.url }).get())
+        .source,
+    ).toBe('metadataService');
   });
 
   it('times out against a metadata service that never answers', async () => {
@@ -136,7 +170,9 @@ describe('MetadataClient', () => {
 
   it('lists what every source said when none answers', async () => {
     const port = await closedPort();
-    const e = await codeOf(metadata(['cloudInit', 'metadataService', 'kubernetes'], { metadataUrl: `http://127.0.0.1:${port}` }).get());
+    const e = await codeOf(
+      metadata(['cloudInit', 'metadataService', 'kubernetes'], { metadataUrl: `http://127.0.0.1:${port}` }).get(),
+    );
     expect(e.code).toBe(Status.UNAVAILABLE);
     expect(e.message).toMatch(/cloudInit: .*ENOENT/);
     expect(e.message).toMatch(/metadataService: .*ECONNREFUSED/);
@@ -161,8 +197,9 @@ describe('MetadataClient', () => {
 
   it('stops waiting when the caller deadline passes', async () => {
     server = await startLocalServer(() => undefined);
-    const e = await codeOf(metadata(['metadataService'], { metadataUrl: server.url }, 5000).get(AbortSignal.timeout(100)));
+    const e = await codeOf(
+      metadata(['metadataService'], { metadataUrl: server.url }, 5000).get(AbortSignal.timeout(100)),
+    );
     expect(e.code).toBe(Status.DEADLINE_EXCEEDED);
   });
-
 });

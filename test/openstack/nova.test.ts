@@ -14,7 +14,10 @@ describe('NovaClient against the simulator', () => {
   let c: TestClients;
   const availableVolume = async (name: string, volumeType?: string) => {
     const v = await c.cinder.createVolume({ name, size: 1, volumeType });
-    return waitFor(() => c.cinder.getVolume(v.id), (x) => x.status === 'available');
+    return waitFor(
+      () => c.cinder.getVolume(v.id),
+      (x) => x.status === 'available',
+    );
   };
 
   beforeAll(async () => {
@@ -36,11 +39,15 @@ describe('NovaClient against the simulator', () => {
     sim.injectFault('nova.server.get', { kind: 'delay', delayMs: 150, times: 1 });
     sim.resetCounters();
     const quitter = new AbortController();
-    const asks = Array.from({ length: 10 }, (_, i) => c.nova.getServer(sim.localServerId, i === 0 ? quitter.signal : undefined));
+    const asks = Array.from({ length: 10 }, (_, i) =>
+      c.nova.getServer(sim.localServerId, i === 0 ? quitter.signal : undefined),
+    );
     quitter.abort(new Error('caller gone'));
     const results = await Promise.allSettled(asks);
     expect(results[0]).toEqual({ status: 'rejected', reason: new Error('caller gone') });
-    expect(results.slice(1).map((r) => r.status === 'fulfilled' && r.value.id)).toEqual(Array(9).fill(sim.localServerId));
+    expect(results.slice(1).map((r) => r.status === 'fulfilled' && r.value.id)).toEqual(
+      Array(9).fill(sim.localServerId),
+    );
     expect(sim.counters()['nova.server.get']).toBe(1);
     // Once answered, the next call sends its own GET: nothing is cached.
     await c.nova.getServer(sim.localServerId);
@@ -57,19 +64,28 @@ describe('NovaClient against the simulator', () => {
     const v = await availableVolume('pvc-attach');
     const a = await c.nova.attachVolume(sim.localServerId, v.id);
     expect(a).toMatchObject({ serverId: sim.localServerId, volumeId: v.id });
-    const inUse = await waitFor(() => c.cinder.getVolume(v.id), (x) => x.status === 'in-use');
+    const inUse = await waitFor(
+      () => c.cinder.getVolume(v.id),
+      (x) => x.status === 'in-use',
+    );
     expect(inUse.attachments.map((x) => x.server_id)).toEqual([sim.localServerId]);
     expect((await c.nova.listVolumeAttachments(sim.localServerId)).map((x) => x.volumeId)).toContain(v.id);
     await c.nova.detachVolume(sim.localServerId, v.id);
-    await waitFor(() => c.cinder.getVolume(v.id), (x) => x.status === 'available');
+    await waitFor(
+      () => c.cinder.getVolume(v.id),
+      (x) => x.status === 'available',
+    );
     expect((await c.nova.listVolumeAttachments(sim.localServerId)).map((x) => x.volumeId)).not.toContain(v.id);
   });
 
-  it('keeps Nova\'s message when attaching a volume already in use by another server', async () => {
+  it("keeps Nova's message when attaching a volume already in use by another server", async () => {
     const other = sim.addServer({ name: 'other' });
     const v = await availableVolume('pvc-busy');
     await c.nova.attachVolume(sim.localServerId, v.id);
-    await waitFor(() => c.cinder.getVolume(v.id), (x) => x.status === 'in-use');
+    await waitFor(
+      () => c.cinder.getVolume(v.id),
+      (x) => x.status === 'in-use',
+    );
     const e = await failure(c.nova.attachVolume(other, v.id));
     expect([Status.FAILED_PRECONDITION, Status.INVALID_ARGUMENT]).toContain(e.code);
     expect(e.serviceMessage).toBeTruthy();
@@ -81,9 +97,15 @@ describe('NovaClient against the simulator', () => {
     const v = await availableVolume('pvc-multi', 'multiattach');
     expect(v.multiattach).toBe(true);
     await c.nova.attachVolume(sim.localServerId, v.id, { multiattach: true });
-    await waitFor(() => c.cinder.getVolume(v.id), (x) => x.status === 'in-use');
+    await waitFor(
+      () => c.cinder.getVolume(v.id),
+      (x) => x.status === 'in-use',
+    );
     await c.nova.attachVolume(other, v.id, { multiattach: true });
-    const both = await waitFor(() => c.cinder.getVolume(v.id), (x) => x.attachments.length === 2);
+    const both = await waitFor(
+      () => c.cinder.getVolume(v.id),
+      (x) => x.attachments.length === 2,
+    );
     expect(both.attachments.map((x) => x.server_id).sort()).toEqual([sim.localServerId, other].sort());
   });
 
@@ -95,9 +117,15 @@ describe('NovaClient against the simulator', () => {
 
 describe('NovaClient microversion', () => {
   let server: LocalServer;
-  const auth: ServiceAuth = { endpoint: async () => server.url + '/v2.1', token: async () => 'tok', invalidate: () => undefined };
+  const auth: ServiceAuth = {
+    endpoint: async () => server.url + '/v2.1',
+    token: async () => 'tok',
+    invalidate: () => undefined,
+  };
   beforeEach(async () => {
-    server = await startLocalServer((_r, res) => json(res, 200, { volumeAttachment: { id: 'v', serverId: 's', volumeId: 'v' } }));
+    server = await startLocalServer((_r, res) =>
+      json(res, 200, { volumeAttachment: { id: 'v', serverId: 's', volumeId: 'v' } }),
+    );
   });
   afterEach(() => server.close());
 
@@ -105,7 +133,9 @@ describe('NovaClient microversion', () => {
     const nova = new NovaClient({ keystone: auth, http: new HttpClient() });
     await nova.attachVolume('s', 'v');
     await nova.attachVolume('s', 'v', { multiattach: true });
-    expect(server.seen.map((r) => [r.headers['x-openstack-nova-api-version'], r.headers['openstack-api-version']])).toEqual([
+    expect(
+      server.seen.map((r) => [r.headers['x-openstack-nova-api-version'], r.headers['openstack-api-version']]),
+    ).toEqual([
       [undefined, undefined],
       ['2.60', 'compute 2.60'],
     ]);

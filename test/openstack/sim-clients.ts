@@ -40,10 +40,22 @@ export interface TestClients {
 
 export function clientsFor(
   auth: CloudAuth,
-  o: { http?: HttpOptions; logger?: Logger; now?: () => number; expiryMarginMs?: number; ignoreVolumeMicroversion?: boolean } = {},
+  o: {
+    http?: HttpOptions;
+    logger?: Logger;
+    now?: () => number;
+    expiryMarginMs?: number;
+    ignoreVolumeMicroversion?: boolean;
+  } = {},
 ): TestClients {
   const events: RequestEvent[] = [];
-  const http = new HttpClient({ retry: { initialMs: 1, maxDelayMs: 5 }, logger: o.logger, onRequest: (e) => events.push(e), caFile: auth.caFile, ...o.http });
+  const http = new HttpClient({
+    retry: { initialMs: 1, maxDelayMs: 5 },
+    logger: o.logger,
+    onRequest: (e) => events.push(e),
+    caFile: auth.caFile,
+    ...o.http,
+  });
   const keystone = new KeystoneClient({ auth, http, logger: o.logger, now: o.now, expiryMarginMs: o.expiryMarginMs });
   return {
     http,

@@ -27,7 +27,8 @@ afterEach(() => w.close());
 const create = (name: string, deadlineMs?: number) => w.call('CreateVolume', createReq(name), deadlineMs);
 const publish = (volumeId: string, nodeId = node, deadlineMs?: number) =>
   w.call('ControllerPublishVolume', { volume_id: volumeId, node_id: nodeId, volume_capability: MOUNT_RWO }, deadlineMs);
-const unpublish = (volumeId: string, nodeId = node) => w.call('ControllerUnpublishVolume', { volume_id: volumeId, node_id: nodeId });
+const unpublish = (volumeId: string, nodeId = node) =>
+  w.call('ControllerUnpublishVolume', { volume_id: volumeId, node_id: nodeId });
 const getVolume = (volumeId: string) => w.call('ControllerGetVolume', { volume_id: volumeId });
 async function volumeIdOf(name: string): Promise<string> {
   const id: string = (await create(name)).volume.volume_id;
@@ -84,7 +85,9 @@ describe('401 storm', () => {
 
   it('shares the one re-authentication among 20 calls that meet the storm at once, each trying Cinder twice', async () => {
     w.sim.injectFault('cinder.*', { kind: 'http-status', status: 401, times: Infinity });
-    const codes = await Promise.all(Array.from({ length: 20 }, (_, i) => codeOf(create(`pvc-storm-${i}`)).then((x) => x.code)));
+    const codes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => codeOf(create(`pvc-storm-${i}`)).then((x) => x.code)),
+    );
     expect(new Set(codes)).toEqual(new Set(['UNAUTHENTICATED']));
     // Concurrent callers share one authentication (measured: 1); a second only if a late caller's own
     // first attempt already carried the new token. Each call tries Cinder exactly twice.
@@ -139,17 +142,20 @@ describe('500, 502 and 503', () => {
     expect(w.count('cinder.volume.get')).toBe(3);
   });
 
-  it.each([500, 502, 503])('does not repeat a create POST answered %i; the sidecar retry makes exactly one volume', async (status) => {
-    const name = `pvc-post-${status}`;
-    w.sim.injectFault('cinder.volume.create', { kind: 'http-status', status });
-    const e = await codeOf(create(name));
-    expect(e.code).toBe('UNAVAILABLE');
-    expect(e.details).toContain(String(status));
-    expect(w.count('cinder.volume.create')).toBe(1);
-    expect(volumesNamed(w.sim, name)).toHaveLength(0);
-    await retryLikeSidecar(() => create(name));
-    expect(volumesNamed(w.sim, name).map((v) => v.status)).toEqual(['available']);
-  });
+  it.each([500, 502, 503])(
+    'does not repeat a create POST answered %i; the sidecar retry makes exactly one volume',
+    async (status) => {
+      const name = `pvc-post-${status}`;
+      w.sim.injectFault('cinder.volume.create', { kind: 'http-status', status });
+      const e = await codeOf(create(name));
+      expect(e.code).toBe('UNAVAILABLE');
+      expect(e.details).toContain(String(status));
+      expect(w.count('cinder.volume.create')).toBe(1);
+      expect(volumesNamed(w.sim, name)).toHaveLength(0);
+      await retryLikeSidecar(() => create(name));
+      expect(volumesNamed(w.sim, name).map((v) => v.status)).toEqual(['available']);
+    },
+  );
 
   it('does not repeat a Nova attach answered 502; the retry attaches exactly once', async () => {
     const id = await volumeIdOf('pvc-attach-502');
@@ -243,7 +249,9 @@ describe('responses slower than the gRPC deadline', () => {
     const id = await volumeIdOf('pvc-slow-detach');
     await publish(id);
     w.sim.injectFault('nova.attachment.delete', { kind: 'delay', delayMs: 800 });
-    expect((await codeOf(w.call('ControllerUnpublishVolume', { volume_id: id, node_id: node }, 300))).code).toBe('DEADLINE_EXCEEDED');
+    expect((await codeOf(w.call('ControllerUnpublishVolume', { volume_id: id, node_id: node }, 300))).code).toBe(
+      'DEADLINE_EXCEEDED',
+    );
     await retryLikeSidecar(() => w.call('ControllerUnpublishVolume', { volume_id: id, node_id: node }, 300));
     await new Promise((res) => setTimeout(res, 900));
     await expectDetached(id);
@@ -251,7 +259,7 @@ describe('responses slower than the gRPC deadline', () => {
 });
 
 describe('a volume that goes to error during create', () => {
-  it('answers RESOURCE_EXHAUSTED with Cinder\'s reason, deletes the volume, and a retry makes a fresh one', async () => {
+  it("answers RESOURCE_EXHAUSTED with Cinder's reason, deletes the volume, and a retry makes a fresh one", async () => {
     w.sim.failNextVolumeCreate('pvc-error', 'No valid backend was found. No weighed backends available');
     const e = await codeOf(create('pvc-error'));
     expect(e.code).toBe('RESOURCE_EXHAUSTED');
@@ -264,7 +272,7 @@ describe('a volume that goes to error during create', () => {
     expect(w.sim.getVolume(failedId)).toBeUndefined();
   });
 
-  it('answers from the state (error: RESOURCE_EXHAUSTED), not from the wording of Cinder\'s reason', async () => {
+  it("answers from the state (error: RESOURCE_EXHAUSTED), not from the wording of Cinder's reason", async () => {
     w.sim.failNextVolumeCreate('pvc-error-io', 'backend I/O failure');
     const e = await codeOf(create('pvc-error-io'));
     expect(e.code).toBe('RESOURCE_EXHAUSTED');
@@ -355,7 +363,12 @@ describe('metadata service faults on the node (NodeGetInfo over the Node socket)
   let nodeWorld: NodeWorld;
   beforeEach(async () => {
     nodeWorld = await startNodeWorld({
-      deps: { metadata: new MetadataClient({ options: { searchOrder: ['metadataService'], requestTimeoutMs: 2_000 }, metadataUrl: w.sim.metadataUrl }) },
+      deps: {
+        metadata: new MetadataClient({
+          options: { searchOrder: ['metadataService'], requestTimeoutMs: 2_000 },
+          metadataUrl: w.sim.metadataUrl,
+        }),
+      },
     });
   });
   afterEach(() => nodeWorld.close());
@@ -363,15 +376,18 @@ describe('metadata service faults on the node (NodeGetInfo over the Node socket)
   it.each([
     ['an HTTP 503', { kind: 'http-status', status: 503 }, /503/],
     ['a connection reset', { kind: 'reset' }, /ECONNRESET|socket hang up/],
-  ] as const)('answers UNAVAILABLE naming %s without repeating the request, and the retry answers the instance id', async (_what, fault, cause) => {
-    w.sim.injectFault('metadata.get', fault);
-    const e = await codeOf(nodeWorld.call('NodeGetInfo'));
-    expect(e.code).toBe('UNAVAILABLE');
-    expect(e.details).toContain('metadataService');
-    expect(e.details).toMatch(cause);
-    expect(w.count('metadata.get')).toBe(1);
-    expect((await retryLikeSidecar(() => nodeWorld.call('NodeGetInfo'))).node_id).toBe(node);
-  });
+  ] as const)(
+    'answers UNAVAILABLE naming %s without repeating the request, and the retry answers the instance id',
+    async (_what, fault, cause) => {
+      w.sim.injectFault('metadata.get', fault);
+      const e = await codeOf(nodeWorld.call('NodeGetInfo'));
+      expect(e.code).toBe('UNAVAILABLE');
+      expect(e.details).toContain('metadataService');
+      expect(e.details).toMatch(cause);
+      expect(w.count('metadata.get')).toBe(1);
+      expect((await retryLikeSidecar(() => nodeWorld.call('NodeGetInfo'))).node_id).toBe(node);
+    },
+  );
 
   it('ends a NodeGetInfo slower than its deadline in DEADLINE_EXCEEDED, and the retry answers', async () => {
     w.sim.injectFault('metadata.get', { kind: 'delay', delayMs: 800 });

@@ -5,7 +5,12 @@
  * what the cloud holds at the end (volumes by name, Cinder attachments, Nova's attachments) is the proof.
  */
 import { status } from '@grpc/grpc-js';
-import { startCrashControllerWorld, until, type CrashControllerWorld, type PluginProcess } from '../helpers/crash-controller';
+import {
+  startCrashControllerWorld,
+  until,
+  type CrashControllerWorld,
+  type PluginProcess,
+} from '../helpers/crash-controller';
 import { GIB, MOUNT_RWO } from '../helpers/sim-controller';
 
 /** Slow enough transitions that each step leaves a window to kill in, and short enough to keep the file fast. */
@@ -18,13 +23,22 @@ describe('the controller survives a SIGKILL at any step; the retry finishes the 
   let plugin: PluginProcess;
   const count = (op: string) => w.sim.counters()[op] ?? 0;
   /** How many detaches took effect (the volume entered `detaching`) since `since`: refused requests change nothing. */
-  const detachesSince = (id: string, since: number) => w.sim.volumeHistory(id).filter((x) => x.at >= since && x.status === 'detaching').length;
+  const detachesSince = (id: string, since: number) =>
+    w.sim.volumeHistory(id).filter((x) => x.at >= since && x.status === 'detaching').length;
   /** Attaches that took effect: each one reserves the volume in Cinder first. */
-  const reservesSince = (id: string, since: number) => w.sim.volumeHistory(id).filter((x) => x.at >= since && x.status === 'reserved').length;
+  const reservesSince = (id: string, since: number) =>
+    w.sim.volumeHistory(id).filter((x) => x.at >= since && x.status === 'reserved').length;
   const named = (name: string) => w.sim.listVolumes().filter((v) => v.name === name);
-  const createReq = (name: string) => ({ name, capacity_range: { required_bytes: String(GIB) }, volume_capabilities: [MOUNT_RWO] });
+  const createReq = (name: string) => ({
+    name,
+    capacity_range: { required_bytes: String(GIB) },
+    volume_capabilities: [MOUNT_RWO],
+  });
   const publishReq = (volumeId: string) => ({
-    volume_id: volumeId, node_id: w.sim.localServerId, volume_capability: MOUNT_RWO, readonly: false,
+    volume_id: volumeId,
+    node_id: w.sim.localServerId,
+    volume_capability: MOUNT_RWO,
+    readonly: false,
   });
 
   /** Starts `rpc` on the current plugin; resolves with the gRPC code it ends with once the plugin dies. */
@@ -39,7 +53,10 @@ describe('the controller survives a SIGKILL at any step; the retry finishes the 
    * SIGKILLs the plugin, checks the call in flight failed as a dead server's does, runs `atCrash` on the
    * state the kill left (before the transitions' delays run out), then starts a new plugin.
    */
-  async function crashAndRestart(inFlight: Promise<number | undefined>, atCrash: () => void = () => undefined): Promise<void> {
+  async function crashAndRestart(
+    inFlight: Promise<number | undefined>,
+    atCrash: () => void = () => undefined,
+  ): Promise<void> {
     await plugin.kill();
     atCrash();
     expect(await inFlight).toBe(status.UNAVAILABLE);
@@ -47,7 +64,7 @@ describe('the controller survives a SIGKILL at any step; the retry finishes the 
   }
 
   /** Repeats `fn` while it fails with ABORTED, as the external-provisioner does (with a shorter backoff). */
-   
+
   async function retriedWhileAborted(fn: () => Promise<any>): Promise<any> {
     for (let i = 0; ; i++) {
       try {
@@ -141,9 +158,15 @@ describe('the controller survives a SIGKILL at any step; the retry finishes the 
     const mine = await plugin.call('CreateVolume', createReq('pvc-shared-name'));
     const theirs = await w.cloud.cinder.createVolume({ name: 'pvc-shared-name', size: 1 });
     await until('their volume to be available', () => w.sim.getVolume(theirs.id)?.status === 'available');
-    const err = await plugin.call('CreateVolume', createReq('pvc-shared-name')).catch((e: { code?: number; details?: string }) => e);
+    const err = await plugin
+      .call('CreateVolume', createReq('pvc-shared-name'))
+      .catch((e: { code?: number; details?: string }) => e);
     expect(err).toMatchObject({ code: status.INTERNAL, details: expect.stringContaining(theirs.id) });
-    expect(named('pvc-shared-name').map((v) => v.id).sort()).toEqual([mine.volume.volume_id, theirs.id].sort());
+    expect(
+      named('pvc-shared-name')
+        .map((v) => v.id)
+        .sort(),
+    ).toEqual([mine.volume.volume_id, theirs.id].sort());
   });
 
   it('ControllerPublish killed right after the attach POST: the retry waits for that attachment, no second attach', async () => {

@@ -38,9 +38,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describeIf(
   'The node plugin survives a SIGKILL in the middle of mkfs and of a grow; nothing is reformatted',
   {
-    root: true, loop: true,
+    root: true,
+    loop: true,
     commands: [
-      'mkfs.ext4', 'mkfs.xfs', 'e2fsck', 'e2undo', 'resize2fs', 'xfs_growfs', 'xfs_repair', 'fsfreeze', 'wipefs', 'blkid', 'losetup', 'mount', 'umount',
+      'mkfs.ext4',
+      'mkfs.xfs',
+      'e2fsck',
+      'e2undo',
+      'resize2fs',
+      'xfs_growfs',
+      'xfs_repair',
+      'fsfreeze',
+      'wipefs',
+      'blkid',
+      'losetup',
+      'mount',
+      'umount',
     ],
   },
   () => {
@@ -49,20 +62,34 @@ describeIf(
     let socket: string;
 
     const start = () =>
-      startPluginProcess(socket, [
-        '--provide-controller-service=false', `--node-id=${NODE_ID}`, `--kubelet-dir=${w.kubeletDir}`,
-        `--by-id-dir=${w.byIdDir}`, `--fuse-state-dir=${join(w.dir, 'fuse')}`, '--log-level=warn',
-      ], 'Node');
+      startPluginProcess(
+        socket,
+        [
+          '--provide-controller-service=false',
+          `--node-id=${NODE_ID}`,
+          `--kubelet-dir=${w.kubeletDir}`,
+          `--by-id-dir=${w.byIdDir}`,
+          `--fuse-state-dir=${join(w.dir, 'fuse')}`,
+          '--log-level=warn',
+        ],
+        'Node',
+      );
     const stageReq = (volumeId: string, staging: string, fsType = 'ext4', ctx: Record<string, string> = {}) => ({
-      volume_id: volumeId, staging_target_path: staging, volume_capability: fsCap(fsType), publish_context: {}, volume_context: ctx,
+      volume_id: volumeId,
+      staging_target_path: staging,
+      volume_capability: fsCap(fsType),
+      publish_context: {},
+      volume_context: ctx,
     });
-    const uuidOf = async (device: string) => (await execFile('blkid', ['-p', '-s', 'UUID', '-o', 'value', device], { okCodes: [0, 2] })).stdout.trim();
+    const uuidOf = async (device: string) =>
+      (await execFile('blkid', ['-p', '-s', 'UUID', '-o', 'value', device], { okCodes: [0, 2] })).stdout.trim();
 
     /** fsck in check-only mode must find nothing to fix (e2fsck -fn / xfs_repair -n exit 0). */
     async function expectFsckClean(device: string, fsType: string): Promise<void> {
-      const res = fsType === 'xfs'
-        ? await execFile('xfs_repair', ['-n', device], { okCodes: [0, 1] })
-        : await execFile('e2fsck', ['-fn', device], { okCodes: [0, 1, 2, 4, 8] });
+      const res =
+        fsType === 'xfs'
+          ? await execFile('xfs_repair', ['-n', device], { okCodes: [0, 1] })
+          : await execFile('e2fsck', ['-fn', device], { okCodes: [0, 1, 2, 4, 8] });
       expect({ code: res.code, out: res.code === 0 ? '' : `${res.stdout}${res.stderr}` }).toEqual({ code: 0, out: '' });
     }
 
@@ -71,7 +98,12 @@ describeIf(
      * stops it there (SIGSTOP, so it cannot finish while the kill is on its way) and SIGKILLs the plugin's
      * process group: the command dies half-done with the driver, as when the node plugin container is killed.
      */
-    async function killDuring(cmd: string, arg: string, afterMs: number | (() => Promise<void>), beforeReap?: () => Promise<void>): Promise<void> {
+    async function killDuring(
+      cmd: string,
+      arg: string,
+      afterMs: number | (() => Promise<void>),
+      beforeReap?: () => Promise<void>,
+    ): Promise<void> {
       const [proc] = await waitFor(`${cmd} to run`, async () => {
         const found = await findProcesses((argv) => basename(argv[0]) === cmd && argv.includes(arg));
         return found.length ? found : undefined;
@@ -129,10 +161,14 @@ describeIf(
           await disk.addProcess(plugin.child.proc.pid!);
           const call = plugin.call('NodeStageVolume', stageReq(vol.id, staging, 'xfs')).catch((e: Error) => e);
           await killDuring('mkfs.xfs', vol.device, () =>
-            until('mkfs.xfs to write its superblock', async () => {
-              if (await isUnfinishedXfs(vol.device)) return true;
-              return (await findProcesses((argv) => basename(argv[0]) === 'mkfs.xfs')).length === 0;
-            }, 60_000),
+            until(
+              'mkfs.xfs to write its superblock',
+              async () => {
+                if (await isUnfinishedXfs(vol.device)) return true;
+                return (await findProcesses((argv) => basename(argv[0]) === 'mkfs.xfs')).length === 0;
+              },
+              60_000,
+            ),
           ).catch(() => plugin.kill({ group: true }));
           await call;
         } finally {
@@ -141,7 +177,8 @@ describeIf(
         plugin = await start();
         landed = (await probeDevice(tools, vol.device)).kind === 'unfinished';
         // Missed: mkfs finished first and the stage may even have mounted it; undo that for the next try.
-        if (!landed && (await isMountPoint(staging))) await plugin.call('NodeUnstageVolume', { volume_id: vol.id, staging_target_path: staging });
+        if (!landed && (await isMountPoint(staging)))
+          await plugin.call('NodeUnstageVolume', { volume_id: vol.id, staging_target_path: staging });
       }
       // What the kill left: blkid sees xfs, the kernel refuses to mount it.
       expect(await probeDevice(tools, vol.device)).toEqual({ kind: 'unfinished', type: 'xfs' });
@@ -171,7 +208,10 @@ describeIf(
       try {
         plugin = await start();
         // The device still reads blank, but the kernel's exclusive open keeps a second mkfs (and a mount) off it.
-        const refused = await plugin.call('NodeStageVolume', stageReq(vol.id, staging)).then(() => undefined, (e: { code?: number }) => e);
+        const refused = await plugin.call('NodeStageVolume', stageReq(vol.id, staging)).then(
+          () => undefined,
+          (e: { code?: number }) => e,
+        );
         expect(refused).toMatchObject({ code: Status.ABORTED });
         expect(await isMountPoint(staging)).toBe(false);
       } finally {
@@ -198,7 +238,13 @@ describeIf(
 
       // blkid probe, e2fsck before mount, mount: the child is killed right after each (still mounted after the last).
       for (const point of ['blkid', 'e2fsck', 'mount']) {
-        const child = startStageChild({ volumeId: vol.id, byIdDir: w.byIdDir, stagingPath: staging, callsFile, pauseAfter: point });
+        const child = startStageChild({
+          volumeId: vol.id,
+          byIdDir: w.byIdDir,
+          stagingPath: staging,
+          callsFile,
+          pauseAfter: point,
+        });
         expect(await child.waitForLine('paused:', 'done:', 'error:')).toBe(`paused:${point}`);
         await child.kill({ group: true });
       }
@@ -222,12 +268,16 @@ describeIf(
       await w.extend(vol.id, vol.device, GROW_TO_GIB);
 
       // A volume restored into a larger size is staged with resizeRequired: e2fsck -f, resize2fs, then mount.
-      const call = plugin.call('NodeStageVolume', stageReq(vol.id, staging, 'ext4', RESIZE_REQUIRED)).catch((e: Error) => e);
+      const call = plugin
+        .call('NodeStageVolume', stageReq(vol.id, staging, 'ext4', RESIZE_REQUIRED))
+        .catch((e: Error) => e);
       // Killed once resize2fs has rewritten a good part of the metadata (its undo file has grown): unprotected,
       // this leaves a resize inode e2fsck -p will not repair, and the volume could never be staged again.
       const undo = growUndoFile(staging);
       const undoBytes = async () => (await stat(undo).catch(() => undefined))?.size ?? 0;
-      await killDuring('resize2fs', vol.device, () => until('resize2fs to be well under way', async () => (await undoBytes()) >= UNDO_KILL_BYTES));
+      await killDuring('resize2fs', vol.device, () =>
+        until('resize2fs to be well under way', async () => (await undoBytes()) >= UNDO_KILL_BYTES),
+      );
       expect(await call).toBeInstanceOf(Error);
       expect(await isMountPoint(staging)).toBe(false);
 
@@ -247,8 +297,11 @@ describeIf(
       await writeFile(join(staging, 'precious.txt'), 'written before the grow');
       await w.extend(vol.id, vol.device, 64);
       const expandReq = {
-        volume_id: vol.id, volume_path: staging, staging_target_path: staging,
-        capacity_range: { required_bytes: String(64 * GIB) }, volume_capability: fsCap('xfs'),
+        volume_id: vol.id,
+        volume_path: staging,
+        staging_target_path: staging,
+        capacity_range: { required_bytes: String(64 * GIB) },
+        volume_capability: fsCap('xfs'),
       };
 
       // xfs_growfs is one ioctl that takes a few ms; a frozen filesystem holds it inside the kernel, half-way.

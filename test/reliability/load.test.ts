@@ -32,8 +32,14 @@ const HEAP_GROWTH_BOUND = 3 * 1024 * 1024;
 const ABORTED_ONLY: ReadonlySet<number> = new Set([status.ABORTED]);
 
 type Rpc =
-  | 'CreateVolume' | 'ControllerGetVolume' | 'ListVolumes' | 'ControllerPublishVolume' | 'ControllerUnpublishVolume'
-  | 'CreateSnapshot' | 'DeleteSnapshot' | 'DeleteVolume';
+  | 'CreateVolume'
+  | 'ControllerGetVolume'
+  | 'ListVolumes'
+  | 'ControllerPublishVolume'
+  | 'ControllerUnpublishVolume'
+  | 'CreateSnapshot'
+  | 'DeleteSnapshot'
+  | 'DeleteVolume';
 
 interface Script {
   name: string;
@@ -116,7 +122,8 @@ async function runScripts(scripts: Script[], clients: CsiClient[]): Promise<RunS
         done: (id) => {
           answers.push(id);
           if (answers.length < copies) return;
-          if (new Set(answers).size > 1) stats.sameAnswerViolations.push(`${script.name} ${script.steps[index].rpc}: ${answers.join(' vs ')}`);
+          if (new Set(answers).size > 1)
+            stats.sameAnswerViolations.push(`${script.name} ${script.steps[index].rpc}: ${answers.join(' vs ')}`);
           const rpc = script.steps[index].rpc;
           if (rpc === 'CreateVolume') script.volumeId = answers[0];
           if (rpc === 'CreateSnapshot') script.snapshotId = answers[0];
@@ -160,7 +167,12 @@ async function callWithRetries(client: CsiClient, s: Script, rpc: Rpc, stats: Ru
   const onRetry = (code: number) => void (stats.retried[status[code]] = (stats.retried[status[code]] ?? 0) + 1);
   try {
     const call = () => callUnary<Record<string, any>>(client, rpc, request[rpc], { deadline: Date.now() + 30_000 });
-    const r = await retryLikeSidecar(call, { codes: ABORTED_ONLY, attempts: 100, pauseMs: () => 20 + Math.random() * 60, onRetry });
+    const r = await retryLikeSidecar(call, {
+      codes: ABORTED_ONLY,
+      attempts: 100,
+      pauseMs: () => 20 + Math.random() * 60,
+      onRetry,
+    });
     if (rpc === 'CreateVolume') return r.volume.volume_id as string;
     if (rpc === 'CreateSnapshot') return r.snapshot.snapshot_id as string;
     return undefined;
@@ -211,7 +223,10 @@ afterAll(async () => {
 });
 
 it(`survives ${OPERATIONS} mixed calls from ${CLIENTS} clients with duplicates: one volume per name, attachments exact, heap back near baseline`, async () => {
-  const nodes = [sim.localServerId, ...Array.from({ length: NODES - 1 }, (_, i) => sim.addServer({ name: `load-node-${i}` }))];
+  const nodes = [
+    sim.localServerId,
+    ...Array.from({ length: NODES - 1 }, (_, i) => sim.addServer({ name: `load-node-${i}` })),
+  ];
   // Warm up (JIT, module caches, keep-alive sockets, token) so the baseline is the steady state.
   const warm = await runScripts(buildScripts(WARMUP_OPERATIONS, 'warm', nodes, rng(7)), clients);
   expect(warm.unexpected).toEqual([]);
@@ -249,14 +264,24 @@ it(`survives ${OPERATIONS} mixed calls from ${CLIENTS} clients with duplicates: 
       continue;
     }
     const servers = v.attachments.map((a) => a.server_id);
-    if (want === 'published' && (v.status !== 'in-use' || servers.join() !== s.node)) wrong.push(`${s.name}: ${v.status} on [${servers}], want in-use on ${s.node}`);
-    if (want === 'available' && (v.status !== 'available' || servers.length > 0)) wrong.push(`${s.name}: ${v.status} on [${servers}], want available`);
+    if (want === 'published' && (v.status !== 'in-use' || servers.join() !== s.node))
+      wrong.push(`${s.name}: ${v.status} on [${servers}], want in-use on ${s.node}`);
+    if (want === 'available' && (v.status !== 'available' || servers.length > 0))
+      wrong.push(`${s.name}: ${v.status} on [${servers}], want available`);
   }
   expect(wrong).toEqual([]);
   // Nova's side: each server's mappings are exactly the volumes Cinder says are attached to it.
   const novaView = new Map<string, string[]>();
   for (const n of nodes) novaView.set(n, await novaVolumesOn(sim, n));
-  const cinderView = new Map(nodes.map((n) => [n, volumes.filter((v) => v.attachments.some((a) => a.server_id === n)).map((v) => v.id).sort()]));
+  const cinderView = new Map(
+    nodes.map((n) => [
+      n,
+      volumes
+        .filter((v) => v.attachments.some((a) => a.server_id === n))
+        .map((v) => v.id)
+        .sort(),
+    ]),
+  );
   expect(novaView).toEqual(cinderView);
   expect(sim.listSnapshots().filter((x) => x.name.startsWith('pvc-'))).toEqual([]);
 

@@ -13,7 +13,13 @@ import { randomBytes } from 'node:crypto';
 import { describeIf } from '../helpers/prereq';
 import { csiSanityPath, runCsiSanity, summarize, type SanityRun } from '../helpers/csi-sanity';
 import {
-  Cleanup, describeOpenStack, fakeNodeId, LOOPBACK_CLOUD_CONF, loopbackAuth, loopbackClients, type CountingClients,
+  Cleanup,
+  describeOpenStack,
+  fakeNodeId,
+  LOOPBACK_CLOUD_CONF,
+  loopbackAuth,
+  loopbackClients,
+  type CountingClients,
 } from '../helpers/openstack-loopback';
 import { probeUntilReady, spawnPlugin, type PluginProcess } from '../../bench/process-helpers';
 import { CLUSTER_METADATA_KEY } from '../../src/csi/controller-params';
@@ -26,7 +32,9 @@ const ATTACH_LIMIT_SPEC = /should fail when publishing more volumes than the nod
 const NAME = 'csi-sanity v5.4.0, Controller specs, against openstack-loopback';
 // Without the tool: todo locally, a failure under CI=true (prereq.ts's rule), as without the control plane.
 const describeWithTool = (body: () => void) =>
-  csiSanityPath() ? describeOpenStack(NAME, body) : describeIf(NAME, { commands: ['csi-sanity (../shared/tools)'] }, body);
+  csiSanityPath()
+    ? describeOpenStack(NAME, body)
+    : describeIf(NAME, { commands: ['csi-sanity (../shared/tools)'] }, body);
 
 describeWithTool(() => {
   let dir: string;
@@ -42,13 +50,31 @@ describeWithTool(() => {
     c = loopbackClients(loopbackAuth());
     const nodeId = await fakeNodeId(c);
     const kubelet = join(dir, 'kubelet');
-    for (const d of [kubelet, join(kubelet, 'plugins'), join(kubelet, 'pods'), join(dir, 'by-id')]) mkdirSync(d, { recursive: true });
+    for (const d of [kubelet, join(kubelet, 'plugins'), join(kubelet, 'pods'), join(dir, 'by-id')])
+      mkdirSync(d, { recursive: true });
     const ctlSock = join(dir, 'controller.sock');
     const nodeSock = join(dir, 'node.sock');
-    controller = spawnPlugin(['--endpoint', `unix://${ctlSock}`, '--cloud-config', LOOPBACK_CLOUD_CONF, '--provide-node-service=false', '--cluster', cluster]);
+    controller = spawnPlugin([
+      '--endpoint',
+      `unix://${ctlSock}`,
+      '--cloud-config',
+      LOOPBACK_CLOUD_CONF,
+      '--provide-node-service=false',
+      '--cluster',
+      cluster,
+    ]);
     node = spawnPlugin([
-      '--endpoint', `unix://${nodeSock}`, '--provide-controller-service=false', '--node-id', nodeId, '--kubelet-dir', kubelet,
-      '--by-id-dir', join(dir, 'by-id'), '--fuse-state-dir', join(dir, 'fuse-state'),
+      '--endpoint',
+      `unix://${nodeSock}`,
+      '--provide-controller-service=false',
+      '--node-id',
+      nodeId,
+      '--kubelet-dir',
+      kubelet,
+      '--by-id-dir',
+      join(dir, 'by-id'),
+      '--fuse-state-dir',
+      join(dir, 'fuse-state'),
     ]);
     await Promise.all([probeUntilReady(controller, ctlSock), probeUntilReady(node, nodeSock)]);
     const params = join(dir, 'volume-parameters.yaml');
@@ -61,11 +87,17 @@ describeWithTool(() => {
       args: ['-ginkgo.focus=\\[Controller Server\\]', `--csi.testvolumeparameters=${params}`],
       reportFile: join(dir, 'junit.xml'),
       timeoutMs: SUITE_TIMEOUT_MS,
-      onSeed: (seed) => process.stdout.write(`csi-sanity (openstack-loopback) -ginkgo.seed=${seed} (rerun with CSI_SANITY_SEED=${seed})\n`),
+      onSeed: (seed) =>
+        process.stdout.write(
+          `csi-sanity (openstack-loopback) -ginkgo.seed=${seed} (rerun with CSI_SANITY_SEED=${seed})\n`,
+        ),
     });
     const s = summarize(run);
-    for (const sp of run.specs.filter((x) => x.status === 'skipped')) process.stdout.write(`  skipped: ${sp.name}: ${sp.message}\n`);
-    process.stdout.write(`csi-sanity (openstack-loopback): ${s.ran} ran, ${s.passed} passed, ${s.failed.length} failed, ${s.skipped.length} skipped, ${s.pending.length} pending in ${(run.wallMs / 1000).toFixed(1)} s\n`);
+    for (const sp of run.specs.filter((x) => x.status === 'skipped'))
+      process.stdout.write(`  skipped: ${sp.name}: ${sp.message}\n`);
+    process.stdout.write(
+      `csi-sanity (openstack-loopback): ${s.ran} ran, ${s.passed} passed, ${s.failed.length} failed, ${s.skipped.length} skipped, ${s.pending.length} pending in ${(run.wallMs / 1000).toFixed(1)} s\n`,
+    );
   }, SUITE_TIMEOUT_MS + 120_000);
 
   afterAll(async () => {
@@ -82,7 +114,8 @@ describeWithTool(() => {
   }, 300_000);
 
   it('ran the Controller specs with no failure', () => {
-    if (run.specs.length === 0) throw new Error(`no JUnit report (exit ${run.exitCode}); output:\n${run.output.slice(-4000)}`);
+    if (run.specs.length === 0)
+      throw new Error(`no JUnit report (exit ${run.exitCode}); output:\n${run.output.slice(-4000)}`);
     expect(summarize(run).failed).toEqual([]);
   });
 
@@ -90,7 +123,9 @@ describeWithTool(() => {
     const { skipped, pending, ran } = summarize(run);
     // Outside the focus everything is skipped; inside it, only these.
     const controllerSkips = skipped.filter((n) => /\[Controller Server\]/.test(n));
-    expect(controllerSkips.filter((n) => !ATTACH_LIMIT_SPEC.test(n) && !SANITY_ALLOWED_SKIPS.some((a) => a.spec.test(n)))).toEqual([]);
+    expect(
+      controllerSkips.filter((n) => !ATTACH_LIMIT_SPEC.test(n) && !SANITY_ALLOWED_SKIPS.some((a) => a.spec.test(n))),
+    ).toEqual([]);
     expect(unexpectedPending(pending)).toEqual([]);
     expect(pending.length).toBeLessThanOrEqual(SANITY_PENDING.length);
     expect(ran).toBeGreaterThan(40);
@@ -99,6 +134,9 @@ describeWithTool(() => {
   it('left nothing of this run in Cinder', async () => {
     const volumes = (await c.cinder.listVolumes()).items.filter((v) => ours(v.metadata));
     const snapshots = (await c.cinder.listSnapshots()).items.filter((s) => ours(s.metadata));
-    expect({ volumes: volumes.map((v) => `${v.id} ${v.name} ${v.status}`), snapshots: snapshots.map((s) => `${s.id} ${s.name}`) }).toEqual({ volumes: [], snapshots: [] });
+    expect({
+      volumes: volumes.map((v) => `${v.id} ${v.name} ${v.status}`),
+      snapshots: snapshots.map((s) => `${s.id} ${s.name}`),
+    }).toEqual({ volumes: [], snapshots: [] });
   });
 });

@@ -24,8 +24,18 @@ describe('parseJunit', () => {
     expect(specs[1].message).toBe('Expected an error to have occurred.  Got:\n    <nil>: nil');
     expect(specs[2].message).toBe('skipped - ControllerModifyVolume not supported');
     const s = summarize({ seed: 1, exitCode: 1, specs, output: '', wallMs: 0 });
-    expect({ ran: s.ran, passed: s.passed, failed: s.failed.length, skipped: s.skipped, pending: s.pending.length }).toEqual({
-      ran: 2, passed: 1, failed: 1, skipped: ['[It] ModifyVolume [Controller Server] should fail if no volume id is given'], pending: 1,
+    expect({
+      ran: s.ran,
+      passed: s.passed,
+      failed: s.failed.length,
+      skipped: s.skipped,
+      pending: s.pending.length,
+    }).toEqual({
+      ran: 2,
+      passed: 1,
+      failed: 1,
+      skipped: ['[It] ModifyVolume [Controller Server] should fail if no volume id is given'],
+      pending: 1,
     });
     expect(s.failed[0]).toContain('already published but is incompatible');
   });

@@ -12,8 +12,13 @@ describe('simulator: Cinder generic groups and group snapshots', () => {
   let sim: Simulator;
   let c: CloudClients;
   beforeAll(async () => {
-    sim = await startSimulator({ devicePlane: false, delays: { snapshotCreate: 30, snapshotDelete: 30, volumeCreate: 10 } });
-    c = createClouds(parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true }).clouds).get('')!;
+    sim = await startSimulator({
+      devicePlane: false,
+      delays: { snapshotCreate: 30, snapshotDelete: 30, volumeCreate: 10 },
+    });
+    c = createClouds(
+      parseCloudConfig([{ file: 'sim', text: sim.cloudConf() }], { requireCredentials: true }).clouds,
+    ).get('')!;
   });
   afterAll(() => sim.stop());
 
@@ -35,13 +40,24 @@ describe('simulator: Cinder generic groups and group snapshots', () => {
     const cinder = rawCinder(c);
     sim.addGroupType('sim-gt-list');
     const v = await volume('gl');
-    const g = (await cinder('POST', '/groups', { group: { name: 'gl', group_type: 'sim-gt-list', volume_types: ['__DEFAULT__'] } })).json.group.id;
+    const g = (
+      await cinder('POST', '/groups', {
+        group: { name: 'gl', group_type: 'sim-gt-list', volume_types: ['__DEFAULT__'] },
+      })
+    ).json.group.id;
     await waitRaw(cinder, `/groups/${g}`, 'group', 'available');
     await cinder('PUT', `/groups/${g}`, { group: { add_volumes: v } });
     await waitRaw(cinder, `/groups/${g}`, 'group', 'available');
-    const gs = (await cinder('POST', '/group_snapshots', { group_snapshot: { group_id: g, name: 'gl-gs' } }, '3.14')).json.group_snapshot.id;
-    expect((await cinder('GET', '/group_snapshots/detail?name=other', undefined, '3.14')).json.group_snapshots.map((x: { id: string }) => x.id)).toEqual([gs]);
-    expect((await cinder('GET', '/group_snapshots/detail?name=other', undefined, '3.29')).json.group_snapshots).toEqual([]);
+    const gs = (await cinder('POST', '/group_snapshots', { group_snapshot: { group_id: g, name: 'gl-gs' } }, '3.14'))
+      .json.group_snapshot.id;
+    expect(
+      (await cinder('GET', '/group_snapshots/detail?name=other', undefined, '3.14')).json.group_snapshots.map(
+        (x: { id: string }) => x.id,
+      ),
+    ).toEqual([gs]);
+    expect((await cinder('GET', '/group_snapshots/detail?name=other', undefined, '3.29')).json.group_snapshots).toEqual(
+      [],
+    );
     expect((await cinder('GET', '/group_snapshots', undefined, '3.13')).status).toBe(404);
   });
 
@@ -50,9 +66,20 @@ describe('simulator: Cinder generic groups and group snapshots', () => {
     sim.addGroupType('sim-gt-quota');
     const existing = (await cinder('GET', '/groups')).json.groups.length as number;
     for (let i = existing; i < 10; i++) {
-      expect((await cinder('POST', '/groups', { group: { name: `q${i}`, group_type: 'sim-gt-quota', volume_types: ['__DEFAULT__'] } })).status).toBe(202);
+      expect(
+        (
+          await cinder('POST', '/groups', {
+            group: { name: `q${i}`, group_type: 'sim-gt-quota', volume_types: ['__DEFAULT__'] },
+          })
+        ).status,
+      ).toBe(202);
     }
-    const over = await cinder('POST', '/groups', { group: { name: 'q-over', group_type: 'sim-gt-quota', volume_types: ['__DEFAULT__'] } });
-    expect(over).toMatchObject({ status: 413, json: { overLimit: { code: 413, message: 'Maximum number of groups allowed (10) exceeded' } } });
+    const over = await cinder('POST', '/groups', {
+      group: { name: 'q-over', group_type: 'sim-gt-quota', volume_types: ['__DEFAULT__'] },
+    });
+    expect(over).toMatchObject({
+      status: 413,
+      json: { overLimit: { code: 413, message: 'Maximum number of groups allowed (10) exceeded' } },
+    });
   });
 });

@@ -20,7 +20,8 @@ describe('simulator os-retype', () => {
   });
   afterAll(() => sim.stop());
 
-  const retype = (id: string, args: Record<string, unknown>) => api.cinder('POST', `/volumes/${id}/action`, { 'os-retype': args });
+  const retype = (id: string, args: Record<string, unknown>) =>
+    api.cinder('POST', `/volumes/${id}/action`, { 'os-retype': args });
   async function volumeOf(type: string): Promise<string> {
     const id = await api.createVolume({ volume_type: type });
     await api.volumeStatus(id, 'available');
@@ -44,7 +45,13 @@ describe('simulator os-retype', () => {
 
   it('retypes an in-use volume in place and leaves it in-use and attached', async () => {
     const id = await volumeOf('gold');
-    expect((await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: id } })).status).toBe(200);
+    expect(
+      (
+        await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, {
+          volumeAttachment: { volumeId: id },
+        })
+      ).status,
+    ).toBe(200);
     await api.volumeStatus(id, 'in-use');
     const from = sim.getVolume(id)!.statusHistory.length;
     expect((await retype(id, { new_type: 'silver' })).status).toBe(202);
@@ -71,15 +78,23 @@ describe('simulator os-retype', () => {
     expect(unknown.json.itemNotFound.message).toBe('Volume type with name osl-nope could not be found.');
     const missing = await retype(id, {});
     expect(missing.status).toBe(400);
-    expect(missing.json.badRequest.message).toBe("Invalid input for field/attribute os-retype. Value: {}. 'new_type' is a required property");
+    expect(missing.json.badRequest.message).toBe(
+      "Invalid input for field/attribute os-retype. Value: {}. 'new_type' is a required property",
+    );
     const policy = await retype(id, { new_type: 'silver', migration_policy: 'sometimes' });
     expect(policy.status).toBe(400);
-    expect(policy.json.badRequest.message).toBe("Invalid input for field/attribute migration_policy. Value: sometimes. 'sometimes' is not one of ['on-demand', 'never']");
+    expect(policy.json.badRequest.message).toBe(
+      "Invalid input for field/attribute migration_policy. Value: sometimes. 'sometimes' is not one of ['on-demand', 'never']",
+    );
     expect(sim.getVolume(id)!.status).toBe('available');
   });
 
   it('accepts a retype it cannot do and puts the volume back with its old type: no backend, or a migration with policy never', async () => {
-    for (const [type, policy] of [['nowhere', 'on-demand'], ['nowhere', 'never'], ['remote', 'never']]) {
+    for (const [type, policy] of [
+      ['nowhere', 'on-demand'],
+      ['nowhere', 'never'],
+      ['remote', 'never'],
+    ]) {
       const id = await volumeOf('gold');
       const from = sim.getVolume(id)!.statusHistory.length;
       expect((await retype(id, { new_type: type, migration_policy: policy })).status).toBe(202);

@@ -9,19 +9,31 @@ describe('simulator cinder snapshots', () => {
   let api: Api;
   let vol: string;
   beforeAll(async () => {
-    sim = await startSimulator({ delays: { snapshotCreate: STEP_MS, snapshotDelete: STEP_MS }, quota: { snapshots: 3 } });
+    sim = await startSimulator({
+      delays: { snapshotCreate: STEP_MS, snapshotDelete: STEP_MS },
+      quota: { snapshots: 3 },
+    });
     api = await Api.login(sim);
     vol = await api.createVolume({ name: 'src', size: 2 });
     await api.volumeStatus(vol, 'available');
   });
   afterAll(() => sim.stop());
 
-  const snapStatus = (id: string, status: string) => waitFor(() => sim.getSnapshot(id)?.status === status, 2000, `snapshot ${id} ${status}`);
+  const snapStatus = (id: string, status: string) =>
+    waitFor(() => sim.getSnapshot(id)?.status === status, 2000, `snapshot ${id} ${status}`);
 
   it('creates a snapshot in creating that becomes available, with the volume’s size', async () => {
-    const r = await api.cinder('POST', '/snapshots', { snapshot: { volume_id: vol, name: 'snap-1', metadata: { k: 'v' } } });
+    const r = await api.cinder('POST', '/snapshots', {
+      snapshot: { volume_id: vol, name: 'snap-1', metadata: { k: 'v' } },
+    });
     expect(r.status).toBe(202);
-    expect(r.json.snapshot).toMatchObject({ name: 'snap-1', status: 'creating', size: 2, volume_id: vol, metadata: { k: 'v' } });
+    expect(r.json.snapshot).toMatchObject({
+      name: 'snap-1',
+      status: 'creating',
+      size: 2,
+      volume_id: vol,
+      metadata: { k: 'v' },
+    });
     await snapStatus(r.json.snapshot.id, 'available');
     const got = await api.cinder('GET', `/snapshots/${r.json.snapshot.id}`);
     expect(got.json.snapshot.status).toBe('available');
@@ -31,7 +43,9 @@ describe('simulator cinder snapshots', () => {
   it('needs force for an in-use volume below 3.66 and not from 3.66 on', async () => {
     const inUse = await api.createVolume({ name: 'attached' });
     await api.volumeStatus(inUse, 'available');
-    await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: inUse } });
+    await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, {
+      volumeAttachment: { volumeId: inUse },
+    });
     await api.volumeStatus(inUse, 'in-use');
     const refused = await api.cinder('POST', '/snapshots', { snapshot: { volume_id: inUse } });
     expect(refused.status).toBe(400);
@@ -56,7 +70,9 @@ describe('simulator cinder snapshots', () => {
     expect(page.json.snapshots).toHaveLength(1);
     expect(page.json.snapshots_links[0].href).toContain('marker=');
     // Observed on openstack-loopback (Cinder 21/Nova 26): an unknown marker is the snapshot's 404.
-    expect((await api.cinder('GET', '/snapshots/detail?marker=nope')).json).toEqual({ itemNotFound: { code: 404, message: 'Snapshot nope could not be found.' } });
+    expect((await api.cinder('GET', '/snapshots/detail?marker=nope')).json).toEqual({
+      itemNotFound: { code: 404, message: 'Snapshot nope could not be found.' },
+    });
   });
 
   it('keeps the source volume from being deleted while it has snapshots', async () => {
@@ -94,7 +110,8 @@ describe('simulator cinder backups', () => {
   });
   afterAll(() => sim.stop());
 
-  const backupStatus = (id: string, status: string) => waitFor(() => sim.getBackup(id)?.status === status, 2000, `backup ${id} ${status}`);
+  const backupStatus = (id: string, status: string) =>
+    waitFor(() => sim.getBackup(id)?.status === status, 2000, `backup ${id} ${status}`);
 
   it('backs up a volume: the volume is backing-up meanwhile, the backup becomes available', async () => {
     const vol = await api.createVolume({ size: 3 });
@@ -128,7 +145,9 @@ describe('simulator cinder backups', () => {
   it('needs force to back up an in-use volume', async () => {
     const vol = await api.createVolume({});
     await api.volumeStatus(vol, 'available');
-    await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: vol } });
+    await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, {
+      volumeAttachment: { volumeId: vol },
+    });
     await api.volumeStatus(vol, 'in-use');
     const r = await api.cinder('POST', '/backups', { backup: { volume_id: vol } });
     expect(r.status).toBe(400);

@@ -22,7 +22,19 @@ describe('simulator cinder volumes', () => {
     const t0 = Date.now();
     const r = await api.cinder('POST', '/volumes', { volume: { name: 'first', size: 2, metadata: { a: '1' } } });
     expect(r.status).toBe(202);
-    expect(r.json.volume).toMatchObject({ name: 'first', status: 'creating', size: 2, availability_zone: 'nova', volume_type: '__DEFAULT__', multiattach: false, attachments: [], metadata: { a: '1' }, bootable: 'false', snapshot_id: null, source_volid: null });
+    expect(r.json.volume).toMatchObject({
+      name: 'first',
+      status: 'creating',
+      size: 2,
+      availability_zone: 'nova',
+      volume_type: '__DEFAULT__',
+      multiattach: false,
+      attachments: [],
+      metadata: { a: '1' },
+      bootable: 'false',
+      snapshot_id: null,
+      source_volid: null,
+    });
     expect(r.json.volume.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
     const id = r.json.volume.id as string;
     expect((await api.cinder('GET', `/volumes/${id}`)).json.volume.status).toBe('creating');
@@ -53,7 +65,9 @@ describe('simulator cinder volumes', () => {
     expect(creating.json.badRequest.code).toBe(400);
     expect(creating.json.badRequest.message).toMatch(/^Invalid volume: Volume status must be available or error/);
     await api.volumeStatus(id, 'available');
-    const att = await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: id } });
+    const att = await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, {
+      volumeAttachment: { volumeId: id },
+    });
     expect(att.status).toBe(200);
     await api.volumeStatus(id, 'in-use');
     const inUse = await api.cinder('DELETE', `/volumes/${id}`);
@@ -69,7 +83,13 @@ describe('simulator cinder volumes', () => {
     await api.volumeStatus(other, 'available');
     const msgs = await api.cinder('GET', `/messages?resource_uuid=${id}`, undefined, '3.3');
     expect(msgs.status).toBe(200);
-    expect(msgs.json.messages).toEqual([expect.objectContaining({ resource_uuid: id, user_message: 'no valid backend was found', message_level: 'ERROR' })]);
+    expect(msgs.json.messages).toEqual([
+      expect.objectContaining({
+        resource_uuid: id,
+        user_message: 'no valid backend was found',
+        message_level: 'ERROR',
+      }),
+    ]);
     expect((await api.cinder('DELETE', `/volumes/${id}`)).status).toBe(202);
   });
 
@@ -78,7 +98,9 @@ describe('simulator cinder volumes', () => {
     expect(r.status).toBe(413);
     expect(r.headers.get('retry-after')).toBe('0');
     expect(r.json.overLimit).toMatchObject({ code: 413, retryAfter: '0' });
-    expect(r.json.overLimit.message).toMatch(/^VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota\. Requested 61G, quota is 60G/);
+    expect(r.json.overLimit.message).toMatch(
+      /^VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota\. Requested 61G, quota is 60G/,
+    );
   });
 
   it('answers 404 for an unknown volume type and 400 for an unknown availability zone', async () => {
@@ -113,18 +135,27 @@ describe('simulator cinder volumes', () => {
   it('extends an in-use volume only with microversion 3.42 and echoes the microversion header', async () => {
     const id = await api.createVolume({ size: 1 });
     await api.volumeStatus(id, 'available');
-    await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: id } });
+    await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, {
+      volumeAttachment: { volumeId: id },
+    });
     await api.volumeStatus(id, 'in-use');
     const old = await api.cinder('POST', `/volumes/${id}/action`, { 'os-extend': { new_size: 2 } }, '3.41');
     expect(old.status).toBe(400);
     // Cinder 21 prints its expected-status dict (observed on openstack-loopback (Cinder 21/Nova 26)).
-    expect(old.json.badRequest.message).toContain(`Volume ${id} status must be '{'status': 'available'}' to extend, currently in-use.`);
+    expect(old.json.badRequest.message).toContain(
+      `Volume ${id} status must be '{'status': 'available'}' to extend, currently in-use.`,
+    );
     expect(old.headers.get('openstack-api-version')).toBe('volume 3.41');
     const ok = await api.cinder('POST', `/volumes/${id}/action`, { 'os-extend': { new_size: 2 } }, '3.42');
     expect(ok.status).toBe(202);
     expect(ok.headers.get('openstack-api-version')).toBe('volume 3.42');
     await api.volumeStatus(id, 'in-use');
-    expect(sim.getVolume(id)?.statusHistory.map((h) => h.status).slice(-2)).toEqual(['extending', 'in-use']);
+    expect(
+      sim
+        .getVolume(id)
+        ?.statusHistory.map((h) => h.status)
+        .slice(-2),
+    ).toEqual(['extending', 'in-use']);
     expect(sim.getVolume(id)?.size).toBe(2);
   });
 
@@ -151,8 +182,13 @@ describe('simulator cinder volumes', () => {
     expect((await api.cinder('POST', `/volumes/${id}/action`, { 'os-reserve': {} })).status).toBe(202);
     expect(sim.getVolume(id)?.status).toBe('attaching');
     expect((await api.cinder('POST', `/volumes/${id}/action`, { 'os-reserve': {} })).status).toBe(400);
-    await api.cinder('POST', `/volumes/${id}/action`, { 'os-attach': { instance_uuid: sim.localServerId, mountpoint: '/dev/vdz' } });
-    expect(sim.getVolume(id)).toMatchObject({ status: 'in-use', attachments: [{ server_id: sim.localServerId, device: '/dev/vdz' }] });
+    await api.cinder('POST', `/volumes/${id}/action`, {
+      'os-attach': { instance_uuid: sim.localServerId, mountpoint: '/dev/vdz' },
+    });
+    expect(sim.getVolume(id)).toMatchObject({
+      status: 'in-use',
+      attachments: [{ server_id: sim.localServerId, device: '/dev/vdz' }],
+    });
     await api.cinder('POST', `/volumes/${id}/action`, { 'os-begin_detaching': {} });
     expect(sim.getVolume(id)?.status).toBe('detaching');
     await api.cinder('POST', `/volumes/${id}/action`, { 'os-roll_detaching': {} });
@@ -174,7 +210,11 @@ describe('simulator cinder volumes', () => {
     const r = await api.cinder('GET', '/limits');
     expect(r.status).toBe(200);
     const abs = r.json.limits.absolute;
-    expect(abs).toMatchObject({ maxTotalVolumes: 30, maxTotalVolumeGigabytes: 60, totalVolumesUsed: sim.listVolumes().length });
+    expect(abs).toMatchObject({
+      maxTotalVolumes: 30,
+      maxTotalVolumeGigabytes: 60,
+      totalVolumesUsed: sim.listVolumes().length,
+    });
   });
 
   it('answers version discovery with 300 at /volume/ and the 3.70 maximum', async () => {
@@ -217,14 +257,20 @@ describe('simulator cinder volume listing', () => {
   it('answers 404 itemNotFound naming the volume for a marker that names no volume', async () => {
     const r = await api.cinder('GET', '/volumes/detail?marker=00000000-0000-0000-0000-000000000000');
     expect(r.status).toBe(404);
-    expect(r.json).toEqual({ itemNotFound: { code: 404, message: 'Volume 00000000-0000-0000-0000-000000000000 could not be found.' } });
+    expect(r.json).toEqual({
+      itemNotFound: { code: 404, message: 'Volume 00000000-0000-0000-0000-000000000000 could not be found.' },
+    });
   });
 
   it('filters by name, status and metadata, and lists summaries without detail', async () => {
-    expect((await api.cinder('GET', '/volumes/detail?name=c')).json.volumes.map((v: { id: string }) => v.id)).toEqual([ids[2]]);
+    expect((await api.cinder('GET', '/volumes/detail?name=c')).json.volumes.map((v: { id: string }) => v.id)).toEqual([
+      ids[2],
+    ]);
     expect((await api.cinder('GET', '/volumes/detail?status=creating')).json.volumes).toEqual([]);
     const meta = encodeURIComponent(JSON.stringify({ parity: 'odd' }));
-    expect((await api.cinder('GET', `/volumes/detail?metadata=${meta}`)).json.volumes.map((v: { name: string }) => v.name)).toEqual(['d', 'b']);
+    expect(
+      (await api.cinder('GET', `/volumes/detail?metadata=${meta}`)).json.volumes.map((v: { name: string }) => v.name),
+    ).toEqual(['d', 'b']);
     const summary = await api.cinder('GET', '/volumes');
     expect(Object.keys(summary.json.volumes[0]).sort()).toEqual(['id', 'links', 'name']);
   });

@@ -26,20 +26,46 @@ describe('simulator cli', () => {
   it('prints the URL, writes a 0600 cloud.conf that authenticates, and returns 0 on SIGTERM', async () => {
     const conf = join(dir, 'cloud.conf');
     const instance = '11111111-2222-3333-4444-555555555555';
-    const run = runSimulatorCommand(['--cloud-conf-out', conf, '--instance-id', instance, '--availability-zone', 'az1', '--delay-scale', '0', '--log-level', 'silent']);
+    const run = runSimulatorCommand([
+      '--cloud-conf-out',
+      conf,
+      '--instance-id',
+      instance,
+      '--availability-zone',
+      'az1',
+      '--delay-scale',
+      '0',
+      '--log-level',
+      'silent',
+    ]);
     await waitFor(() => existsSync(conf) && out.some((l) => l.startsWith('cloud.conf:')), 5000, 'cloud.conf');
     expect((await stat(conf)).mode & 0o777).toBe(0o600);
     const text = await readFile(conf, 'utf8');
     const url = /^simulator: (\S+)$/m.exec(out.join(''))![1];
     expect(text).toContain(`auth-url=${url}/identity/v3`);
     expect(text).toMatch(/^\[Global\]$/m);
-    for (const key of ['username=demo', 'password=secret-password', 'user-domain-name=Default', 'tenant-name=demo', 'tenant-domain-name=Default', 'region=RegionOne']) {
+    for (const key of [
+      'username=demo',
+      'password=secret-password',
+      'user-domain-name=Default',
+      'tenant-name=demo',
+      'tenant-domain-name=Default',
+      'region=RegionOne',
+    ]) {
       expect(text).toContain(key);
     }
-    const kv = Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => l.split('=', 2)));
+    const kv = Object.fromEntries(
+      text
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => l.split('=', 2)),
+    );
     const auth = {
       auth: {
-        identity: { methods: ['password'], password: { user: { name: kv.username, domain: { name: kv['user-domain-name'] }, password: kv.password } } },
+        identity: {
+          methods: ['password'],
+          password: { user: { name: kv.username, domain: { name: kv['user-domain-name'] }, password: kv.password } },
+        },
         scope: { project: { name: kv['tenant-name'], domain: { name: kv['tenant-domain-name'] } } },
       },
     };
@@ -51,15 +77,13 @@ describe('simulator cli', () => {
     await expect(call('GET', `${url}/volume/`)).rejects.toThrow();
   });
 
-  it.each([
-    [['--port', 'abc']],
-    [['--delay-scale', '-1']],
-    [['--bogus']],
-    [['--log-level', 'loud']],
-  ])('returns 2 with the usage for bad flags %j', async (argv) => {
-    await expect(runSimulatorCommand(argv)).resolves.toBe(2);
-    expect(err.join('')).toContain('Usage: cinder-csi-plugin simulator');
-  });
+  it.each([[['--port', 'abc']], [['--delay-scale', '-1']], [['--bogus']], [['--log-level', 'loud']]])(
+    'returns 2 with the usage for bad flags %j',
+    async (argv) => {
+      await expect(runSimulatorCommand(argv)).resolves.toBe(2);
+      expect(err.join('')).toContain('Usage: cinder-csi-plugin simulator');
+    },
+  );
 
   it('returns 1 when the port is taken', async () => {
     const blocker = createServer();

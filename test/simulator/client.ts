@@ -10,10 +10,18 @@ export interface Answer<T = any> {
   json: T;
 }
 
-export async function call<T = any>(method: string, url: string, opts: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer<T>> {
+export async function call<T = any>(
+  method: string,
+  url: string,
+  opts: { body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer<T>> {
   const res = await fetch(url, {
     method,
-    headers: { Accept: 'application/json', ...(opts.body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...opts.headers },
+    headers: {
+      Accept: 'application/json',
+      ...(opts.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      ...opts.headers,
+    },
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
   });
   const text = await res.text();
@@ -24,7 +32,10 @@ export function passwordAuth(sim: Simulator): unknown {
   const c = sim.credentials;
   return {
     auth: {
-      identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.userDomainName }, password: c.password } } },
+      identity: {
+        methods: ['password'],
+        password: { user: { name: c.username, domain: { name: c.userDomainName }, password: c.password } },
+      },
       scope: { project: { name: c.projectName, domain: { name: c.projectDomainName } } },
     },
   };
@@ -67,7 +78,11 @@ export class Api {
 
   /** Polls the simulator's own state (no HTTP) until the volume has the status; fails after timeoutMs. */
   async volumeStatus(id: string, status: string, timeoutMs = 3000): Promise<void> {
-    await waitFor(() => this.sim.getVolume(id)?.status === status, timeoutMs, `volume ${id} to be ${status} (is ${this.sim.getVolume(id)?.status})`);
+    await waitFor(
+      () => this.sim.getVolume(id)?.status === status,
+      timeoutMs,
+      `volume ${id} to be ${status} (is ${this.sim.getVolume(id)?.status})`,
+    );
   }
 }
 

@@ -55,7 +55,9 @@ describeIf('simulator device plane', { root: true, loop: true, commands: ['loset
   it('links a loop device of the volume’s size by id, deviceLink after the attach completes; extend grows it; detach removes it', async () => {
     const id = await api.createVolume({ size: 1 });
     await api.volumeStatus(id, 'available');
-    await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: id } });
+    await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, {
+      volumeAttachment: { volumeId: id },
+    });
     await api.volumeStatus(id, 'in-use');
     const link = join(byId(), `virtio-${id.slice(0, 20)}`);
     expect(existsSync(link)).toBe(false);
@@ -109,7 +111,9 @@ describeIf('simulator device plane stop', { root: true, loop: true, commands: ['
       const api = await Api.login(sim);
       const id = await api.createVolume({ size: 1 });
       await api.volumeStatus(id, 'available');
-      await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: id } });
+      await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, {
+        volumeAttachment: { volumeId: id },
+      });
       const link = join(byIdDir, `scsi-0QEMU_QEMU_HARDDISK_${id.slice(0, 20)}`);
       await waitFor(() => existsSync(link), 3000, 'scsi by-id link');
       const file = join(dir, 'state', `volume-${id}.img`);

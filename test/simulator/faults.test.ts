@@ -93,17 +93,28 @@ describe('simulator faults and counters', () => {
     for (let i = 0; i < 2; i++) {
       const id = await api.createVolume({ name: `desync-${i}` });
       await api.volumeStatus(id, 'available');
-      expect((await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, { volumeAttachment: { volumeId: id } })).status).toBe(200);
+      expect(
+        (
+          await api.nova('POST', `/servers/${sim.localServerId}/os-volume_attachments`, {
+            volumeAttachment: { volumeId: id },
+          })
+        ).status,
+      ).toBe(200);
       await api.volumeStatus(id, 'in-use');
       ids.push(id);
     }
     const [novaLost, cinderLost] = ids;
     sim.desyncAttachment(novaLost, sim.localServerId, 'nova');
     sim.desyncAttachment(cinderLost, sim.localServerId, 'cinder');
-    const listed = (await api.nova('GET', `/servers/${sim.localServerId}/os-volume_attachments`)).json.volumeAttachments.map((a: { volumeId: string }) => a.volumeId);
+    const listed = (
+      await api.nova('GET', `/servers/${sim.localServerId}/os-volume_attachments`)
+    ).json.volumeAttachments.map((a: { volumeId: string }) => a.volumeId);
     expect(listed).toContain(cinderLost);
     expect(listed).not.toContain(novaLost);
-    expect(sim.getVolume(novaLost)).toMatchObject({ status: 'in-use', attachments: [{ server_id: sim.localServerId }] });
+    expect(sim.getVolume(novaLost)).toMatchObject({
+      status: 'in-use',
+      attachments: [{ server_id: sim.localServerId }],
+    });
     expect(sim.getVolume(cinderLost)).toMatchObject({ status: 'available', attachments: [] });
     expect(() => sim.desyncAttachment(cinderLost, sim.localServerId, 'nova')).toThrow(/not attached/);
   });

@@ -34,8 +34,19 @@ describe('simulator parity with openstack-loopback', () => {
     it('leaves the extended snapshot attributes out of the create answer only', async () => {
       const vol = await api.createVolume({ name: 'snap-src' });
       await api.volumeStatus(vol, 'available');
-      const created = (await api.cinder('POST', '/snapshots', { snapshot: { volume_id: vol, name: 's' } })).json.snapshot;
-      expect(Object.keys(created).sort()).toEqual(['created_at', 'description', 'id', 'metadata', 'name', 'size', 'status', 'updated_at', 'volume_id']);
+      const created = (await api.cinder('POST', '/snapshots', { snapshot: { volume_id: vol, name: 's' } })).json
+        .snapshot;
+      expect(Object.keys(created).sort()).toEqual([
+        'created_at',
+        'description',
+        'id',
+        'metadata',
+        'name',
+        'size',
+        'status',
+        'updated_at',
+        'volume_id',
+      ]);
       const shown = (await api.cinder('GET', `/snapshots/${created.id}`)).json.snapshot;
       expect(shown).toHaveProperty('os-extended-snapshot-attributes:project_id', sim.credentials.projectId);
     });
@@ -77,14 +88,20 @@ describe('simulator parity with openstack-loopback', () => {
 
     it('refuses the name~ LIKE filter from 3.31 on, which the default resource_filters.json does not enable', async () => {
       const r = await api.cinder('GET', '/volumes/detail?name~=x', undefined, '3.34');
-      expect(r.json).toEqual({ badRequest: { code: 400, message: 'Invalid filters name~ are found in query options.' } });
+      expect(r.json).toEqual({
+        badRequest: { code: 400, message: 'Invalid filters name~ are found in query options.' },
+      });
     });
 
     it('accepts the configured filters, paging keys and all_tenants at 3.60', async () => {
       const q = 'name=a&status=available&availability_zone=nova&limit=2&sort=name:asc&with_count=true&all_tenants=1';
       expect((await api.cinder('GET', `/volumes/detail?${q}`, undefined, '3.60')).status).toBe(200);
-      expect((await api.cinder('GET', `/snapshots/detail?volume_id=${ZERO}&status=available`, undefined, '3.60')).status).toBe(200);
-      expect((await api.cinder('GET', '/snapshots/detail?size=1', undefined, '3.60')).json.badRequest.message).toBe('Invalid filters size are found in query options.');
+      expect(
+        (await api.cinder('GET', `/snapshots/detail?volume_id=${ZERO}&status=available`, undefined, '3.60')).status,
+      ).toBe(200);
+      expect((await api.cinder('GET', '/snapshots/detail?size=1', undefined, '3.60')).json.badRequest.message).toBe(
+        'Invalid filters size are found in query options.',
+      );
     });
 
     it.each([
@@ -109,7 +126,12 @@ describe('simulator parity with openstack-loopback', () => {
       expect((await api.nova('POST', path, { volumeAttachment: { volumeId: id } })).status).toBe(200);
       await api.volumeStatus(id, 'in-use');
       const again = await api.nova('POST', path, { volumeAttachment: { volumeId: id } });
-      expect(again.json).toEqual({ badRequest: { code: 400, message: `Invalid volume: volume ${id} is already attached to instances: ${sim.localServerId}` } });
+      expect(again.json).toEqual({
+        badRequest: {
+          code: 400,
+          message: `Invalid volume: volume ${id} is already attached to instances: ${sim.localServerId}`,
+        },
+      });
       const att = (await api.cinder('GET', `/volumes/${id}`)).json.volume.attachments[0];
       expect(att.host_name).toBeNull();
       const listed = (await api.nova('GET', path, undefined, '2.89')).json.volumeAttachments[0];
@@ -120,12 +142,16 @@ describe('simulator parity with openstack-loopback', () => {
 
     it('lists a describedby link in its version document', async () => {
       const r = await call('GET', `${sim.url}/compute/v2.1/`);
-      expect(r.json.version.links).toContainEqual({ rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' });
+      expect(r.json.version.links).toContainEqual({
+        rel: 'describedby',
+        type: 'text/html',
+        href: 'http://docs.openstack.org/',
+      });
     });
   });
 
   describe('keystone and 401s', () => {
-    it('keeps only Cinder\'s root public: its /v3/ version document needs a token', async () => {
+    it("keeps only Cinder's root public: its /v3/ version document needs a token", async () => {
       expect((await call('GET', `${sim.url}/volume/`)).status).toBe(300);
       expect((await call('GET', `${sim.url}/volume/v3/`)).status).toBe(401);
       const withToken = await call('GET', `${sim.url}/volume/v3/`, { headers: { 'X-Auth-Token': api.token } });
@@ -135,14 +161,20 @@ describe('simulator parity with openstack-loopback', () => {
 
     it('challenges with the v3 auth URL on Cinder, Nova and Keystone 401s', async () => {
       const want = `Keystone uri="${sim.keystoneUrl}"`;
-      expect((await call('GET', `${sim.url}/volume/v3/${sim.credentials.projectId}/volumes`)).headers.get('www-authenticate')).toBe(want);
+      expect(
+        (await call('GET', `${sim.url}/volume/v3/${sim.credentials.projectId}/volumes`)).headers.get(
+          'www-authenticate',
+        ),
+      ).toBe(want);
       expect((await call('GET', `${sim.url}/compute/v2.1/servers`)).headers.get('www-authenticate')).toBe(want);
       const bad = passwordAuth(sim) as { auth: { identity: { password: { user: { password: string } } } } };
       bad.auth.identity.password.user.password = 'wrong';
       const r = await call('POST', `${sim.keystoneUrl}/auth/tokens`, { body: bad });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toBe(want);
-      expect(r.json).toEqual({ error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' } });
+      expect(r.json).toEqual({
+        error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' },
+      });
     });
 
     it('answers an unknown project scope with the generic 401, naming nothing', async () => {

@@ -10,7 +10,10 @@ describe('simulator nova', () => {
   let api: Api;
   let other: string;
   beforeAll(async () => {
-    sim = await startSimulator({ delays: { attach: ATTACH_MS, detach: DETACH_MS }, localServer: { name: 'node-a', maxVolumes: 2 } });
+    sim = await startSimulator({
+      delays: { attach: ATTACH_MS, detach: DETACH_MS },
+      localServer: { name: 'node-a', maxVolumes: 2 },
+    });
     api = await Api.login(sim);
     other = sim.addServer({ name: 'node-b' });
   });
@@ -21,10 +24,17 @@ describe('simulator nova', () => {
   it('shows the local server ACTIVE in its AZ and answers 404 itemNotFound for an unknown one', async () => {
     const r = await api.nova('GET', `/servers/${sim.localServerId}`);
     expect(r.status).toBe(200);
-    expect(r.json.server).toMatchObject({ id: sim.localServerId, name: 'node-a', status: 'ACTIVE', 'OS-EXT-AZ:availability_zone': 'nova' });
+    expect(r.json.server).toMatchObject({
+      id: sim.localServerId,
+      name: 'node-a',
+      status: 'ACTIVE',
+      'OS-EXT-AZ:availability_zone': 'nova',
+    });
     const missing = await api.nova('GET', '/servers/00000000-0000-0000-0000-000000000000');
     expect(missing.status).toBe(404);
-    expect(missing.json).toEqual({ itemNotFound: { code: 404, message: 'Instance 00000000-0000-0000-0000-000000000000 could not be found.' } });
+    expect(missing.json).toEqual({
+      itemNotFound: { code: 404, message: 'Instance 00000000-0000-0000-0000-000000000000 could not be found.' },
+    });
     const detail = await api.nova('GET', '/servers/detail');
     expect(detail.json.servers.map((s: { name: string }) => s.name).sort()).toEqual(['node-a', 'node-b']);
   });
@@ -35,7 +45,12 @@ describe('simulator nova', () => {
     const t0 = Date.now();
     const r = await api.nova('POST', attachments(sim.localServerId), { volumeAttachment: { volumeId: vol } });
     expect(r.status).toBe(200);
-    expect(r.json.volumeAttachment).toEqual({ id: vol, serverId: sim.localServerId, volumeId: vol, device: '/dev/vdb' });
+    expect(r.json.volumeAttachment).toEqual({
+      id: vol,
+      serverId: sim.localServerId,
+      volumeId: vol,
+      device: '/dev/vdb',
+    });
     expect(sim.getVolume(vol)?.status).toBe('reserved');
     expect((await api.cinder('GET', `/volumes/${vol}`)).json.volume.attachments).toEqual([]);
     await api.volumeStatus(vol, 'in-use');
@@ -43,9 +58,18 @@ describe('simulator nova', () => {
     expect(h.map((x) => x.status)).toEqual(['creating', 'available', 'reserved', 'attaching', 'in-use']);
     expect(h[4].at - t0).toBeGreaterThanOrEqual(ATTACH_MS - 2);
     const shown = (await api.cinder('GET', `/volumes/${vol}`)).json.volume;
-    expect(shown.attachments).toEqual([expect.objectContaining({ server_id: sim.localServerId, device: '/dev/vdb', volume_id: vol, attachment_id: expect.any(String) })]);
+    expect(shown.attachments).toEqual([
+      expect.objectContaining({
+        server_id: sim.localServerId,
+        device: '/dev/vdb',
+        volume_id: vol,
+        attachment_id: expect.any(String),
+      }),
+    ]);
     const list = await api.nova('GET', attachments(sim.localServerId));
-    expect(list.json.volumeAttachments).toEqual([{ id: vol, volumeId: vol, serverId: sim.localServerId, device: '/dev/vdb' }]);
+    expect(list.json.volumeAttachments).toEqual([
+      { id: vol, volumeId: vol, serverId: sim.localServerId, device: '/dev/vdb' },
+    ]);
 
     const d = await api.nova('DELETE', `${attachments(sim.localServerId)}/${vol}`);
     expect(d.status).toBe(202);
@@ -62,7 +86,9 @@ describe('simulator nova', () => {
     await api.volumeStatus(vol, 'in-use');
     const r = await api.nova('POST', attachments(other), { volumeAttachment: { volumeId: vol } });
     expect(r.status).toBe(400);
-    expect(r.json.badRequest.message).toContain('status must be available or downloading to reserve, but the current status is in-use');
+    expect(r.json.badRequest.message).toContain(
+      'status must be available or downloading to reserve, but the current status is in-use',
+    );
     await api.nova('DELETE', `${attachments(sim.localServerId)}/${vol}`);
     await api.volumeStatus(vol, 'available');
   });
@@ -73,7 +99,12 @@ describe('simulator nova', () => {
     const old = await api.nova('POST', attachments(sim.localServerId), { volumeAttachment: { volumeId: vol } });
     expect(old.status).toBe(400);
     expect(old.json.badRequest.message).toContain('2.60');
-    const first = await api.nova('POST', attachments(sim.localServerId), { volumeAttachment: { volumeId: vol } }, '2.60');
+    const first = await api.nova(
+      'POST',
+      attachments(sim.localServerId),
+      { volumeAttachment: { volumeId: vol } },
+      '2.60',
+    );
     expect(first.status).toBe(200);
     expect(first.headers.get('x-openstack-nova-api-version')).toBe('2.60');
     await api.volumeStatus(vol, 'in-use');
@@ -90,11 +121,17 @@ describe('simulator nova', () => {
   it('answers 403 like Nova’s TooManyDiskDevices past the server’s attach limit', async () => {
     const vols = [await api.createVolume({}), await api.createVolume({}), await api.createVolume({})];
     for (const v of vols) await api.volumeStatus(v, 'available');
-    expect((await api.nova('POST', attachments(sim.localServerId), { volumeAttachment: { volumeId: vols[0] } })).status).toBe(200);
-    expect((await api.nova('POST', attachments(sim.localServerId), { volumeAttachment: { volumeId: vols[1] } })).status).toBe(200);
+    expect(
+      (await api.nova('POST', attachments(sim.localServerId), { volumeAttachment: { volumeId: vols[0] } })).status,
+    ).toBe(200);
+    expect(
+      (await api.nova('POST', attachments(sim.localServerId), { volumeAttachment: { volumeId: vols[1] } })).status,
+    ).toBe(200);
     const r = await api.nova('POST', attachments(sim.localServerId), { volumeAttachment: { volumeId: vols[2] } });
     expect(r.status).toBe(403);
-    expect(r.json.forbidden.message).toBe('The maximum allowed number of disk devices (2) to attach to a single instance has been exceeded.');
+    expect(r.json.forbidden.message).toBe(
+      'The maximum allowed number of disk devices (2) to attach to a single instance has been exceeded.',
+    );
     for (const v of vols.slice(0, 2)) await api.volumeStatus(v, 'in-use');
     for (const v of vols.slice(0, 2)) await api.nova('DELETE', `${attachments(sim.localServerId)}/${v}`);
     for (const v of vols.slice(0, 2)) await api.volumeStatus(v, 'available');
@@ -116,7 +153,12 @@ describe('simulator nova', () => {
     sim.failNextAttach(vol);
     expect((await api.nova('POST', attachments(other), { volumeAttachment: { volumeId: vol } })).status).toBe(200);
     await waitFor(() => (sim.getVolume(vol)?.statusHistory.length ?? 0) >= 5, 2000, 'attach to end');
-    expect(sim.getVolume(vol)?.statusHistory.map((h) => h.status).slice(-3)).toEqual(['reserved', 'attaching', 'available']);
+    expect(
+      sim
+        .getVolume(vol)
+        ?.statusHistory.map((h) => h.status)
+        .slice(-3),
+    ).toEqual(['reserved', 'attaching', 'available']);
     expect((await api.nova('GET', attachments(other))).json.volumeAttachments).toEqual([]);
   });
 
@@ -147,7 +189,9 @@ describe('simulator nova', () => {
     const r = await call('GET', `${sim.metadataUrl}/openstack/latest/meta_data.json`);
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ uuid: sim.localServerId, name: 'node-a', availability_zone: 'nova' });
-    expect(r.json.devices).toEqual([expect.objectContaining({ type: 'disk', bus: 'virtio', serial: vol, path: '/dev/vdb' })]);
+    expect(r.json.devices).toEqual([
+      expect.objectContaining({ type: 'disk', bus: 'virtio', serial: vol, path: '/dev/vdb' }),
+    ]);
     expect(sim.counters()['metadata.get']).toBe(1);
   });
 });

@@ -34,7 +34,10 @@ describe('simulator http front', () => {
   });
 
   it('answers HEAD on a token like GET but without a body', async () => {
-    const res = await fetch(`${sim.keystoneUrl}/auth/tokens`, { method: 'HEAD', headers: { 'X-Auth-Token': api.token, 'X-Subject-Token': api.token } });
+    const res = await fetch(`${sim.keystoneUrl}/auth/tokens`, {
+      method: 'HEAD',
+      headers: { 'X-Auth-Token': api.token, 'X-Subject-Token': api.token },
+    });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
   });
@@ -42,7 +45,9 @@ describe('simulator http front', () => {
   it('serves Nova’s version document with the 2.93 maximum and negotiates OpenStack-API-Version: compute', async () => {
     const v = await call('GET', `${sim.url}/compute/v2.1`);
     expect(v.json.version).toMatchObject({ id: 'v2.1', version: '2.93', min_version: '2.1' });
-    const r = await call('GET', `${sim.url}/compute/v2.1/servers/detail`, { headers: { 'X-Auth-Token': api.token, 'OpenStack-API-Version': 'compute 2.79' } });
+    const r = await call('GET', `${sim.url}/compute/v2.1/servers/detail`, {
+      headers: { 'X-Auth-Token': api.token, 'OpenStack-API-Version': 'compute 2.79' },
+    });
     expect(r.headers.get('openstack-api-version')).toBe('compute 2.79');
     expect(r.headers.get('x-openstack-nova-api-version')).toBe('2.79');
     expect(r.headers.get('x-openstack-request-id')).toMatch(/^req-/);
@@ -67,7 +72,23 @@ describeIf('simulator over https', { commands: ['openssl'] }, () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sim-tls-'));
     const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-    await execFile('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    await execFile('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
     sim = await startSimulator({ tls: { cert, key } });
   });
   afterAll(async () => {
