@@ -160,6 +160,30 @@ export function describeProbe(p: ProbeResult): string {
 }
 
 /**
+ * Bytes an unmounted filesystem spans on its device, from its superblock: ext* block count × block size
+ * (`dumpe2fs -h`), xfs data blocks × block size (`xfs_db -r`). Undefined for other types, or when the tool
+ * is missing or cannot read it: the caller then leaves the size alone.
+ */
+export async function filesystemBytes(deps: ToolDeps, device: string, type: string, signal?: AbortSignal): Promise<number | undefined> {
+  const num = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+  try {
+    if (isExtFs(type)) {
+      const { stdout } = await deps.exec('dumpe2fs', ['-h', device], { signal });
+      const n = num(stdout, /^Block count:\s+(\d+)/m) * num(stdout, /^Block size:\s+(\d+)/m);
+      return Number.isFinite(n) && n > 0 ? n : undefined;
+    }
+    if (type === 'xfs') {
+      const { stdout } = await deps.exec('xfs_db', ['-r', '-c', 'sb 0', '-c', 'print dblocks blocksize', device], { signal });
+      const n = num(stdout, /^dblocks = (\d+)/m) * num(stdout, /^blocksize = (\d+)/m);
+      return Number.isFinite(n) && n > 0 ? n : undefined;
+    }
+  } catch (e) {
+    deps.log.warn({ device, type, err: e instanceof Error ? e.message : String(e) }, 'cannot read the filesystem size; not growing it at stage');
+  }
+  return undefined;
+}
+
+/**
  * Checks (and repairs what is safe to repair) an unmounted filesystem before mount, as mount-utils'
  * SafeFormatAndMount does: `e2fsck -p` for ext*; xfs and btrfs check themselves at mount.
  * Throws CodedError FAILED_PRECONDITION when e2fsck leaves errors uncorrected.

@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { CodedError, Status, messageOf } from '../errors';
 import { rescanDevice, type ToolDeps } from './block-device';
 import {
-  DEFAULT_FS_TYPE, checkFilesystem, describeProbe, formatDevice, growExtOffline, isExtFs, probeDevice, resizeFilesystem, rollBackInterruptedGrow,
+  DEFAULT_FS_TYPE, checkFilesystem, describeProbe, deviceSizeBytes, filesystemBytes, formatDevice, growExtOffline, isExtFs, probeDevice,
+  resizeFilesystem, rollBackInterruptedGrow,
 } from './filesystem';
 import { findMountByTarget, mountsOfSource } from './mountinfo';
 import { isMountPointOf, mount } from './mounter';
@@ -45,6 +46,9 @@ export interface StageResult {
   alreadyStaged: boolean;
 }
 
+/** Slack below which a filesystem counts as filling its device (xfs and ext4 round down to their block or AG size). */
+const GROW_SLACK_BYTES = 1024 * 1024;
+
 /**
  * Mounts the volume's filesystem on the staging path, formatting only a blank device.
  * Already staged (this device on this path) → success with alreadyStaged. Throws CodedError
@@ -68,7 +72,7 @@ export async function stageFilesystem(deps: ToolDeps, req: StageRequest): Promis
       `staging_target_path ${req.stagingPath} already has ${existing.source} (${existing.fsType}) mounted, not ${req.device}`,
     );
   }
-  let result: StageResult;
+  let result: MountedResult;
   try {
     result = await formatAndMount(deps, req);
   } catch (e) {
@@ -81,17 +85,32 @@ export async function stageFilesystem(deps: ToolDeps, req: StageRequest): Promis
       ? { fsType: (await findMountByTarget(req.stagingPath))?.fsType ?? '', formatted: false, alreadyStaged: false }
       : await formatAndMount(deps, req);
   }
-  if (req.resizeIfNeeded && !req.readOnly) {
+  if ((req.resizeIfNeeded || result.growAfterMount) && !req.readOnly) {
     await resizeFilesystem(deps, req.device, req.stagingPath, result.fsType, req.signal);
   }
-  return result;
+  return { fsType: result.fsType, formatted: result.formatted, alreadyStaged: result.alreadyStaged };
 }
 
-async function formatAndMount(deps: ToolDeps, req: StageRequest): Promise<StageResult> {
+/** What formatAndMount did, and whether the filesystem still needs growing now that it is mounted (xfs). */
+type MountedResult = StageResult & { growAfterMount?: boolean };
+
+/**
+ * Whether an unmounted filesystem is smaller than its device: the volume was extended while no node had it
+ * staged (a resize whose node step failed or never ran, e.g. an online grow the kernel denied), or it was
+ * restored or cloned into a larger volume.
+ */
+async function smallerThanDevice(deps: ToolDeps, device: string, fsType: string, signal?: AbortSignal): Promise<boolean> {
+  const fsBytes = await filesystemBytes(deps, device, fsType, signal);
+  if (fsBytes === undefined) return false;
+  return (await deviceSizeBytes(deps, device)) - fsBytes > GROW_SLACK_BYTES;
+}
+
+async function formatAndMount(deps: ToolDeps, req: StageRequest): Promise<MountedResult> {
   const wanted = req.fsType || DEFAULT_FS_TYPE;
   const found = await probeDevice(deps, req.device);
   let fsType: string;
   let formatted = false;
+  let growAfterMount = false;
   if (found.kind === 'filesystem') {
     fsType = found.type;
     if (fsType !== wanted) {
@@ -107,8 +126,13 @@ async function formatAndMount(deps: ToolDeps, req: StageRequest): Promise<StageR
       // An earlier stage killed during the grow below: put the filesystem back as it was before checking it.
       if (isExtFs(fsType)) await rollBackInterruptedGrow(deps, req.device, undoFile, req.signal);
       await checkFilesystem(deps, req.device, fsType, req.signal);
-      // Grow ext* before mounting: offline growth needs no CAP_SYS_RESOURCE (see growExtOffline).
-      if (req.resizeIfNeeded && !req.readOnly) await growExtOffline(deps, req.device, fsType, req.signal, undoFile);
+      // A filesystem smaller than its device is grown at every stage, not only when the volume context asks
+      // (restores and clones): a NodeExpandVolume that failed on the mounted filesystem (online ext4 growth
+      // needs CAP_SYS_RESOURCE) is then finished by the next stage. ext* grows here, before mounting
+      // (offline: no CAP_SYS_RESOURCE needed, see growExtOffline); xfs only grows mounted, right after the mount.
+      if (!req.readOnly && (req.resizeIfNeeded || (await smallerThanDevice(deps, req.device, fsType, req.signal)))) {
+        growAfterMount = !(await growExtOffline(deps, req.device, fsType, req.signal, undoFile));
+      }
     }
   } else if (found.kind === 'blank' || found.kind === 'unfinished') {
     if (req.readOnly) {
@@ -136,5 +160,5 @@ async function formatAndMount(deps: ToolDeps, req: StageRequest): Promise<StageR
     readOnly: req.readOnly,
     signal: req.signal,
   });
-  return { fsType, formatted, alreadyStaged: false };
+  return { fsType, formatted, alreadyStaged: false, growAfterMount };
 }

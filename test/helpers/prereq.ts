@@ -17,12 +17,13 @@ function has(cmd: string): boolean {
 }
 
 /** Returns the list of what is missing among the named prerequisites. */
-export function missingPrereqs(needs: { root?: boolean; loop?: boolean; fuse?: boolean; commands?: string[] }): string[] {
+export function missingPrereqs(needs: { root?: boolean; loop?: boolean; fuse?: boolean; commands?: string[]; paths?: string[] }): string[] {
   const missing: string[] = [];
   if (needs.root && process.getuid?.() !== 0) missing.push('root');
   if (needs.loop && !existsSync('/dev/loop-control')) missing.push('/dev/loop-control');
   if (needs.fuse && !existsSync('/dev/fuse')) missing.push('/dev/fuse');
   for (const c of needs.commands ?? []) if (!has(c)) missing.push(c);
+  for (const p of needs.paths ?? []) if (!existsSync(p)) missing.push(p);
   return missing;
 }
 

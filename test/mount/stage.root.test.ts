@@ -146,6 +146,59 @@ describeIf(
       expect((await fsStats(path)).totalBytes).toBeGreaterThan(before * 1.8);
     });
 
+    // A NodeExpandVolume the kernel denied (no CAP_SYS_RESOURCE for an online ext4 grow) or that never ran:
+    // the next stage finds the filesystem smaller than its device and grows it, without resizeIfNeeded.
+    it('grows an ext4 filesystem smaller than its device offline at every stage, not only when asked', async () => {
+      const d = await h.attach(64 * MiB);
+      const first = staging();
+      await stageFilesystem(recordingDeps(), { device: d.dev, stagingPath: first });
+      await writeFile(`${first}/keep`, 'data');
+      const before = (await fsStats(first)).totalBytes;
+      await unmount(recordingDeps(), first);
+      await h.grow(d, 128 * MiB);
+      const deps = recordingDeps();
+      const path = staging();
+      expect(await stageFilesystem(deps, { device: d.dev, stagingPath: path })).toEqual({ fsType: 'ext4', formatted: false, alreadyStaged: false });
+      expect((await fsStats(path)).totalBytes).toBeGreaterThan(before * 1.8);
+      expect(await readFile(`${path}/keep`, 'utf8')).toBe('data');
+      // Offline, before the mount: the resize2fs ran before any mount call.
+      const cmds = deps.calls.map((c) => c.cmd);
+      expect(cmds.indexOf('resize2fs')).toBeGreaterThanOrEqual(0);
+      expect(cmds.indexOf('resize2fs')).toBeLessThan(cmds.indexOf('mount'));
+    });
+
+    it('grows an xfs filesystem smaller than its device right after mounting it, not only when asked', async () => {
+      const d = await h.attach(XFS_MIN_BYTES);
+      const first = staging();
+      await stageFilesystem(recordingDeps(), { device: d.dev, stagingPath: first, fsType: 'xfs' });
+      const before = (await fsStats(first)).totalBytes;
+      await unmount(recordingDeps(), first);
+      await h.grow(d, XFS_MIN_BYTES * 2);
+      const deps = recordingDeps();
+      const path = staging();
+      expect(await stageFilesystem(deps, { device: d.dev, stagingPath: path })).toEqual({ fsType: 'xfs', formatted: false, alreadyStaged: false });
+      expect((await fsStats(path)).totalBytes).toBeGreaterThan(before * 1.8);
+      expect(deps.calls.filter((c) => c.cmd === 'xfs_growfs')).toEqual([{ cmd: 'xfs_growfs', args: ['-d', path] }]);
+    });
+
+    it('leaves a filesystem that fills its device, and a read-only stage, ungrown', async () => {
+      const d = await h.attach(64 * MiB);
+      const first = staging();
+      await stageFilesystem(recordingDeps(), { device: d.dev, stagingPath: first });
+      await unmount(recordingDeps(), first);
+      const full = recordingDeps();
+      const second = staging();
+      await stageFilesystem(full, { device: d.dev, stagingPath: second });
+      expect(full.calls.map((c) => c.cmd)).not.toContain('resize2fs');
+      await unmount(recordingDeps(), second);
+      await h.grow(d, 128 * MiB);
+      const ro = recordingDeps();
+      const third = staging();
+      await stageFilesystem(ro, { device: d.dev, stagingPath: third, readOnly: true });
+      expect(ro.calls.map((c) => c.cmd)).not.toContain('resize2fs');
+      expect((await fsStats(third)).totalBytes).toBeLessThan(70 * MiB);
+    });
+
     // Reference issue #2588: a just-attached device reads as 0 bytes until rescanned.
     it('rescans and retries once when the device still reads as 0 bytes at first', async () => {
       const d = await h.attach(0);
