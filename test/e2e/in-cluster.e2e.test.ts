@@ -54,9 +54,13 @@ describeIf('e2e in-cluster: the image as pods, from our manifests and from the r
   const exec = (namespace: string, pod: string, cmd: string[], container?: string) => kc(['exec', '-n', namespace, pod, ...(container ? ['-c', container] : []), '--', ...cmd]);
   const fsBytes = async (namespace: string, pod: string) => Number(((await exec(namespace, pod, ['df', '-k', '/data'])).trim().split('\n').pop() ?? '').trim().split(/\s+/)[1]) * 1024;
   const timings: Record<string, number> = {};
+  /** The DaemonSet's hostPath for the FUSE supervisor's state (DirectoryOrCreate): removed at the end if this run made it. */
+  const FUSE_STATE_HOST_DIR = '/var/lib/cinder-csi';
+  let fuseStateDirExisted = true;
 
   beforeAll(async () => {
     const t0 = Date.now();
+    fuseStateDirExisted = existsSync(FUSE_STATE_HOST_DIR);
     env = await kubeLoopbackUp();
     api = apiClients(env.KUBECONFIG);
     const img = await ensurePluginImage();
@@ -86,6 +90,7 @@ describeIf('e2e in-cluster: the image as pods, from our manifests and from the r
     for (const f of scFiles) await step(f, () => kc(['delete', '--ignore-not-found', '-f', f]));
     await step('the driver pods', () => waitDriverPodsGone(api, 120_000));
     await step('the cloud', () => cloud?.stop());
+    if (!fuseStateDirExisted) rmSync(FUSE_STATE_HOST_DIR, { recursive: true, force: true });
     if (overlayDir) rmSync(overlayDir, { recursive: true, force: true });
     if (cloud) rmSync(cloud.dir, { recursive: true, force: true });
     // eslint-disable-next-line no-console
@@ -151,7 +156,7 @@ describeIf('e2e in-cluster: the image as pods, from our manifests and from the r
       await kc(['create', 'namespace', ns]);
     }, 300_000);
 
-    it('the sandbox clamps the critical pods\' oom_score_adj (containerd restrict_oom_score_adj; a real node gives -997)', async () => {
+    it('the sandbox clamps the node pod\'s oom_score_adj to containerd\'s own (restrict_oom_score_adj); a real node gives it -997', async () => {
       const nodePod = (await driverPods(api)).find((p) => p.metadata?.labels?.app === 'csi-cinder-nodeplugin')!;
       expect(nodePod.spec?.priorityClassName).toBe('system-node-critical');
       // kubelet asks for -997 for a system-node-critical pod's containers; containerd, restricted because this
