@@ -240,6 +240,17 @@ export async function renderOverlay(kubeconfig: string, dir: string): Promise<Ob
 
 /** The controller Deployment and node DaemonSet both fully rolled out and Ready (pods of the current template). */
 export async function waitWorkloadsReady(api: Api, limitMs: number): Promise<void> {
+  try {
+    await waitReady(api, limitMs);
+  } catch (e) {
+    // What kubelet says about each container that is not ready: the reason a workload never became Ready.
+    const why = (await driverPods(api).catch(() => [])).flatMap((p) => (p.status?.containerStatuses ?? []).filter((c) => !c.ready)
+      .map((c) => `${p.metadata?.name}/${c.name}: ${JSON.stringify(c.state?.waiting ?? c.state?.terminated ?? c.lastState?.terminated ?? {})}`));
+    throw new Error(`${String(e)}\n${why.join('\n')}`);
+  }
+}
+
+async function waitReady(api: Api, limitMs: number): Promise<void> {
   await waitUntil('Deployment csi-cinder-controllerplugin Ready', limitMs, async () => {
     const d = await readOrUndefined(() => api.apps.readNamespacedDeployment({ name: 'csi-cinder-controllerplugin', namespace: 'kube-system' }));
     const st = d?.status;
