@@ -140,7 +140,7 @@ describeIf('e2e in-cluster: the image as pods, from our manifests and from the r
       const pc = nodePod.spec!.containers.find((c) => c.name === 'cinder-csi-plugin')!;
       expect(pc.securityContext?.privileged).toBe(true);
       expect(pc.volumeMounts?.find((m) => m.mountPath === '/var/lib/kubelet')?.mountPropagation).toBe('Bidirectional');
-      expect(pc.volumeMounts?.find((m) => m.mountPath === '/dev')?.mountPropagation).toBe('HostToContainer');
+      expect(pc.volumeMounts?.find((m) => m.mountPath === '/dev')?.mountPropagation).toBe('None');
       expect(nodePod.spec!.hostNetwork).toBe(true);
       expect(ctlPod.status?.containerStatuses?.map((c) => c.name).sort()).toEqual(['cinder-csi-plugin', 'csi-attacher', 'csi-provisioner', 'csi-resizer', 'csi-snapshotter']);
       expect(ctlPod.status?.containerStatuses?.every((c) => c.ready && c.restartCount === 0)).toBe(true);

@@ -48,6 +48,14 @@ export const DROPPED_CONTAINER = 'liveness-probe';
 
 type Obj = Record<string, any>;
 
+/**
+ * This host's /dev is a private mount, so containerd refuses the manifests' HostToContainer /dev ("path \"/dev\" is
+ * mounted on \"/dev\" but it is not a shared or slave mount"); a real node's / is shared (systemd). Without
+ * propagation the pod still sees every device node and link as they appear: devtmpfs is one filesystem, the
+ * bind shows its changes; only mounts made under the host's /dev later would not reach the pod.
+ */
+export const DEV_MOUNT_PATCH = { mountPath: '/dev', mountPropagation: 'None' };
+
 /** The tarball's image config digest (manifest.json of the docker-archive). */
 async function tarballConfig(): Promise<string> {
   const manifest = JSON.parse((await execFile('tar', ['-xOf', IMAGE_TAR, 'manifest.json'], { timeoutMs: 60_000 })).stdout) as Array<{ Config: string; RepoTags?: string[] }>;
@@ -163,14 +171,17 @@ export function writeOverlay(cloud: Cloud, sidecars: Map<string, { newName: stri
       if (c.name === DROPPED_CONTAINER) return { name: c.name, $patch: 'delete' };
       const p: Obj = { name: c.name, imagePullPolicy: 'Never' };
       if (c.livenessProbe) p.livenessProbe = null;
-      if (w.kind === 'DaemonSet' && c.name === 'cinder-csi-plugin') p.args = [...c.args, metadataArg(cloud)];
+      if (w.kind === 'DaemonSet' && c.name === 'cinder-csi-plugin') {
+        p.args = [...c.args, metadataArg(cloud)];
+        p.volumeMounts = [DEV_MOUNT_PATCH];
+      }
       return p;
     });
     patches.push({
       file: `${w.metadata.name}.yaml`,
       why: `${w.kind} ${w.metadata.name}: imagePullPolicy Never (no registry here: every image is in containerd already); `
         + `no ${DROPPED_CONTAINER} sidecar and no livenessProbe (kube-loopback has no livenessprobe image)`
-        + (w.kind === 'DaemonSet' ? '; the node plugin asks the simulator\'s metadata service (--metadata-url) for its instance id and zone, as a VM asks 169.254.169.254' : ''),
+        + (w.kind === 'DaemonSet' ? '; /dev without HostToContainer (this host\'s /dev is a private mount, containerd refuses it); the node plugin asks the simulator\'s metadata service (--metadata-url) for its instance id and zone, as a VM asks 169.254.169.254' : ''),
       body: { apiVersion: w.apiVersion, kind: w.kind, metadata: { name: w.metadata.name, namespace: w.metadata.namespace }, spec: { template: { spec: { containers } } } },
     });
   }
@@ -222,7 +233,10 @@ export function referenceObjects(refDir: string, cloud: Cloud, sidecars: Map<str
       } else if (c.name === 'cinder-csi-plugin') {
         c.image = PLUGIN_IMAGE;
         delete c.livenessProbe;
-        if (o.kind === 'DaemonSet') c.args = [...c.args, metadataArg(cloud)];
+        if (o.kind === 'DaemonSet') {
+          c.args = [...c.args, metadataArg(cloud)];
+          for (const m of c.volumeMounts as Obj[]) if (m.mountPath === '/dev') Object.assign(m, DEV_MOUNT_PATCH);
+        }
       } else {
         throw new Error(`reference ${o.kind} ${o.metadata.name}: unexpected container ${c.name} (${c.image})`);
       }
