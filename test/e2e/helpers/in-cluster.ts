@@ -55,6 +55,21 @@ type Obj = Record<string, any>;
  * bind shows its changes; only mounts made under the host's /dev later would not reach the pod.
  */
 export const DEV_MOUNT_PATCH = { mountPath: '/dev', mountPropagation: 'None' };
+/** The same refusal for /run/udev (HostToContainer; "path \"/run/udev\" is mounted on \"/\" but it is not a shared or slave mount"). */
+export const UDEV_MOUNT_PATCH = { mountPath: '/run/udev', mountPropagation: 'None' };
+
+/**
+ * kube-loopback has no Service networking (no kube-proxy): the in-cluster address kubelet gives every pod
+ * (KUBERNETES_SERVICE_HOST=10.0.0.1:443) leads nowhere ("dial tcp 10.0.0.1:443: connect: network is
+ * unreachable", csi-provisioner's fatal line), and the API server listens on 127.0.0.1 only. So the controller
+ * pod runs on the host network and its containers are told the API server's real address (a container's own
+ * env wins over the service variables kubelet adds).
+ */
+export function apiServerEnv(kubeconfig: string): Array<{ name: string; value: string }> {
+  const m = /server:\s*"?https:\/\/([^:\s]+):(\d+)/.exec(readFileSync(kubeconfig, 'utf8'));
+  if (!m) throw new Error(`${kubeconfig}: no https server address`);
+  return [{ name: 'KUBERNETES_SERVICE_HOST', value: m[1] }, { name: 'KUBERNETES_SERVICE_PORT', value: m[2] }];
+}
 
 /** The tarball's image config digest (manifest.json of the docker-archive). */
 async function tarballConfig(): Promise<string> {
@@ -147,7 +162,7 @@ export function metadataArg(cloud: Cloud): string {
  * Writes a kustomize overlay over manifests/cinder-csi-plugin into a new temp dir and returns the dir. Its
  * kustomization.yaml says, change by change, why this sandbox needs it.
  */
-export function writeOverlay(cloud: Cloud, sidecars: Map<string, { newName: string; newTag: string }>): string {
+export function writeOverlay(cloud: Cloud, sidecars: Map<string, { newName: string; newTag: string }>, kubeconfig: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'cinder-csi-overlay-'));
   const base = parseAllDocuments(readFileSync(join(BASE_DIR, 'kustomization.yaml'), 'utf8'))[0].toJS() as Obj;
   const ourImage = (base.images as Obj[]).find((i) => i.name === 'cinder-csi-plugin');
@@ -171,9 +186,10 @@ export function writeOverlay(cloud: Cloud, sidecars: Map<string, { newName: stri
       if (c.name === DROPPED_CONTAINER) return { name: c.name, $patch: 'delete' };
       const p: Obj = { name: c.name, imagePullPolicy: 'Never' };
       if (c.livenessProbe) p.livenessProbe = null;
+      if (w.kind === 'Deployment') p.env = apiServerEnv(kubeconfig);
       if (w.kind === 'DaemonSet' && c.name === 'cinder-csi-plugin') {
         p.args = [...c.args, metadataArg(cloud)];
-        p.volumeMounts = [DEV_MOUNT_PATCH];
+        p.volumeMounts = [DEV_MOUNT_PATCH, UDEV_MOUNT_PATCH];
       }
       return p;
     });
@@ -181,8 +197,9 @@ export function writeOverlay(cloud: Cloud, sidecars: Map<string, { newName: stri
       file: `${w.metadata.name}.yaml`,
       why: `${w.kind} ${w.metadata.name}: imagePullPolicy Never (no registry here: every image is in containerd already); `
         + `no ${DROPPED_CONTAINER} sidecar and no livenessProbe (kube-loopback has no livenessprobe image)`
-        + (w.kind === 'DaemonSet' ? '; /dev without HostToContainer (this host\'s /dev is a private mount, containerd refuses it); the node plugin asks the simulator\'s metadata service (--metadata-url) for its instance id and zone, as a VM asks 169.254.169.254' : ''),
-      body: { apiVersion: w.apiVersion, kind: w.kind, metadata: { name: w.metadata.name, namespace: w.metadata.namespace }, spec: { template: { spec: { containers } } } },
+        + (w.kind === 'Deployment' ? '; hostNetwork and KUBERNETES_SERVICE_HOST/PORT of the API server (no Service networking here)' : '')
+        + (w.kind === 'DaemonSet' ? '; /dev and /run/udev without HostToContainer (this host\'s mounts are private, containerd refuses it); the node plugin asks the simulator\'s metadata service (--metadata-url) for its instance id and zone, as a VM asks 169.254.169.254' : ''),
+      body: { apiVersion: w.apiVersion, kind: w.kind, metadata: { name: w.metadata.name, namespace: w.metadata.namespace }, spec: { template: { spec: { ...(w.kind === 'Deployment' ? { hostNetwork: true } : {}), containers } } } },
     });
   }
   const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === 'cloud-config');
@@ -214,7 +231,7 @@ export function writeOverlay(cloud: Cloud, sidecars: Map<string, { newName: stri
  * needs: our image for the plugin containers, kube-loopback's images for the sidecars, imagePullPolicy Never,
  * no livenessprobe (none here) and no livenessProbe, the node plugin's --metadata-url, and the Secret's data.
  */
-export function referenceObjects(refDir: string, cloud: Cloud, sidecars: Map<string, { newName: string; newTag: string }>): Obj[] {
+export function referenceObjects(refDir: string, cloud: Cloud, sidecars: Map<string, { newName: string; newTag: string }>, kubeconfig: string): Obj[] {
   const files = readdirSync(refDir).filter((f) => f.endsWith('.yaml')).sort();
   const objs = files.flatMap((f) => parseAllDocuments(readFileSync(join(refDir, f), 'utf8')).map((d) => d.toJS() as Obj).filter(Boolean));
   for (const o of objs) {
@@ -224,6 +241,7 @@ export function referenceObjects(refDir: string, cloud: Cloud, sidecars: Map<str
     }
     if (o.kind !== 'Deployment' && o.kind !== 'DaemonSet') continue;
     const spec = o.spec.template.spec;
+    if (o.kind === 'Deployment') spec.hostNetwork = true;
     spec.containers = (spec.containers as Obj[]).filter((c) => c.name !== DROPPED_CONTAINER).map((c) => {
       const sidecar = sidecarOf(c.image);
       if (sidecar) {
@@ -235,12 +253,13 @@ export function referenceObjects(refDir: string, cloud: Cloud, sidecars: Map<str
         delete c.livenessProbe;
         if (o.kind === 'DaemonSet') {
           c.args = [...c.args, metadataArg(cloud)];
-          for (const m of c.volumeMounts as Obj[]) if (m.mountPath === '/dev') Object.assign(m, DEV_MOUNT_PATCH);
+          for (const m of c.volumeMounts as Obj[]) for (const patch of [DEV_MOUNT_PATCH, UDEV_MOUNT_PATCH]) if (m.mountPath === patch.mountPath) Object.assign(m, patch);
         }
       } else {
         throw new Error(`reference ${o.kind} ${o.metadata.name}: unexpected container ${c.name} (${c.image})`);
       }
       c.imagePullPolicy = 'Never';
+      if (o.kind === 'Deployment') c.env = [...(c.env ?? []), ...apiServerEnv(kubeconfig)];
       return c;
     });
   }
