@@ -54,6 +54,8 @@ type Obj = Record<string, any>;
  * propagation the pod still sees every device node and link as they appear: devtmpfs is one filesystem, the
  * bind shows its changes; only mounts made under the host's /dev later would not reach the pod.
  */
+/** The livenessprobe sidecar's port, declared on the plugin containers. */
+const HEALTHZ_PORT = 9808;
 export const DEV_MOUNT_PATCH = { mountPath: '/dev', mountPropagation: 'None' };
 /** The same refusal for /run/udev (HostToContainer; "path \"/run/udev\" is mounted on \"/\" but it is not a shared or slave mount"). */
 export const UDEV_MOUNT_PATCH = { mountPath: '/run/udev', mountPropagation: 'None' };
@@ -186,7 +188,12 @@ export function writeOverlay(cloud: Cloud, sidecars: Map<string, { newName: stri
       if (c.name === DROPPED_CONTAINER) return { name: c.name, $patch: 'delete' };
       const p: Obj = { name: c.name, imagePullPolicy: 'Never' };
       if (c.livenessProbe) p.livenessProbe = null;
-      if (w.kind === 'Deployment') p.env = apiServerEnv(kubeconfig);
+      if (w.kind === 'Deployment') {
+        p.env = apiServerEnv(kubeconfig);
+        // On the host network the controller's declared healthz port (the dropped livenessprobe's) would clash
+        // with the node pod's on the one node: the scheduler says "didn't have free ports for the requested pod ports".
+        if ((c.ports as Obj[] | undefined)?.some((x) => x.containerPort === HEALTHZ_PORT)) p.ports = [{ containerPort: HEALTHZ_PORT, $patch: 'delete' }];
+      }
       if (w.kind === 'DaemonSet' && c.name === 'cinder-csi-plugin') {
         p.args = [...c.args, metadataArg(cloud)];
         p.volumeMounts = [DEV_MOUNT_PATCH, UDEV_MOUNT_PATCH];
@@ -259,7 +266,10 @@ export function referenceObjects(refDir: string, cloud: Cloud, sidecars: Map<str
         throw new Error(`reference ${o.kind} ${o.metadata.name}: unexpected container ${c.name} (${c.image})`);
       }
       c.imagePullPolicy = 'Never';
-      if (o.kind === 'Deployment') c.env = [...(c.env ?? []), ...apiServerEnv(kubeconfig)];
+      if (o.kind === 'Deployment') {
+        c.env = [...(c.env ?? []), ...apiServerEnv(kubeconfig)];
+        if (c.ports) c.ports = (c.ports as Obj[]).filter((x) => x.containerPort !== HEALTHZ_PORT);
+      }
       return c;
     });
   }
