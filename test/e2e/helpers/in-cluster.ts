@@ -192,7 +192,8 @@ export function writeOverlay(cloud: Cloud, sidecars: Map<string, { newName: stri
         p.env = apiServerEnv(kubeconfig);
         // On the host network the controller's declared healthz port (the dropped livenessprobe's) would clash
         // with the node pod's on the one node: the scheduler says "didn't have free ports for the requested pod ports".
-        if ((c.ports as Obj[] | undefined)?.some((x) => x.containerPort === HEALTHZ_PORT)) p.ports = [{ containerPort: HEALTHZ_PORT, $patch: 'delete' }];
+        // (All its declared ports go: a `$patch: delete` of the one entry does not remove it; they are only names here.)
+        if ((c.ports as Obj[] | undefined)?.some((x) => x.containerPort === HEALTHZ_PORT)) p.ports = null;
       }
       if (w.kind === 'DaemonSet' && c.name === 'cinder-csi-plugin') {
         p.args = [...c.args, metadataArg(cloud)];
