@@ -277,13 +277,16 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       const c = cc.get(name);
       if (!c) throw new Error(`controller manifest has no ${name}`);
       const bin = join(env.KUBE_LOOPBACK_BIN, name);
-      const args = hostArgs(c, { ADDRESS: controllerSocket }).filter(
-        (a) => !DROPPED_ARGS.some((d) => d.sidecar === name && a === d.arg),
-      );
-      // POD_NAMESPACE: where leader election keeps its Lease, as the downward API would say in the pod.
+      const args = hostArgs(c, { ADDRESS: controllerSocket })
+        .filter((a) => !DROPPED_ARGS.some((d) => d.sidecar === name && a === d.arg))
+        .map(hostProcessArg);
+      // POD_NAMESPACE: where leader election keeps its Lease, as the downward API would say in the pod; the
+      // provisioner's capacity tracking reads NAMESPACE and POD_NAME from the same downward API.
       const start = () => {
         const p = startProc(name, bin, [...args, `--kubeconfig=${saKubeconfig}`], logDir, {
           POD_NAMESPACE: 'kube-system',
+          NAMESPACE: 'kube-system',
+          POD_NAME: `${name}-host-process`,
         });
         procs.set(name, p);
         // A sidecar exits when it loses its CSI connection ("Lost connection to CSI driver, exiting") and
@@ -382,6 +385,16 @@ function errorLines(procs: Map<string, Proc>): Array<{ proc: string; line: strin
 }
 
 /** Stops every process (sidecars first, so none calls a plugin that is gone), then the simulator. */
+/**
+ * The one manifest argument a host process cannot take as written: csi-provisioner's
+ * `--capacity-ownerref-level=2` makes the Deployment (two owners up from its pod) own the CSIStorageCapacity
+ * objects, and there is no pod here, so the provisioner would exit at start ("look up owner(s) of pod"). -1 is
+ * the flag's own "no owner"; stopAll deletes those objects instead of the garbage collector.
+ */
+function hostProcessArg(arg: string): string {
+  return arg.startsWith('--capacity-ownerref-level=') ? '--capacity-ownerref-level=-1' : arg;
+}
+
 async function stopAll(s: Partial<Stack> & { procs: Map<string, Proc>; stopping?: { value: boolean } }): Promise<void> {
   if (s.stopping) s.stopping.value = true;
   const order = [
@@ -397,6 +410,13 @@ async function stopAll(s: Partial<Stack> & { procs: Map<string, Proc>; stopping?
   for (const name of order) await s.procs.get(name)?.stop();
   for (const p of s.procs.values()) await p.stop();
   await s.sim?.stop();
+  // The capacity objects the provisioner published without an owner (hostProcessArg).
+  await s.api?.storage
+    .deleteCollectionNamespacedCSIStorageCapacity({
+      namespace: 'kube-system',
+      labelSelector: `csi.storage.k8s.io/drivername=${DRIVER}`,
+    })
+    .catch(() => undefined);
   if (s.dir) {
     // Anything still mounted under our dir (a FUSE mount of a failed run) goes before the dir.
     const left = (await readMountInfo().catch(() => [])).filter((m) => m.mountPoint.startsWith(`${s.dir}/`));
