@@ -108,9 +108,11 @@ describeIf('e2e: faults through kubelet and the kubernetes-csi sidecars', NEEDS,
       (await eventsOf(s.api, ns, 'PersistentVolumeClaim', 'doomed')).find((e) => e.reason === 'ProvisioningFailed'),
     );
     expect(failed.type).toBe('Warning');
+    // The code comes from Cinder's status, not its text: `error` is RESOURCE_EXHAUSTED, so csi-provisioner may
+    // try another topology (src/block/block-volumes.ts).
     expect(failed.message).toMatch(
       new RegExp(
-        `rpc error: code = Internal desc = Cinder could not create volume [0-9a-f-]+ \\(status error: ${fault}\\); it was deleted so a retry starts afresh`,
+        `rpc error: code = ResourceExhausted desc = Cinder could not create volume [0-9a-f-]+ \\(status error: ${fault}\\); it was deleted so a retry starts afresh`,
       ),
     );
     // The fault was one-shot: csi-provisioner retries and the pod runs; the errored volume is gone.
