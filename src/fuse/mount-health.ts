@@ -12,8 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { messageOf } from '../errors';
 import type { ToolDeps } from '../mount/block-device';
 import { execFile, type Exec } from '../mount/exec';
-import type { FsStats } from '../mount/mounter';
-import { bindMount, unmount } from '../mount/mounter';
+import { bindMount, unmount, type FsStats } from '../mount/mounter';
 import { mountsAt, readMountInfo, type MountInfo } from '../mount/mountinfo';
 
 /** A statfs that takes longer than this counts as "unresponsive" (a hung daemon blocks it). */
@@ -75,7 +74,7 @@ class ProbeTimeout extends Error {}
 export async function statfsOutOfProcess(
   path: string,
   timeoutMs = PROBE_TIMEOUT_MS,
-  exec: Exec = execFile,
+  execTool: Exec = execFile,
 ): Promise<FsStats> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
@@ -83,7 +82,7 @@ export async function statfsOutOfProcess(
   });
   try {
     // %S fundamental block size, %b blocks, %f free, %a available to non-root, %c inodes, %d free inodes.
-    const run = exec('stat', ['-f', '-c', '%S %b %f %a %c %d', '--', path], { timeoutMs });
+    const run = execTool('stat', ['-f', '-c', '%S %b %f %a %c %d', '--', path], { timeoutMs });
     run.catch(() => undefined);
     const { stdout } = await Promise.race([run, late]).catch((e) => {
       if (/was killed \(SIGKILL\)|was killed \(timeout\)/.test(messageOf(e)))
