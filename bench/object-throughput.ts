@@ -12,7 +12,6 @@
  * TUNED below; an empty list drops that path). Writes bench/results/object.json.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { fork, type ChildProcess } from 'node:child_process';
 import {
   createReadStream,
   createWriteStream,
@@ -34,7 +33,7 @@ import { execFile } from '../src/mount/exec';
 import { InProcessFuseMounts } from '../src/fuse/supervisor-client';
 import type { MounterName, MountSpec } from '../src/fuse/protocol';
 import { createLogger } from '../src/log';
-import { startS3Server } from '../src/demo/local-s3';
+import { startS3ServerProcess } from '../src/demo/local-s3';
 
 const MIB = 1024 * 1024;
 const SIZE = 256 * MIB;
@@ -99,33 +98,6 @@ function arg(name: string, dflt: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
-/** Child role: s3rver in its own process; answers the endpoint, stops on 'stop' or when the parent goes. */
-async function serverChild(): Promise<void> {
-  const s3 = await startS3Server();
-  const stop = async () => {
-    await s3.stop().catch(() => undefined);
-    process.exit(0);
-  };
-  process.on('message', (m) => m === 'stop' && void stop());
-  process.on('disconnect', () => void stop());
-  process.send?.({ endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey });
-}
-
-function startServerProcess(): Promise<{
-  child: ChildProcess;
-  endpoint: string;
-  accessKey: string;
-  secretKey: string;
-}> {
-  const child = fork(__filename, ['--s3-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (m) =>
-      resolve({ child, ...(m as { endpoint: string; accessKey: string; secretKey: string }) }),
-    );
-    child.once('exit', (code) => reject(new Error(`s3rver child exited with ${code}`)));
-  });
-}
-
 const source = (buf: Buffer) =>
   Readable.from(
     (function* () {
@@ -179,7 +151,7 @@ async function main(): Promise<void> {
   mkdirSync(kubeletDir);
   const loadAtStart = loadavg();
   const log = createLogger({ level: 'warn' });
-  const server = await startServerProcess();
+  const server = await startS3ServerProcess();
   const ep = new URL(server.endpoint);
   const client = new Minio.Client({
     endPoint: ep.hostname,
@@ -433,8 +405,7 @@ async function main(): Promise<void> {
   } finally {
     for (const t of [...mounted]) await fuse.unmount(t).catch((e) => console.error(`unmount ${t}: ${e}`));
     supervisor.stop();
-    server.child.send('stop');
-    await new Promise((r) => server.child.once('exit', r));
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 
@@ -521,14 +492,7 @@ async function main(): Promise<void> {
   );
 }
 
-if (process.argv.includes('--s3-server')) {
-  serverChild().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

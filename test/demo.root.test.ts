@@ -17,13 +17,31 @@ const leftovers = () => ({
     .filter((l) => l.includes('cinder-csi-demo-')).length,
   daemons: spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
     .stdout.split('\n')
-    .filter((l) => /^(s3fs|rclone)\b/.test(l) && l.includes('cinder-csi-demo-')).length,
+    .filter((l) => (/^(s3fs|rclone)\b/.test(l) && l.includes('cinder-csi-demo-')) || l.includes('local-s3-server'))
+    .length,
 });
+const CLEAN = { mounts: 0, loops: 0, daemons: 0 };
+
+/** After a failed run: what the demo left would otherwise fail the next test and sit under /tmp for good. */
+function removeLeftovers(): void {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m) => m?.includes('cinder-csi-demo-'));
+  for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+  for (const l of spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.split('\n'))
+    if (l.includes('cinder-csi-demo-')) spawnSync('losetup', ['-d', l.split(':')[0]]);
+  spawnSync('pkill', ['-KILL', '-f', 'cinder-csi-demo-|local-s3-server']);
+}
 
 describeIf(
   'cinder-csi-plugin demo',
   { root: true, loop: true, fuse: true, commands: ['losetup', 'mkfs.ext4', 's3fs', 'setpriv'] },
   () => {
+    afterEach(() => {
+      if (JSON.stringify(leftovers()) !== JSON.stringify(CLEAN)) removeLeftovers();
+    });
+
     it('plays the whole StatefulSet lifecycle, cleans up, and runs again right after', () => {
       for (let run = 0; run < 2; run++) {
         const r = spawnSync(process.execPath, [BIN, 'demo', '--delay-scale', '0.2'], {
@@ -47,7 +65,7 @@ describeIf(
           expect(r.stdout).toMatch(new RegExp(`✓ ${step.replace(/[()]/g, '\\$&')}`));
         }
         expect(r.stdout).toMatch(/total\s+\d+\.\d\ds\s+\d+/);
-        expect(leftovers()).toEqual({ mounts: 0, loops: 0, daemons: 0 });
+        expect(leftovers()).toEqual(CLEAN);
       }
     }, 240_000);
 
@@ -69,7 +87,7 @@ describeIf(
       child.kill('SIGINT');
       expect(await exited).toBe(0);
       expect(out).toContain('✓ tear everything down');
-      expect(leftovers()).toEqual({ mounts: 0, loops: 0, daemons: 0 });
+      expect(leftovers()).toEqual(CLEAN);
     }, 120_000);
 
     it('says exactly what is missing and exits non-zero without root', () => {

@@ -22,7 +22,7 @@ import { readMountInfo } from '../mount/mountinfo';
 import { execFile } from '../mount/exec';
 import { demoPrerequisiteProblems } from './preflight';
 import { StepRecorder } from './steps';
-import { startS3Server, type S3TestServer } from './local-s3';
+import { startS3ServerProcess, type S3TestServer } from './local-s3';
 
 const GIB = 1024 ** 3;
 /** A gRPC deadline per call, as the sidecars give (their --timeout). */
@@ -125,7 +125,7 @@ async function startWorld(opts: DemoOptions): Promise<World> {
     devicePlane: { byIdDir, stateDir: join(dir, 'cloud-state') },
     logger: pino({ level: 'silent' }),
   });
-  const s3 = await startS3Server();
+  const s3 = await startS3ServerProcess();
   const confPath = join(dir, 'cloud.conf');
   writeFileSync(confPath, sim.cloudConf(), { mode: 0o600 });
   const flags = parseFlags([

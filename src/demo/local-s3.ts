@@ -3,6 +3,7 @@
  * in-process on 127.0.0.1 with an ephemeral port and a fresh temp dir per instance. s3rver checks SigV4
  * signatures against its one key pair. Not for production: it is here so one machine can play the cloud.
  */
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,8 @@ export interface S3TestServer {
   secretKey: string;
   /** The temp dir holding the server's buckets (removed by stop()). */
   directory: string;
+  /** The server's own process, when it runs in one (startS3ServerProcess). */
+  pid?: number;
   /** Closes the server and removes its directory; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -86,6 +89,47 @@ export async function startS3Server(): Promise<S3TestServer> {
       server.httpServer?.closeAllConnections?.();
       await server.close();
       rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** How long a stopping server process may take before it is killed. */
+const STOP_GRACE_MS = 5_000;
+
+/**
+ * s3rver in a process of its own. Whoever reads or writes a FUSE mount of it must not share an event loop or a
+ * libuv thread pool with it: s3rver does some of its file I/O synchronously and the rest on the pool, so a
+ * FUSE call blocked in the caller (the demo's pods, the bench's reads) can starve the very server s3fs waits
+ * on, and s3fs then sits out its read/write timeout and retries (minutes). Run from dist/ (the demo, benches).
+ */
+export async function startS3ServerProcess(): Promise<S3TestServer> {
+  const child = fork(join(__dirname, 'local-s3-server.js'), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const started = await new Promise<{ endpoint: string; directory: string }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { endpoint: string; directory: string }));
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      reject(new Error(`the local S3 server exited (${code ?? signal}) before it listened: ${stderr.trim()}`)),
+    );
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    ...started,
+    accessKey: S3RVER_ACCESS_KEY,
+    secretKey: S3RVER_SECRET_KEY,
+    pid: child.pid,
+    stop() {
+      stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        if (child.connected) child.send('stop');
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(timer);
+        rmSync(started.directory, { recursive: true, force: true });
+      })();
+      return stopping;
     },
   };
 }
