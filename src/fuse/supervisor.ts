@@ -22,7 +22,9 @@ import {
   probeMount,
   rebind,
   waitForMount,
+  type Health,
 } from './mount-health';
+import { isWorking, readActivity } from './daemon-activity';
 import { MountRecords, type MountRecord } from './mount-records';
 import { credentialFileContent, daemonCommand } from './mounter-args';
 import { requireUnder, validateCredentials, validateMountSpec } from './protocol';
@@ -138,8 +140,8 @@ export class FuseSupervisor {
         const content = credentialFileContent(spec, creds);
         const rotated = !(await this.records.hasCredentials(spec.target, content));
         if (rotated) await this.records.saveCredentials(spec.target, content);
-        const h = await probeMount(spec.target);
-        if (h.state === 'alive' && !rotated) return;
+        const h = await this.probe(known);
+        if ((h.state === 'alive' || h.state === 'busy') && !rotated) return;
         await this.restart(known, h.state === 'unresponsive' ? { hung: h.reason } : rotated ? { rotated: true } : {});
         if (known.state !== 'alive')
           throw new CodedError(Status.INTERNAL, `${spec.target}: ${known.lastError ?? 'daemon restart failed'}`);
@@ -274,10 +276,17 @@ export class FuseSupervisor {
     if (this.locks.has(e.spec.target)) return;
     await this.locked(e.spec.target, async () => {
       if (this.entries.get(e.spec.target) !== e) return; // unmounted meanwhile
-      const h = await probeMount(e.spec.target);
+      const h = await this.probe(e);
       if (h.state === 'alive') {
         if (e.state !== 'alive') this.opts.log.info({ target: e.spec.target }, 'FUSE mount serves again');
         e.state = 'alive';
+        return;
+      }
+      if (h.state === 'busy') {
+        this.opts.log.info(
+          { volumeId: e.spec.volumeId, target: e.spec.target, pid: e.pid, reason: h.reason },
+          'FUSE daemon is slow to answer but working; left alone',
+        );
         return;
       }
       if (h.state === 'unresponsive') {
@@ -287,6 +296,18 @@ export class FuseSupervisor {
       if (e.state === 'alive') this.markDead(e, h.reason);
       if (Date.now() >= e.retryAt) await this.restart(e);
     }).catch((err) => this.opts.log.error({ target: e.spec.target, err: messageOf(err) }, 'liveness check failed'));
+  }
+
+  /**
+   * probeMount, except that a statfs timeout of a daemon that kept working meanwhile (CPU spent, bytes read or
+   * written) is `busy`, not hung: replacing it would cut off the upload its statfs waits behind.
+   */
+  private async probe(e: Entry): Promise<Health | { state: 'busy'; reason: string }> {
+    const pid = isDaemonOf(e.pid, e.spec.target) ? e.pid! : undefined;
+    const before = pid ? await readActivity(pid) : undefined;
+    const h = await probeMount(e.spec.target);
+    if (h.state !== 'unresponsive' || !pid) return h;
+    return isWorking(before, await readActivity(pid)) ? { state: 'busy', reason: h.reason } : h;
   }
 
   private markDead(e: Entry, reason: string): void {
