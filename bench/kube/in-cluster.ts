@@ -460,3 +460,22 @@ export async function deleteObjects(kubeconfig: string, objs: Obj[], timeoutMs =
     { input, timeoutMs: timeoutMs + 10_000 },
   );
 }
+
+/**
+ * Host pids of a container's processes, found by its containerd id in their cgroup path (a container's processes
+ * are host processes in the pod's cgroup, whatever the cgroup driver names the leaf).
+ */
+export function hostPidsOfContainer(containerID: string): number[] {
+  const id = containerID.replace(/^containerd:\/\//, '');
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`not a containerd container id: ${containerID}`);
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cgroup`, 'utf8').includes(id)) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
