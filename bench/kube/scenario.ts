@@ -5,7 +5,7 @@
 import { readMountInfo } from '../../src/mount/mountinfo';
 import { execFile } from '../../src/mount/exec';
 import { kubectl, readOrUndefined, waitUntil, type Api, type LoopbackEnv } from './kube';
-import { DRIVER } from './stack';
+import { DRIVER, KUBELET_DIR } from './stack';
 
 /** What `kubectl exec` needs: the cluster's kubeconfig (the host-process Stack, or the in-cluster suite). */
 export interface HasEnv {
@@ -120,10 +120,14 @@ export function pvZones(
   );
 }
 
-/** Mounts of CSI volumes on this machine (kubelet's staging and publish dirs), or only those of `device`. */
+/**
+ * Mounts of CSI volumes on this machine (kubelet's staging and publish dirs), or only those of `device`. Only
+ * under kubelet's own dir: other tests on this machine make kubelet-like trees of their own elsewhere.
+ */
 export async function driverMounts(device?: string) {
   const all = await readMountInfo();
   return all
+    .filter((m) => m.mountPoint.startsWith(`${KUBELET_DIR}/`))
     .filter(
       (m) => m.mountPoint.includes(`/kubernetes.io/csi/${DRIVER}/`) || m.mountPoint.includes('/kubernetes.io~csi/'),
     )

@@ -693,6 +693,12 @@ const FAULT_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; why: string }> = [
     re: new RegExp(`^F\\d{4} .*${LOST_CONNECTION}`),
     why: 'the plugin was killed (7a); kubelet restarts the sidecar',
   })),
+  // 7a: csi-attacher's ControllerPublishVolume in flight when the plugin died.
+  {
+    proc: 'csi-attacher',
+    re: /^E\d{4} .*code = Unavailable desc = (error reading from server: EOF|connection error)/,
+    why: 'the call the plugin died in (7a)',
+  },
   // 7b: csi-provisioner reports the failed create it then retries.
   {
     proc: 'csi-provisioner',
@@ -700,6 +706,18 @@ const FAULT_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; why: string }> = [
       `^E\\d{4} .*ResourceExhausted desc = Cinder could not create volume [0-9a-f-]+ \\(status error: ${INJECTED_CREATE_FAULT}\\)`,
     ),
     why: 'the injected Cinder create failure (7b)',
+  },
+  // 7c: Keystone answers 503 during the outage: the plugin's calls (CreateVolume, GetCapacity) fail UNAVAILABLE
+  // and csi-provisioner reports them before it retries.
+  {
+    proc: 'cinder-csi-plugin',
+    re: /^\{"level":50\b.*"code":"UNAVAILABLE".*"error":"[^"]*keystone [^"]*HTTP 503/,
+    why: 'the Keystone outage (7c)',
+  },
+  {
+    proc: 'csi-provisioner',
+    re: /^E\d{4} .*code = Unavailable desc = [^"]*keystone [^"]*HTTP 503/,
+    why: 'the Keystone outage (7c)',
   },
 ];
 
