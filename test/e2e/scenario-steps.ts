@@ -236,8 +236,8 @@ export async function killDuringAttachStep(w: World, sc: string, kill: () => Pro
   expect((await podExec(w, w.ns, 'killed', ['sh', '-c', 'echo ok > /data/f && cat /data/f'])).trim()).toBe('ok');
 }
 
-/** The message an injected Cinder create failure carries (step 7b); sidecar log checks match it. */
-export const INJECTED_CREATE_FAULT = 'Volume driver reported an error: e2e injected backend failure';
+/** The message an injected Cinder create failure carries (step 7b). */
+const INJECTED_CREATE_FAULT = 'Volume driver reported an error: e2e injected backend failure';
 
 /**
  * 7b: a Cinder create that ends in `error` shows as a ProvisioningFailed event with the driver's message on the
