@@ -6,7 +6,7 @@
  * with its reason; nothing else of the manifests is touched.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { execFile } from '../../src/mount/exec';
@@ -130,6 +130,39 @@ export interface Cloud {
   /** The simulator's cloud.conf: the Secret `cloud-config` both workloads mount. */
   cloudConf: string;
   stop(): Promise<void>;
+}
+
+/**
+ * The pod bridge exists: the bridge CNI makes kl0 (and its address) with the first pod on the pod network, so on a
+ * freshly started kube-loopback whose only pods so far ran on the host network there is none yet, and nothing can
+ * listen on POD_BRIDGE_IP ("listen EADDRNOTAVAIL"). A throwaway pod makes it, as any workload would; the bridge
+ * outlives the pod.
+ */
+export async function ensurePodBridge(api: Api, env: LoopbackEnv): Promise<void> {
+  const onBridge = () =>
+    Object.values(networkInterfaces()).some((addrs) => addrs?.some((a) => a.address === POD_BRIDGE_IP));
+  if (onBridge()) return;
+  const name = `pod-bridge-${process.pid}`;
+  await api.core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: { name },
+      spec: {
+        terminationGracePeriodSeconds: 0,
+        containers: [
+          { name: 'pause', image: env.KUBE_LOOPBACK_BUSYBOX, imagePullPolicy: 'Never', command: ['sleep', '3600'] },
+        ],
+      },
+    },
+  });
+  try {
+    await waitUntil(`${POD_BRIDGE_IP} on the pod bridge`, 60_000, async () => (onBridge() ? true : undefined), 200);
+  } finally {
+    await api.core.deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 });
+    await waitUntil(`pod default/${name} gone`, 60_000, async () =>
+      (await readOrUndefined(() => api.core.readNamespacedPod({ name, namespace: 'default' }))) ? undefined : true,
+    );
+  }
 }
 
 /**
@@ -459,4 +492,23 @@ export async function deleteObjects(kubeconfig: string, objs: Obj[], timeoutMs =
     ['delete', '--ignore-not-found', '--wait=true', `--timeout=${Math.round(timeoutMs / 1000)}s`, '-f', '-'],
     { input, timeoutMs: timeoutMs + 10_000 },
   );
+}
+
+/**
+ * Host pids of a container's processes, found by its containerd id in their cgroup path (a container's processes
+ * are host processes in the pod's cgroup, whatever the cgroup driver names the leaf).
+ */
+export function hostPidsOfContainer(containerID: string): number[] {
+  const id = containerID.replace(/^containerd:\/\//, '');
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`not a containerd container id: ${containerID}`);
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cgroup`, 'utf8').includes(id)) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }

@@ -4,8 +4,13 @@
  */
 import { readMountInfo } from '../../src/mount/mountinfo';
 import { execFile } from '../../src/mount/exec';
-import { kubectl, readOrUndefined, waitUntil, type Api } from './kube';
-import { DRIVER, type Stack } from './stack';
+import { kubectl, readOrUndefined, waitUntil, type Api, type LoopbackEnv } from './kube';
+import { DRIVER, KUBELET_DIR } from './stack';
+
+/** What `kubectl exec` needs: the cluster's kubeconfig (the host-process Stack, or the in-cluster suite). */
+export interface HasEnv {
+  env: LoopbackEnv;
+}
 
 /** The pod's shell: keep the first writer's hostname, count boots, exit at once on SIGTERM. */
 export const WRITER = [
@@ -48,12 +53,7 @@ export function statefulSet(
           ],
         },
       },
-      volumeClaimTemplates: [
-        {
-          metadata: { name: 'data' },
-          spec: { accessModes: ['ReadWriteOnce'], storageClassName, resources: { requests: { storage: size } } },
-        },
-      ],
+      volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: claimSpec(storageClassName, { size }) }],
     },
   };
 }
@@ -93,7 +93,7 @@ export async function waitPodGone(api: Api, ns: string, name: string, limitMs: n
 }
 
 /** `kubectl exec` in the pod; stdout. */
-export function podExec(s: Stack, ns: string, pod: string, cmd: string[]): Promise<string> {
+export function podExec(s: HasEnv, ns: string, pod: string, cmd: string[]): Promise<string> {
   return kubectl(s.env.KUBECONFIG, ['exec', '-n', ns, pod, '--', ...cmd]);
 }
 
@@ -120,10 +120,14 @@ export function pvZones(
   );
 }
 
-/** Mounts of CSI volumes on this machine (kubelet's staging and publish dirs), or only those of `device`. */
+/**
+ * Mounts of CSI volumes on this machine (kubelet's staging and publish dirs), or only those of `device`. Only
+ * under kubelet's own dir: other tests on this machine make kubelet-like trees of their own elsewhere.
+ */
 export async function driverMounts(device?: string) {
   const all = await readMountInfo();
   return all
+    .filter((m) => m.mountPoint.startsWith(`${KUBELET_DIR}/`))
     .filter(
       (m) => m.mountPoint.includes(`/kubernetes.io/csi/${DRIVER}/`) || m.mountPoint.includes('/kubernetes.io~csi/'),
     )
@@ -153,21 +157,32 @@ export async function eventsOf(
   return list.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', type: e.type ?? '' }));
 }
 
-/** A pod that mounts `claim` at /data and waits. */
-export function readerPod(name: string, claim: string, image: string): Record<string, unknown> {
+/**
+ * A pod that mounts `claim` at /data and waits; with `devicePath` it gets the (raw block) claim as that device
+ * instead. `securityContext` is the pod's (e.g. a non-root user and fsGroup).
+ */
+export function readerPod(
+  name: string,
+  claim: string,
+  image: string,
+  o: { securityContext?: { runAsUser: number; runAsGroup: number; fsGroup: number }; devicePath?: string } = {},
+): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name },
     spec: {
       terminationGracePeriodSeconds: 5,
+      ...(o.securityContext ? { securityContext: o.securityContext } : {}),
       containers: [
         {
           name: 'reader',
           image,
           imagePullPolicy: 'Never',
           command: ['sh', '-c', 'trap "exit 0" TERM; sleep 100000 & wait'],
-          volumeMounts: [{ name: 'data', mountPath: '/data' }],
+          ...(o.devicePath
+            ? { volumeDevices: [{ name: 'data', devicePath: o.devicePath }] }
+            : { volumeMounts: [{ name: 'data', mountPath: '/data' }] }),
         },
       ],
       volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
@@ -176,7 +191,115 @@ export function readerPod(name: string, claim: string, image: string): Record<st
 }
 
 /** Size of the filesystem on /data as the pod sees it (df -k), bytes. */
-export async function podFsBytes(s: Stack, ns: string, pod: string): Promise<number> {
+export async function podFsBytes(s: HasEnv, ns: string, pod: string): Promise<number> {
   const line = (await podExec(s, ns, pod, ['df', '-k', '/data'])).trim().split('\n').pop() ?? '';
   return Number(line.trim().split(/\s+/)[1]) * 1024;
+}
+
+const SNAPSHOTS = { group: 'snapshot.storage.k8s.io', version: 'v1' };
+
+/** A VolumeSnapshot of `claim` in class `className`. */
+export async function createVolumeSnapshot(
+  api: Api,
+  ns: string,
+  name: string,
+  claim: string,
+  className: string,
+): Promise<void> {
+  await api.custom.createNamespacedCustomObject({
+    ...SNAPSHOTS,
+    namespace: ns,
+    plural: 'volumesnapshots',
+    body: {
+      apiVersion: 'snapshot.storage.k8s.io/v1',
+      kind: 'VolumeSnapshot',
+      metadata: { name },
+      spec: { volumeSnapshotClassName: className, source: { persistentVolumeClaimName: claim } },
+    },
+  });
+}
+
+/** The VolumeSnapshot readyToUse; its content's snapshot handle (the Cinder snapshot id). */
+export async function waitVolumeSnapshotReady(
+  api: Api,
+  ns: string,
+  name: string,
+  limitMs: number,
+): Promise<{ snapshotHandle: string; restoreSize?: string }> {
+  const snap = await waitUntil(`the VolumeSnapshot ${ns}/${name} readyToUse`, limitMs, async () => {
+    const v = (await api.custom.getNamespacedCustomObject({
+      ...SNAPSHOTS,
+      namespace: ns,
+      plural: 'volumesnapshots',
+      name,
+    })) as { status?: { readyToUse?: boolean; boundVolumeSnapshotContentName?: string; restoreSize?: string } };
+    return v.status?.readyToUse ? v.status : undefined;
+  });
+  const content = (await api.custom.getClusterCustomObject({
+    ...SNAPSHOTS,
+    plural: 'volumesnapshotcontents',
+    name: snap.boundVolumeSnapshotContentName!,
+  })) as { status?: { snapshotHandle?: string } };
+  return { snapshotHandle: content.status!.snapshotHandle!, restoreSize: snap.restoreSize };
+}
+
+export async function deleteVolumeSnapshot(api: Api, ns: string, name: string): Promise<void> {
+  await api.custom.deleteNamespacedCustomObject({ ...SNAPSHOTS, namespace: ns, plural: 'volumesnapshots', name });
+}
+
+interface ClaimOptions {
+  size?: string;
+  accessMode?: string;
+  volumeMode?: 'Block';
+  dataSource?: Record<string, string>;
+}
+
+/** A claim's spec: `size` (1Gi) in class `storageClassName`, ReadWriteOnce unless told. */
+function claimSpec(storageClassName: string, o: ClaimOptions = {}): Record<string, unknown> {
+  return {
+    accessModes: [o.accessMode ?? 'ReadWriteOnce'],
+    storageClassName,
+    resources: { requests: { storage: o.size ?? '1Gi' } },
+    ...(o.volumeMode ? { volumeMode: o.volumeMode } : {}),
+    ...(o.dataSource ? { dataSource: o.dataSource } : {}),
+  };
+}
+
+/** A PersistentVolumeClaim `name` (claimSpec). */
+export function claim(name: string, storageClassName: string, o: ClaimOptions = {}): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name }, spec: claimSpec(storageClassName, o) };
+}
+
+/**
+ * Error lines the sidecars log in a run where nothing goes wrong, each with why it is harmless (the same
+ * binaries as host processes and as kube-loopback's images). Anything else at error level fails the scenario.
+ */
+export const BENIGN_SIDECAR_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; why: string }> = [
+  // external-provisioner v5.2.0: its PV worker requeues a PV it has just deleted and logs the 404 of its re-read.
+  {
+    proc: 'csi-provisioner',
+    re: /error syncing volume .*persistentvolumes .* not found/,
+    why: 'requeue of a PV the provisioner deleted',
+  },
+  // external-provisioner v5.2.0: a deleted claim still queued in its claim and clone work queues.
+  {
+    proc: 'csi-provisioner',
+    re: /"Unhandled Error" err=.*(Item '[^']+'|claim \\"[^"\\]+\\") in work queue no longer exists/,
+    why: 'requeue of a deleted claim',
+  },
+  // external-attacher v4.8.1: it removes its finalizer from a PV the PV controller is deleting at the same moment;
+  // the API server refuses that update (the pv-protection finalizer went in between) or the PV is already gone.
+  {
+    proc: 'csi-attacher',
+    re: /Failed to remove finalizer from PersistentVolume.*(no new finalizers can be added if the object is being deleted|persistentvolumes \\"[^"\\]+\\" not found)/,
+    why: 'race with the PV deletion',
+  },
+];
+
+/** `lines` without those `allowed` says the scenario causes. */
+export function unexpectedErrorLines<T extends { proc: string; line: string }>(
+  lines: T[],
+  allowed: ReadonlyArray<{ proc: string; re: RegExp }> = BENIGN_SIDECAR_ERRORS,
+): T[] {
+  return lines.filter((e) => !allowed.some((b) => b.proc === e.proc && b.re.test(e.line)));
 }

@@ -373,15 +373,13 @@ function finish(stack: Partial<Stack> & { procs: Map<string, Proc>; stopping: { 
   return s;
 }
 
-/** Driver JSON lines at level >= 50 (error) and klog lines starting with E or F. */
+/** Driver JSON lines at level >= 50 (error) and klog lines starting with E or F, of one log. */
+export function errorLinesOf(log: string): string[] {
+  return log.split('\n').filter((line) => /^\{.*"level":(5\d|60)\b/.test(line) || /^[EF]\d{4} /.test(line));
+}
+
 function errorLines(procs: Map<string, Proc>): Array<{ proc: string; line: string }> {
-  const out: Array<{ proc: string; line: string }> = [];
-  for (const p of procs.values()) {
-    for (const line of p.log().split('\n')) {
-      if (/^\{.*"level":(5\d|60)\b/.test(line) || /^[EF]\d{4} /.test(line)) out.push({ proc: p.name, line });
-    }
-  }
-  return out;
+  return [...procs.values()].flatMap((p) => errorLinesOf(p.log()).map((line) => ({ proc: p.name, line })));
 }
 
 /** Stops every process (sidecars first, so none calls a plugin that is gone), then the simulator. */

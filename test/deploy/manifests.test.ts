@@ -347,6 +347,8 @@ describe('manifests: flags our containers get', () => {
       provideControllerService: false,
       provideNodeService: true,
       kubeletDir: '/var/lib/kubelet',
+      // VOLUME_MOUNT_GROUP: a pod's fsGroup reaches object (FUSE) mounts, whose root kubelet cannot chown.
+      volumeMountGroup: true,
     });
     expect(flags.cloudConfig).toEqual(['/etc/config/cloud.conf']);
   });

@@ -26,15 +26,29 @@ import {
   type LoopbackEnv,
 } from '../../bench/kube/kube';
 import {
+  BENIGN_SIDECAR_ERRORS,
   boundPv,
   driverMounts,
   loopDevicesUnder,
   pvZones,
   statefulSet,
+  unexpectedErrorLines,
   waitPodGone,
   waitPodReady,
 } from '../../bench/kube/scenario';
-import { DRIVER, REPO, ZONE, ZONE_KEY } from '../../bench/kube/stack';
+import { DRIVER, errorLinesOf, REPO, ZONE, ZONE_KEY } from '../../bench/kube/stack';
+import { readMountInfo } from '../../src/mount/mountinfo';
+import { startS3rverProcess } from '../helpers/fuse-procs';
+import {
+  applyS3Secret,
+  keystoneOutageStep,
+  killDuringAttachStep,
+  provisioningFailedStep,
+  rawBlockStep,
+  sharedObjectStep,
+  snapshotRestoreStep,
+  type World,
+} from './scenario-steps';
 import {
   BY_ID_DIR,
   deleteObjects,
@@ -42,9 +56,12 @@ import {
   DROPPED_CONTAINER,
   driverPods,
   ensurePluginImage,
+  ensurePodBridge,
+  hostPidsOfContainer,
   IMAGE_TAR,
   metadataArg,
   PLUGIN_IMAGE,
+  POD_BRIDGE_IP,
   referenceObjects,
   renderOverlay,
   sidecarImages,
@@ -59,7 +76,7 @@ import {
 const NEEDS = {
   root: true,
   loop: true,
-  commands: ['ctr', 'tar', 'losetup'],
+  commands: ['ctr', 'tar', 'losetup', 'dd'],
   paths: [
     join(KUBE_LOOPBACK_DIR, 'up.sh'),
     join(KUBE_LOOPBACK_DIR, 'images.sh'),
@@ -75,6 +92,10 @@ const pods = Array.from({ length: REPLICAS }, (_, i) => `${STS}-${i}`);
 const claims = pods.map((p) => `data-${p}`);
 const GIB = 1024 ** 3;
 const NODE_PLUGIN_CONTAINERS = ['node-driver-registrar', 'cinder-csi-plugin', 'fuse-supervisor'];
+const CONTROLLER_SIDECARS = ['csi-attacher', 'csi-provisioner', 'csi-resizer', 'csi-snapshotter'];
+const OUTAGE_MS = 30_000;
+/** The message a kubernetes-csi sidecar exits with when the plugin's socket closes (csi-lib-utils ExitOnConnectionLoss). */
+const LOST_CONNECTION = 'Lost connection to CSI driver, exiting';
 
 describeIf("e2e in-cluster: the image as pods, from our manifests and from the reference's", NEEDS, () => {
   let env: LoopbackEnv;
@@ -88,7 +109,15 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
   let overlayDir: string | undefined;
   let ours: Array<Record<string, any>> = [];
   let reference: Array<Record<string, any>> = [];
-  const scFiles = [SC].map((n) => join(REPO, 'manifests', 'storageclasses', `${n}.yaml`));
+  const scFiles = [SC, 'csi-cinder-snapclass', 'csi-cinder-sc-block', 'csi-cinder-sc-object-s3'].map((n) =>
+    join(REPO, 'manifests', 'storageclasses', `${n}.yaml`),
+  );
+  /** The object-storage server of step 5, on the pod bridge: the controller and the node pod both reach it. */
+  let s3: Awaited<ReturnType<typeof startS3rverProcess>> | undefined;
+  /** Claims the steps after the StatefulSet's made, and their PVs (step 6 deletes them). */
+  const pvOf = new Map<string, string>();
+  let objectBucket: string | undefined;
+  const world = (): World => ({ api, env, sim: cloud.sim, ns });
   let refSc: Record<string, any> | undefined;
   const kc = (args: string[], input?: string, timeoutMs?: number) =>
     kubectl(env.KUBECONFIG, args, { input, timeoutMs });
@@ -111,7 +140,9 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
     const img = await ensurePluginImage();
     timings[img.imported ? 'image import (s)' : 'image already imported (s)'] = (Date.now() - t0) / 1000;
     sidecars = await sidecarImages();
+    await ensurePodBridge(api, env);
     cloud = await startCloud(env);
+    s3 = await startS3rverProcess(join(cloud.dir, 's3rver'), [], POD_BRIDGE_IP);
     await deleteStaleLeases(api);
   }, 420_000);
 
@@ -147,8 +178,12 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
     if (reference.length) await step('the reference manifests', () => deleteObjects(env.KUBECONFIG, reference));
     if (refSc) await step('the reference StorageClass', () => deleteObjects(env.KUBECONFIG, [refSc!]));
     for (const f of scFiles) await step(f, () => kc(['delete', '--ignore-not-found', '-f', f]));
+    await step('the S3 Secret', () =>
+      kc(['delete', 'secret', '-n', 'kube-system', 'csi-cinder-s3-credentials', '--ignore-not-found']),
+    );
     await step('the driver pods', () => waitDriverPodsGone(api, 120_000));
     await step('the cloud', () => cloud?.stop());
+    await step('the S3 server', async () => s3?.kill());
     if (!fuseStateDirExisted) rmSync(FUSE_STATE_HOST_DIR, { recursive: true, force: true });
     if (overlayDir) rmSync(overlayDir, { recursive: true, force: true });
     if (cloud) rmSync(cloud.dir, { recursive: true, force: true });
@@ -321,6 +356,12 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
       }
     }, 300_000);
 
+    it('3: a snapshot of a live replica restored into a larger claim: a pod reads the file and sees the new size', async () => {
+      const t0 = Date.now();
+      pvOf.set('restored', await snapshotRestoreStep(world(), { source: claims[0], writer: pods[0], sc: SC }));
+      timings['3: snapshot, restore, read (s)'] = (Date.now() - t0) / 1000;
+    }, 240_000);
+
     it("4: an expanded claim grows its PV; the sandbox refuses the online ext4 grow with the node plugin's exact error, the next stage grows it", async () => {
       const claim = claims[2];
       const pvName = (await boundPv(api, ns, claim)).metadata!.name!;
@@ -358,14 +399,121 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
       });
     }, 300_000);
 
-    it('6: deleting the StatefulSet and its claims leaves no PV, VolumeAttachment, Cinder volume, mount or loop device; the plugin logged no error', async () => {
-      const pvs = await Promise.all(claims.map(async (c) => (await boundPv(api, ns, c)).metadata!.name!));
+    it('5: a raw block claim is a device in its pod; an S3 object volume is shared read-write by a non-root pod with an fsGroup and a root pod', async () => {
+      const t0 = Date.now();
+      pvOf.set('raw', await rawBlockStep(world()));
+      // The Secret as README says an operator edits it: the endpoint (here the pod bridge) and the keys.
+      await applyS3Secret(world(), s3!.endpoint);
+      const obj = await sharedObjectStep(world(), s3!.endpoint);
+      pvOf.set('shared', obj.pv);
+      objectBucket = obj.bucket;
+      timings['5: raw block and shared object volume (s)'] = (Date.now() - t0) / 1000;
+    }, 300_000);
+
+    it("6: deleting the StatefulSet and every claim leaves no PV, VolumeAttachment, Cinder volume, bucket, mount or loop device; the driver's and the sidecars' logs hold no error", async () => {
+      for (const c of claims) pvOf.set(c, (await boundPv(api, ns, c)).metadata!.name!);
       await api.apps.deleteNamespacedStatefulSet({ name: STS, namespace: ns });
       for (const p of pods) await waitPodGone(api, ns, p, 90_000);
+      // The claims go once the volumes are detached, as a user would (deleting them earlier only makes
+      // csi-provisioner log "still attached" errors while it waits).
       await waitUntil('no VolumeAttachment', 90_000, async () =>
         (await api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
       );
-      for (const c of claims) await api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
+      for (const c of pvOf.keys()) await api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
+      await waitUntil('the PVs gone', 120_000, async () => {
+        for (const pv of pvOf.values())
+          if (await readOrUndefined(() => api.core.readPersistentVolume({ name: pv }))) return undefined;
+        return true;
+      });
+      pvOf.clear();
+      await waitUntil('no Cinder volume', 60_000, async () =>
+        cloud.sim.listVolumes().length === 0 ? true : undefined,
+      );
+      expect(cloud.sim.listSnapshots()).toEqual([]);
+      expect(await driverMounts()).toEqual([]);
+      expect(await loopDevicesUnder(cloud.stateDir)).toEqual([]);
+      expect(await byIdLinks()).toEqual([]);
+      expect(
+        (await readMountInfo()).filter(
+          (m) => m.fsType.startsWith('fuse') && m.mountPoint.startsWith('/var/lib/kubelet/'),
+        ),
+      ).toEqual([]);
+      // reclaimData delete: the object volume's bucket went with its PV (DeleteVolume with the provisioner Secret).
+      if (objectBucket) expect((await fetch(`${s3!.endpoint}/${objectBucket}`)).status).toBe(404);
+      await kc(['delete', 'secret', '-n', 'kube-system', 'csi-cinder-s3-credentials']);
+      // Every container of the driver's pods: the plugin's JSON lines at error level, the sidecars' klog E/F lines.
+      expect(unexpectedErrorLines(await driverErrorLines())).toEqual([]);
+    }, 300_000);
+
+    it('7a: the controller plugin SIGKILLed while csi-attacher waits on it: its container restarts once, the pod still starts', async () => {
+      const t0 = Date.now();
+      await killDuringAttachStep(world(), SC, async () => {
+        const ctl = await controllerPod();
+        const plugin = ctl.status!.containerStatuses!.find((c) => c.name === 'cinder-csi-plugin')!;
+        expect(plugin.restartCount).toBe(0);
+        // The plugin is a host process inside the pod's cgroup: the node binary running our CLI.
+        const pids = hostPidsOfContainer(plugin.containerID!).filter((pid) =>
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cinder-csi-plugin'),
+        );
+        expect(pids).toHaveLength(1);
+        process.kill(pids[0], 'SIGKILL');
+        await waitUntil('the plugin container restarted and ready', 90_000, async () => {
+          const c = (await controllerPod()).status?.containerStatuses?.find((x) => x.name === 'cinder-csi-plugin');
+          return c && c.restartCount === 1 && c.ready ? true : undefined;
+        });
+      });
+      timings['7a: kill during attach to pod Ready (s)'] = (Date.now() - t0) / 1000;
+      const statuses = (await controllerPod()).status!.containerStatuses!;
+      const plugin = statuses.find((c) => c.name === 'cinder-csi-plugin')!;
+      expect({ restarts: plugin.restartCount, exitCode: plugin.lastState?.terminated?.exitCode }).toEqual({
+        restarts: 1,
+        exitCode: 128 + 9,
+      });
+      // The sidecars lose their connection to the plugin and exit by design (kubelet restarts them); none more
+      // than once, none for another reason.
+      for (const c of statuses.filter((x) => CONTROLLER_SIDECARS.includes(x.name))) {
+        expect(c.ready).toBe(true);
+        if (c.restartCount > 0)
+          expect({ name: c.name, restarts: c.restartCount, message: c.lastState?.terminated?.message?.trim() }).toEqual(
+            {
+              name: c.name,
+              restarts: 1,
+              message: LOST_CONNECTION,
+            },
+          );
+      }
+      const nodePod = (await driverPods(api)).find((p) => p.metadata?.labels?.app === 'csi-cinder-nodeplugin')!;
+      expect(nodePod.status?.containerStatuses?.every((c) => c.ready && c.restartCount === 0)).toBe(true);
+    }, 240_000);
+
+    it("7b: a Cinder create ending in error shows as a ProvisioningFailed event with the driver's message; the retry provisions", async () => {
+      await provisioningFailedStep(world(), SC);
+    }, 240_000);
+
+    it('7c: a 30 s Keystone outage during a scale-up delays it and nothing more', async () => {
+      const restarts = async () =>
+        (await driverPods(api)).flatMap((p) =>
+          (p.status?.containerStatuses ?? []).map((c) => `${p.metadata!.name}/${c.name}: ${c.restartCount}`),
+        );
+      const before = await restarts();
+      const t0 = Date.now();
+      await keystoneOutageStep(world(), SC, OUTAGE_MS);
+      timings['7c: scale-up through a 30 s Keystone outage (s)'] = (Date.now() - t0) / 1000;
+      // No container of the driver restarted: its Probe does not depend on Keystone.
+      expect(await restarts()).toEqual(before);
+    }, 300_000);
+
+    it('7: after the faults, every claim deleted leaves nothing; the logs hold only the errors the faults caused', async () => {
+      const faultClaims = ['killed', 'doomed', 'data-outage-0', 'data-outage-1'];
+      const pvs = await Promise.all(faultClaims.map(async (c) => (await boundPv(api, ns, c)).metadata!.name!));
+      await api.apps.deleteNamespacedStatefulSet({ name: 'outage', namespace: ns });
+      for (const p of ['killed', 'doomed'])
+        await api.core.deleteNamespacedPod({ name: p, namespace: ns, gracePeriodSeconds: 0 });
+      for (const p of ['killed', 'doomed', 'outage-0', 'outage-1']) await waitPodGone(api, ns, p, 90_000);
+      await waitUntil('no VolumeAttachment', 90_000, async () =>
+        (await api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
+      );
+      for (const c of faultClaims) await api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
       await waitUntil('the PVs gone', 120_000, async () => {
         for (const pv of pvs)
           if (await readOrUndefined(() => api.core.readPersistentVolume({ name: pv }))) return undefined;
@@ -376,9 +524,16 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
       );
       expect(await driverMounts()).toEqual([]);
       expect(await loopDevicesUnder(cloud.stateDir)).toEqual([]);
-      expect(await byIdLinks()).toEqual([]);
-      // The plugin containers' logs (JSON lines): nothing at error level or above.
-      expect(await pluginErrorLines()).toEqual([]);
+      const lines = await driverErrorLines();
+      // For the record: how many lines each fault caused, by container.
+      console.log(
+        `step 7 error lines: ${JSON.stringify(
+          FAULT_ERRORS.map(
+            (f) => `${f.proc} (${f.why}): ${lines.filter((l) => l.proc === f.proc && f.re.test(l.line)).length}`,
+          ),
+        )}`,
+      );
+      expect(unexpectedErrorLines(lines, [...BENIGN_SIDECAR_ERRORS, ...FAULT_ERRORS])).toEqual([]);
     }, 300_000);
 
     it('kubectl delete -k removes the driver: pods gone, CSIDriver gone, kubelet unregisters the node plugin', async () => {
@@ -492,6 +647,30 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
     }, 300_000);
   });
 
+  /** The controller plugin's pod. */
+  async function controllerPod() {
+    const p = (await driverPods(api)).find((x) => x.metadata?.labels?.app === 'csi-cinder-controllerplugin');
+    if (!p) throw new Error('no controller pod');
+    return p;
+  }
+
+  /**
+   * Error lines of every container of the driver's pods, its previous instance's too (a container restarted in
+   * step 7): the plugin's JSON lines at error level, the sidecars' klog E and F lines. `proc` is the container.
+   */
+  async function driverErrorLines(): Promise<Array<{ proc: string; line: string }>> {
+    const out: Array<{ proc: string; line: string }> = [];
+    for (const p of await driverPods(api)) {
+      for (const c of p.status?.containerStatuses ?? []) {
+        const logs = [await kc(['logs', '-n', 'kube-system', p.metadata!.name!, '-c', c.name])];
+        if (c.restartCount > 0)
+          logs.push(await kc(['logs', '--previous', '-n', 'kube-system', p.metadata!.name!, '-c', c.name]));
+        for (const log of logs) out.push(...errorLinesOf(log).map((line) => ({ proc: c.name, line })));
+      }
+    }
+    return out;
+  }
+
   /** Error-level JSON lines (pino level >= 50) of our image's containers in the driver's pods. */
   async function pluginErrorLines(): Promise<string[]> {
     const out: string[] = [];
@@ -510,6 +689,37 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
     return existsSync(BY_ID_DIR) ? readdirSync(BY_ID_DIR).filter((n) => n.startsWith('virtio-')) : [];
   }
 });
+
+/**
+ * The error lines step 7 causes on purpose, each matched narrowly with why. Filled from what the sidecars and
+ * the plugin say to each fault.
+ */
+const FAULT_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; why: string }> = [
+  // 7a: the plugin SIGKILLed; a controller sidecar that notices its gRPC connection drop logs it and exits
+  // (csi-lib-utils ExitOnConnectionLoss, klog E lines then exit 1); kubelet restarts it. Measured: csi-attacher
+  // and csi-provisioner do, csi-resizer and csi-snapshotter (idle) reconnect unnoticed.
+  ...CONTROLLER_SIDECARS.map((proc) => ({
+    proc,
+    re: new RegExp(
+      `^E\\d{4} .* connection\\.go:\\d+\\] "Lost connection(" address="unix://[^"]+"| to CSI driver, exiting")$`,
+    ),
+    why: 'the plugin was killed (7a)',
+  })),
+  // 7b leaves no error line: csi-provisioner reports the failed create as the claim's ProvisioningFailed event
+  // (asserted) and the plugin logs RESOURCE_EXHAUSTED as a client error (warn).
+  // 7c: Keystone answers 503 during the outage, so the plugin's calls that need a token (CreateVolume, GetCapacity,
+  // ListVolumes) fail UNAVAILABLE, and the sidecars that made them report it before they retry.
+  {
+    proc: 'cinder-csi-plugin',
+    re: /^\{"level":50\b.*"code":"UNAVAILABLE".*"error":"keystone token\.create \(POST [^)]*\/v3\/auth\/tokens\) failed: HTTP 503: Injected fault/,
+    why: 'the Keystone outage (7c)',
+  },
+  ...['csi-provisioner', 'csi-attacher'].map((proc) => ({
+    proc,
+    re: /^E\d{4} .*code = Unavailable desc = keystone token\.create \(POST [^)]*\/v3\/auth\/tokens\) failed: HTTP 503: Injected fault/,
+    why: 'the Keystone outage (7c)',
+  })),
+];
 
 /** The options that make client-node send a JSON merge patch. */
 function mergePatch() {

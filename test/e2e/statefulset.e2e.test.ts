@@ -16,18 +16,15 @@ import {
   podExec,
   podFsBytes,
   pvZones,
-  readerPod,
   statefulSet,
+  unexpectedErrorLines,
   waitPodGone,
   waitPodReady,
 } from '../../bench/kube/scenario';
 import { hasCapSysResource } from '../mount/loop-harness';
-import { getObject, startS3rverProcess } from '../helpers/fuse-procs';
-import { S3RVER_ACCESS_KEY, S3RVER_SECRET_KEY } from '../helpers/s3-server';
-import { execFile } from '../../src/mount/exec';
+import { startS3rverProcess } from '../helpers/fuse-procs';
 import { readMountInfo } from '../../src/mount/mountinfo';
-import { readFileSync } from 'node:fs';
-import { parseDocument, stringify } from 'yaml';
+import { applyS3Secret, rawBlockStep, sharedObjectStep, snapshotRestoreStep } from './scenario-steps';
 import {
   DRIVER,
   DROPPED_ARGS,
@@ -85,6 +82,7 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
     if (!s) return;
     try {
       await teardownNamespace(s, ns);
+      await kc(['delete', 'secret', '-n', 'kube-system', 'csi-cinder-s3-credentials', '--ignore-not-found']);
     } finally {
       await s.stop();
       await s3?.kill();
@@ -204,77 +202,7 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
   }, 300_000);
 
   it('3: a snapshot of a live replica restored into a larger claim: a pod reads the file and sees the new size', async () => {
-    const snapName = 'web-0-snap';
-    await s.api.custom.createNamespacedCustomObject({
-      group: 'snapshot.storage.k8s.io',
-      version: 'v1',
-      namespace: ns,
-      plural: 'volumesnapshots',
-      body: {
-        apiVersion: 'snapshot.storage.k8s.io/v1',
-        kind: 'VolumeSnapshot',
-        metadata: { name: snapName },
-        spec: { volumeSnapshotClassName: 'csi-cinder-snapclass', source: { persistentVolumeClaimName: claims[0] } },
-      },
-    });
-    const snap = await waitUntil('the VolumeSnapshot readyToUse', 60_000, async () => {
-      const v = (await s.api.custom.getNamespacedCustomObject({
-        group: 'snapshot.storage.k8s.io',
-        version: 'v1',
-        namespace: ns,
-        plural: 'volumesnapshots',
-        name: snapName,
-      })) as { status?: { readyToUse?: boolean; boundVolumeSnapshotContentName?: string; restoreSize?: string } };
-      return v.status?.readyToUse ? v.status : undefined;
-    });
-    const content = (await s.api.custom.getClusterCustomObject({
-      group: 'snapshot.storage.k8s.io',
-      version: 'v1',
-      plural: 'volumesnapshotcontents',
-      name: snap.boundVolumeSnapshotContentName!,
-    })) as { status?: { snapshotHandle?: string } };
-    const source = (await boundPv(s.api, ns, claims[0])).spec!.csi!.volumeHandle;
-    expect(s.sim.getSnapshot(content.status!.snapshotHandle!)).toMatchObject({
-      status: 'available',
-      volume_id: source,
-      size: 1,
-    });
-
-    await s.api.core.createNamespacedPersistentVolumeClaim({
-      namespace: ns,
-      body: {
-        metadata: { name: 'restored' },
-        spec: {
-          accessModes: ['ReadWriteOnce'],
-          storageClassName: SC,
-          resources: { requests: { storage: '2Gi' } },
-          dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: snapName },
-        },
-      },
-    });
-    await s.api.core.createNamespacedPod({
-      namespace: ns,
-      body: readerPod('reader', 'restored', s.env.KUBE_LOOPBACK_BUSYBOX) as never,
-    });
-    await waitPodReady(s.api, ns, 'reader', 120_000);
-    expect((await podExec(s, ns, 'reader', ['cat', '/data/hostname'])).trim()).toBe(pods[0]);
-    expect(await podFsBytes(s, ns, 'reader')).toBeGreaterThan(1.9 * GIB);
-    const restoredPv = await boundPv(s.api, ns, 'restored');
-    pvOf.set('restored', restoredPv.metadata!.name!);
-    const restored = s.sim.getVolume(restoredPv.spec!.csi!.volumeHandle)!;
-    expect(restored).toMatchObject({ size: 2, status: 'in-use', availability_zone: ZONE });
-    await s.api.core.deleteNamespacedPod({ name: 'reader', namespace: ns, gracePeriodSeconds: 0 });
-    await waitPodGone(s.api, ns, 'reader', 60_000);
-    await s.api.custom.deleteNamespacedCustomObject({
-      group: 'snapshot.storage.k8s.io',
-      version: 'v1',
-      namespace: ns,
-      plural: 'volumesnapshots',
-      name: snapName,
-    });
-    await waitUntil('the Cinder snapshot deleted', 60_000, async () =>
-      s.sim.listSnapshots().length === 0 ? true : undefined,
-    );
+    pvOf.set('restored', await snapshotRestoreStep({ ...s, ns }, { source: claims[0], writer: pods[0], sc: SC }));
   }, 240_000);
 
   it('4: an expanded claim grows its PV; the filesystem grows online, or where the sandbox forbids that, at the next stage', async () => {
@@ -337,120 +265,17 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
     expect(pvc.status?.allocatedResourceStatuses ?? {}).toEqual({});
   }, 300_000);
 
-  it('5: a raw block claim is a device in its pod; an S3 object volume is shared read-write by two pods', async () => {
-    await s.api.core.createNamespacedPersistentVolumeClaim({
-      namespace: ns,
-      body: {
-        metadata: { name: 'raw' },
-        spec: {
-          accessModes: ['ReadWriteOnce'],
-          volumeMode: 'Block',
-          storageClassName: 'csi-cinder-sc-block',
-          resources: { requests: { storage: '1Gi' } },
-        },
-      },
-    });
-    await s.api.core.createNamespacedPod({
-      namespace: ns,
-      body: {
-        metadata: { name: 'raw-user' },
-        spec: {
-          terminationGracePeriodSeconds: 5,
-          containers: [
-            {
-              name: 'dev',
-              image: s.env.KUBE_LOOPBACK_BUSYBOX,
-              imagePullPolicy: 'Never',
-              command: ['sh', '-c', 'trap "exit 0" TERM; sleep 100000 & wait'],
-              volumeDevices: [{ name: 'data', devicePath: '/dev/xvda' }],
-            },
-          ],
-          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'raw' } }],
-        },
-      } as never,
-    });
-    await waitPodReady(s.api, ns, 'raw-user', 120_000);
-    const rawPv = await boundPv(s.api, ns, 'raw');
-    pvOf.set('raw', rawPv.metadata!.name!);
-    expect(rawPv.spec?.volumeMode).toBe('Block');
-    const rawVol = s.sim.getVolume(rawPv.spec!.csi!.volumeHandle)!;
-    expect(rawVol).toMatchObject({ status: 'in-use', size: 1 });
-    expect((await podExec(s, ns, 'raw-user', ['blockdev', '--getsize64', '/dev/xvda'])).trim()).toBe(String(GIB));
-    await podExec(s, ns, 'raw-user', [
-      'sh',
-      '-c',
-      'printf e2e-raw-block | dd of=/dev/xvda bs=4096 seek=1 conv=fsync 2>/dev/null',
-    ]);
-    expect(
-      await podExec(s, ns, 'raw-user', ['sh', '-c', 'dd if=/dev/xvda bs=4096 skip=1 count=1 2>/dev/null | head -c 13']),
-    ).toBe('e2e-raw-block');
-    // The node: the very bytes on the cloud's device, which nobody formatted.
-    const onHost = await execFile('dd', [`if=${rawVol.devicePath}`, 'bs=4096', 'skip=1', 'count=1', 'status=none']);
-    expect(onHost.stdout.slice(0, 13)).toBe('e2e-raw-block');
-    expect(await driverMounts(rawVol.devicePath)).toEqual([]);
-    await s.api.core.deleteNamespacedPod({ name: 'raw-user', namespace: ns, gracePeriodSeconds: 0 });
-
-    // Object storage: the S3 class unchanged, its Secret with the operator's edits (endpoint and keys, as README says).
-    const scDoc = parseDocument(
-      readFileSync(join(REPO, 'manifests', 'storageclasses', 'csi-cinder-sc-object-s3.yaml'), 'utf8'),
-    ).toJS();
-    const secretDoc = parseDocument(
-      readFileSync(join(REPO, 'manifests', 'storageclasses', 'csi-cinder-s3-credentials.yaml'), 'utf8'),
-    ).toJS();
-    secretDoc.stringData = {
-      ...secretDoc.stringData,
-      endpoint: s3!.endpoint,
-      accessKeyID: S3RVER_ACCESS_KEY,
-      secretAccessKey: S3RVER_SECRET_KEY,
-    };
-    await kc(['apply', '-f', '-'], stringify(secretDoc));
-    await s.api.core.createNamespacedPersistentVolumeClaim({
-      namespace: ns,
-      body: {
-        metadata: { name: 'shared' },
-        spec: {
-          accessModes: ['ReadWriteMany'],
-          storageClassName: scDoc.metadata.name,
-          resources: { requests: { storage: '1Gi' } },
-        },
-      },
-    });
-    for (const p of ['obj-a', 'obj-b'])
-      await s.api.core.createNamespacedPod({
-        namespace: ns,
-        body: readerPod(p, 'shared', s.env.KUBE_LOOPBACK_BUSYBOX) as never,
-      });
-    for (const p of ['obj-a', 'obj-b']) await waitPodReady(s.api, ns, p, 120_000);
-    const objPv = await boundPv(s.api, ns, 'shared');
-    pvOf.set('shared', objPv.metadata!.name!);
-    const [, provider, bucket, prefix] = objPv.spec!.csi!.volumeHandle.split(':');
-    expect(provider).toBe('s3');
-    await podExec(s, ns, 'obj-a', ['sh', '-c', 'echo from-a > /data/a.txt']);
-    expect((await podExec(s, ns, 'obj-b', ['cat', '/data/a.txt'])).trim()).toBe('from-a');
-    await podExec(s, ns, 'obj-b', ['sh', '-c', 'echo from-b > /data/b.txt']);
-    expect((await podExec(s, ns, 'obj-a', ['cat', '/data/b.txt'])).trim()).toBe('from-b');
-    // The object store holds both files; the node has the FUSE mount the supervisor made.
-    expect(
-      (await waitUntil('a.txt in the bucket', 30_000, () => getObject(s3!.endpoint, bucket, `${prefix}a.txt`)))?.trim(),
-    ).toBe('from-a');
-    expect(
-      (await waitUntil('b.txt in the bucket', 30_000, () => getObject(s3!.endpoint, bucket, `${prefix}b.txt`)))?.trim(),
-    ).toBe('from-b');
-    expect(
-      (await readMountInfo()).filter(
-        (m) =>
-          m.fsType.startsWith('fuse') &&
-          m.mountPoint.startsWith(`/var/lib/kubelet/plugins/kubernetes.io/csi/${DRIVER}/`),
-      ),
-    ).toHaveLength(1);
-    for (const p of ['obj-a', 'obj-b'])
-      await s.api.core.deleteNamespacedPod({ name: p, namespace: ns, gracePeriodSeconds: 0 });
-    objectBucket = bucket;
+  it('5: a raw block claim is a device in its pod; an S3 object volume is shared read-write by a non-root pod with an fsGroup and a root pod', async () => {
+    pvOf.set('raw', await rawBlockStep({ ...s, ns }));
+    await applyS3Secret({ ...s, ns }, s3!.endpoint);
+    const obj = await sharedObjectStep({ ...s, ns }, s3!.endpoint);
+    pvOf.set('shared', obj.pv);
+    objectBucket = obj.bucket;
   }, 300_000);
 
   it('6: deleting the StatefulSet and its claims leaves no PV, VolumeAttachment, Cinder volume, mount or loop device', async () => {
     await s.api.apps.deleteNamespacedStatefulSet({ name: STS, namespace: ns });
-    for (const p of [...pods, 'raw-user', 'obj-a', 'obj-b']) await waitPodGone(s.api, ns, p, 90_000);
+    for (const p of pods) await waitPodGone(s.api, ns, p, 90_000);
     // As a user would (and the provisioner wants): the claims go once the volumes are detached; deleting them
     // earlier only makes csi-provisioner log "still attached" errors while it waits.
     await waitUntil('no VolumeAttachment', 90_000, async () =>
@@ -481,34 +306,8 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
   }, 300_000);
 });
 
-/**
- * Error lines the sidecars log in a run where nothing goes wrong, each with why it is harmless. Anything else
- * at error level, from the driver or a sidecar, fails the scenario.
- */
-const BENIGN_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; why: string }> = [
-  // external-provisioner v5.2.0: its PV worker requeues a PV it has just deleted and logs the 404 of its re-read.
-  {
-    proc: 'csi-provisioner',
-    re: /error syncing volume .*persistentvolumes .* not found/,
-    why: 'requeue of a PV the provisioner deleted',
-  },
-  // external-provisioner v5.2.0: a deleted claim still queued in its claim and clone work queues.
-  {
-    proc: 'csi-provisioner',
-    re: /"Unhandled Error" err=.*(Item '[^']+'|claim \\"[^"\\]+\\") in work queue no longer exists/,
-    why: 'requeue of a deleted claim',
-  },
-  // external-attacher v4.8.1: it removes its finalizer from a PV the PV controller is deleting at the same moment;
-  // the API server refuses that update (the pv-protection finalizer went in between) or the PV is already gone.
-  {
-    proc: 'csi-attacher',
-    re: /Failed to remove finalizer from PersistentVolume.*(no new finalizers can be added if the object is being deleted|persistentvolumes \\"[^"\\]+\\" not found)/,
-    why: 'race with the PV deletion',
-  },
-];
-
 function unexpectedErrors(s: Stack): Array<{ proc: string; line: string }> {
-  return s.errorLines().filter((e) => !BENIGN_ERRORS.some((b) => b.proc === e.proc && b.re.test(e.line)));
+  return unexpectedErrorLines(s.errorLines());
 }
 
 /** The options that make client-node send a JSON merge patch. */

@@ -57,17 +57,24 @@ export function spawnTs(script: string, argv: string[], logFile: string, prefix:
   return track(proc);
 }
 
-/** s3rver in its own process on 127.0.0.1, data in `dir`. Creates `buckets` (s3rver accepts unsigned requests). */
-export async function startS3rverProcess(dir: string, buckets: string[]): Promise<Proc & { endpoint: string }> {
+/**
+ * s3rver in its own process on `address` (127.0.0.1; kube-loopback's pod bridge where pods must reach it), data in
+ * `dir`. Creates `buckets` (s3rver accepts unsigned requests).
+ */
+export async function startS3rverProcess(
+  dir: string,
+  buckets: string[],
+  address = '127.0.0.1',
+): Promise<Proc & { endpoint: string }> {
   const script = `const S3rver = require('s3rver');
-new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, vhostBuckets: false })
+new S3rver({ address: ${JSON.stringify(address)}, port: 0, silent: true, directory: ${JSON.stringify(dir)}, vhostBuckets: false })
   .run().then((a) => process.stdout.write('port:' + a.port + '\\n'));`;
   const proc = spawn(process.execPath, ['-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += String(d)));
   const p = track(proc);
   const port = await until('s3rver port', () => /port:(\d+)/.exec(out)?.[1]);
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${address}:${port}`;
   for (const b of buckets) await fetch(`${endpoint}/${b}`, { method: 'PUT' });
   return { ...p, endpoint };
 }
