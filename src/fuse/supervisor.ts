@@ -24,7 +24,7 @@ import {
   waitForMount,
   type Health,
 } from './mount-health';
-import { isWorking, readActivity } from './daemon-activity';
+import { isWorking, readActivity, type DaemonActivity } from './daemon-activity';
 import { MountRecords, type MountRecord } from './mount-records';
 import { credentialFileContent, daemonCommand } from './mounter-args';
 import { requireUnder, validateCredentials, validateMountSpec } from './protocol';
@@ -34,6 +34,11 @@ import { isProcessAlive, spawnDetached } from './spawn';
 
 /** How often every mount is probed; a dead daemon is noticed within this (the brief asks ≤ 10 s). */
 export const LIVENESS_INTERVAL_MS = 2_000;
+/**
+ * How long into a probe the daemon's activity baseline is read: well before the probe's timeout, so a daemon busy
+ * behind the statfs has time to show its work, and after a healthy answer's few ms.
+ */
+const ACTIVITY_BASELINE_MS = 500;
 /** How long a new daemon gets to show a working mount. */
 export const MOUNT_READY_TIMEOUT_MS = 20_000;
 /** First wait before restarting a daemon again after a failed restart; doubles up to the max. */
@@ -303,11 +308,19 @@ export class FuseSupervisor {
    * written) is `busy`, not hung: replacing it would cut off the upload its statfs waits behind.
    */
   private async probe(e: Entry): Promise<Health | { state: 'busy'; reason: string }> {
-    const pid = isDaemonOf(e.pid, e.spec.target) ? e.pid! : undefined;
-    const before = pid ? await readActivity(pid) : undefined;
+    // The baseline is read only once the statfs is already slow: an answering mount (nearly every probe, every
+    // LIVENESS_INTERVAL_MS for every mount) costs no /proc reads at all.
+    const pid = e.pid;
+    let before: Promise<DaemonActivity | undefined> | undefined;
+    const baseline = pid
+      ? setTimeout(() => {
+          before = readActivity(pid);
+        }, ACTIVITY_BASELINE_MS)
+      : undefined;
     const h = await probeMount(e.spec.target);
-    if (h.state !== 'unresponsive' || !pid) return h;
-    return isWorking(before, await readActivity(pid)) ? { state: 'busy', reason: h.reason } : h;
+    clearTimeout(baseline);
+    if (h.state !== 'unresponsive' || !isDaemonOf(pid, e.spec.target)) return h;
+    return isWorking(await before, await readActivity(pid!)) ? { state: 'busy', reason: h.reason } : h;
   }
 
   private markDead(e: Entry, reason: string): void {
