@@ -92,6 +92,30 @@ export async function waitPodGone(api: Api, ns: string, name: string, limitMs: n
   );
 }
 
+/** Waits until the driver has no VolumeAttachment left: every pod using its volumes is gone and detached. */
+export async function waitNoVolumeAttachment(api: Api, limitMs: number): Promise<void> {
+  await waitUntil('no VolumeAttachment', limitMs, async () =>
+    (await api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
+  );
+}
+
+/** Deletes the claims and waits until each of `pvs` is gone (reclaim Delete: the driver's DeleteVolume ran). */
+export async function deleteClaimsWaitPvsGone(
+  api: Api,
+  ns: string,
+  claims: Iterable<string>,
+  pvs: Iterable<string>,
+  limitMs = 120_000,
+): Promise<void> {
+  for (const c of claims) await api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
+  const names = [...pvs];
+  await waitUntil('the PVs gone', limitMs, async () => {
+    for (const pv of names)
+      if (await readOrUndefined(() => api.core.readPersistentVolume({ name: pv }))) return undefined;
+    return true;
+  });
+}
+
 /** `kubectl exec` in the pod; stdout. */
 export function podExec(s: HasEnv, ns: string, pod: string, cmd: string[]): Promise<string> {
   return kubectl(s.env.KUBECONFIG, ['exec', '-n', ns, pod, '--', ...cmd]);

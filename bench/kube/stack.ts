@@ -382,7 +382,6 @@ function errorLines(procs: Map<string, Proc>): Array<{ proc: string; line: strin
   return [...procs.values()].flatMap((p) => errorLinesOf(p.log()).map((line) => ({ proc: p.name, line })));
 }
 
-/** Stops every process (sidecars first, so none calls a plugin that is gone), then the simulator. */
 /**
  * The one manifest argument a host process cannot take as written: csi-provisioner's
  * `--capacity-ownerref-level=2` makes the Deployment (two owners up from its pod) own the CSIStorageCapacity
@@ -393,6 +392,7 @@ function hostProcessArg(arg: string): string {
   return arg.startsWith('--capacity-ownerref-level=') ? '--capacity-ownerref-level=-1' : arg;
 }
 
+/** Stops every process (sidecars first, so none calls a plugin that is gone), then the simulator. */
 async function stopAll(s: Partial<Stack> & { procs: Map<string, Proc>; stopping?: { value: boolean } }): Promise<void> {
   if (s.stopping) s.stopping.value = true;
   const order = [

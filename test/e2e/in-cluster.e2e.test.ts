@@ -28,11 +28,13 @@ import {
 import {
   BENIGN_SIDECAR_ERRORS,
   boundPv,
+  deleteClaimsWaitPvsGone,
   driverMounts,
   loopDevicesUnder,
   pvZones,
   statefulSet,
   unexpectedErrorLines,
+  waitNoVolumeAttachment,
   waitPodGone,
   waitPodReady,
 } from '../../bench/kube/scenario';
@@ -416,15 +418,8 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
       for (const p of pods) await waitPodGone(api, ns, p, 90_000);
       // The claims go once the volumes are detached, as a user would (deleting them earlier only makes
       // csi-provisioner log "still attached" errors while it waits).
-      await waitUntil('no VolumeAttachment', 90_000, async () =>
-        (await api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
-      );
-      for (const c of pvOf.keys()) await api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
-      await waitUntil('the PVs gone', 120_000, async () => {
-        for (const pv of pvOf.values())
-          if (await readOrUndefined(() => api.core.readPersistentVolume({ name: pv }))) return undefined;
-        return true;
-      });
+      await waitNoVolumeAttachment(api, 90_000);
+      await deleteClaimsWaitPvsGone(api, ns, pvOf.keys(), pvOf.values());
       pvOf.clear();
       await waitUntil('no Cinder volume', 60_000, async () =>
         cloud.sim.listVolumes().length === 0 ? true : undefined,
@@ -510,15 +505,8 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
       for (const p of ['killed', 'doomed'])
         await api.core.deleteNamespacedPod({ name: p, namespace: ns, gracePeriodSeconds: 0 });
       for (const p of ['killed', 'doomed', 'outage-0', 'outage-1']) await waitPodGone(api, ns, p, 90_000);
-      await waitUntil('no VolumeAttachment', 90_000, async () =>
-        (await api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
-      );
-      for (const c of faultClaims) await api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
-      await waitUntil('the PVs gone', 120_000, async () => {
-        for (const pv of pvs)
-          if (await readOrUndefined(() => api.core.readPersistentVolume({ name: pv }))) return undefined;
-        return true;
-      });
+      await waitNoVolumeAttachment(api, 90_000);
+      await deleteClaimsWaitPvsGone(api, ns, faultClaims, pvs);
       await waitUntil('no Cinder volume', 60_000, async () =>
         cloud.sim.listVolumes().length === 0 ? true : undefined,
       );
@@ -616,13 +604,8 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
 
       await api.core.deleteNamespacedPod({ name: pod.metadata.name, namespace: refNs, gracePeriodSeconds: 0 });
       await waitPodGone(api, refNs, pod.metadata.name, 90_000);
-      await waitUntil('no VolumeAttachment', 90_000, async () =>
-        (await api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
-      );
-      await api.core.deleteNamespacedPersistentVolumeClaim({ name: pvc.metadata.name, namespace: refNs });
-      await waitUntil('the PV gone', 120_000, async () =>
-        (await readOrUndefined(() => api.core.readPersistentVolume({ name: pv.metadata!.name! }))) ? undefined : true,
-      );
+      await waitNoVolumeAttachment(api, 90_000);
+      await deleteClaimsWaitPvsGone(api, refNs, [pvc.metadata.name], [pv.metadata!.name!]);
       await waitUntil('no Cinder volume', 60_000, async () =>
         cloud.sim.listVolumes().length === 0 ? true : undefined,
       );

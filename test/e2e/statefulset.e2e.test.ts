@@ -10,6 +10,7 @@ import { describeIf } from '../helpers/prereq';
 import { k8s, KUBE_LOOPBACK_DIR, KUBECTL, kubectl, readOrUndefined, waitUntil } from '../../bench/kube/kube';
 import {
   boundPv,
+  deleteClaimsWaitPvsGone,
   driverMounts,
   eventsOf,
   loopDevicesUnder,
@@ -18,6 +19,7 @@ import {
   pvZones,
   statefulSet,
   unexpectedErrorLines,
+  waitNoVolumeAttachment,
   waitPodGone,
   waitPodReady,
 } from '../../bench/kube/scenario';
@@ -182,9 +184,7 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
     );
     expect(s.sim.listVolumes()).toHaveLength(REPLICAS);
     expect(await driverMounts()).toEqual([]);
-    await waitUntil('no VolumeAttachment', 60_000, async () =>
-      (await s.api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
-    );
+    await waitNoVolumeAttachment(s.api, 60_000);
 
     await s.api.apps.patchNamespacedStatefulSetScale(
       { name: STS, namespace: ns, body: { spec: { replicas: REPLICAS } } },
@@ -278,18 +278,9 @@ describeIf('e2e: a StatefulSet on kube-loopback through kubelet and the kubernet
     for (const p of pods) await waitPodGone(s.api, ns, p, 90_000);
     // As a user would (and the provisioner wants): the claims go once the volumes are detached; deleting them
     // earlier only makes csi-provisioner log "still attached" errors while it waits.
-    await waitUntil('no VolumeAttachment', 90_000, async () =>
-      (await s.api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
-    );
-    for (const c of pvOf.keys()) await s.api.core.deleteNamespacedPersistentVolumeClaim({ name: c, namespace: ns });
-    await waitUntil('the PVs gone', 120_000, async () => {
-      for (const pv of pvOf.values())
-        if (await readOrUndefined(() => s.api.core.readPersistentVolume({ name: pv }))) return undefined;
-      return true;
-    });
-    await waitUntil('no VolumeAttachment', 60_000, async () =>
-      (await s.api.storage.listVolumeAttachment()).items.some((v) => v.spec.attacher === DRIVER) ? undefined : true,
-    );
+    await waitNoVolumeAttachment(s.api, 90_000);
+    await deleteClaimsWaitPvsGone(s.api, ns, pvOf.keys(), pvOf.values());
+    await waitNoVolumeAttachment(s.api, 60_000);
     await waitUntil('no Cinder volume', 60_000, async () => (s.sim.listVolumes().length === 0 ? true : undefined));
     expect(await driverMounts()).toEqual([]);
     expect(await loopDevicesUnder(s.stateDir)).toEqual([]);
