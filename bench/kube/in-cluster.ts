@@ -230,6 +230,8 @@ export function writeOverlay(
       if (w.kind === 'DaemonSet' && c.name === 'cinder-csi-plugin') {
         p.args = [...c.args, metadataArg(cloud)];
         p.volumeMounts = [DEV_MOUNT_PATCH, UDEV_MOUNT_PATCH];
+        // --fuse-supervisor-pod talks to the API server (its own Pod, the supervisor pod): the same missing Service.
+        p.env = apiServerEnv(kubeconfig);
       }
       return p;
     });
