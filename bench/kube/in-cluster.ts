@@ -420,12 +420,12 @@ export async function waitDriverRegistered(api: Api, node: string, sim: Simulato
   );
 }
 
-/** The driver's pods (controller and node), by the manifests' labels. */
+/** The driver's pods (controller, node and the FUSE supervisor pod the node plugin makes), by their labels. */
 export async function driverPods(api: Api) {
   return (
     await api.core.listNamespacedPod({
       namespace: 'kube-system',
-      labelSelector: 'app in (csi-cinder-controllerplugin,csi-cinder-nodeplugin)',
+      labelSelector: 'app in (csi-cinder-controllerplugin,csi-cinder-nodeplugin,csi-cinder-fuse-supervisor)',
     })
   ).items;
 }

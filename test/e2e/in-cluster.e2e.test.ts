@@ -74,7 +74,7 @@ const REPLICAS = 3;
 const pods = Array.from({ length: REPLICAS }, (_, i) => `${STS}-${i}`);
 const claims = pods.map((p) => `data-${p}`);
 const GIB = 1024 ** 3;
-const NODE_PLUGIN_CONTAINERS = ['node-driver-registrar', 'cinder-csi-plugin', 'fuse-supervisor'];
+const NODE_PLUGIN_CONTAINERS = ['node-driver-registrar', 'cinder-csi-plugin'];
 
 describeIf("e2e in-cluster: the image as pods, from our manifests and from the reference's", NEEDS, () => {
   let env: LoopbackEnv;
@@ -198,6 +198,11 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
 
       const running = await driverPods(api);
       const nodePod = running.find((p) => p.metadata?.labels?.app === 'csi-cinder-nodeplugin')!;
+      // The FUSE supervisor runs in its own pod, which the node plugin creates (--fuse-supervisor-pod).
+      await waitUntil('the FUSE supervisor pod', 120_000, async () => {
+        const p = (await driverPods(api)).find((x) => x.metadata?.labels?.app === 'csi-cinder-fuse-supervisor');
+        return p?.status?.containerStatuses?.[0]?.ready ? p : undefined;
+      });
       const ctlPod = running.find((p) => p.metadata?.labels?.app === 'csi-cinder-controllerplugin')!;
       // The node pod as the manifests make it: every container running, the plugin privileged with the
       // kubelet dir Bidirectional and the host's /dev, the FUSE supervisor its own container.
