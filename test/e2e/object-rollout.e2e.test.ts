@@ -164,6 +164,25 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
   const supervisorPod = async () =>
     (await api.core.listNamespacedPod({ namespace: 'kube-system', labelSelector: `app=${SUPERVISOR_APP_LABEL}` }))
       .items;
+  /** A pod with each claim mounted at /v<i>, idle. */
+  const reader = (name: string, claims: string[]) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns },
+    spec: {
+      terminationGracePeriodSeconds: 2,
+      containers: [
+        {
+          name: 'reader',
+          image: env.KUBE_LOOPBACK_BUSYBOX,
+          imagePullPolicy: 'Never',
+          command: ['sh', '-c', "trap 'exit 0' TERM; sleep 100000 & wait"],
+          volumeMounts: claims.map((_, i) => ({ name: `v${i}`, mountPath: `/v${i}` })),
+        },
+      ],
+      volumes: claims.map((c, i) => ({ name: `v${i}`, persistentVolumeClaim: { claimName: c } })),
+    },
+  });
   const nodePods = async () => (await driverPods(api)).filter((p) => p.metadata?.labels?.app === DS);
 
   beforeAll(async () => {
@@ -388,6 +407,17 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
     }
     for (const w of Object.values(writers))
       expect({ w, failed: (await writerLog(w)).failed }).toEqual({ w, failed: [] });
+
+    // The node plugin after the rollouts serves new pods through the adopted supervisor: a reader of both volumes.
+    await kc(['apply', '-f', '-'], stringify(reader('reader', ['data-s3', 'data-swift'])));
+    await waitPodReady(api, ns, 'reader', 120_000);
+    const sums = (await kc(['exec', '-n', ns, 'reader', '--', 'sha256sum', '/v0/w-1', '/v1/w-1']))
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]);
+    expect(sums).toEqual([(await writerLog(writers.s3)).ok.get('w-1'), (await writerLog(writers.swift)).ok.get('w-1')]);
+    await api.core.deleteNamespacedPod({ name: 'reader', namespace: ns });
+    await waitPodGone(api, ns, 'reader', 120_000);
   }, 600_000);
 
   it('no byte lost: every object on S3 and on Swift has the checksum its writer logged, and nothing else is there', async () => {
