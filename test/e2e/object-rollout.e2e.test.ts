@@ -481,6 +481,13 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
   }, 300_000);
 
   it('uninstall: deleting the writers unmounts through the supervisor; kubectl delete -k removes the supervisor pod with the DaemonSet', async () => {
+    // Nothing at error level in the node plugin or the supervisor (JSON lines, pino level >= 50).
+    const errorLines: string[] = [];
+    for (const p of (await driverPods(api)).filter((x) => x.metadata?.labels?.app !== 'csi-cinder-controllerplugin'))
+      for (const c of p.spec!.containers.filter((x) => x.image === PLUGIN_IMAGE))
+        for (const line of (await kc(['logs', '-n', 'kube-system', p.metadata!.name!, '-c', c.name])).split('\n'))
+          if (/^\{.*"level":(5\d|60)\b/.test(line)) errorLines.push(`${p.metadata!.name}/${c.name}: ${line}`);
+    expect(errorLines).toEqual([]);
     for (const w of Object.values(writers)) await api.core.deleteNamespacedPod({ name: w, namespace: ns });
     for (const w of Object.values(writers)) await waitPodGone(api, ns, w, 120_000);
     await waitUntil('no FUSE mount of the driver', 60_000, async () =>
