@@ -164,6 +164,9 @@ export class SupervisorPodKeeper {
   private async recheck(log: Logger): Promise<void> {
     if (!this.desired) return;
     try {
+      // While the plugin's own pod goes (uninstall deletes both), a recreated supervisor pod would only be collected again.
+      const own = await this.o.api.read(this.o.namespace, this.o.pluginPodName);
+      if (!own || own.metadata?.deletionTimestamp) return;
       const name = this.desired.metadata!.name!;
       const pod = await this.settle(name);
       if (!pod) {

@@ -156,6 +156,19 @@ describe('SupervisorPodKeeper', () => {
     expect((await api.read(NS, SUP))?.metadata?.uid).toBe('uid-2');
   });
 
+  it('does not recreate the pod while its own pod is being deleted (uninstall)', async () => {
+    const api = new FakePods();
+    api.put(pluginPod('img:v1'));
+    const { k } = keeper(api, async () => 0);
+    stop.push(() => k.stop());
+    await k.start();
+    const own = (await api.read(NS, 'csi-cinder-nodeplugin-abcde'))!;
+    api.put({ ...own, metadata: { ...own.metadata, deletionTimestamp: new Date() } });
+    api.pods.delete(`${NS}/${SUP}`);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(await api.read(NS, SUP)).toBeUndefined();
+  });
+
   it('fails start when its own pod is missing or the socket never answers', async () => {
     const api = new FakePods();
     const { k } = keeper(api, async () => 0);
