@@ -147,6 +147,8 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       metadataUrl: flags.metadataUrl,
       kubernetes: nodeName ? { nodeName, getNode: kubernetesNodeGetter() } : undefined,
     });
+    if (flags.fuseSupervisorPod && !flags.fuseSupervisorSocket)
+      throw new ConfigError('--fuse-supervisor-pod needs --fuse-supervisor-socket (in a hostPath directory)');
     const fuse = await createFuseMounts({
       supervisorSocket: flags.fuseSupervisorSocket,
       stateDir: flags.fuseStateDir,
@@ -231,11 +233,10 @@ async function keepSupervisorPod(
     .map(([k]) => k);
   if (missing.length)
     throw new ConfigError(`--fuse-supervisor-pod needs ${missing.join(', ')} in the environment (downward API)`);
-  if (!flags.fuseSupervisorSocket) throw new ConfigError('--fuse-supervisor-pod needs --fuse-supervisor-socket');
   const { SupervisorPodKeeper, kubePodApi } = await import('./kube/supervisor-pod-keeper');
   const { DEFAULT_SUPERVISOR_STATE_DIR } = await import('./kube/supervisor-pod');
   const { GatedFuseMounts } = await import('./fuse/gated-mounts');
-  const socketPath = flags.fuseSupervisorSocket;
+  const socketPath = flags.fuseSupervisorSocket!;
   const keeper = new SupervisorPodKeeper({
     api: await kubePodApi(),
     namespace: env.POD_NAMESPACE!,
