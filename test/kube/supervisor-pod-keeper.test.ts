@@ -217,3 +217,28 @@ describe('GatedFuseMounts', () => {
     await expect(gate.unmount('/x')).rejects.toMatchObject({ code: Status.UNAVAILABLE });
   });
 });
+
+describe('--fuse-supervisor-pod at start', () => {
+  const base = ['--endpoint=unix:///tmp/never-served.sock', '--provide-controller-service=false'];
+  const saved = { ...process.env };
+  afterEach(() => {
+    for (const k of ['POD_NAME', 'POD_NAMESPACE', 'NODE_NAME']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+
+  it('needs the supervisor socket and the downward API variables, naming what is missing', async () => {
+    const { startPlugin } = await import('../../src/main');
+    const { parseFlags } = await import('../../src/config/flags');
+    const { log } = logSink('info');
+    await expect(startPlugin(parseFlags([...base, '--fuse-supervisor-pod']), log)).rejects.toThrow(
+      /--fuse-supervisor-pod needs --fuse-supervisor-socket/,
+    );
+    for (const k of ['POD_NAME', 'POD_NAMESPACE', 'NODE_NAME']) delete process.env[k];
+    process.env.POD_NAME = 'csi-cinder-nodeplugin-x';
+    await expect(
+      startPlugin(parseFlags([...base, '--fuse-supervisor-pod', '--fuse-supervisor-socket=/tmp/x/s.sock']), log),
+    ).rejects.toThrow(/--fuse-supervisor-pod needs POD_NAMESPACE, NODE_NAME in the environment/);
+  });
+});
