@@ -19,7 +19,7 @@ Plugin flags (reference-compatible): --endpoint, --cloud-config (repeatable), --
   --with-topology, --additional-topology key=value (repeatable), --cluster, --http-endpoint,
   --provide-controller-service, --provide-node-service, --pvc-annotations, --user-agent (repeatable), --v
 Own flags: --log-level, --log-format json|text, --kubelet-dir, --by-id-dir, --node-id, --metadata-url,
-  --fuse-supervisor-socket, --fuse-state-dir`;
+  --fuse-supervisor-socket, --fuse-supervisor-pod, --fuse-state-dir`;
 
 type Subcommand = (argv: string[]) => Promise<number>;
 

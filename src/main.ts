@@ -16,6 +16,7 @@ import { startMetricsServer } from './metrics/http-server';
 import { REQUIRED_TOOLS } from './mount/node-tools';
 import { VERSION } from './version';
 import { messageOf } from './errors';
+import type { FuseMountService } from './fuse/supervisor-client';
 
 export interface RunningPlugin {
   readonly endpoint: string;
@@ -146,6 +147,8 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       metadataUrl: flags.metadataUrl,
       kubernetes: nodeName ? { nodeName, getNode: kubernetesNodeGetter() } : undefined,
     });
+    if (flags.fuseSupervisorPod && !flags.fuseSupervisorSocket)
+      throw new ConfigError('--fuse-supervisor-pod needs --fuse-supervisor-socket (in a hostPath directory)');
     const fuse = await createFuseMounts({
       supervisorSocket: flags.fuseSupervisorSocket,
       stateDir: flags.fuseStateDir,
@@ -153,6 +156,12 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       log,
     });
     stops.push(() => fuse.stop());
+    if (flags.fuseSupervisorPod) {
+      // The supervisor runs in a pod of its own that this plugin creates or adopts; object calls wait for it.
+      const kept = await keepSupervisorPod(flags, fuse.service, log);
+      stops.push(kept.stop);
+      fuse.service = kept.service;
+    }
     metrics?.setFuseMountSource(() => fuse.service.list());
     services.push({
       definition: proto.NodeService,
@@ -200,6 +209,63 @@ export async function startPlugin(flags: PluginFlags, log: Logger): Promise<Runn
       for (const stop of stops) stop();
       await server.stop(graceMs);
       await http?.stop();
+    },
+  };
+}
+
+/**
+ * `--fuse-supervisor-pod`: starts keeping the node's supervisor pod (adopt, create or replace; kube/) in the
+ * background, retrying until it answers, and gates the FUSE service on it. The CSI socket serves meanwhile:
+ * block volumes need no supervisor, and an object call waits a bounded time, then gets UNAVAILABLE.
+ */
+async function keepSupervisorPod(
+  flags: PluginFlags,
+  service: FuseMountService,
+  log: Logger,
+): Promise<{ service: FuseMountService; stop(): void }> {
+  const env = {
+    POD_NAME: process.env.POD_NAME,
+    POD_NAMESPACE: process.env.POD_NAMESPACE,
+    NODE_NAME: process.env.NODE_NAME,
+  };
+  const missing = Object.entries(env)
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
+  if (missing.length)
+    throw new ConfigError(`--fuse-supervisor-pod needs ${missing.join(', ')} in the environment (downward API)`);
+  const { SupervisorPodKeeper, kubePodApi } = await import('./kube/supervisor-pod-keeper');
+  const { DEFAULT_SUPERVISOR_STATE_DIR } = await import('./kube/supervisor-pod');
+  const { GatedFuseMounts } = await import('./fuse/gated-mounts');
+  const socketPath = flags.fuseSupervisorSocket!;
+  const keeper = new SupervisorPodKeeper({
+    api: await kubePodApi(),
+    namespace: env.POD_NAMESPACE!,
+    pluginPodName: env.POD_NAME!,
+    nodeName: env.NODE_NAME!,
+    socketPath,
+    stateDir: flags.fuseStateDir ?? DEFAULT_SUPERVISOR_STATE_DIR,
+    kubeletDir: flags.kubeletDir,
+    mountCount: async () => (await service.list()).length,
+    log: log.child({ component: 'fuse-supervisor-pod' }),
+  });
+  let stopped = false;
+  const ready = (async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await keeper.start();
+      } catch (e) {
+        if (stopped) throw e;
+        log.error({ error: messageOf(e), attempt }, 'could not start the FUSE supervisor pod; trying again in 10 s');
+        await new Promise((r) => setTimeout(r, 10_000).unref());
+      }
+    }
+  })();
+  ready.catch(() => undefined);
+  return {
+    service: new GatedFuseMounts(service, ready),
+    stop: () => {
+      stopped = true;
+      keeper.stop();
     },
   };
 }

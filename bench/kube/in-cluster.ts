@@ -263,6 +263,8 @@ export function writeOverlay(
       if (w.kind === 'DaemonSet' && c.name === 'cinder-csi-plugin') {
         p.args = [...c.args, metadataArg(cloud)];
         p.volumeMounts = [DEV_MOUNT_PATCH, UDEV_MOUNT_PATCH];
+        // --fuse-supervisor-pod talks to the API server (its own Pod, the supervisor pod): the same missing Service.
+        p.env = apiServerEnv(kubeconfig);
       }
       return p;
     });
@@ -451,12 +453,12 @@ export async function waitDriverRegistered(api: Api, node: string, sim: Simulato
   );
 }
 
-/** The driver's pods (controller and node), by the manifests' labels. */
+/** The driver's pods (controller, node and the FUSE supervisor pod the node plugin makes), by their labels. */
 export async function driverPods(api: Api) {
   return (
     await api.core.listNamespacedPod({
       namespace: 'kube-system',
-      labelSelector: 'app in (csi-cinder-controllerplugin,csi-cinder-nodeplugin)',
+      labelSelector: 'app in (csi-cinder-controllerplugin,csi-cinder-nodeplugin,csi-cinder-fuse-supervisor)',
     })
   ).items;
 }

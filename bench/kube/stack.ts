@@ -17,6 +17,7 @@ import { execFile } from '../../src/mount/exec';
 import { readMountInfo } from '../../src/mount/mountinfo';
 import { DEMO_DELAYS } from '../../src/simulator/cli';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator';
+import { buildSupervisorPod, DEFAULT_SUPERVISOR_STATE_DIR } from '../../src/kube/supervisor-pod';
 import {
   apiClients,
   kubectl,
@@ -71,6 +72,25 @@ export function manifestContainers(file: string): Map<string, Container> {
   const w = manifestDocs(file).find((d) => d.kind === 'Deployment' || d.kind === 'DaemonSet');
   if (!w) throw new Error(`${file}: no Deployment or DaemonSet`);
   return new Map((w.spec.template.spec.containers as Container[]).map((c) => [c.name, c]));
+}
+
+/** The node plugin's flag that makes it create the supervisor pod; the host-process stack starts the supervisor itself. */
+const SUPERVISOR_POD_FLAG = '--fuse-supervisor-pod';
+
+/** The supervisor container the DaemonSet's plugin would put in its pod (src/kube/supervisor-pod.ts). */
+function supervisorFromManifests(nc: Map<string, Container>, node: string): Container {
+  const plugin = nc.get('cinder-csi-plugin')!;
+  const socket = hostArgs(plugin, { CSI_ENDPOINT: 'x', CLOUD_CONFIG: 'x' })
+    .find((a) => a.startsWith('--fuse-supervisor-socket='))!
+    .split('=')[1];
+  const pod = buildSupervisorPod({
+    plugin: { metadata: { name: 'node', namespace: 'kube-system' }, spec: { containers: [plugin as never] } },
+    nodeName: node,
+    socketPath: socket,
+    stateDir: DEFAULT_SUPERVISOR_STATE_DIR,
+    kubeletDir: '/var/lib/kubelet',
+  });
+  return pod.spec!.containers[0] as Container;
 }
 
 /**
@@ -307,10 +327,11 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       '/var/lib/cinder-csi/fuse': join(dir, 'fuse-state'),
     };
     if (o.fuse !== false) {
+      // The supervisor pod the node plugin would create (--fuse-supervisor-pod), run as a host process here.
       const sup = startProc(
         'fuse-supervisor',
         process.execPath,
-        [...imageNodeFlags(), CLI, ...hostArgs(nc.get('fuse-supervisor')!, {}, nodePaths)],
+        [...imageNodeFlags(), CLI, ...hostArgs(supervisorFromManifests(nc, env.KUBE_LOOPBACK_NODE), {}, nodePaths)],
         logDir,
       );
       procs.set('fuse-supervisor', sup);
@@ -324,7 +345,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         nc.get('cinder-csi-plugin')!,
         { CSI_ENDPOINT: `unix://${NODE_SOCKET}`, CLOUD_CONFIG: cloudConf },
         nodePaths,
-      ),
+      ).filter((a) => a !== SUPERVISOR_POD_FLAG),
       // What a VM has and this host has not: the hypervisor's disk links and the metadata service at 169.254.169.254.
       '--by-id-dir',
       byIdDir,

@@ -32,6 +32,12 @@ export interface PluginFlags {
   /** Node: unix socket of the FUSE mount supervisor that owns object-volume mounts. */
   readonly fuseSupervisorSocket?: string;
   /**
+   * Node: run the supervisor on that socket as a pod of its own that this plugin creates and adopts (one per
+   * node, outside the DaemonSet, so a rollout leaves the FUSE daemons running). Needs POD_NAME, POD_NAMESPACE
+   * and NODE_NAME from the downward API and --fuse-supervisor-socket in a hostPath directory.
+   */
+  readonly fuseSupervisorPod: boolean;
+  /**
    * Node: advertise VOLUME_MOUNT_GROUP, so kubelet passes the pod's fsGroup (object volumes mount with it as
    * their group) and no longer chowns any volume of this node itself (the driver does it for block volumes).
    */
@@ -71,6 +77,7 @@ const FLAGS: Record<string, Kind> = {
   'node-id': 'string',
   'metadata-url': 'string',
   'fuse-supervisor-socket': 'string',
+  'fuse-supervisor-pod': 'bool',
   'volume-mount-group': 'bool',
   'fuse-state-dir': 'string',
   // Accepted so reference manifests keep working; they have no effect here.
@@ -140,6 +147,7 @@ export function parseFlags(argv: readonly string[]): PluginFlags {
     nodeId: last('node-id') || undefined,
     metadataUrl: parseUrl('metadata-url', last('metadata-url') ?? 'http://169.254.169.254'),
     fuseSupervisorSocket: last('fuse-supervisor-socket') || undefined,
+    fuseSupervisorPod: bool('fuse-supervisor-pod', false),
     volumeMountGroup: bool('volume-mount-group', false),
     fuseStateDir: last('fuse-state-dir') || undefined,
     ignored: Object.freeze([...seen.keys()].filter((n) => FLAGS[n].startsWith('ignored'))),

@@ -167,7 +167,7 @@ export function holdingMount(mounts: readonly MountInfo[], path: string): MountI
  */
 export async function checkSupervisorSocket(path: string): Promise<CheckResult> {
   const hint =
-    'start the FUSE supervisor (the fuse-supervisor container of the node plugin pod) and pass the socket it listens on';
+    'start the FUSE supervisor (its pod csi-cinder-fuse-supervisor-<node>, which the node plugin creates with --fuse-supervisor-pod) and pass the socket it listens on';
   let mounts: Awaited<ReturnType<SupervisorClient['list']>>;
   try {
     mounts = await new SupervisorClient(path, SOCKET_TIMEOUT_MS).list();

@@ -20,6 +20,11 @@ import { S3_ACCESS_KEY_SECRET, S3_SECRET_KEY_SECRET } from '../../src/object/obj
 import { parseMutableParameters } from '../../src/csi/controller-modify';
 import { parseSupervisorFlags } from '../../src/fuse/supervisor-cli';
 import {
+  buildSupervisorPod,
+  DEFAULT_SUPERVISOR_STATE_DIR,
+  SUPERVISOR_SERVICE_ACCOUNT,
+} from '../../src/kube/supervisor-pod';
+import {
   MANIFESTS,
   OUR_IMAGE,
   PLUGIN_DIR,
@@ -60,7 +65,27 @@ const containerOf = (w: K8sObject, name: string) => {
 };
 const controllerPlugin = containerOf(controller, 'cinder-csi-plugin');
 const nodePlugin = containerOf(node, 'cinder-csi-plugin');
-const supervisor = containerOf(node, 'fuse-supervisor');
+/**
+ * The supervisor pod the DaemonSet's plugin creates (--fuse-supervisor-pod): built by the plugin's own code from
+ * its Pod, here the DaemonSet's template as the Pod kubelet would run it (owned by the DaemonSet).
+ */
+const supervisorPod = buildSupervisorPod({
+  plugin: {
+    metadata: {
+      name: 'csi-cinder-nodeplugin-x',
+      namespace: node.metadata.namespace,
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'DaemonSet', name: node.metadata.name, uid: 'ds-uid', controller: true },
+      ],
+    },
+    spec: podSpec(node),
+  },
+  nodeName: 'node-1',
+  socketPath: flagValue(expandedArgs(nodePlugin), 'fuse-supervisor-socket')!,
+  stateDir: DEFAULT_SUPERVISOR_STATE_DIR,
+  kubeletDir: '/var/lib/kubelet',
+});
+const supervisor = supervisorPod.spec!.containers[0] as any;
 const workloads = objects.filter((o) => ['Deployment', 'DaemonSet', 'StatefulSet', 'Pod'].includes(o.kind));
 
 /** Whether flags.ts knows a flag yet (another issue may still be adding it). */
@@ -264,13 +289,15 @@ describe('manifests: sockets', () => {
     });
   });
 
-  it('the plugin and the FUSE supervisor share the supervisor socket through a volume that outlives either container', () => {
+  it('the plugin and its FUSE supervisor pod share the supervisor socket through the same host directory', () => {
     const socket = flagValue(expandedArgs(supervisor).slice(1), 'socket')!;
     expect(socket).toBe('/run/cinder-csi/supervisor.sock');
     const fromPlugin = volumePath(nodePlugin, flagValue(expandedArgs(nodePlugin), 'fuse-supervisor-socket')!);
-    expect(fromPlugin).toEqual(volumePath(supervisor, socket));
-    const volume = podSpec(node).volumes.find((v: { name: string }) => v.name === fromPlugin.volume);
-    expect(volume.emptyDir ?? volume.hostPath).toBeDefined();
+    const fromSupervisor = volumePath(supervisor, socket);
+    expect(fromPlugin.rel).toBe(fromSupervisor.rel);
+    const hostOf = (spec: any, name: string) => spec.volumes.find((v: { name: string }) => v.name === name).hostPath;
+    expect(hostOf(podSpec(node), fromPlugin.volume)).toEqual(hostOf(supervisorPod.spec, fromSupervisor.volume));
+    expect(hostOf(podSpec(node), fromPlugin.volume)).toEqual({ path: '/run/cinder-csi', type: 'DirectoryOrCreate' });
   });
 });
 
@@ -287,16 +314,58 @@ describe('manifests: the node DaemonSet', () => {
     expect(spec.hostNetwork).toBe(true);
   });
 
-  it.each(['cinder-csi-plugin', 'fuse-supervisor'])(
-    '%s is privileged and shares /var/lib/kubelet Bidirectionally',
-    (name) => {
-      const c = containerOf(node, name);
-      expect(c.securityContext.privileged).toBe(true);
-      const m = mountOf(c, '/var/lib/kubelet')!;
-      expect(m).toMatchObject({ mountPropagation: 'Bidirectional' });
-      expect(hostPathOf(m.name)).toBe('/var/lib/kubelet');
-    },
-  );
+  const supervisorHostPathOf = (name: string) =>
+    supervisorPod.spec!.volumes!.find((v) => v.name === name)?.hostPath?.path;
+
+  it.each([
+    ['cinder-csi-plugin', () => nodePlugin, hostPathOf],
+    ['the supervisor pod', () => supervisor, supervisorHostPathOf],
+  ])('%s is privileged and shares /var/lib/kubelet Bidirectionally', (_name, container, hostPath) => {
+    const c = container();
+    expect(c.securityContext.privileged).toBe(true);
+    const m = mountOf(c, '/var/lib/kubelet')!;
+    expect(m).toMatchObject({ mountPropagation: 'Bidirectional' });
+    expect(hostPath(m.name)).toBe('/var/lib/kubelet');
+  });
+
+  it('has no FUSE supervisor container: the plugin runs it as a pod of its own (--fuse-supervisor-pod)', () => {
+    expect(podSpec(node).containers.map((c: { name: string }) => c.name)).not.toContain('fuse-supervisor');
+    expect(expandedArgs(nodePlugin)).toContain('--fuse-supervisor-pod');
+    for (const [name, fieldPath] of [
+      ['POD_NAME', 'metadata.name'],
+      ['POD_NAMESPACE', 'metadata.namespace'],
+      ['NODE_NAME', 'spec.nodeName'],
+    ])
+      expect(nodePlugin.env).toContainEqual({ name, valueFrom: { fieldRef: { fieldPath } } });
+  });
+
+  it('the supervisor pod: pinned to its node, same image and pull policy, tolerations and priority of the DaemonSet, owned by it for deletion only, no token', () => {
+    const spec = supervisorPod.spec!;
+    expect(spec.nodeName).toBe('node-1');
+    expect(supervisor.image).toBe(nodePlugin.image);
+    expect(supervisor.imagePullPolicy).toBe(nodePlugin.imagePullPolicy);
+    expect(spec.tolerations).toEqual(podSpec(node).tolerations);
+    expect(spec.priorityClassName).toBe('system-node-critical');
+    expect(spec.hostNetwork).toBe(true);
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(spec.serviceAccountName).toBe(SUPERVISOR_SERVICE_ACCOUNT);
+    expect(supervisorPod.metadata!.ownerReferences).toEqual([
+      {
+        apiVersion: 'apps/v1',
+        kind: 'DaemonSet',
+        name: node.metadata.name,
+        uid: 'ds-uid',
+        controller: false,
+        blockOwnerDeletion: false,
+      },
+    ]);
+    // Outside the DaemonSet's selector: its controller neither counts nor adopts it.
+    const selector = node.spec.selector.matchLabels as Record<string, string>;
+    const labels = supervisorPod.metadata!.labels!;
+    expect(Object.entries(selector).every(([k, v]) => labels[k] === v)).toBe(false);
+    expect(supervisorPod.metadata!.namespace).toBe(node.metadata.namespace);
+    expect(validateWithKubernetesModels([supervisorPod]).map((r) => r.status)).toEqual(['valid']);
+  });
 
   it('the plugin sees /dev (HostToContainer), /sys and /run/udev of the host, and its Node name', () => {
     expect(mountOf(nodePlugin, '/dev')).toMatchObject({ mountPropagation: 'HostToContainer' });
@@ -312,7 +381,7 @@ describe('manifests: the node DaemonSet', () => {
 
   it('the supervisor has /dev/fuse and keeps its state on the host', () => {
     const fuse = mountOf(supervisor, '/dev/fuse')!;
-    expect(podSpec(node).volumes.find((v: { name: string }) => v.name === fuse.name).hostPath).toEqual({
+    expect(supervisorPod.spec!.volumes!.find((v) => v.name === fuse.name)!.hostPath).toEqual({
       path: '/dev/fuse',
       type: 'CharDevice',
     });
@@ -320,7 +389,7 @@ describe('manifests: the node DaemonSet', () => {
     expect(args[0]).toBe('fuse-supervisor');
     const stateDir = flagValue(args.slice(1), 'state-dir')!;
     const state = volumePath(supervisor, stateDir);
-    expect(posix.join(hostPathOf(state.volume), state.rel)).toBe('/var/lib/cinder-csi/fuse');
+    expect(posix.join(supervisorHostPathOf(state.volume)!, state.rel)).toBe('/var/lib/cinder-csi/fuse');
     expect(flagValue(args.slice(1), 'kubelet-dir')).toBe('/var/lib/kubelet');
   });
 });
@@ -691,11 +760,20 @@ describe('manifests: ServiceAccounts and RBAC', () => {
     }
   });
 
-  it('the node ServiceAccount may read Nodes and nothing else', () => {
-    expect(rulesOf(objects, nodeSa).map((r) => r.rule)).toEqual([
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+  it('the node ServiceAccount may read Nodes, and manage Pods (its supervisor pod) only in its namespace', () => {
+    expect(rulesOf(objects, nodeSa)).toEqual([
+      { rule: { apiGroups: [''], resources: ['nodes'], verbs: ['get'] } },
+      { rule: { apiGroups: [''], resources: ['pods'], verbs: ['get', 'create', 'delete'] }, namespace: 'kube-system' },
     ]);
     expect(can(objects, nodeSa, 'get', '', 'secrets')).toBe(false);
+    expect(can(objects, nodeSa, 'create', '', 'pods', 'default')).toBe(false);
+  });
+
+  it("the FUSE supervisor pod's ServiceAccount exists, mounts no token and is bound to nothing", () => {
+    const sa = one('ServiceAccount', SUPERVISOR_SERVICE_ACCOUNT);
+    expect(sa.metadata.namespace).toBe(node.metadata.namespace);
+    expect(sa.automountServiceAccountToken).toBe(false);
+    expect(rulesOf(objects, { name: SUPERVISOR_SERVICE_ACCOUNT, namespace: sa.metadata.namespace! })).toEqual([]);
   });
 });
 
@@ -758,8 +836,8 @@ describe('manifests: images and kustomization', () => {
       const images = out
         .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
         .flatMap((w) => podSpec(w).containers.map((c: { image: string }) => c.image));
+      // The controller's and the node plugin's; the supervisor pod takes the node plugin's at run time.
       expect(images.filter((i: string) => i.includes(OUR_IMAGE))).toEqual([
-        `${ours.newName}:${ours.newTag}`,
         `${ours.newName}:${ours.newTag}`,
         `${ours.newName}:${ours.newTag}`,
       ]);

@@ -93,7 +93,7 @@ const REPLICAS = 3;
 const pods = Array.from({ length: REPLICAS }, (_, i) => `${STS}-${i}`);
 const claims = pods.map((p) => `data-${p}`);
 const GIB = 1024 ** 3;
-const NODE_PLUGIN_CONTAINERS = ['node-driver-registrar', 'cinder-csi-plugin', 'fuse-supervisor'];
+const NODE_PLUGIN_CONTAINERS = ['node-driver-registrar', 'cinder-csi-plugin'];
 const CONTROLLER_SIDECARS = ['csi-attacher', 'csi-provisioner', 'csi-resizer', 'csi-snapshotter'];
 const OUTAGE_MS = 30_000;
 /** The message a kubernetes-csi sidecar exits with when the plugin's socket closes (csi-lib-utils ExitOnConnectionLoss). */
@@ -207,7 +207,7 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
       );
       for (const i of images) {
         expect(i.pull).toBe('Never');
-        if (i.c === 'cinder-csi-plugin' || i.c === 'fuse-supervisor') expect(i.image).toBe(PLUGIN_IMAGE);
+        if (i.c === 'cinder-csi-plugin') expect(i.image).toBe(PLUGIN_IMAGE);
         else
           expect(i.image).toMatch(
             new RegExp(
@@ -235,9 +235,14 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
 
       const running = await driverPods(api);
       const nodePod = running.find((p) => p.metadata?.labels?.app === 'csi-cinder-nodeplugin')!;
+      // The FUSE supervisor runs in its own pod, which the node plugin creates (--fuse-supervisor-pod).
+      await waitUntil('the FUSE supervisor pod', 120_000, async () => {
+        const p = (await driverPods(api)).find((x) => x.metadata?.labels?.app === 'csi-cinder-fuse-supervisor');
+        return p?.status?.containerStatuses?.[0]?.ready ? p : undefined;
+      });
       const ctlPod = running.find((p) => p.metadata?.labels?.app === 'csi-cinder-controllerplugin')!;
       // The node pod as the manifests make it: every container running, the plugin privileged with the
-      // kubelet dir Bidirectional and the host's /dev, the FUSE supervisor its own container.
+      // kubelet dir Bidirectional and the host's /dev (the FUSE supervisor is a pod of its own).
       expect(
         nodePod.status?.containerStatuses
           ?.map((c) => ({ name: c.name, ready: c.ready, restarts: c.restartCount }))
@@ -260,7 +265,7 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
         'csi-snapshotter',
       ]);
       expect(ctlPod.status?.containerStatuses?.every((c) => c.ready && c.restartCount === 0)).toBe(true);
-      // The FUSE supervisor's socket, in the emptyDir it shares with the plugin (the plugin's --fuse-supervisor-socket).
+      // The FUSE supervisor pod's socket, in the hostPath /run/cinder-csi both pods mount (--fuse-supervisor-socket).
       expect(
         await exec(
           'kube-system',

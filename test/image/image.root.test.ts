@@ -24,6 +24,7 @@ import { basename, join } from 'node:path';
 import { callUnary, makeClient } from '../../src/csi/proto';
 import * as Minio from 'minio';
 import { SupervisorClient } from '../../src/fuse/supervisor-client';
+import { buildSupervisorPod, DEFAULT_SUPERVISOR_STATE_DIR } from '../../src/kube/supervisor-pod';
 import { startS3Server } from '../helpers/s3-server';
 import { OPTIONAL_TOOLS, REQUIRED_TOOLS } from '../../src/mount/node-tools';
 import { FORMATTABLE_FS_TYPES } from '../../src/mount/filesystem';
@@ -371,17 +372,24 @@ describeImage('the cinder-csi-plugin image', () => {
     expect(await r.stop()).toBe(0);
   });
 
-  it('starts as the FUSE supervisor, which mounts with s3fs and rclone, and as the node plugin beside it, which stages ext4, xfs and btrfs volumes, as the node DaemonSet runs them', async () => {
+  it('starts as the FUSE supervisor, which mounts with s3fs and rclone, and as the node plugin beside it, which stages ext4, xfs and btrfs volumes, as the node DaemonSet and its supervisor pod run them', async () => {
     const dirs = podDirs('node');
-    const supervisorSpec = ours('DaemonSet', 'fuse-supervisor');
     const pluginSpec = ours('DaemonSet', 'cinder-csi-plugin');
+    // The supervisor pod the plugin creates with --fuse-supervisor-pod (its own code builds it from its Pod).
+    const supervisorSpec = buildSupervisorPod({
+      plugin: { metadata: { name: 'node', namespace: 'kube-system' }, spec: podSpec(workload('DaemonSet')) },
+      nodeName: 'node-1',
+      socketPath: flagValue(expandedArgs(pluginSpec), 'fuse-supervisor-socket')!,
+      stateDir: DEFAULT_SUPERVISOR_STATE_DIR,
+      kubeletDir: '/var/lib/kubelet',
+    }).spec!.containers[0] as any;
     const supArgs = expandedArgs(supervisorSpec);
     const volumes = {
       '/csi': dirs.csi,
       '/etc/config': dirs.config,
       '/var/lib/kubelet': dirs.kubelet,
       '/run/cinder-csi': dirs.fuseRun,
-      '/var/lib/cinder-csi': dirs.fuseState,
+      [DEFAULT_SUPERVISOR_STATE_DIR]: dirs.fuseState,
     };
     const supervisor = run([...config.Entrypoint, ...supArgs], volumes, supervisorSpec.securityContext);
     const socket = flagValue(supArgs.slice(1), 'socket')!;
@@ -435,8 +443,14 @@ describeImage('the cinder-csi-plugin image', () => {
     }
 
     // The node plugin's `command` replaces the ENTRYPOINT; the metadata service is the simulator's (on a cloud, 169.254.169.254).
+    // Without --fuse-supervisor-pod: the supervisor above plays its pod (no API server here).
     const node = run(
-      [...pluginSpec.command, ...expandedArgs(pluginSpec), `--metadata-url=${sim.metadataUrl}`, '--by-id-dir=/by-id'],
+      [
+        ...pluginSpec.command,
+        ...expandedArgs(pluginSpec).filter((a) => a !== '--fuse-supervisor-pod'),
+        `--metadata-url=${sim.metadataUrl}`,
+        '--by-id-dir=/by-id',
+      ],
       { ...volumes, '/by-id': join(work, 'by-id') },
       pluginSpec.securityContext,
     );

@@ -1,0 +1,237 @@
+/**
+ * Keeps the node's FUSE supervisor pod (supervisor-pod.ts) running for the node plugin: at start it adopts the
+ * pod a previous plugin made (a rollout or restart of the plugin leaves it and its mounts alone), creates it when
+ * missing, replaces it when it ended (Failed/Succeeded) or is being deleted, and waits until its socket answers.
+ * A pod of another image is replaced only when it holds no mount (the plugin logs that it keeps it otherwise):
+ * replacing it would end every mount it serves. Afterwards a slow loop recreates a pod someone deleted.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { messageOf } from '../errors';
+import type { Logger } from '../log';
+import { buildSupervisorPod, pluginContainer, supervisorImage, type SupervisorPodOptions } from './supervisor-pod';
+
+/** How long start() waits for the supervisor pod's socket to answer (image pull, container start). */
+export const SUPERVISOR_READY_TIMEOUT_MS = 180_000;
+/** Period of the loop that recreates a missing or ended supervisor pod. */
+export const SUPERVISOR_RECHECK_MS = 30_000;
+
+/** The Pod calls the keeper makes; kubeSupervisorPodApi() gives the real one, tests a fake. */
+export interface PodApi {
+  /** The Pod, or undefined when there is none (404). */
+  read(namespace: string, name: string): Promise<V1Pod | undefined>;
+  /** Creates the Pod; resolves false when one of that name exists already (409). */
+  create(namespace: string, pod: V1Pod): Promise<boolean>;
+  /** Deletes the Pod of that uid (precondition); a missing Pod is success. */
+  delete(namespace: string, name: string, uid: string): Promise<void>;
+}
+
+export interface KeeperOptions extends Omit<SupervisorPodOptions, 'plugin'> {
+  api: PodApi;
+  /** The node plugin's own Pod (downward API POD_NAMESPACE / POD_NAME). */
+  namespace: string;
+  pluginPodName: string;
+  /** How many mounts the supervisor on the socket holds; rejects while nothing answers there. */
+  mountCount(): Promise<number>;
+  log: Logger;
+  readyTimeoutMs?: number;
+  recheckMs?: number;
+  pollMs?: number;
+}
+
+/** What start() found and did. */
+export interface KeeperResult {
+  name: string;
+  uid: string;
+  image: string;
+  /** adopted: a running pod of this image; created: none was there; replaced: one of another image held no mount; kept-older: it did. */
+  action: 'adopted' | 'created' | 'replaced' | 'kept-older';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function ended(pod: V1Pod): boolean {
+  return pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
+}
+
+export class SupervisorPodKeeper {
+  private timer?: NodeJS.Timeout;
+  private desired?: V1Pod;
+  private readonly poll: number;
+
+  constructor(private readonly o: KeeperOptions) {
+    this.poll = o.pollMs ?? 500;
+  }
+
+  /** Adopts or creates the supervisor pod and resolves once its socket answers; then keeps it (see the loop). */
+  async start(): Promise<KeeperResult> {
+    const plugin = await this.o.api.read(this.o.namespace, this.o.pluginPodName);
+    if (!plugin) throw new Error(`the node plugin's own pod ${this.o.namespace}/${this.o.pluginPodName} was not found`);
+    const desired = buildSupervisorPod({ ...this.o, plugin });
+    this.desired = desired;
+    const name = desired.metadata!.name!;
+    const image = pluginContainer(plugin).image!;
+    const log = this.o.log.child({ supervisorPod: name });
+
+    let action: KeeperResult['action'] = 'adopted';
+    let pod = await this.settle(name);
+    if (pod && supervisorImage(pod) !== image) {
+      const mounts = await this.mountsWithin(this.o.readyTimeoutMs ?? SUPERVISOR_READY_TIMEOUT_MS);
+      if (mounts === 0) {
+        log.info(
+          { from: supervisorImage(pod), to: image },
+          'replacing the FUSE supervisor pod: another image, no mounts',
+        );
+        await this.deleteAndWait(pod);
+        pod = undefined;
+        action = 'replaced';
+      } else {
+        log.warn(
+          { image: supervisorImage(pod), pluginImage: image, mounts: mounts ?? 'unknown' },
+          'keeping the FUSE supervisor pod of another image: it holds mounts, and replacing it would end them; it is replaced at a node plugin start that finds it holding none',
+        );
+        action = 'kept-older';
+      }
+    }
+    if (!pod) {
+      pod = await this.createOrRead(desired);
+      if (action === 'adopted') action = 'created';
+    }
+    await this.waitSocket(name);
+    log.info({ uid: pod.metadata?.uid, action }, 'FUSE supervisor pod ready');
+    this.timer = setInterval(() => void this.recheck(log), this.o.recheckMs ?? SUPERVISOR_RECHECK_MS);
+    this.timer.unref();
+    return { name, uid: pod.metadata!.uid!, image: supervisorImage(pod)!, action };
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The pod of that name once it is neither ending nor being deleted (undefined when there is none then). */
+  private async settle(name: string): Promise<V1Pod | undefined> {
+    const pod = await this.o.api.read(this.o.namespace, name);
+    if (!pod) return undefined;
+    if (pod.metadata?.deletionTimestamp || ended(pod)) {
+      await this.deleteAndWait(pod);
+      return undefined;
+    }
+    return pod;
+  }
+
+  private async deleteAndWait(pod: V1Pod): Promise<void> {
+    const name = pod.metadata!.name!;
+    if (!pod.metadata?.deletionTimestamp) await this.o.api.delete(this.o.namespace, name, pod.metadata!.uid!);
+    const end = Date.now() + (this.o.readyTimeoutMs ?? SUPERVISOR_READY_TIMEOUT_MS);
+    while ((await this.o.api.read(this.o.namespace, name))?.metadata?.uid === pod.metadata!.uid) {
+      if (Date.now() > end) throw new Error(`the FUSE supervisor pod ${name} was not gone in time`);
+      await sleep(this.poll);
+    }
+  }
+
+  private async createOrRead(desired: V1Pod): Promise<V1Pod> {
+    const name = desired.metadata!.name!;
+    if (await this.o.api.create(this.o.namespace, desired)) {
+      const made = await this.o.api.read(this.o.namespace, name);
+      if (made) return made;
+    }
+    // Another plugin start got there first (409), or it vanished at once: whatever is there now.
+    const pod = await this.o.api.read(this.o.namespace, name);
+    if (!pod) throw new Error(`the FUSE supervisor pod ${name} could not be created`);
+    return pod;
+  }
+
+  /** The supervisor's mount count once its socket answers; undefined when it did not within `ms`. */
+  private async mountsWithin(ms: number): Promise<number | undefined> {
+    const end = Date.now() + ms;
+    for (;;) {
+      try {
+        return await this.o.mountCount();
+      } catch {
+        if (Date.now() > end) return undefined;
+        await sleep(this.poll);
+      }
+    }
+  }
+
+  private async waitSocket(name: string): Promise<void> {
+    const ms = this.o.readyTimeoutMs ?? SUPERVISOR_READY_TIMEOUT_MS;
+    if ((await this.mountsWithin(ms)) === undefined)
+      throw new Error(`the FUSE supervisor pod ${name} did not answer on ${this.o.socketPath} within ${ms} ms`);
+  }
+
+  /** Recreates the pod when it is gone or ended. Never replaces a running one (it may hold mounts). */
+  private async recheck(log: Logger): Promise<void> {
+    if (!this.desired) return;
+    try {
+      // While the plugin's own pod goes (uninstall deletes both), a recreated supervisor pod would only be collected again.
+      const own = await this.o.api.read(this.o.namespace, this.o.pluginPodName);
+      if (!own || own.metadata?.deletionTimestamp) return;
+      const name = this.desired.metadata!.name!;
+      const pod = await this.settle(name);
+      if (!pod) {
+        log.warn('the FUSE supervisor pod was gone or ended: creating it again (it remounts what its state dir lists)');
+        await this.createOrRead(this.desired);
+      }
+    } catch (e) {
+      log.warn({ error: messageOf(e) }, 'could not check the FUSE supervisor pod; trying again later');
+    }
+  }
+}
+
+/** The part of @kubernetes/client-node's CoreV1Api the real PodApi calls. */
+interface CoreApi {
+  readNamespacedPod(req: { name: string; namespace: string }): Promise<V1Pod>;
+  createNamespacedPod(req: { namespace: string; body: V1Pod }): Promise<V1Pod>;
+  deleteNamespacedPod(req: {
+    name: string;
+    namespace: string;
+    body?: { preconditions?: { uid?: string } };
+  }): Promise<unknown>;
+}
+
+function statusOf(e: unknown): number | undefined {
+  const c = (e as { code?: unknown }).code;
+  return typeof c === 'number' ? c : undefined;
+}
+
+/** A PodApi over a CoreV1Api. */
+export function podApiOf(core: CoreApi): PodApi {
+  return {
+    async read(namespace, name) {
+      try {
+        return await core.readNamespacedPod({ name, namespace });
+      } catch (e) {
+        if (statusOf(e) === 404) return undefined;
+        throw e;
+      }
+    },
+    async create(namespace, body) {
+      try {
+        await core.createNamespacedPod({ namespace, body });
+        return true;
+      } catch (e) {
+        if (statusOf(e) === 409) return false;
+        throw e;
+      }
+    },
+    async delete(namespace, name, uid) {
+      try {
+        await core.deleteNamespacedPod({ name, namespace, body: { preconditions: { uid } } });
+      } catch (e) {
+        // 404: gone already; 409: the uid changed (another pod of that name now, not ours to delete).
+        if (statusOf(e) === 404 || statusOf(e) === 409) return;
+        throw e;
+      }
+    },
+  };
+}
+
+/** The real PodApi: @kubernetes/client-node 1.x (ESM, loaded on first use), in-cluster config. */
+export async function kubePodApi(opts: { kubeconfigPath?: string } = {}): Promise<PodApi> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
+  else kc.loadFromDefault();
+  return podApiOf(kc.makeApiClient(k8s.CoreV1Api));
+}
