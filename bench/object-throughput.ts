@@ -34,6 +34,14 @@ import { InProcessFuseMounts } from '../src/fuse/supervisor-client';
 import type { MounterName, MountSpec } from '../src/fuse/protocol';
 import { createLogger } from '../src/log';
 import { startS3ServerProcess } from '../src/demo/local-s3';
+import {
+  daemonPidOf,
+  FuseRequestTrace,
+  type FuseRequestStats,
+  processCpuMs,
+  processPeakRssMiB,
+  reapedChildrenCpuMs,
+} from './fuse-probe';
 
 const MIB = 1024 * 1024;
 const SIZE = 256 * MIB;
@@ -77,6 +85,21 @@ interface Sample {
   writeMs: number;
   onServerMs: number;
   readMs: number;
+  /**
+   * CPU ms of whatever moved the data on the client side: the FUSE daemon (from its mount to the object on the server,
+   * and from its mount to the last byte read), rclone's CLI process, or this process for the S3 library.
+   */
+  clientCpuWriteMs?: number;
+  clientCpuReadMs?: number;
+  /** CPU ms of the S3 server over the same spans. */
+  serverCpuWriteMs?: number;
+  serverCpuReadMs?: number;
+  /** FUSE requests the kernel sent the daemon (mount paths, when tracefs is there). */
+  fuseWrite?: FuseRequestStats;
+  /** The daemon's peak RSS (VmHWM, MiB) by the end of the write (upload included) and of the read. */
+  daemonPeakWriteMiB?: number;
+  daemonPeakReadMiB?: number;
+  fuseRead?: FuseRequestStats;
 }
 
 /** `--opts-s3fs a=1,b` / `--opts-rclone ...`: extra allow-listed mount options, for trying knobs (default: none). */
@@ -110,6 +133,9 @@ async function dropCaches(): Promise<void> {
   await writeFile('/proc/sys/vm/drop_caches', '3');
 }
 
+/** b - a, or undefined when either probe failed. */
+const since = (b: number | undefined, a: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 const mibs = (bytes: number, ms: number) => bytes / MIB / (ms / 1000);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -165,6 +191,7 @@ async function main(): Promise<void> {
     // first calls ListMultipartUploads, which s3rver 3.7.1 answers NotImplemented; minio-mp measures multipart.
     partSize: 512 * MIB,
   });
+  const serverCpu = () => (server.pid === undefined ? undefined : processCpuMs(server.pid));
   const supervisor = new FuseSupervisor({ stateDir: join(dir, 'state'), kubeletDir, log });
   await supervisor.start();
   const fuse = new InProcessFuseMounts(supervisor);
@@ -222,15 +249,24 @@ async function main(): Promise<void> {
       let onServerMs: number;
       let readMs: number;
       let got: { hash: string; bytes: number };
+      const cpu: Partial<Sample> = {};
       if (path === 'minio') {
         await dropCaches();
+        const c0 = process.cpuUsage();
+        const s0 = serverCpu();
         const t0 = performance.now();
         await client.putObject(BUCKET, key, source(data), SIZE);
         writeMs = onServerMs = copyMs = performance.now() - t0;
+        cpu.clientCpuWriteMs = cpuMs(process.cpuUsage(c0));
+        cpu.serverCpuWriteMs = since(serverCpu(), s0);
         await dropCaches();
+        const c1 = process.cpuUsage();
+        const s1 = serverCpu();
         const t1 = performance.now();
         got = await sha256Stream(await client.getObject(BUCKET, key));
         readMs = performance.now() - t1;
+        cpu.clientCpuReadMs = cpuMs(process.cpuUsage(c1));
+        cpu.serverCpuReadMs = since(serverCpu(), s1);
       } else if (path === 'minio-mp') {
         await dropCaches();
         const t0 = performance.now();
@@ -276,17 +312,30 @@ async function main(): Promise<void> {
         await dropCaches();
         // The mounts and the client write from memory: the source file is read once so rclone reads it from page cache.
         await readFile(srcFile);
+        const c0 = reapedChildrenCpuMs();
+        const s0 = serverCpu();
         const t0 = performance.now();
         await rclone(['copyto', srcFile, remote]);
         writeMs = onServerMs = copyMs = performance.now() - t0;
+        cpu.clientCpuWriteMs = reapedChildrenCpuMs() - c0;
+        cpu.serverCpuWriteMs = since(serverCpu(), s0);
         await dropCaches();
+        const c1 = reapedChildrenCpuMs();
+        const s1 = serverCpu();
         const t1 = performance.now();
         const out = await rclone(['hashsum', 'sha256', '--download', remote]);
         readMs = performance.now() - t1;
+        cpu.clientCpuReadMs = reapedChildrenCpuMs() - c1;
+        cpu.serverCpuReadMs = since(serverCpu(), s1);
         got = { hash: out.stdout.trim().split(/\s+/)[0], bytes: (await client.statObject(BUCKET, key)).size };
       } else {
         const wt = await mount(path);
+        const wpid = daemonPidOf(wt);
         await dropCaches();
+        const trace = new FuseRequestTrace('bench-object');
+        trace.start(wt);
+        const d0 = wpid === undefined ? undefined : processCpuMs(wpid);
+        const s0 = serverCpu();
         const t0 = performance.now();
         const fh = await open(join(wt, key), 'w');
         const ws = createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: CHUNK });
@@ -297,12 +346,24 @@ async function main(): Promise<void> {
         writeMs = performance.now() - t0;
         await waitOnServer(client, key, SIZE);
         onServerMs = performance.now() - t0;
+        cpu.clientCpuWriteMs = since(wpid === undefined ? undefined : processCpuMs(wpid), d0);
+        cpu.serverCpuWriteMs = since(serverCpu(), s0);
+        cpu.fuseWrite = trace.stop();
+        cpu.daemonPeakWriteMiB = wpid === undefined ? undefined : processPeakRssMiB(wpid);
         await unmount(wt);
         const rt = await mount(path);
+        const rpid = daemonPidOf(rt);
         await dropCaches();
+        trace.start(rt);
+        const d1 = rpid === undefined ? undefined : processCpuMs(rpid);
+        const s1 = serverCpu();
         const t1 = performance.now();
         got = await sha256Stream(createReadStream(join(rt, key), { highWaterMark: CHUNK }));
         readMs = performance.now() - t1;
+        cpu.clientCpuReadMs = since(rpid === undefined ? undefined : processCpuMs(rpid), d1);
+        cpu.serverCpuReadMs = since(serverCpu(), s1);
+        cpu.fuseRead = trace.stop();
+        cpu.daemonPeakReadMiB = rpid === undefined ? undefined : processPeakRssMiB(rpid);
         await unmount(rt);
       }
       if (got.bytes !== SIZE || got.hash !== want)
@@ -318,6 +379,7 @@ async function main(): Promise<void> {
         writeMiBs: mibs(SIZE, writeMs),
         writeOnServerMiBs: mibs(SIZE, onServerMs),
         readMiBs: mibs(SIZE, readMs),
+        ...cpu,
       };
       samples.push(s);
       console.log(
@@ -446,6 +508,38 @@ async function main(): Promise<void> {
     const m = med[p];
     console.log(
       `${pad(p, 18)}${pad(m.write, 9)}${pad(m.writeOnServer, 11)}${pad(m.read, 9)}${pad(ratio(m.write, med.minio.write), 9)}${pad(ratio(m.writeOnServer, med.minio.write), 13)}${ratio(m.read, med.minio.read)}`,
+    );
+  }
+  console.log(
+    `\nCPU seconds per GiB moved (median; client = the FUSE daemon, rclone's CLI, or this process for the library;` +
+      ` a read's includes sha256 for minio and the CLI, not for the mounts) and FUSE requests (count x mean KiB)`,
+  );
+  console.log(
+    `${pad('path', 18)}${pad('client w', 10)}${pad('client r', 10)}${pad('server w', 10)}${pad('server r', 10)}${pad('FUSE writes', 16)}${pad('FUSE reads', 16)}daemon peak RSS MiB w / r`,
+  );
+  const gib = SIZE / (1024 * MIB);
+  const perGib = (xs: Array<number | undefined>) => {
+    const v = xs.filter((x): x is number => x !== undefined);
+    return v.length ? (median(v) / 1000 / gib).toFixed(2) : '-';
+  };
+  const reqs = (xs: Array<FuseRequestStats | undefined>, n: 'reads' | 'writes', b: 'readBytes' | 'writeBytes') => {
+    const v = xs.filter((x): x is FuseRequestStats => x !== undefined && x[n] > 0);
+    if (!v.length) return '-';
+    const count = median(v.map((x) => x[n]));
+    const kib = median(v.map((x) => x[b] / x[n] / 1024));
+    return `${Math.round(count)} x ${Math.round(kib)}${v.some((x) => x.lost > 0) ? ' (lost)' : ''}`;
+  };
+  const peak = (xs: Array<number | undefined>) => {
+    const v = xs.filter((x): x is number => x !== undefined);
+    return v.length ? Math.max(...v).toFixed(0) : '-';
+  };
+  for (const p of paths) {
+    const s = samples.filter((x) => x.path === p);
+    console.log(
+      `${pad(p, 18)}${pad(perGib(s.map((x) => x.clientCpuWriteMs)), 10)}${pad(perGib(s.map((x) => x.clientCpuReadMs)), 10)}` +
+        `${pad(perGib(s.map((x) => x.serverCpuWriteMs)), 10)}${pad(perGib(s.map((x) => x.serverCpuReadMs)), 10)}` +
+        `${pad(reqs(s.map((x) => x.fuseWrite), 'writes', 'writeBytes'), 16)}${pad(reqs(s.map((x) => x.fuseRead), 'reads', 'readBytes'), 16)}` +
+        `${peak(s.map((x) => x.daemonPeakWriteMiB))} / ${peak(s.map((x) => x.daemonPeakReadMiB))}`,
     );
   }
   if (small.length) {

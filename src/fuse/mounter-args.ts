@@ -72,6 +72,26 @@ export const RCLONE_OPTIONS: Readonly<Record<string, Rule>> = {
   'async-read': /^(true|false)$/,
 };
 
+/**
+ * s3fs options the driver sets unless the StorageClass sets the same key. s3fs 1.90's own `multipart_size=10`
+ * uploads every file over 10 MiB at close as 10 MiB parts, 5 at a time, which reached the server at 0.49-0.77 of
+ * one PUT (docs/benchmarks.md). 512 MiB makes any file under 512 MiB one PUT (streamed from s3fs's temp file, so
+ * no memory) and larger ones 512 MiB parts. s3fs also reads ahead, and checks at start that its temp dir has free,
+ * `multipart_size × parallel_count`: `parallel_count=2` keeps that at 1 GiB (5 would make it 2.5 GiB).
+ */
+export const S3FS_DEFAULT_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ['multipart_size', '512'],
+  ['parallel_count', '2'],
+];
+
+/**
+ * rclone S3 flags the driver sets unless the StorageClass sets them (not for Swift, whose backend already uploads
+ * up to 5 GiB in one object). rclone 1.60's own cutoff, 200 MiB, is above the test file, but its 5 MiB parts (4 at a
+ * time, after an MD5 pass) reached the server at 0.4 of one PUT: any file under 512 MiB now goes in one PUT streamed
+ * from the VFS cache file, the same bound as s3fs's.
+ */
+export const RCLONE_DEFAULT_S3_FLAGS: ReadonlyArray<readonly [string, string]> = [['s3-upload-cutoff', '512M']];
+
 /** rclone caches writes locally so O_RDWR and random writes work (as k8s-csi-s3 forces). */
 export const RCLONE_DEFAULT_CACHE_MODE = 'writes';
 /**
@@ -169,6 +189,7 @@ function s3fsCommand(spec: MountSpec, files: DaemonFiles, opts: Array<[string, s
   // s3fs applies umask to 0777 and enforces it itself (no default_permissions needed; measured).
   if (spec.umask !== undefined) o.push(`umask=${spec.umask}`, `mp_umask=${spec.umask}`);
   if (spec.readOnly) o.push('ro');
+  for (const [k, v] of S3FS_DEFAULT_OPTIONS) if (!opts.some(([key]) => key === k)) o.push(`${k}=${v}`);
   for (const [k, v] of opts) o.push(v === undefined ? k : `${k}=${v}`);
   const source = spec.prefix ? `${spec.bucket}:/${spec.prefix.replace(/\/+$/, '')}` : spec.bucket;
   return { command: 's3fs', args: [source, spec.target, '-f', ...o.flatMap((x) => ['-o', x])], env: {} };
@@ -190,6 +211,8 @@ function rcloneCommand(spec: MountSpec, files: DaemonFiles, opts: Array<[string,
   if (spec.readOnly) args.push('--read-only');
   if (!opts.some(([k]) => k === 'vfs-cache-mode')) args.push('--vfs-cache-mode', RCLONE_DEFAULT_CACHE_MODE);
   if (!opts.some(([k]) => k === 'vfs-write-back')) args.push('--vfs-write-back', RCLONE_DEFAULT_WRITE_BACK);
+  if (spec.provider === 's3')
+    for (const [k, v] of RCLONE_DEFAULT_S3_FLAGS) if (!opts.some(([key]) => key === k)) args.push(`--${k}=${v}`);
   for (const [k, v] of opts) args.push(v === undefined ? `--${k}` : `--${k}=${v}`);
   // A host-wide AWS_CA_BUNDLE makes rclone 1.60's S3 backend fail every call (LoadCustomCABundleError).
   return { command: 'rclone', args, env: { AWS_CA_BUNDLE: undefined, RCLONE_CONFIG: undefined } };

@@ -125,6 +125,24 @@ describe('daemonCommand', () => {
     expect(r.args.filter((a) => a.startsWith('--vfs-cache-mode'))).toEqual(['--vfs-cache-mode=off']);
   });
 
+  it('sets the measured speed defaults (docs/benchmarks.md) unless the StorageClass sets the same key', () => {
+    const oOf = (args: string[]) => args.filter((_, i) => args[i - 1] === '-o');
+    expect(oOf(daemonCommand(spec({}), FILES).args)).toEqual(
+      expect.arrayContaining(['multipart_size=512', 'parallel_count=2']),
+    );
+    const s = oOf(daemonCommand(spec({ options: ['multipart_size=64'] }), FILES).args);
+    expect(s.filter((o) => o.startsWith('multipart_size'))).toEqual(['multipart_size=64']);
+    expect(s).toContain('parallel_count=2');
+
+    const r = daemonCommand(spec({ mounter: 'rclone' }), FILES).args;
+    expect(r.filter((a) => a.startsWith('--s3-upload-cutoff'))).toEqual(['--s3-upload-cutoff=512M']);
+    const rOwn = daemonCommand(spec({ mounter: 'rclone', options: ['s3-upload-cutoff=5M'] }), FILES).args;
+    expect(rOwn.filter((a) => a.startsWith('--s3-upload-cutoff'))).toEqual(['--s3-upload-cutoff=5M']);
+    // Swift's backend uploads up to 5 GiB as one object already; no S3 flag on its command line.
+    const sw = daemonCommand(spec({ mounter: 'rclone', provider: 'swift' }), FILES).args;
+    expect(sw.some((a) => a.startsWith('--s3-'))).toBe(false);
+  });
+
   it('s3fs: prefix as bucket:/path, ownership options, credentials only by file', () => {
     const c = daemonCommand(
       spec({ prefix: 'pvc-1/', uid: 10, gid: 20, umask: '0007', readOnly: true, options: ['parallel_count=8'] }),
