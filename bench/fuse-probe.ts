@@ -100,7 +100,10 @@ export class FuseRequestTrace {
       w('tracing_on', '0');
       w('buffer_size_kb', '8192');
       w('trace', '');
-      w('events/fuse/fuse_request_send/filter', `connection == ${this.conn} && (opcode == ${READ} || opcode == ${WRITE})`);
+      w(
+        'events/fuse/fuse_request_send/filter',
+        `connection == ${this.conn} && (opcode == ${READ} || opcode == ${WRITE})`,
+      );
       w('events/fuse/fuse_request_end/filter', `connection == ${this.conn}`);
       w('events/fuse/fuse_request_send/enable', '1');
       w('events/fuse/fuse_request_end/enable', '1');

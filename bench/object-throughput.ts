@@ -1,15 +1,17 @@
 /**
  * Object-volume throughput: a 256 MiB random file written and read sequentially through the driver's own FUSE
- * mounts (FuseSupervisor in-process, `mount` requests with the driver's mounter args) with s3fs and with rclone,
- * against the same transfer with the S3 client library (minio: putObject from a stream, getObject to a stream),
- * same s3rver, same run, interleaved so all paths share the machine's noise; also rclone's own client without a
- * mount, to tell rclone's cost from the FUSE path's. Optional: 1,000 small files.
+ * mounts (FuseSupervisor in-process, `mount` requests with the driver's mounter args, so its default options) with
+ * s3fs and with rclone, against the same transfer with the S3 client library (minio: putObject from a stream,
+ * getObject to a stream), same s3rver, same run, interleaved so all paths share the machine's noise; also rclone's
+ * own client without a mount at the mount's S3 settings, to tell rclone's cost from its FUSE path's, and per path the
+ * CPU of the daemon (or client) and of the server, the daemon's peak RSS and the FUSE request sizes
+ * (bench/fuse-probe.ts). Optional: 1,000 small files.
  * s3rver runs in a child process so neither the client library nor the mount shares an event loop with it.
  * Run: `npm run bench:object` (root, /dev/fuse, s3fs and rclone installed). `--reps N` (default 3),
  * `--small N` (small-file count, default 1000; 0 skips), `--only s3fs|rclone`,
  * `--opts-s3fs k=v,...` / `--opts-rclone k=v,...` (extra allow-listed options for the default paths, to try knobs),
- * `--tuned-s3fs k=v,...` / `--tuned-rclone k=v,...` (the StorageClass mountOptions of the `-tuned` paths; default
- * TUNED below; an empty list drops that path). Writes bench/results/object.json.
+ * `--stock-s3fs k=v,...` / `--stock-rclone k=v,...` (the StorageClass mountOptions of the `-stock` paths; default
+ * STOCK below; an empty list drops that path). Writes bench/results/object.json.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -28,7 +30,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as Minio from 'minio';
 import { FuseSupervisor } from '../src/fuse/supervisor';
-import { credentialFileContent, RCLONE_REMOTE } from '../src/fuse/mounter-args';
+import { credentialFileContent, daemonCommand, RCLONE_REMOTE } from '../src/fuse/mounter-args';
 import { execFile } from '../src/mount/exec';
 import { InProcessFuseMounts } from '../src/fuse/supervisor-client';
 import type { MounterName, MountSpec } from '../src/fuse/protocol';
@@ -51,23 +53,21 @@ const MOUNTERS: MounterName[] = ['s3fs', 'rclone'];
 
 /**
  * minio: putObject from a stream (single PUT); minio-mp: the same data as multipart, s3fs's default 10 MiB x 5 parallel;
- * s3fs / rclone: the driver's defaults; `-tuned`: the same mounter with the mountOptions docs/benchmarks.md recommends.
+ * s3fs / rclone: the driver's defaults; `-stock`: the same mounter with the mounter's own defaults restored through
+ * StorageClass mountOptions (what the driver's defaults buy, in the same run).
  */
-type MountPath = MounterName | 's3fs-tuned' | 'rclone-tuned';
+type MountPath = MounterName | 's3fs-stock' | 'rclone-stock';
 /**
- * rclone's own S3 client without FUSE (`rclone copyto` from a local file, `rclone hashsum sha256 --download`), with
- * rclone's defaults and with the tuned S3 flags: what rclone costs by itself, apart from the mount.
+ * rclone's own S3 client without FUSE (`rclone copyto` from a local file, `rclone hashsum sha256 --download`) with
+ * the S3 flags the `rclone` mount path gets (the driver's defaults plus `--opts-rclone`'s `s3-*`): what rclone costs
+ * by itself, apart from its mount.
  */
-type CliPath = 'rclone-cli' | 'rclone-cli-tuned';
+type CliPath = 'rclone-cli';
 type PathName = 'minio' | 'minio-mp' | MountPath | CliPath;
-/**
- * The speed-tuned StorageClass mountOptions (docs/benchmarks.md, knob trials): both upload a file under 1 GiB in
- * one PUT, because the mounters' own multipart uploads (s3fs 10 MiB x 5, rclone 5 MiB x 4) reached the server at
- * 0.4-0.6 of the client while the client's multipart with s3fs's layout did not lose against its single PUT.
- */
-const TUNED: Record<MounterName, string[]> = {
-  s3fs: ['multipart_size=1024'],
-  rclone: ['s3-upload-cutoff=1G'],
+/** The mounters' own defaults (s3fs 1.90, rclone 1.60), set over the driver's through StorageClass mountOptions. */
+const STOCK: Record<MounterName, string[]> = {
+  s3fs: ['multipart_size=10', 'parallel_count=5'],
+  rclone: ['s3-upload-cutoff=200M'],
 };
 const mounterOf = (p: MountPath): MounterName => (p.startsWith('s3fs') ? 's3fs' : 'rclone');
 const MP_PART = 10 * MIB;
@@ -108,13 +108,13 @@ function extraOptions(m: MounterName): string[] {
   return i >= 0 ? process.argv[i + 1].split(',').filter(Boolean) : [];
 }
 
-function tunedOptions(m: MounterName): string[] {
-  const i = process.argv.indexOf(`--tuned-${m}`);
-  return i >= 0 ? (process.argv[i + 1] ?? '').split(',').filter(Boolean) : TUNED[m];
+function stockOptions(m: MounterName): string[] {
+  const i = process.argv.indexOf(`--stock-${m}`);
+  return i >= 0 ? (process.argv[i + 1] ?? '').split(',').filter(Boolean) : STOCK[m];
 }
 
 const optionsOf = (p: MountPath): string[] =>
-  p.endsWith('-tuned') ? tunedOptions(mounterOf(p)) : extraOptions(mounterOf(p));
+  p.endsWith('-stock') ? stockOptions(mounterOf(p)) : extraOptions(mounterOf(p));
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -134,7 +134,8 @@ async function dropCaches(): Promise<void> {
 }
 
 /** b - a, or undefined when either probe failed. */
-const since = (b: number | undefined, a: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
+const since = (b: number | undefined, a: number | undefined) =>
+  a === undefined || b === undefined ? undefined : b - a;
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 const mibs = (bytes: number, ms: number) => bytes / MIB / (ms / 1000);
 const median = (xs: number[]) => {
@@ -299,13 +300,9 @@ async function main(): Promise<void> {
         const t1 = performance.now();
         got = await sha256Stream(await client.getObject(BUCKET, key));
         readMs = performance.now() - t1;
-      } else if (path === 'rclone-cli' || path === 'rclone-cli-tuned') {
-        const flags =
-          path === 'rclone-cli'
-            ? []
-            : tunedOptions('rclone')
-                .filter((o) => o.startsWith('s3-'))
-                .map((o) => `--${o}`);
+      } else if (path === 'rclone-cli') {
+        const mountArgs = daemonCommand(spec('rclone'), { credentialFile: cliConf, cacheDir: dir }).args;
+        const flags = mountArgs.filter((a) => a.startsWith('--s3-'));
         const rclone = (args: string[]) =>
           execFile('rclone', ['--config', cliConf, ...args, ...flags], { env: cliEnv, timeoutMs: 300_000 });
         const remote = `${RCLONE_REMOTE}:${BUCKET}/${key}`;
@@ -338,10 +335,16 @@ async function main(): Promise<void> {
         const s0 = serverCpu();
         const t0 = performance.now();
         const fh = await open(join(wt, key), 'w');
-        const ws = createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: CHUNK });
-        await pipeline(source(data), ws);
-        copyMs = performance.now() - t0;
-        await fh.sync();
+        try {
+          const ws = createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: CHUNK });
+          await pipeline(source(data), ws);
+          copyMs = performance.now() - t0;
+          await fh.sync();
+        } catch (e) {
+          // A FileHandle left to the garbage collector aborts the process when its close fails, hiding this error.
+          await fh.close().catch(() => undefined);
+          throw e;
+        }
         await fh.close();
         writeMs = performance.now() - t0;
         await waitOnServer(client, key, SIZE);
@@ -388,17 +391,8 @@ async function main(): Promise<void> {
     };
 
     const order = (
-      [
-        'minio',
-        's3fs',
-        'minio-mp',
-        'rclone',
-        's3fs-tuned',
-        'rclone-cli',
-        'rclone-tuned',
-        'rclone-cli-tuned',
-      ] as PathName[]
-    ).filter((p) => !p.endsWith('-tuned') || tunedOptions(p.startsWith('s3fs') ? 's3fs' : 'rclone').length > 0);
+      ['minio', 's3fs', 'minio-mp', 'rclone', 's3fs-stock', 'rclone-cli', 'rclone-stock'] as PathName[]
+    ).filter((p) => !p.endsWith('-stock') || stockOptions(p.startsWith('s3fs') ? 's3fs' : 'rclone').length > 0);
     for (let rep = 1; rep <= reps; rep++) {
       // Rotate the order so no path always runs first (or right after the same neighbour).
       for (let i = 0; i < order.length; i++) {
@@ -472,16 +466,7 @@ async function main(): Promise<void> {
   }
 
   const paths = (
-    [
-      'minio',
-      'minio-mp',
-      's3fs',
-      's3fs-tuned',
-      'rclone',
-      'rclone-tuned',
-      'rclone-cli',
-      'rclone-cli-tuned',
-    ] as PathName[]
+    ['minio', 'minio-mp', 's3fs', 's3fs-stock', 'rclone', 'rclone-stock', 'rclone-cli'] as PathName[]
   ).filter((p) => samples.some((x) => x.path === p));
   const med = Object.fromEntries(
     paths.map((p) => {
@@ -500,7 +485,7 @@ async function main(): Promise<void> {
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   console.log(`\n256 MiB sequential, median of ${reps} (MiB/s); ratio = path / minio, target >= 0.80`);
   for (const m of MOUNTERS)
-    if (paths.includes(`${m}-tuned`)) console.log(`${m}-tuned mountOptions: ${tunedOptions(m).join(',')}`);
+    if (paths.includes(`${m}-stock`)) console.log(`${m}-stock mountOptions: ${stockOptions(m).join(',')}`);
   console.log(
     `${pad('path', 18)}${pad('write', 9)}${pad('on server', 11)}${pad('read', 9)}${pad('w ratio', 9)}${pad('w-srv ratio', 13)}r ratio`,
   );
@@ -538,8 +523,34 @@ async function main(): Promise<void> {
     console.log(
       `${pad(p, 18)}${pad(perGib(s.map((x) => x.clientCpuWriteMs)), 10)}${pad(perGib(s.map((x) => x.clientCpuReadMs)), 10)}` +
         `${pad(perGib(s.map((x) => x.serverCpuWriteMs)), 10)}${pad(perGib(s.map((x) => x.serverCpuReadMs)), 10)}` +
-        `${pad(reqs(s.map((x) => x.fuseWrite), 'writes', 'writeBytes'), 16)}${pad(reqs(s.map((x) => x.fuseRead), 'reads', 'readBytes'), 16)}` +
+        `${pad(
+          reqs(
+            s.map((x) => x.fuseWrite),
+            'writes',
+            'writeBytes',
+          ),
+          16,
+        )}${pad(
+          reqs(
+            s.map((x) => x.fuseRead),
+            'reads',
+            'readBytes',
+          ),
+          16,
+        )}` +
         `${peak(s.map((x) => x.daemonPeakWriteMiB))} / ${peak(s.map((x) => x.daemonPeakReadMiB))}`,
+    );
+  }
+  const mountRuns = samples.filter((x) => x.path === 'rclone');
+  const cliRuns = samples.filter((x) => x.path === 'rclone-cli');
+  if (mountRuns.length && cliRuns.length) {
+    // The mount's write is serial: the file goes through FUSE into the VFS cache, and only after close() does the
+    // same upload the CLI does start. What the mount loses to its CLI is the first stage plus any slower upload.
+    const ms = (xs: number[]) => Math.round(median(xs));
+    console.log(
+      `rclone write, median ms: mount ${ms(mountRuns.map((x) => x.onServerMs))} = into its cache ${ms(mountRuns.map((x) => x.writeMs))}` +
+        ` + close to on server ${ms(mountRuns.map((x) => x.onServerMs - x.writeMs))}; CLI upload ${ms(cliRuns.map((x) => x.onServerMs))};` +
+        ` read: mount ${ms(mountRuns.map((x) => x.readMs))}, CLI ${ms(cliRuns.map((x) => x.readMs))}, minio ${ms(samples.filter((x) => x.path === 'minio').map((x) => x.readMs))}`,
     );
   }
   if (small.length) {
@@ -564,8 +575,8 @@ async function main(): Promise<void> {
         },
       ]),
   );
-  const tuned = Object.fromEntries(
-    MOUNTERS.filter((m) => paths.includes(`${m}-tuned`)).map((m) => [m, tunedOptions(m)]),
+  const stock = Object.fromEntries(
+    MOUNTERS.filter((m) => paths.includes(`${m}-stock`)).map((m) => [m, stockOptions(m)]),
   );
   writeFileSync(
     join(out, 'object.json'),
@@ -574,7 +585,7 @@ async function main(): Promise<void> {
         sizeBytes: SIZE,
         reps,
         load: { start: loadAtStart, end: loadavg() },
-        tuned,
+        stock,
         medians: med,
         ratios,
         samples,
