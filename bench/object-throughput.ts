@@ -49,7 +49,9 @@ import {
 const MIB = 1024 * 1024;
 const SIZE = 256 * MIB;
 const CHUNK = 4 * MIB;
-const BUCKET = 'bench';
+/** s3rver's bucket; with `--server` one named after this process, created and removed by the run. */
+let BUCKET = 'bench';
+let REGION = 'us-east-1';
 const MOUNTERS: MounterName[] = ['s3fs', 'rclone'];
 
 /**
@@ -176,6 +178,18 @@ async function warmRcloneCache(pid: number | undefined, target: string, key: str
   await readFile(cached);
 }
 
+function externalServer(file: string): Awaited<ReturnType<typeof startS3ServerProcess>> {
+  const j = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+  REGION = j.s3_region ?? REGION;
+  return {
+    endpoint: j.s3_endpoint,
+    accessKey: j.access,
+    secretKey: j.secret,
+    directory: '',
+    stop: async () => undefined,
+  };
+}
+
 async function waitOnServer(client: Minio.Client, key: string, size: number, timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -210,7 +224,12 @@ async function main(): Promise<void> {
   mkdirSync(kubeletDir);
   const loadAtStart = loadavg();
   const log = createLogger({ level: 'warn' });
-  const server = await startS3ServerProcess();
+  // `--server <json>` (`s3_endpoint`, `s3_region`, `access`, `secret`: openstack-loopback's ec2.json) measures against
+  // that S3 server instead of a local s3rver, in a bucket of its own; its CPU is not measured then.
+  const serverAt = process.argv.indexOf('--server');
+  const external = serverAt >= 0;
+  const server = external ? externalServer(process.argv[serverAt + 1]) : await startS3ServerProcess();
+  if (external) BUCKET = `bench-object-${process.pid}`;
   const ep = new URL(server.endpoint);
   const client = new Minio.Client({
     endPoint: ep.hostname,
@@ -218,7 +237,7 @@ async function main(): Promise<void> {
     useSSL: false,
     accessKey: server.accessKey,
     secretKey: server.secretKey,
-    region: 'us-east-1',
+    region: REGION,
     pathStyle: true,
     // A part size above the object's: putObject of a stream becomes one PUT. Its multipart path (64 MiB parts)
     // first calls ListMultipartUploads, which s3rver 3.7.1 answers NotImplemented; minio-mp measures multipart.
@@ -249,7 +268,7 @@ async function main(): Promise<void> {
       bucket: BUCKET,
       prefix: '',
       endpoint: server.endpoint,
-      region: 'us-east-1',
+      region: REGION,
       pathStyle: true,
       options: optionsOf(path),
       readOnly: false,
@@ -270,7 +289,7 @@ async function main(): Promise<void> {
   const samples: Sample[] = [];
   const small: Array<Record<string, number | string>> = [];
   try {
-    await client.makeBucket(BUCKET, 'us-east-1');
+    await client.makeBucket(BUCKET, REGION);
     const data = randomBytes(SIZE);
     const want = createHash('sha256').update(data).digest('hex');
     const srcFile = join(dir, 'src.bin');
@@ -502,6 +521,12 @@ async function main(): Promise<void> {
   } finally {
     for (const t of [...mounted]) await fuse.unmount(t).catch((e) => console.error(`unmount ${t}: ${e}`));
     supervisor.stop();
+    if (external) {
+      const left: string[] = [];
+      for await (const o of client.listObjects(BUCKET, '', true)) left.push(o.name as string);
+      if (left.length) await client.removeObjects(BUCKET, left);
+      await client.removeBucket(BUCKET).catch((e) => console.error(`remove bucket ${BUCKET}: ${e}`));
+    }
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
