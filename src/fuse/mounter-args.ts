@@ -85,12 +85,16 @@ export const S3FS_DEFAULT_OPTIONS: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /**
- * rclone S3 flags the driver sets unless the StorageClass sets them (not for Swift, whose backend already uploads
- * up to 5 GiB in one object). rclone 1.60's own cutoff, 200 MiB, is above the test file, but its 5 MiB parts (4 at a
- * time, after an MD5 pass) reached the server at 0.4 of one PUT: any file under 512 MiB now goes in one PUT streamed
- * from the VFS cache file, the same bound as s3fs's.
+ * rclone S3 options the driver sets unless the StorageClass sets the flag (not for Swift, whose backend already
+ * uploads up to 5 GiB in one object). rclone 1.60's own cutoff, 200 MiB, is above the test file, but its 5 MiB parts
+ * (4 at a time, after an MD5 pass) reached the server at 0.4 of one PUT: any file under 512 MiB now goes in one PUT
+ * streamed from the VFS cache file, the same bound as s3fs's. They go in the config file, not on argv: a backend flag
+ * renames the remote (`vol{hash}`) and with it the cache dir, and a daemon of the next driver version would not find
+ * the uploads an older one left pending there (measured with rclone 1.60; a flag still overrides the file).
  */
-export const RCLONE_DEFAULT_S3_FLAGS: ReadonlyArray<readonly [string, string]> = [['s3-upload-cutoff', '512M']];
+export const RCLONE_DEFAULT_S3_CONFIG: ReadonlyArray<readonly [flag: string, configKey: string, value: string]> = [
+  ['s3-upload-cutoff', 'upload_cutoff', '512M'],
+];
 
 /** rclone caches writes locally so O_RDWR and random writes work (as k8s-csi-s3 forces). */
 export const RCLONE_DEFAULT_CACHE_MODE = 'writes';
@@ -138,7 +142,12 @@ export function checkOptions(spec: Pick<MountSpec, 'mounter' | 'options'>): Arra
   });
 }
 
-/** The credential file's content for this mount (s3fs passwd line, or an rclone config section). */
+/** Whether the mount's options set `key` (with or without a value, with or without leading dashes). */
+function hasOption(spec: Pick<MountSpec, 'options'>, key: string): boolean {
+  return spec.options.some((o) => o.replace(/^--?/, '').split('=')[0] === key);
+}
+
+/** The credential file's content for this mount (s3fs passwd line, or an rclone config section with its S3 defaults). */
 export function credentialFileContent(spec: MountSpec, creds: FuseCredentials): string {
   if (spec.mounter === 's3fs') {
     if (creds.kind !== 's3') throw new CodedError(Status.INVALID_ARGUMENT, 's3fs needs S3 credentials');
@@ -155,6 +164,7 @@ export function credentialFileContent(spec: MountSpec, creds: FuseCredentials): 
     put('endpoint', spec.endpoint);
     put('region', spec.region);
     put('force_path_style', String(spec.pathStyle));
+    for (const [flag, key, value] of RCLONE_DEFAULT_S3_CONFIG) if (!hasOption(spec, flag)) put(key, value);
   } else {
     put('type', 'swift');
     put('auth', creds.authUrl);
@@ -211,8 +221,6 @@ function rcloneCommand(spec: MountSpec, files: DaemonFiles, opts: Array<[string,
   if (spec.readOnly) args.push('--read-only');
   if (!opts.some(([k]) => k === 'vfs-cache-mode')) args.push('--vfs-cache-mode', RCLONE_DEFAULT_CACHE_MODE);
   if (!opts.some(([k]) => k === 'vfs-write-back')) args.push('--vfs-write-back', RCLONE_DEFAULT_WRITE_BACK);
-  if (spec.provider === 's3')
-    for (const [k, v] of RCLONE_DEFAULT_S3_FLAGS) if (!opts.some(([key]) => key === k)) args.push(`--${k}=${v}`);
   for (const [k, v] of opts) args.push(v === undefined ? `--${k}` : `--${k}=${v}`);
   // A host-wide AWS_CA_BUNDLE makes rclone 1.60's S3 backend fail every call (LoadCustomCABundleError).
   return { command: 'rclone', args, env: { AWS_CA_BUNDLE: undefined, RCLONE_CONFIG: undefined } };

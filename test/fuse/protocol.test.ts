@@ -134,13 +134,19 @@ describe('daemonCommand', () => {
     expect(s.filter((o) => o.startsWith('multipart_size'))).toEqual(['multipart_size=64']);
     expect(s).toContain('parallel_count=2');
 
-    const r = daemonCommand(spec({ mounter: 'rclone' }), FILES).args;
-    expect(r.filter((a) => a.startsWith('--s3-upload-cutoff'))).toEqual(['--s3-upload-cutoff=512M']);
-    const rOwn = daemonCommand(spec({ mounter: 'rclone', options: ['s3-upload-cutoff=5M'] }), FILES).args;
-    expect(rOwn.filter((a) => a.startsWith('--s3-upload-cutoff'))).toEqual(['--s3-upload-cutoff=5M']);
-    // Swift's backend uploads up to 5 GiB as one object already; no S3 flag on its command line.
-    const sw = daemonCommand(spec({ mounter: 'rclone', provider: 'swift' }), FILES).args;
-    expect(sw.some((a) => a.startsWith('--s3-'))).toBe(false);
+    // rclone's goes in its config file: a backend flag on argv would rename the remote, and so its cache dir.
+    const creds = { kind: 's3' as const, accessKeyId: 'AK', secretAccessKey: 'SK' };
+    const rclone = spec({ mounter: 'rclone' });
+    expect(daemonCommand(rclone, FILES).args.some((a) => a.startsWith('--s3-'))).toBe(false);
+    expect(credentialFileContent(rclone, creds)).toContain('\nupload_cutoff = 512M\n');
+    const own = spec({ mounter: 'rclone', options: ['s3-upload-cutoff=5M'] });
+    expect(daemonCommand(own, FILES).args.filter((a) => a.startsWith('--s3-upload-cutoff'))).toEqual([
+      '--s3-upload-cutoff=5M',
+    ]);
+    expect(credentialFileContent(own, creds)).not.toContain('upload_cutoff');
+    // Swift's backend uploads up to 5 GiB as one object already.
+    const swift = { kind: 'swift' as const, authUrl: 'http://k', username: 'u', password: 'p' };
+    expect(credentialFileContent(spec({ mounter: 'rclone', provider: 'swift' }), swift)).not.toContain('upload_cutoff');
   });
 
   it('s3fs: prefix as bucket:/path, ownership options, credentials only by file', () => {
