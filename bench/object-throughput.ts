@@ -62,8 +62,8 @@ const MOUNTERS: MounterName[] = ['s3fs', 'rclone'];
 type MountPath = MounterName | 's3fs-stock' | 'rclone-stock' | 'rclone-cached';
 /**
  * rclone's own S3 client without FUSE (`rclone copyto` from a local file, `rclone hashsum sha256 --download`) with
- * the S3 flags the `rclone` mount path gets (the driver's defaults plus `--opts-rclone`'s `s3-*`): what rclone costs
- * by itself, apart from its mount.
+ * the config file and S3 flags the `rclone` mount path gets (the driver's defaults plus `--opts-rclone`'s `s3-*`):
+ * what rclone costs by itself, apart from its mount.
  */
 type CliPath = 'rclone-cli';
 type PathName = 'minio' | 'minio-mp' | MountPath | CliPath;
