@@ -243,6 +243,8 @@ async function main(): Promise<void> {
     // first calls ListMultipartUploads, which s3rver 3.7.1 answers NotImplemented; minio-mp measures multipart.
     partSize: 512 * MIB,
   });
+  // One tracefs instance for the run, stopped (and removed) in the finally below should a run fail mid-trace.
+  const trace = new FuseRequestTrace('bench-object');
   const serverCpu = () => (server.pid === undefined ? undefined : processCpuMs(server.pid));
   const supervisor = new FuseSupervisor({
     stateDir: join(dir, 'state'),
@@ -389,7 +391,6 @@ async function main(): Promise<void> {
         const wt = await mount(path);
         const wpid = daemonPidOf(wt);
         await dropCaches();
-        const trace = new FuseRequestTrace('bench-object');
         trace.start(wt);
         const d0 = wpid === undefined ? undefined : processCpuMs(wpid);
         const s0 = serverCpu();
@@ -520,6 +521,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    trace.stop();
     for (const t of [...mounted]) await fuse.unmount(t).catch((e) => console.error(`unmount ${t}: ${e}`));
     supervisor.stop();
     if (external) {

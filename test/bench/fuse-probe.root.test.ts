@@ -48,8 +48,13 @@ describeIf(
     it('counts the reads and bytes the kernel sent this mount, and removes its tracefs instance', async () => {
       const trace = new FuseRequestTrace('fuse-probe-test');
       expect(trace.start(mnt)).toBe(true);
-      const got = await readFile(join(mnt, 'f'));
-      const stats = trace.stop();
+      let stats;
+      let got: Buffer;
+      try {
+        got = await readFile(join(mnt, 'f'));
+      } finally {
+        stats = trace.stop();
+      }
       expect(got.equals(file)).toBe(true);
       // rclone's FUSE library asks at most 128 KiB per read: 1 MiB + 1000 bytes needs at least 9.
       expect(stats).toMatchObject({ readBytes: file.length, writes: 0, writeBytes: 0, lost: 0 });
@@ -61,10 +66,14 @@ describeIf(
       const trace = new FuseRequestTrace('fuse-probe-test');
       expect(trace.start(mnt)).toBe(true);
       const body = randomBytes(300 * 1024);
-      await writeFile(join(mnt, 'g'), body);
-      // Traffic on another filesystem is not this connection's.
-      await writeFile(join(dir, 'elsewhere'), body);
-      const stats = trace.stop();
+      let stats;
+      try {
+        await writeFile(join(mnt, 'g'), body);
+        // Traffic on another filesystem is not this connection's.
+        await writeFile(join(dir, 'elsewhere'), body);
+      } finally {
+        stats = trace.stop();
+      }
       expect(stats).toMatchObject({ writeBytes: body.length, lost: 0 });
       expect(stats!.writes).toBeGreaterThanOrEqual(3);
       expect(existsSync(join(dir, 'src', 'g'))).toBe(true);
