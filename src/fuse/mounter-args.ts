@@ -72,6 +72,30 @@ export const RCLONE_OPTIONS: Readonly<Record<string, Rule>> = {
   'async-read': /^(true|false)$/,
 };
 
+/**
+ * s3fs options the driver sets unless the StorageClass sets the same key. s3fs 1.90's own `multipart_size=10`
+ * uploads every file over 10 MiB at close as 10 MiB parts, 5 at a time, which reached the server at 0.49-0.77 of
+ * one PUT (docs/benchmarks.md). 512 MiB makes any file under 512 MiB one PUT (streamed from s3fs's temp file, so
+ * no memory) and larger ones 512 MiB parts. s3fs also reads ahead, and checks at start that its temp dir has free,
+ * `multipart_size × parallel_count`: `parallel_count=2` keeps that at 1 GiB (5 would make it 2.5 GiB).
+ */
+export const S3FS_DEFAULT_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ['multipart_size', '512'],
+  ['parallel_count', '2'],
+];
+
+/**
+ * rclone S3 options the driver sets unless the StorageClass sets the flag (not for Swift, whose backend already
+ * uploads up to 5 GiB in one object). rclone 1.60's own cutoff, 200 MiB, is above the test file, but its 5 MiB parts
+ * (4 at a time, after an MD5 pass) reached the server at 0.4 of one PUT: any file under 512 MiB now goes in one PUT
+ * streamed from the VFS cache file, the same bound as s3fs's. They go in the config file, not on argv: a backend flag
+ * renames the remote (`vol{hash}`) and with it the cache dir, and a daemon of the next driver version would not find
+ * the uploads an older one left pending there (measured with rclone 1.60; a flag still overrides the file).
+ */
+export const RCLONE_DEFAULT_S3_CONFIG: ReadonlyArray<readonly [flag: string, configKey: string, value: string]> = [
+  ['s3-upload-cutoff', 'upload_cutoff', '512M'],
+];
+
 /** rclone caches writes locally so O_RDWR and random writes work (as k8s-csi-s3 forces). */
 export const RCLONE_DEFAULT_CACHE_MODE = 'writes';
 /**
@@ -118,7 +142,12 @@ export function checkOptions(spec: Pick<MountSpec, 'mounter' | 'options'>): Arra
   });
 }
 
-/** The credential file's content for this mount (s3fs passwd line, or an rclone config section). */
+/** Whether the mount's options set `key` (with or without a value, with or without leading dashes). */
+function hasOption(spec: Pick<MountSpec, 'options'>, key: string): boolean {
+  return spec.options.some((o) => o.replace(/^--?/, '').split('=')[0] === key);
+}
+
+/** The credential file's content for this mount (s3fs passwd line, or an rclone config section with its S3 defaults). */
 export function credentialFileContent(spec: MountSpec, creds: FuseCredentials): string {
   if (spec.mounter === 's3fs') {
     if (creds.kind !== 's3') throw new CodedError(Status.INVALID_ARGUMENT, 's3fs needs S3 credentials');
@@ -135,6 +164,7 @@ export function credentialFileContent(spec: MountSpec, creds: FuseCredentials): 
     put('endpoint', spec.endpoint);
     put('region', spec.region);
     put('force_path_style', String(spec.pathStyle));
+    for (const [flag, key, value] of RCLONE_DEFAULT_S3_CONFIG) if (!hasOption(spec, flag)) put(key, value);
   } else {
     put('type', 'swift');
     put('auth', creds.authUrl);
@@ -169,6 +199,7 @@ function s3fsCommand(spec: MountSpec, files: DaemonFiles, opts: Array<[string, s
   // s3fs applies umask to 0777 and enforces it itself (no default_permissions needed; measured).
   if (spec.umask !== undefined) o.push(`umask=${spec.umask}`, `mp_umask=${spec.umask}`);
   if (spec.readOnly) o.push('ro');
+  for (const [k, v] of S3FS_DEFAULT_OPTIONS) if (!opts.some(([key]) => key === k)) o.push(`${k}=${v}`);
   for (const [k, v] of opts) o.push(v === undefined ? k : `${k}=${v}`);
   const source = spec.prefix ? `${spec.bucket}:/${spec.prefix.replace(/\/+$/, '')}` : spec.bucket;
   return { command: 's3fs', args: [source, spec.target, '-f', ...o.flatMap((x) => ['-o', x])], env: {} };

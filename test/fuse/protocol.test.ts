@@ -125,6 +125,30 @@ describe('daemonCommand', () => {
     expect(r.args.filter((a) => a.startsWith('--vfs-cache-mode'))).toEqual(['--vfs-cache-mode=off']);
   });
 
+  it('sets the measured speed defaults (docs/benchmarks.md) unless the StorageClass sets the same key', () => {
+    const oOf = (args: string[]) => args.filter((_, i) => args[i - 1] === '-o');
+    expect(oOf(daemonCommand(spec({}), FILES).args)).toEqual(
+      expect.arrayContaining(['multipart_size=512', 'parallel_count=2']),
+    );
+    const s = oOf(daemonCommand(spec({ options: ['multipart_size=64'] }), FILES).args);
+    expect(s.filter((o) => o.startsWith('multipart_size'))).toEqual(['multipart_size=64']);
+    expect(s).toContain('parallel_count=2');
+
+    // rclone's goes in its config file: a backend flag on argv would rename the remote, and so its cache dir.
+    const creds = { kind: 's3' as const, accessKeyId: 'AK', secretAccessKey: 'SK' };
+    const rclone = spec({ mounter: 'rclone' });
+    expect(daemonCommand(rclone, FILES).args.some((a) => a.startsWith('--s3-'))).toBe(false);
+    expect(credentialFileContent(rclone, creds)).toContain('\nupload_cutoff = 512M\n');
+    const own = spec({ mounter: 'rclone', options: ['s3-upload-cutoff=5M'] });
+    expect(daemonCommand(own, FILES).args.filter((a) => a.startsWith('--s3-upload-cutoff'))).toEqual([
+      '--s3-upload-cutoff=5M',
+    ]);
+    expect(credentialFileContent(own, creds)).not.toContain('upload_cutoff');
+    // Swift's backend uploads up to 5 GiB as one object already.
+    const swift = { kind: 'swift' as const, authUrl: 'http://k', username: 'u', password: 'p' };
+    expect(credentialFileContent(spec({ mounter: 'rclone', provider: 'swift' }), swift)).not.toContain('upload_cutoff');
+  });
+
   it('s3fs: prefix as bucket:/path, ownership options, credentials only by file', () => {
     const c = daemonCommand(
       spec({ prefix: 'pvc-1/', uid: 10, gid: 20, umask: '0007', readOnly: true, options: ['parallel_count=8'] }),
