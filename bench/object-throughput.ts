@@ -252,8 +252,9 @@ async function main(): Promise<void> {
     log,
     // No liveness probes unless `--liveness`: with them, s3fs's upload of 10 MiB parts (`s3fs-stock`) failed the
     // bench's fsync or close with EIO in 5 of 9 runs (s3fs then tried an abort s3rver refuses), once after the 3 s
-    // statfs probe found s3fs hung mid-upload and replaced it (ECONNABORTED); without them in none of 6. The bench
-    // measures the data path; replacing hung daemons is test/fuse/hung-mount.root.test.ts's.
+    // statfs probe found s3fs hung mid-upload and replaced it (ECONNABORTED; a daemon that is busy is now left
+    // alone, src/fuse/daemon-activity.ts); without them in none of 6. The bench measures the data path; replacing
+    // hung daemons is test/fuse/hung-mount.root.test.ts's.
     livenessIntervalMs: process.argv.includes('--liveness') ? undefined : 3_600_000,
   });
   await supervisor.start();
