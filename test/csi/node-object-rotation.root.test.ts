@@ -9,7 +9,13 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeIf } from '../helpers/prereq';
-import { describeOpenStack, itName, loopbackAuth } from '../helpers/openstack-loopback';
+import {
+  describeOpenStack,
+  itName,
+  loopbackAuth,
+  swiftSession,
+  type SwiftSession,
+} from '../helpers/openstack-loopback';
 import { waitUntil } from '../helpers/fuse-procs';
 import { objCap, startFuseWorld, type FuseWorld } from '../helpers/fuse-world';
 
@@ -17,42 +23,6 @@ import { objCap, startFuseWorld, type FuseWorld } from '../helpers/fuse-world';
 const S3_ENDPOINT = 'http://127.0.0.1:8080';
 /** How long a pod waits before retrying a failed write, as a client with backoff does. */
 const POD_RETRY_MS = 1_000;
-
-interface Session {
-  token: string;
-  userId: string;
-  swiftUrl: string;
-}
-
-async function keystone(): Promise<Session> {
-  const a = loopbackAuth();
-  const body = {
-    auth: {
-      identity: {
-        methods: ['password'],
-        password: { user: { name: a.username, domain: { name: a.userDomainName ?? 'Default' }, password: a.password } },
-      },
-      scope: { project: { id: a.projectId } },
-    },
-  };
-  const res = await fetch(`${a.authUrl.replace(/\/$/, '')}/auth/tokens`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`keystone auth: ${res.status}`);
-  const json = (await res.json()) as {
-    token: {
-      user: { id: string };
-      catalog: Array<{ type: string; endpoints: Array<{ interface: string; url: string }> }>;
-    };
-  };
-  const swift = json.token.catalog
-    .find((s) => s.type === 'object-store')
-    ?.endpoints.find((e) => e.interface === 'public');
-  if (!swift) throw new Error('no object-store endpoint in the loopback catalog');
-  return { token: res.headers.get('x-subject-token')!, userId: json.token.user.id, swiftUrl: swift.url };
-}
 
 /** A key pair that can be revoked: an EC2 credential (S3) or an application credential (Swift). */
 interface Key {
@@ -62,7 +32,7 @@ interface Key {
   exists(): Promise<boolean>;
 }
 
-async function api(s: Session, method: string, path: string, body?: object): Promise<Response> {
+async function api(s: SwiftSession, method: string, path: string, body?: object): Promise<Response> {
   const a = loopbackAuth();
   return fetch(`${a.authUrl.replace(/\/$/, '')}${path}`, {
     method,
@@ -71,7 +41,7 @@ async function api(s: Session, method: string, path: string, body?: object): Pro
   });
 }
 
-async function newEc2Key(s: Session): Promise<Key> {
+async function newEc2Key(s: SwiftSession): Promise<Key> {
   const a = loopbackAuth();
   const res = await api(s, 'POST', `/users/${s.userId}/credentials/OS-EC2`, { tenant_id: a.projectId });
   if (res.status !== 201) throw new Error(`EC2 credential: ${res.status}`);
@@ -84,7 +54,7 @@ async function newEc2Key(s: Session): Promise<Key> {
   };
 }
 
-async function newAppCred(s: Session, name: string): Promise<Key> {
+async function newAppCred(s: SwiftSession, name: string): Promise<Key> {
   const a = loopbackAuth();
   const res = await api(s, 'POST', `/users/${s.userId}/application_credentials`, { application_credential: { name } });
   if (res.status !== 201) throw new Error(`application credential: ${res.status}`);
@@ -110,22 +80,22 @@ describeOpenStack('object volume key rotation (openstack-loopback Keystone + Swi
     { root: true, fuse: true, commands: ['s3fs', 'rclone', 'fusermount'] },
     () => {
       let w: FuseWorld;
-      let s: Session;
+      let s: SwiftSession;
       const made: { containers: string[]; keys: Key[] } = { containers: [], keys: [] };
       beforeAll(async () => {
         w = await startFuseWorld([]);
-        s = await keystone();
+        s = await swiftSession();
       }, 60_000);
       afterAll(async () => {
         await w?.close();
         for (const k of made.keys) await k.revoke().catch(() => undefined);
         for (const c of made.containers) {
-          const list = await fetch(`${s.swiftUrl}/${c}`, { headers: { 'X-Auth-Token': s.token } }).then((r) =>
+          const list = await fetch(`${s.url}/${c}`, { headers: { 'X-Auth-Token': s.token } }).then((r) =>
             r.ok ? r.text() : '',
           );
           for (const o of list.split('\n').filter(Boolean))
-            await fetch(`${s.swiftUrl}/${c}/${o}`, { method: 'DELETE', headers: { 'X-Auth-Token': s.token } });
-          await fetch(`${s.swiftUrl}/${c}`, { method: 'DELETE', headers: { 'X-Auth-Token': s.token } });
+            await fetch(`${s.url}/${c}/${o}`, { method: 'DELETE', headers: { 'X-Auth-Token': s.token } });
+          await fetch(`${s.url}/${c}`, { method: 'DELETE', headers: { 'X-Auth-Token': s.token } });
         }
       }, 60_000);
 
@@ -133,7 +103,7 @@ describeOpenStack('object volume key rotation (openstack-loopback Keystone + Swi
         '%s: new keys in the node-publish secret replace the daemon; the old key is revoked; writes go on',
         async (mounter) => {
           const container = itName('rot', mounter);
-          await fetch(`${s.swiftUrl}/${container}`, { method: 'PUT', headers: { 'X-Auth-Token': s.token } });
+          await fetch(`${s.url}/${container}`, { method: 'PUT', headers: { 'X-Auth-Token': s.token } });
           made.containers.push(container);
           const newKey = () => (mounter === 's3fs' ? newEc2Key(s) : newAppCred(s, itName('rot', 'key')));
           const keyA = await newKey();
@@ -215,7 +185,7 @@ describeOpenStack('object volume key rotation (openstack-loopback Keystone + Swi
             const got = await waitUntil(
               `${name} in Swift`,
               async () => {
-                const r = await fetch(`${s.swiftUrl}/${container}/${name}`, { headers: { 'X-Auth-Token': s.token } });
+                const r = await fetch(`${s.url}/${container}/${name}`, { headers: { 'X-Auth-Token': s.token } });
                 return r.ok ? r.text() : undefined;
               },
               20_000,
@@ -226,9 +196,7 @@ describeOpenStack('object volume key rotation (openstack-loopback Keystone + Swi
             'all objects listed',
             async () => {
               const names = (
-                await fetch(`${s.swiftUrl}/${container}`, { headers: { 'X-Auth-Token': s.token } }).then((r) =>
-                  r.text(),
-                )
+                await fetch(`${s.url}/${container}`, { headers: { 'X-Auth-Token': s.token } }).then((r) => r.text())
               )
                 .split('\n')
                 .filter(Boolean);

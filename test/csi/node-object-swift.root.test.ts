@@ -6,36 +6,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeIf } from '../helpers/prereq';
-import { describeOpenStack, itName, loopbackAuth } from '../helpers/openstack-loopback';
+import { describeOpenStack, itName, loopbackAuth, swiftSession } from '../helpers/openstack-loopback';
 import { waitUntil } from '../helpers/fuse-procs';
 import { objCap, startFuseWorld, type FuseWorld } from '../helpers/fuse-world';
-
-/** Scoped token and Swift endpoint for the loopback's demo project. */
-async function swiftSession(): Promise<{ token: string; url: string }> {
-  const a = loopbackAuth();
-  const body = {
-    auth: {
-      identity: {
-        methods: ['password'],
-        password: { user: { name: a.username, domain: { name: a.userDomainName ?? 'Default' }, password: a.password } },
-      },
-      scope: { project: { id: a.projectId } },
-    },
-  };
-  const res = await fetch(`${a.authUrl.replace(/\/$/, '')}/auth/tokens`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const json = (await res.json()) as {
-    token: { catalog: Array<{ type: string; endpoints: Array<{ interface: string; url: string }> }> };
-  };
-  const swift = json.token.catalog
-    .find((s) => s.type === 'object-store')
-    ?.endpoints.find((e) => e.interface === 'public');
-  if (!swift) throw new Error('no object-store endpoint in the loopback catalog');
-  return { token: res.headers.get('x-subject-token')!, url: swift.url };
-}
 
 describeOpenStack('object volume on Swift (rclone)', () => {
   describeIf('through the FUSE supervisor', { root: true, fuse: true, commands: ['rclone', 'fusermount'] }, () => {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { execFile } from '../../src/mount/exec';
 import { describeIf, IN_CI } from '../helpers/prereq';
-import { loopbackAuth, loopbackMissing, RESOURCE_PREFIX } from '../helpers/openstack-loopback';
+import { loopbackAuth, loopbackMissing, RESOURCE_PREFIX, swiftSession } from '../helpers/openstack-loopback';
 import { startS3rverProcess, type Proc } from '../helpers/fuse-procs';
 import {
   apiClients,
@@ -96,35 +96,6 @@ function parseWriterLog(text: string): WriterLog {
 }
 
 const sha256 = (b: ArrayBuffer) => createHash('sha256').update(Buffer.from(b)).digest('hex');
-
-/** The real Swift's endpoint of the loopback's demo project and a token for it. */
-async function swiftSession(): Promise<{ token: string; url: string }> {
-  const a = loopbackAuth();
-  const res = await fetch(`${a.authUrl.replace(/\/$/, '')}/auth/tokens`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: {
-            user: { name: a.username, domain: { name: a.userDomainName ?? 'Default' }, password: a.password },
-          },
-        },
-        scope: { project: { id: a.projectId } },
-      },
-    }),
-  });
-  if (!res.ok) throw new Error(`Keystone: ${res.status}`);
-  const json = (await res.json()) as {
-    token: { catalog: Array<{ type: string; endpoints: Array<{ interface: string; url: string }> }> };
-  };
-  const swift = json.token.catalog
-    .find((s) => s.type === 'object-store')
-    ?.endpoints.find((e) => e.interface === 'public');
-  if (!swift) throw new Error('no object-store endpoint in the loopback catalog');
-  return { token: res.headers.get('x-subject-token')!, url: swift.url };
-}
 
 /** Under CI=true a stopped openstack-loopback fails the suite (prereq.ts's rule); locally it is a todo. */
 function describeWithSwift(name: string, body: () => void): void {

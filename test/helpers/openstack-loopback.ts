@@ -73,6 +73,45 @@ export function loopbackAuth(file = LOOPBACK_CLOUD_CONF): CloudAuth {
   return auth;
 }
 
+/** A project-scoped token of the generated cloud.conf's user, with its user id and the public Swift endpoint. */
+export interface SwiftSession {
+  token: string;
+  userId: string;
+  url: string;
+}
+
+/** Password auth against the loopback's Keystone, for tests that read or manage Swift and credentials directly. */
+export async function swiftSession(): Promise<SwiftSession> {
+  const a = loopbackAuth();
+  const res = await fetch(`${a.authUrl.replace(/\/$/, '')}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: {
+            user: { name: a.username, domain: { name: a.userDomainName ?? 'Default' }, password: a.password },
+          },
+        },
+        scope: { project: { id: a.projectId } },
+      },
+    }),
+  });
+  if (!res.ok) throw new Error(`Keystone: ${res.status}`);
+  const json = (await res.json()) as {
+    token: {
+      user: { id: string };
+      catalog: Array<{ type: string; endpoints: Array<{ interface: string; url: string }> }>;
+    };
+  };
+  const swift = json.token.catalog
+    .find((s) => s.type === 'object-store')
+    ?.endpoints.find((e) => e.interface === 'public');
+  if (!swift) throw new Error('no object-store endpoint in the loopback catalog');
+  return { token: res.headers.get('x-subject-token')!, userId: json.token.user.id, url: swift.url };
+}
+
 /** The password of the generated cloud.conf, for tests that build their own CloudAuth. */
 export function loopbackPassword(): string {
   const p = loopbackAuth().password;
