@@ -138,7 +138,7 @@ export interface Cloud {
  * listen on POD_BRIDGE_IP ("listen EADDRNOTAVAIL"). A throwaway pod makes it, as any workload would; the bridge
  * outlives the pod.
  */
-export async function ensurePodBridge(api: Api, env: LoopbackEnv): Promise<void> {
+async function ensurePodBridge(api: Api, env: LoopbackEnv): Promise<void> {
   const onBridge = () =>
     Object.values(networkInterfaces()).some((addrs) => addrs?.some((a) => a.address === POD_BRIDGE_IP));
   if (onBridge()) return;
@@ -166,10 +166,12 @@ export async function ensurePodBridge(api: Api, env: LoopbackEnv): Promise<void>
 }
 
 /**
- * The simulator on the pod bridge with its device plane: this machine is the VM named after the node, in zone-a;
- * volumes attached to it become loop devices linked in /dev/disk/by-id (made here when missing, removed at stop).
+ * The simulator on the pod bridge (made first when missing) with its device plane: this machine is the VM named
+ * after the node, in zone-a; volumes attached to it become loop devices linked in /dev/disk/by-id (made here when
+ * missing, removed at stop).
  */
-export async function startCloud(env: LoopbackEnv): Promise<Cloud> {
+export async function startCloud(api: Api, env: LoopbackEnv): Promise<Cloud> {
+  await ensurePodBridge(api, env);
   const dir = mkdtempSync(join(tmpdir(), 'cinder-csi-incluster-'));
   const stateDir = join(dir, 'cloud-state');
   const madeDirs = ['/dev/disk', BY_ID_DIR].filter((d) => !existsSync(d));

@@ -58,7 +58,6 @@ import {
   DROPPED_CONTAINER,
   driverPods,
   ensurePluginImage,
-  ensurePodBridge,
   hostPidsOfContainer,
   IMAGE_TAR,
   metadataArg,
@@ -142,8 +141,7 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
     const img = await ensurePluginImage();
     timings[img.imported ? 'image import (s)' : 'image already imported (s)'] = (Date.now() - t0) / 1000;
     sidecars = await sidecarImages();
-    await ensurePodBridge(api, env);
-    cloud = await startCloud(env);
+    cloud = await startCloud(api, env);
     s3 = await startS3rverProcess(join(cloud.dir, 's3rver'), [], POD_BRIDGE_IP);
     await deleteStaleLeases(api);
   }, 420_000);

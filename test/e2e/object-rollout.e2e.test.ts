@@ -164,7 +164,7 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
     api = apiClients(env.KUBECONFIG);
     await ensurePluginImage();
     const sidecars = await sidecarImages();
-    cloud = await startCloud(env);
+    cloud = await startCloud(api, env);
     await deleteStaleLeases(api);
     s3 = await startS3rverProcess(s3Dir, [bucket]);
     swift = await swiftSession();
