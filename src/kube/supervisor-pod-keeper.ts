@@ -2,13 +2,20 @@
  * Keeps the node's FUSE supervisor pod (supervisor-pod.ts) running for the node plugin: at start it adopts the
  * pod a previous plugin made (a rollout or restart of the plugin leaves it and its mounts alone), creates it when
  * missing, replaces it when it ended (Failed/Succeeded) or is being deleted, and waits until its socket answers.
- * A pod of another image is replaced only when it holds no mount (the plugin logs that it keeps it otherwise):
- * replacing it would end every mount it serves. Afterwards a slow loop recreates a pod someone deleted.
+ * A pod built from another spec (another image, or a changed DaemonSet: tolerations, pull policy, paths) is
+ * replaced only when it holds no mount (the plugin logs that it keeps it otherwise): replacing it would end every
+ * mount it serves. Afterwards a slow loop recreates a pod someone deleted.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { messageOf } from '../errors';
 import type { Logger } from '../log';
-import { buildSupervisorPod, pluginContainer, supervisorImage, type SupervisorPodOptions } from './supervisor-pod';
+import {
+  buildSupervisorPod,
+  isCurrent,
+  pluginContainer,
+  supervisorImage,
+  type SupervisorPodOptions,
+} from './supervisor-pod';
 
 /** How long start() waits for the supervisor pod's socket to answer (image pull, container start). */
 export const SUPERVISOR_READY_TIMEOUT_MS = 180_000;
@@ -43,7 +50,7 @@ export interface KeeperResult {
   name: string;
   uid: string;
   image: string;
-  /** adopted: a running pod of this image; created: none was there; replaced: one of another image held no mount; kept-older: it did. */
+  /** adopted: a running pod of this spec; created: none was there; replaced: one of another spec held no mount; kept-older: it did. */
   action: 'adopted' | 'created' | 'replaced' | 'kept-older';
 }
 
@@ -74,12 +81,12 @@ export class SupervisorPodKeeper {
 
     let action: KeeperResult['action'] = 'adopted';
     let pod = await this.settle(name);
-    if (pod && supervisorImage(pod) !== image) {
+    if (pod && !isCurrent(pod, desired)) {
       const mounts = await this.mountsWithin(this.o.readyTimeoutMs ?? SUPERVISOR_READY_TIMEOUT_MS);
       if (mounts === 0) {
         log.info(
           { from: supervisorImage(pod), to: image },
-          'replacing the FUSE supervisor pod: another image, no mounts',
+          'replacing the FUSE supervisor pod: built from another spec, no mounts',
         );
         await this.deleteAndWait(pod);
         pod = undefined;
@@ -87,7 +94,7 @@ export class SupervisorPodKeeper {
       } else {
         log.warn(
           { image: supervisorImage(pod), pluginImage: image, mounts: mounts ?? 'unknown' },
-          'keeping the FUSE supervisor pod of another image: it holds mounts, and replacing it would end them; it is replaced at a node plugin start that finds it holding none',
+          'keeping the FUSE supervisor pod of another spec (image or settings): it holds mounts, and replacing it would end them; it is replaced at a node plugin start that finds it holding none',
         );
         action = 'kept-older';
       }

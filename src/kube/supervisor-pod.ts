@@ -64,6 +64,22 @@ export function pluginContainer(pod: V1Pod): V1Container {
   return c;
 }
 
+/** Annotation holding specHash() of the Pod as the plugin built it (the API's copy gains defaults, so not comparable). */
+export const SUPERVISOR_SPEC_ANNOTATION = 'cinder.csi.openstack.org/supervisor-spec';
+
+/** A digest of what the plugin asks of the supervisor pod: its spec and labels (not the owner, whose uid may change). */
+export function specHash(pod: V1Pod): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ labels: pod.metadata?.labels, spec: pod.spec }))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** Whether a running supervisor pod is the one the plugin would build now (same spec hash). */
+export function isCurrent(running: V1Pod, desired: V1Pod): boolean {
+  return running.metadata?.annotations?.[SUPERVISOR_SPEC_ANNOTATION] === specHash(desired);
+}
+
 /** The image a supervisor pod runs (undefined when it has no supervisor container). */
 export function supervisorImage(pod: V1Pod): string | undefined {
   return pod.spec?.containers.find((c) => c.name === SUPERVISOR_CONTAINER)?.image;
@@ -88,8 +104,17 @@ export function supervisorOwner(plugin: V1Pod): V1OwnerReference | undefined {
   };
 }
 
-/** The supervisor Pod for `opts.nodeName`, from the plugin's own Pod (image, pull policy, tolerations, owner). */
+/**
+ * The supervisor Pod for `opts.nodeName`, from the plugin's own Pod (image, pull policy, tolerations, owner),
+ * annotated with its spec hash so a later plugin can tell whether the running one is still what it would build.
+ */
 export function buildSupervisorPod(opts: SupervisorPodOptions): V1Pod {
+  const pod = supervisorPodWithoutHash(opts);
+  pod.metadata!.annotations = { [SUPERVISOR_SPEC_ANNOTATION]: specHash(pod) };
+  return pod;
+}
+
+function supervisorPodWithoutHash(opts: SupervisorPodOptions): V1Pod {
   const plugin = pluginContainer(opts.plugin);
   const owner = supervisorOwner(opts.plugin);
   const tolerations: V1Toleration[] = opts.plugin.spec?.tolerations ?? [{ operator: 'Exists' }];

@@ -3,12 +3,17 @@
  * test/e2e/object-rollout.e2e.test.ts), the pod builder's naming, and the gate that holds object calls until the
  * supervisor is the right one.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Pod, V1Toleration } from '@kubernetes/client-node';
 import { CodedError, Status } from '../../src/errors';
 import { GatedFuseMounts } from '../../src/fuse/gated-mounts';
 import type { FuseMountService } from '../../src/fuse/supervisor-client';
 import { SupervisorPodKeeper, type PodApi } from '../../src/kube/supervisor-pod-keeper';
-import { supervisorImage, supervisorPodName } from '../../src/kube/supervisor-pod';
+import {
+  buildSupervisorPod,
+  SUPERVISOR_SPEC_ANNOTATION,
+  supervisorImage,
+  supervisorPodName,
+} from '../../src/kube/supervisor-pod';
 import { logSink } from '../helpers/log-sink';
 
 const NS = 'kube-system';
@@ -40,7 +45,7 @@ class FakePods implements PodApi {
   }
 }
 
-function pluginPod(image: string): V1Pod {
+function pluginPod(image: string, tolerations: V1Toleration[] = [{ operator: 'Exists' }]): V1Pod {
   return {
     metadata: {
       name: 'csi-cinder-nodeplugin-abcde',
@@ -52,18 +57,26 @@ function pluginPod(image: string): V1Pod {
     },
     spec: {
       nodeName: NODE,
-      tolerations: [{ operator: 'Exists' }],
+      tolerations,
       containers: [{ name: 'cinder-csi-plugin', image, imagePullPolicy: 'Never' }],
     },
   };
 }
 
-function supervisorPod(image: string, uid: string, phase = 'Running'): V1Pod {
-  return {
-    metadata: { name: SUP, namespace: NS, uid },
-    spec: { nodeName: NODE, containers: [{ name: 'fuse-supervisor', image }] },
-    status: { phase },
-  };
+const PATHS = {
+  socketPath: '/run/cinder-csi/supervisor.sock',
+  stateDir: '/var/lib/cinder-csi/fuse',
+  kubeletDir: '/var/lib/kubelet',
+};
+
+/** A supervisor pod as a plugin of `plugin` would have made it, as the API returns it (uid, status). */
+function supervisorPod(plugin: V1Pod | string, uid: string, phase = 'Running'): V1Pod {
+  const built = buildSupervisorPod({
+    plugin: typeof plugin === 'string' ? pluginPod(plugin) : plugin,
+    nodeName: NODE,
+    ...PATHS,
+  });
+  return { ...built, metadata: { ...built.metadata, uid }, status: { phase } };
 }
 
 function keeper(api: FakePods, mounts: () => Promise<number>) {
@@ -73,9 +86,7 @@ function keeper(api: FakePods, mounts: () => Promise<number>) {
     namespace: NS,
     pluginPodName: 'csi-cinder-nodeplugin-abcde',
     nodeName: NODE,
-    socketPath: '/run/cinder-csi/supervisor.sock',
-    stateDir: '/var/lib/cinder-csi/fuse',
-    kubeletDir: '/var/lib/kubelet',
+    ...PATHS,
     mountCount: mounts,
     log: sink.log,
     pollMs: 5,
@@ -140,6 +151,43 @@ describe('SupervisorPodKeeper', () => {
     expect(await k.start()).toMatchObject({ image: 'img:v2', action: 'replaced' });
     expect(api.calls).toEqual([`delete ${SUP} old-uid`, `create ${SUP}`]);
     expect(supervisorImage((await api.read(NS, SUP))!)).toBe('img:v2');
+  });
+
+  it('treats a changed DaemonSet spec of the same image like another image: kept while it holds mounts, else replaced', async () => {
+    const tainted = pluginPod('img:v1', [
+      { key: 'dedicated', operator: 'Equal', value: 'storage', effect: 'NoSchedule' },
+    ]);
+    for (const [mounts, action, calls] of [
+      [2, 'kept-older', []],
+      [0, 'replaced', [`delete ${SUP} old-uid`, `create ${SUP}`]],
+    ] as const) {
+      const api = new FakePods();
+      api.put(supervisorPod('img:v1', 'old-uid'));
+      // The DaemonSet now tolerates a taint the old supervisor pod does not: same image, another spec.
+      api.put(tainted);
+      const { k } = keeper(api, async () => mounts);
+      stop.push(() => k.stop());
+      expect(await k.start()).toMatchObject({ image: 'img:v1', action });
+      expect(api.calls).toEqual(calls);
+      const now = (await api.read(NS, SUP))!;
+      expect(now.spec?.tolerations).toEqual(
+        action === 'replaced' ? tainted.spec?.tolerations : [{ operator: 'Exists' }],
+      );
+    }
+  });
+
+  it('adopts a pod whose spec hash matches even though the API added defaults to its spec', async () => {
+    const api = new FakePods();
+    api.put(pluginPod('img:v1'));
+    const running = supervisorPod('img:v1', 'old-uid');
+    running.spec!.schedulerName = 'default-scheduler';
+    running.spec!.containers[0].terminationMessagePath = '/dev/termination-log';
+    api.put(running);
+    const { k } = keeper(api, async () => 0);
+    stop.push(() => k.stop());
+    expect(await k.start()).toMatchObject({ uid: 'old-uid', action: 'adopted' });
+    expect(api.calls).toEqual([]);
+    expect(running.metadata?.annotations?.[SUPERVISOR_SPEC_ANNOTATION]).toMatch(/^[0-9a-f]{32}$/);
   });
 
   it('replaces an ended pod, and recreates one deleted later', async () => {
