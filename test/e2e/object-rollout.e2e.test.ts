@@ -453,19 +453,43 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
     timings['files written to Swift'] = logs.swift.ok.size;
   }, 300_000);
 
-  it('uninstall: deleting the writers unmounts through the supervisor; kubectl delete -k removes the supervisor pod with the DaemonSet', async () => {
-    // Nothing at error level in the node plugin or the supervisor (JSON lines, pino level >= 50).
+  it('once it holds no mount, a DaemonSet change of the same image (a new toleration) replaces the supervisor pod', async () => {
+    // Nothing at error level in the node plugin or the supervisor (JSON lines, pino level >= 50), before the
+    // rollout below replaces the node pod and its log.
     const errorLines: string[] = [];
     for (const p of (await driverPods(api)).filter((x) => x.metadata?.labels?.app !== 'csi-cinder-controllerplugin'))
       for (const c of p.spec!.containers.filter((x) => x.image === PLUGIN_IMAGE))
         for (const line of (await kc(['logs', '-n', 'kube-system', p.metadata!.name!, '-c', c.name])).split('\n'))
           if (/^\{.*"level":(5\d|60)\b/.test(line)) errorLines.push(`${p.metadata!.name}/${c.name}: ${line}`);
     expect(errorLines).toEqual([]);
+    // Deleting the writers unmounts through the supervisor.
     for (const w of Object.values(writers)) await api.core.deleteNamespacedPod({ name: w, namespace: ns });
     for (const w of Object.values(writers)) await waitPodGone(api, ns, w, 120_000);
     await waitUntil('no FUSE mount of the driver', 60_000, async () =>
       (await kubeletMounts()).length === 0 ? true : undefined,
     );
+
+    const [before] = await supervisorPod();
+    const oldNode = (await nodePods())[0];
+    const toleration = { key: 'cinder-csi-e2e/spec-change', operator: 'Exists', effect: 'NoSchedule' };
+    const patch = [{ op: 'add', path: '/spec/template/spec/tolerations/-', value: toleration }];
+    await kc(['patch', '-n', 'kube-system', `daemonset/${DS}`, '--type=json', `-p=${JSON.stringify(patch)}`]);
+    await kc(['rollout', 'status', '-n', 'kube-system', `daemonset/${DS}`, '--timeout=180s'], undefined, 190_000);
+    await waitWorkloadsReady(api, 120_000);
+    const node = (await nodePods()).find((p) => p.metadata?.uid !== oldNode.metadata?.uid)!;
+    const line = await waitUntil('the new node plugin replacing the supervisor pod', 120_000, async () =>
+      (await kc(['logs', '-n', 'kube-system', node.metadata!.name!, '-c', 'cinder-csi-plugin']))
+        .split('\n')
+        .find((l) => l.includes('"FUSE supervisor pod ready"')),
+    );
+    expect(JSON.parse(line)).toMatchObject({ action: 'replaced' });
+    const [after] = await supervisorPod();
+    expect(after.metadata?.uid).not.toBe(before.metadata?.uid);
+    expect(after.spec?.tolerations).toContainEqual(toleration);
+    expect(after.status?.containerStatuses?.[0]?.ready).toBe(true);
+  }, 400_000);
+
+  it('uninstall: kubectl delete -k removes the supervisor pod with the DaemonSet', async () => {
     await kc(['delete', 'namespace', ns, '--timeout=120s'], undefined, 130_000);
     for (const pv of Object.values(pvNames)) await kc(['delete', 'pv', pv, '--timeout=60s'], undefined, 70_000);
     await kc(['delete', '-k', overlayDir!, '--wait=true', '--timeout=120s'], undefined, 130_000);
