@@ -30,6 +30,11 @@ const CONFIG_LABEL = 'org.cinder-csi.image-config';
  */
 export const POD_BRIDGE_IP = '10.244.0.1';
 /**
+ * Host directories the driver's hostPaths create (DirectoryOrCreate): the FUSE supervisor's state and its socket
+ * dir. A suite removes the ones its run made.
+ */
+export const DRIVER_HOST_DIRS = ['/var/lib/cinder-csi', '/run/cinder-csi'];
+/**
  * Where the simulator, playing the hypervisor and udev, links each attached volume's loop device: where a VM's
  * udev puts the disk links and where the node plugin looks by default. Both manifests mount the host's /dev into
  * the node pod (HostToContainer), so a link made after the pod started is seen in it; no by-id patch is needed.

@@ -311,6 +311,15 @@ export const BENIGN_SIDECAR_ERRORS: ReadonlyArray<{ proc: string; re: RegExp; wh
     re: /"Unhandled Error" err=.*(Item '[^']+'|claim \\"[^"\\]+\\") in work queue no longer exists/,
     why: 'requeue of a deleted claim',
   },
+  // external-provisioner v5.2.0, capacity tracking: two refreshes of one CSIStorageCapacity close together (the
+  // capacity moves with each volume made) and the second updates from its cached copy before the informer has
+  // delivered the first update's revision; the API server refuses it (optimistic concurrency), the controller
+  // requeues the item and the retry uses the newer revision. Seen in 1 of 5 in-cluster runs on 2026-12-04.
+  {
+    proc: 'csi-provisioner',
+    re: /update CSIStorageCapacity for .*the object has been modified; please apply your changes to the latest version/,
+    why: "the capacity controller's own stale-cache update conflict, retried",
+  },
   // external-attacher v4.8.1: it removes its finalizer from a PV the PV controller is deleting at the same moment;
   // the API server refuses that update (the pv-protection finalizer went in between) or the PV is already gone.
   {

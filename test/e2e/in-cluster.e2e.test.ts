@@ -57,6 +57,7 @@ import {
   deleteStaleLeases,
   DROPPED_CONTAINER,
   driverPods,
+  DRIVER_HOST_DIRS,
   ensurePluginImage,
   hostPidsOfContainer,
   IMAGE_TAR,
@@ -129,13 +130,12 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
       ((await exec(namespace, pod, ['df', '-k', '/data'])).trim().split('\n').pop() ?? '').trim().split(/\s+/)[1],
     ) * 1024;
   const timings: Record<string, number> = {};
-  /** The DaemonSet's hostPath for the FUSE supervisor's state (DirectoryOrCreate): removed at the end if this run made it. */
-  const FUSE_STATE_HOST_DIR = '/var/lib/cinder-csi';
-  let fuseStateDirExisted = true;
+  /** The driver's DirectoryOrCreate hostPaths this run made: removed at the end. */
+  let madeHostDirs: string[] = [];
 
   beforeAll(async () => {
     const t0 = Date.now();
-    fuseStateDirExisted = existsSync(FUSE_STATE_HOST_DIR);
+    madeHostDirs = DRIVER_HOST_DIRS.filter((d) => !existsSync(d));
     env = await kubeLoopbackUp();
     api = apiClients(env.KUBECONFIG);
     const img = await ensurePluginImage();
@@ -184,7 +184,7 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
     await step('the driver pods', () => waitDriverPodsGone(api, 120_000));
     await step('the cloud', () => cloud?.stop());
     await step('the S3 server', async () => s3?.kill());
-    if (!fuseStateDirExisted) rmSync(FUSE_STATE_HOST_DIR, { recursive: true, force: true });
+    for (const d of madeHostDirs) rmSync(d, { recursive: true, force: true });
     if (overlayDir) rmSync(overlayDir, { recursive: true, force: true });
     if (cloud) rmSync(cloud.dir, { recursive: true, force: true });
 

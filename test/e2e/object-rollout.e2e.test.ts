@@ -33,6 +33,7 @@ import {
   deleteObjects,
   deleteStaleLeases,
   driverPods,
+  DRIVER_HOST_DIRS,
   ensurePluginImage,
   IMAGE_TAR,
   PLUGIN_IMAGE,
@@ -55,8 +56,6 @@ const NEEDS = {
 };
 const CTR = ['-a', '/run/kube-loopback/containerd.sock', '-n', 'k8s.io'];
 const DS = 'csi-cinder-nodeplugin';
-/** Host directories the driver's hostPaths create (DirectoryOrCreate): removed at the end when this run made them. */
-const HOST_DIRS = ['/var/lib/cinder-csi', '/run/cinder-csi'];
 /** Files each writer must have written after each rollout step, so each step is seen writing. */
 const PROGRESS_PER_STEP = 10;
 
@@ -126,7 +125,7 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
   const pvNames = { s3: `roll-s3-${run}`, swift: `roll-swift-${run}` };
   const writers = { s3: 'writer-s3', swift: 'writer-swift' };
   const s3Dir = mkdtempSync(join(tmpdir(), 'cinder-csi-roll-s3-'));
-  const madeHostDirs = HOST_DIRS.filter((d) => !existsSync(d));
+  const madeHostDirs = DRIVER_HOST_DIRS.filter((d) => !existsSync(d));
   let imageTagged = false;
   const timings: Record<string, number> = {};
   const kc = (args: string[], input?: string, timeoutMs?: number) =>
