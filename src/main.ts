@@ -257,6 +257,7 @@ async function keepSupervisorPod(
         if (stopped) throw e;
         log.error({ error: messageOf(e), attempt }, 'could not start the FUSE supervisor pod; trying again in 10 s');
         await new Promise((r) => setTimeout(r, 10_000).unref());
+        if (stopped) throw e;
       }
     }
   })();

@@ -9,13 +9,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { messageOf } from '../errors';
 import type { Logger } from '../log';
-import {
-  buildSupervisorPod,
-  isCurrent,
-  pluginContainer,
-  supervisorImage,
-  type SupervisorPodOptions,
-} from './supervisor-pod';
+import { buildSupervisorPod, isCurrent, supervisorImage, type SupervisorPodOptions } from './supervisor-pod';
 
 /** How long start() waits for the supervisor pod's socket to answer (image pull, container start). */
 export const SUPERVISOR_READY_TIMEOUT_MS = 180_000;
@@ -62,6 +56,7 @@ function ended(pod: V1Pod): boolean {
 
 export class SupervisorPodKeeper {
   private timer?: NodeJS.Timeout;
+  private stopped = false;
   private desired?: V1Pod;
   private readonly poll: number;
 
@@ -76,7 +71,7 @@ export class SupervisorPodKeeper {
     const desired = buildSupervisorPod({ ...this.o, plugin });
     this.desired = desired;
     const name = desired.metadata!.name!;
-    const image = pluginContainer(plugin).image!;
+    const image = supervisorImage(desired)!;
     const log = this.o.log.child({ supervisorPod: name });
 
     let action: KeeperResult['action'] = 'adopted';
@@ -105,12 +100,16 @@ export class SupervisorPodKeeper {
     }
     await this.waitSocket(name);
     log.info({ uid: pod.metadata?.uid, action }, 'FUSE supervisor pod ready');
-    this.timer = setInterval(() => void this.recheck(log), this.o.recheckMs ?? SUPERVISOR_RECHECK_MS);
-    this.timer.unref();
+    // A start that finished after stop() (the plugin shutting down meanwhile) must not leave the loop running.
+    if (!this.stopped) {
+      this.timer = setInterval(() => void this.recheck(log), this.o.recheckMs ?? SUPERVISOR_RECHECK_MS);
+      this.timer.unref();
+    }
     return { name, uid: pod.metadata!.uid!, image: supervisorImage(pod)!, action };
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }

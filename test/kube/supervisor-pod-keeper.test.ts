@@ -217,6 +217,24 @@ describe('SupervisorPodKeeper', () => {
     expect(await api.read(NS, SUP)).toBeUndefined();
   });
 
+  it('a start that finishes after stop() leaves no recheck loop behind', async () => {
+    const api = new FakePods();
+    api.put(pluginPod('img:v1'));
+    let answers = false;
+    const { k } = keeper(api, async () => {
+      if (!answers) throw new CodedError(Status.UNAVAILABLE, 'no socket yet');
+      return 0;
+    });
+    const started = k.start();
+    await new Promise((res) => setTimeout(res, 30));
+    k.stop();
+    answers = true;
+    expect((await started).action).toBe('created');
+    api.pods.delete(`${NS}/${SUP}`);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(await api.read(NS, SUP)).toBeUndefined();
+  });
+
   it('fails start when its own pod is missing or the socket never answers', async () => {
     const api = new FakePods();
     const { k } = keeper(api, async () => 0);
