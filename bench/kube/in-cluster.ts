@@ -13,7 +13,7 @@ import { execFile } from '../../src/mount/exec';
 import { DEMO_DELAYS } from '../../src/simulator/cli';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { KUBE_LOOPBACK_DIR, kubectl, readOrUndefined, waitUntil, type Api, type LoopbackEnv } from './kube';
-import { DRIVER, REPO, ZONE, ZONE_KEY } from './stack';
+import { DRIVER, DRIVER_ERROR_LINE, REPO, ZONE, ZONE_KEY } from './stack';
 
 export const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 export const IMAGE_TAR = process.env.IMAGE_TAR ?? '/tmp/cinder-csi-plugin-image.tar';
@@ -468,6 +468,22 @@ export async function driverPods(api: Api) {
       labelSelector: 'app in (csi-cinder-controllerplugin,csi-cinder-nodeplugin,csi-cinder-fuse-supervisor)',
     })
   ).items;
+}
+
+/** Error-level JSON lines of our image's containers in `pods` (driver pods in kube-system), as `pod/container: line`. */
+export async function pluginErrorLines(
+  kubeconfig: string,
+  pods: Awaited<ReturnType<typeof driverPods>>,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of pods) {
+    for (const c of p.spec!.containers.filter((x) => x.image === PLUGIN_IMAGE)) {
+      const log = await kubectl(kubeconfig, ['logs', '-n', 'kube-system', p.metadata!.name!, '-c', c.name]);
+      for (const line of log.split('\n'))
+        if (DRIVER_ERROR_LINE.test(line)) out.push(`${p.metadata!.name}/${c.name}: ${line}`);
+    }
+  }
+  return out;
 }
 
 /** The driver's pods gone. */

@@ -394,9 +394,12 @@ function finish(stack: Partial<Stack> & { procs: Map<string, Proc>; stopping: { 
   return s;
 }
 
+/** A driver JSON log line at level >= 50 (pino: error, fatal). */
+export const DRIVER_ERROR_LINE = /^\{.*"level":(5\d|60)\b/;
+
 /** Driver JSON lines at level >= 50 (error) and klog lines starting with E or F, of one log. */
 export function errorLinesOf(log: string): string[] {
-  return log.split('\n').filter((line) => /^\{.*"level":(5\d|60)\b/.test(line) || /^[EF]\d{4} /.test(line));
+  return log.split('\n').filter((line) => DRIVER_ERROR_LINE.test(line) || /^[EF]\d{4} /.test(line));
 }
 
 function errorLines(procs: Map<string, Proc>): Array<{ proc: string; line: string }> {

@@ -63,6 +63,7 @@ import {
   IMAGE_TAR,
   metadataArg,
   PLUGIN_IMAGE,
+  pluginErrorLines,
   POD_BRIDGE_IP,
   referenceObjects,
   renderOverlay,
@@ -613,7 +614,7 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
         cloud.sim.listVolumes().length === 0 ? true : undefined,
       );
       expect(await driverMounts()).toEqual([]);
-      expect(await pluginErrorLines()).toEqual([]);
+      expect(await pluginErrorLines(env.KUBECONFIG, await driverPods(api))).toEqual([]);
     }, 300_000);
 
     it("everything removed: the driver's objects, pods and registration, no mount or loop device left", async () => {
@@ -652,19 +653,6 @@ describeIf("e2e in-cluster: the image as pods, from our manifests and from the r
         if (c.restartCount > 0)
           logs.push(await kc(['logs', '--previous', '-n', 'kube-system', p.metadata!.name!, '-c', c.name]));
         for (const log of logs) out.push(...errorLinesOf(log).map((line) => ({ proc: c.name, line })));
-      }
-    }
-    return out;
-  }
-
-  /** Error-level JSON lines (pino level >= 50) of our image's containers in the driver's pods. */
-  async function pluginErrorLines(): Promise<string[]> {
-    const out: string[] = [];
-    for (const p of await driverPods(api)) {
-      for (const c of p.spec!.containers.filter((x) => x.image === PLUGIN_IMAGE)) {
-        const log = await kc(['logs', '-n', 'kube-system', p.metadata!.name!, '-c', c.name]);
-        for (const line of log.split('\n'))
-          if (/^\{.*"level":(5\d|60)\b/.test(line)) out.push(`${p.metadata!.name}/${c.name}: ${line}`);
       }
     }
     return out;

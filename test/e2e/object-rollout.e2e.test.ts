@@ -37,6 +37,7 @@ import {
   ensurePluginImage,
   IMAGE_TAR,
   PLUGIN_IMAGE,
+  pluginErrorLines,
   renderOverlay,
   sidecarImages,
   startCloud,
@@ -134,8 +135,8 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
   const supervisorPod = async () =>
     (await api.core.listNamespacedPod({ namespace: 'kube-system', labelSelector: `app=${SUPERVISOR_APP_LABEL}` }))
       .items;
-  /** A pod with each claim mounted at /v<i>, idle. */
-  const reader = (name: string, claims: string[]) => ({
+  /** A busybox pod in the test namespace running `script`, each claim mounted at its path. */
+  const busyboxPod = (name: string, script: string, mounts: Array<{ claim: string; path: string }>) => ({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: ns },
@@ -143,16 +144,23 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
       terminationGracePeriodSeconds: 2,
       containers: [
         {
-          name: 'reader',
+          name,
           image: env.KUBE_LOOPBACK_BUSYBOX,
           imagePullPolicy: 'Never',
-          command: ['sh', '-c', "trap 'exit 0' TERM; sleep 100000 & wait"],
-          volumeMounts: claims.map((_, i) => ({ name: `v${i}`, mountPath: `/v${i}` })),
+          command: ['sh', '-c', script],
+          volumeMounts: mounts.map((m, i) => ({ name: `v${i}`, mountPath: m.path })),
         },
       ],
-      volumes: claims.map((c, i) => ({ name: `v${i}`, persistentVolumeClaim: { claimName: c } })),
+      volumes: mounts.map((m, i) => ({ name: `v${i}`, persistentVolumeClaim: { claimName: m.claim } })),
     },
   });
+  /** A pod with each claim mounted at /v<i>, idle. */
+  const reader = (name: string, claims: string[]) =>
+    busyboxPod(
+      name,
+      "trap 'exit 0' TERM; sleep 100000 & wait",
+      claims.map((claim, i) => ({ claim, path: `/v${i}` })),
+    );
   /** The driver's mounts under kubelet's dir (a FUSE bench running beside this makes look-alike paths in /tmp). */
   const kubeletMounts = async () => (await driverMounts()).filter((m) => m.mountPoint.startsWith(`${KUBELET_DIR}/`));
   const nodePods = async () => (await driverPods(api)).filter((p) => p.metadata?.labels?.app === DS);
@@ -300,24 +308,7 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
         resources: { requests: { storage: '1Gi' } },
       },
     });
-    const writer = (name: string, claim: string) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name, namespace: ns },
-      spec: {
-        terminationGracePeriodSeconds: 2,
-        containers: [
-          {
-            name: 'writer',
-            image: env.KUBE_LOOPBACK_BUSYBOX,
-            imagePullPolicy: 'Never',
-            command: ['sh', '-c', WRITER_SCRIPT],
-            volumeMounts: [{ name: 'data', mountPath: '/data' }],
-          },
-        ],
-        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
-      },
-    });
+    const writer = (name: string, claim: string) => busyboxPod(name, WRITER_SCRIPT, [{ claim, path: '/data' }]);
     await kc(['create', 'namespace', ns]);
     const objs = [
       ...secrets,
@@ -455,12 +446,8 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
   it('once it holds no mount, a DaemonSet change of the same image (a new toleration) replaces the supervisor pod', async () => {
     // Nothing at error level in the node plugin or the supervisor (JSON lines, pino level >= 50), before the
     // rollout below replaces the node pod and its log.
-    const errorLines: string[] = [];
-    for (const p of (await driverPods(api)).filter((x) => x.metadata?.labels?.app !== 'csi-cinder-controllerplugin'))
-      for (const c of p.spec!.containers.filter((x) => x.image === PLUGIN_IMAGE))
-        for (const line of (await kc(['logs', '-n', 'kube-system', p.metadata!.name!, '-c', c.name])).split('\n'))
-          if (/^\{.*"level":(5\d|60)\b/.test(line)) errorLines.push(`${p.metadata!.name}/${c.name}: ${line}`);
-    expect(errorLines).toEqual([]);
+    const nodeSide = (await driverPods(api)).filter((x) => x.metadata?.labels?.app !== 'csi-cinder-controllerplugin');
+    expect(await pluginErrorLines(env.KUBECONFIG, nodeSide)).toEqual([]);
     // Deleting the writers unmounts through the supervisor.
     for (const w of Object.values(writers)) await api.core.deleteNamespacedPod({ name: w, namespace: ns });
     for (const w of Object.values(writers)) await waitPodGone(api, ns, w, 120_000);
