@@ -246,6 +246,8 @@ async function keepSupervisorPod(
     stateDir: flags.fuseStateDir ?? DEFAULT_SUPERVISOR_STATE_DIR,
     kubeletDir: flags.kubeletDir,
     mountCount: async () => (await service.list()).length,
+    // The gate below is made once start() is under way; the keeper uses it only after start, from its loop.
+    exclusive: <T>(fn: () => Promise<T>): Promise<T | undefined> => gate.exclusive(fn),
     log: log.child({ component: 'fuse-supervisor-pod' }),
   });
   let stopped = false;
@@ -262,8 +264,10 @@ async function keepSupervisorPod(
     }
   })();
   ready.catch(() => undefined);
+  const gate = new GatedFuseMounts(service, ready);
+  gate.afterUnmount = () => keeper.nudge();
   return {
-    service: new GatedFuseMounts(service, ready),
+    service: gate,
     stop: () => {
       stopped = true;
       keeper.stop();

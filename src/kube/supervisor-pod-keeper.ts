@@ -4,7 +4,9 @@
  * missing, replaces it when it ended (Failed/Succeeded) or is being deleted, and waits until its socket answers.
  * A pod built from another spec (another image, or a changed DaemonSet: tolerations, pull policy, paths) is
  * replaced only when it holds no mount (the plugin logs that it keeps it otherwise): replacing it would end every
- * mount it serves. Afterwards a slow loop recreates a pod someone deleted.
+ * mount it serves. Afterwards a slow loop recreates a pod someone deleted, and replaces a kept older one as soon as
+ * its last mount is gone (nudge() after each unmount; the loop otherwise), inside `exclusive` so that no mount call
+ * reaches the pod being deleted.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { messageOf } from '../errors';
@@ -33,6 +35,11 @@ export interface KeeperOptions extends Omit<SupervisorPodOptions, 'plugin'> {
   pluginPodName: string;
   /** How many mounts the supervisor on the socket holds; rejects while nothing answers there. */
   mountCount(): Promise<number>;
+  /**
+   * Runs `fn` while no mount call is in flight or starts; undefined when that could not be had in time. Without
+   * it a running pod of another spec is never replaced after start.
+   */
+  exclusive?<T>(fn: () => Promise<T>): Promise<T | undefined>;
   log: Logger;
   readyTimeoutMs?: number;
   recheckMs?: number;
@@ -58,6 +65,10 @@ export class SupervisorPodKeeper {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private desired?: V1Pod;
+  private log?: Logger;
+  /** The running pod is of another spec (kept at start while it held mounts). */
+  private outdated = false;
+  private checking = false;
   private readonly poll: number;
 
   constructor(private readonly o: KeeperOptions) {
@@ -73,6 +84,7 @@ export class SupervisorPodKeeper {
     const name = desired.metadata!.name!;
     const image = supervisorImage(desired)!;
     const log = this.o.log.child({ supervisorPod: name });
+    this.log = log;
 
     let action: KeeperResult['action'] = 'adopted';
     let pod = await this.settle(name);
@@ -89,9 +101,10 @@ export class SupervisorPodKeeper {
       } else {
         log.warn(
           { image: supervisorImage(pod), pluginImage: image, mounts: mounts ?? 'unknown' },
-          'keeping the FUSE supervisor pod of another spec (image or settings): it holds mounts, and replacing it would end them; it is replaced at a node plugin start that finds it holding none',
+          'keeping the FUSE supervisor pod of another spec (image or settings): it holds mounts, and replacing it would end them; it is replaced once it holds none',
         );
         action = 'kept-older';
+        this.outdated = true;
       }
     }
     if (!pod) {
@@ -106,6 +119,11 @@ export class SupervisorPodKeeper {
       this.timer.unref();
     }
     return { name, uid: pod.metadata!.uid!, image: supervisorImage(pod)!, action };
+  }
+
+  /** Checks at once whether a kept older pod can be replaced now (called after an unmount). */
+  nudge(): void {
+    if (this.outdated && this.timer && this.log) void this.recheck(this.log);
   }
 
   stop(): void {
@@ -166,9 +184,13 @@ export class SupervisorPodKeeper {
       throw new Error(`the FUSE supervisor pod ${name} did not answer on ${this.o.socketPath} within ${ms} ms`);
   }
 
-  /** Recreates the pod when it is gone or ended. Never replaces a running one (it may hold mounts). */
+  /**
+   * Recreates the pod when it is gone or ended; replaces one of another spec once it holds no mount. Never
+   * replaces a pod that holds mounts.
+   */
   private async recheck(log: Logger): Promise<void> {
-    if (!this.desired) return;
+    if (!this.desired || this.checking || this.stopped) return;
+    this.checking = true;
     try {
       // While the plugin's own pod goes (uninstall deletes both), a recreated supervisor pod would only be collected again.
       const own = await this.o.api.read(this.o.namespace, this.o.pluginPodName);
@@ -178,10 +200,35 @@ export class SupervisorPodKeeper {
       if (!pod) {
         log.warn('the FUSE supervisor pod was gone or ended: creating it again (it remounts what its state dir lists)');
         await this.createOrRead(this.desired);
+        this.outdated = false;
+      } else {
+        this.outdated = !isCurrent(pod, this.desired);
+        if (this.outdated) await this.replaceIfEmpty(pod, this.desired, log);
       }
     } catch (e) {
       log.warn({ error: messageOf(e) }, 'could not check the FUSE supervisor pod; trying again later');
+    } finally {
+      this.checking = false;
     }
+  }
+
+  private async replaceIfEmpty(pod: V1Pod, desired: V1Pod, log: Logger): Promise<void> {
+    if (!this.o.exclusive) return;
+    const name = desired.metadata!.name!;
+    const made = await this.o.exclusive(async () => {
+      if ((await this.o.mountCount().catch(() => undefined)) !== 0) return undefined;
+      log.info(
+        { from: supervisorImage(pod), to: supervisorImage(desired) },
+        'replacing the FUSE supervisor pod of another spec: it holds no mount any more',
+      );
+      await this.deleteAndWait(pod);
+      const made = await this.createOrRead(desired);
+      await this.waitSocket(name);
+      return made;
+    });
+    if (!made) return;
+    this.outdated = false;
+    log.info({ uid: made.metadata?.uid, action: 'replaced' }, 'FUSE supervisor pod ready');
   }
 }
 

@@ -443,17 +443,15 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
     timings['files written to Swift'] = logs.swift.ok.size;
   }, 300_000);
 
-  it('once it holds no mount, a DaemonSet change of the same image (a new toleration) replaces the supervisor pod', async () => {
+  it('a DaemonSet change of the same image (a new toleration) while mounts are held: the new plugin keeps the supervisor pod, and replaces it without a restart of its own once the last mount goes', async () => {
     // Nothing at error level in the node plugin or the supervisor (JSON lines, pino level >= 50), before the
     // rollout below replaces the node pod and its log.
     const nodeSide = (await driverPods(api)).filter((x) => x.metadata?.labels?.app !== 'csi-cinder-controllerplugin');
     expect(await pluginErrorLines(env.KUBECONFIG, nodeSide)).toEqual([]);
-    // Deleting the writers unmounts through the supervisor.
-    for (const w of Object.values(writers)) await api.core.deleteNamespacedPod({ name: w, namespace: ns });
-    for (const w of Object.values(writers)) await waitPodGone(api, ns, w, 120_000);
-    await waitUntil('no FUSE mount of the driver', 60_000, async () =>
-      (await kubeletMounts()).length === 0 ? true : undefined,
-    );
+    const firstFile = {
+      s3: (await writerLog(writers.s3)).ok.get('w-1'),
+      swift: (await writerLog(writers.swift)).ok.get('w-1'),
+    };
 
     const [before] = await supervisorPod();
     const oldNode = (await nodePods())[0];
@@ -463,17 +461,56 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
     await kc(['rollout', 'status', '-n', 'kube-system', `daemonset/${DS}`, '--timeout=180s'], undefined, 190_000);
     await waitWorkloadsReady(api, 120_000);
     const node = (await nodePods()).find((p) => p.metadata?.uid !== oldNode.metadata?.uid)!;
-    const line = await waitUntil('the new node plugin replacing the supervisor pod', 120_000, async () =>
+    const pluginLog = async () =>
       (await kc(['logs', '-n', 'kube-system', node.metadata!.name!, '-c', 'cinder-csi-plugin']))
         .split('\n')
-        .find((l) => l.includes('"FUSE supervisor pod ready"')),
+        .filter((l) => l.includes('"FUSE supervisor pod ready"'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const [kept] = await waitUntil('the new node plugin keeping the supervisor pod', 120_000, async () => {
+      const lines = await pluginLog();
+      return lines.length ? lines : undefined;
+    });
+    expect(kept).toMatchObject({ action: 'kept-older' });
+    expect((await supervisorPod())[0].metadata?.uid).toBe(before.metadata?.uid);
+    // The writers' mounts still read, through the kept pod.
+    for (const [k, w] of Object.entries(writers))
+      expect((await kc(['exec', '-n', ns, w, '--', 'sha256sum', '/data/w-1'])).split(/\s+/)[0]).toBe(
+        firstFile[k as keyof typeof firstFile],
+      );
+
+    // Deleting the writers unmounts through the supervisor; the last unmount lets the plugin replace it.
+    const t0 = Date.now();
+    for (const w of Object.values(writers)) await api.core.deleteNamespacedPod({ name: w, namespace: ns });
+    for (const w of Object.values(writers)) await waitPodGone(api, ns, w, 120_000);
+    await waitUntil('no FUSE mount of the driver', 60_000, async () =>
+      (await kubeletMounts()).length === 0 ? true : undefined,
     );
-    expect(JSON.parse(line)).toMatchObject({ action: 'replaced' });
-    const [after] = await supervisorPod();
-    expect(after.metadata?.uid).not.toBe(before.metadata?.uid);
+    const after = await waitUntil('a supervisor pod of the new spec, Ready', 120_000, async () => {
+      const [p] = await supervisorPod();
+      return p && p.metadata?.uid !== before.metadata?.uid && p.status?.containerStatuses?.[0]?.ready ? p : undefined;
+    });
+    timings['writers deleted to the supervisor pod replaced (s)'] = (Date.now() - t0) / 1000;
     expect(after.spec?.tolerations).toContainEqual(toleration);
-    expect(after.status?.containerStatuses?.[0]?.ready).toBe(true);
-  }, 400_000);
+    // The pod turns Ready a moment before the plugin, which waits for its socket, logs it.
+    const actions = await waitUntil('the plugin logging the replacement', 30_000, async () => {
+      const a = (await pluginLog()).map((l) => l.action);
+      return a.length > 1 ? a : undefined;
+    });
+    expect(actions).toEqual(['kept-older', 'replaced']);
+    const [same] = (await nodePods()).filter((p) => p.metadata?.uid === node.metadata?.uid);
+    expect(same?.status?.containerStatuses?.map((c) => c.restartCount)).toEqual(
+      same?.status?.containerStatuses?.map(() => 0),
+    );
+
+    // The new supervisor pod serves a new pod of both volumes.
+    await kc(['apply', '-f', '-'], stringify(reader('reader-after', ['data-s3', 'data-swift'])));
+    await waitPodReady(api, ns, 'reader-after', 120_000);
+    const sums = (await kc(['exec', '-n', ns, 'reader-after', '--', 'sha256sum', '/v0/w-1', '/v1/w-1']))
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]);
+    expect(sums).toEqual([firstFile.s3, firstFile.swift]);
+  }, 500_000);
 
   it('uninstall: kubectl delete -k removes the supervisor pod with the DaemonSet', async () => {
     await kc(['delete', 'namespace', ns, '--timeout=120s'], undefined, 130_000);

@@ -7,7 +7,7 @@ import type { V1Pod, V1Toleration } from '@kubernetes/client-node';
 import { CodedError, Status } from '../../src/errors';
 import { GatedFuseMounts } from '../../src/fuse/gated-mounts';
 import type { FuseMountService } from '../../src/fuse/supervisor-client';
-import { SupervisorPodKeeper, type PodApi } from '../../src/kube/supervisor-pod-keeper';
+import { SupervisorPodKeeper, type KeeperOptions, type PodApi } from '../../src/kube/supervisor-pod-keeper';
 import {
   buildSupervisorPod,
   SUPERVISOR_SPEC_ANNOTATION,
@@ -79,7 +79,11 @@ function supervisorPod(plugin: V1Pod | string, uid: string, phase = 'Running'): 
   return { ...built, metadata: { ...built.metadata, uid }, status: { phase } };
 }
 
-function keeper(api: FakePods, mounts: () => Promise<number>) {
+function keeper(
+  api: FakePods,
+  mounts: () => Promise<number>,
+  more: Pick<KeeperOptions, 'exclusive' | 'recheckMs'> = {},
+) {
   const sink = logSink('info');
   const k = new SupervisorPodKeeper({
     api,
@@ -92,8 +96,17 @@ function keeper(api: FakePods, mounts: () => Promise<number>) {
     pollMs: 5,
     readyTimeoutMs: 2_000,
     recheckMs: 20,
+    ...more,
   });
   return { k, sink };
+}
+
+async function waitFor(cond: () => boolean, ms = 2_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 describe('SupervisorPodKeeper', () => {
@@ -235,6 +248,54 @@ describe('SupervisorPodKeeper', () => {
     expect(await api.read(NS, SUP)).toBeUndefined();
   });
 
+  it('replaces a pod kept at start once its last mount goes, inside exclusive, without waiting for the loop', async () => {
+    const api = new FakePods();
+    api.put(pluginPod('img:v2'));
+    api.put(supervisorPod('img:v1', 'old-uid'));
+    let mounts = 1;
+    const sections: string[] = [];
+    const exclusive = async <T>(fn: () => Promise<T>) => {
+      sections.push('enter');
+      const r = await fn();
+      sections.push('leave');
+      return r;
+    };
+    const { k, sink } = keeper(api, async () => mounts, { exclusive, recheckMs: 60_000 });
+    stop.push(() => k.stop());
+    expect(await k.start()).toMatchObject({ uid: 'old-uid', action: 'kept-older' });
+    // An unmount that leaves one mount: looked at, kept.
+    k.nudge();
+    await new Promise((res) => setTimeout(res, 50));
+    expect(api.calls).toEqual([]);
+    expect(sections).toEqual(['enter', 'leave']);
+    mounts = 0;
+    k.nudge();
+    await waitFor(() => supervisorImage(api.pods.get(`${NS}/${SUP}`) ?? {}) === 'img:v2');
+    expect(api.calls).toEqual([`delete ${SUP} old-uid`, `create ${SUP}`]);
+    expect(sections).toEqual(['enter', 'leave', 'enter', 'leave']);
+    await waitFor(() => sink.lines.some((l) => l.action === 'replaced'));
+    // Current now: later nudges do nothing.
+    k.nudge();
+    await new Promise((res) => setTimeout(res, 50));
+    expect(sections).toHaveLength(4);
+  });
+
+  it('without exclusive, or when exclusive could not be had, a pod of another spec stays after start', async () => {
+    for (const exclusive of [undefined, async () => undefined]) {
+      const api = new FakePods();
+      api.put(pluginPod('img:v2'));
+      api.put(supervisorPod('img:v1', 'old-uid'));
+      let mounts = 3;
+      const { k } = keeper(api, async () => mounts, { exclusive });
+      stop.push(() => k.stop());
+      expect(await k.start()).toMatchObject({ action: 'kept-older' });
+      mounts = 0;
+      k.nudge();
+      await new Promise((res) => setTimeout(res, 100));
+      expect(api.calls).toEqual([]);
+    }
+  });
+
   it('fails start when its own pod is missing or the socket never answers', async () => {
     const api = new FakePods();
     const { k } = keeper(api, async () => 0);
@@ -276,6 +337,69 @@ describe('GatedFuseMounts', () => {
     expect(done).toBe(false);
     open();
     expect(await pending).toEqual([]);
+  });
+
+  it('exclusive waits for the calls in flight, holds new ones until it ends, then lets them through', async () => {
+    let finishMount!: () => void;
+    const order: string[] = [];
+    const slow: FuseMountService = {
+      ...inner,
+      mount: () =>
+        new Promise<void>((r) => {
+          order.push('mount start');
+          finishMount = () => {
+            order.push('mount end');
+            r();
+          };
+        }),
+      list: async () => {
+        order.push('list');
+        return [];
+      },
+    };
+    const gate = new GatedFuseMounts(slow, Promise.resolve(), 5_000);
+    const mounting = gate.mount({} as never, {} as never);
+    await new Promise((r) => setTimeout(r, 10));
+    const section = gate.exclusive(async () => {
+      order.push('exclusive');
+      await new Promise((r) => setTimeout(r, 30));
+      order.push('exclusive end');
+      return 7;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    const listing = gate.list();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual(['mount start']);
+    finishMount();
+    expect(await section).toBe(7);
+    await listing;
+    await mounting;
+    expect(order).toEqual(['mount start', 'mount end', 'exclusive', 'exclusive end', 'list']);
+  });
+
+  it('exclusive gives up when a call in flight outlasts the bound; a call held past the bound is UNAVAILABLE', async () => {
+    const never: FuseMountService = { ...inner, mount: () => new Promise(() => undefined) };
+    const gate = new GatedFuseMounts(never, Promise.resolve(), 40);
+    void gate.mount({} as never, {} as never);
+    await new Promise((r) => setTimeout(r, 5));
+    let ran = false;
+    expect(await gate.exclusive(async () => (ran = true))).toBeUndefined();
+    expect(ran).toBe(false);
+
+    const gate2 = new GatedFuseMounts(inner, Promise.resolve(), 40);
+    const section = gate2.exclusive(() => new Promise((r) => setTimeout(r, 150)));
+    await expect(gate2.unmount('/x')).rejects.toThrow(/FUSE supervisor pod not ready: it is being replaced/);
+    await section;
+    await expect(gate2.unmount('/x')).resolves.toBeUndefined();
+  });
+
+  it('tells its listener after each unmount that succeeded', async () => {
+    const gate = new GatedFuseMounts(inner, Promise.resolve(), 1_000);
+    let told = 0;
+    gate.afterUnmount = () => told++;
+    await gate.unmount('/a');
+    await gate.unmount('/b');
+    expect(told).toBe(2);
   });
 
   it('answers UNAVAILABLE when the supervisor is not ready within the bound', async () => {
