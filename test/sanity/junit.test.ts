@@ -1,5 +1,5 @@
 /** The JUnit reader of test/helpers/csi-sanity.ts on Ginkgo v2's report format, so the sanity suites' counts mean what they say. */
-import { parseJunit, summarize } from '../helpers/csi-sanity';
+import { connectTimedOut, parseJunit, summarize, type SanityRun, type SpecOutcome } from '../helpers/csi-sanity';
 
 const REPORT = `<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="4" disabled="1" errors="0" failures="1" time="1.5">
@@ -38,5 +38,25 @@ describe('parseJunit', () => {
       pending: 1,
     });
     expect(s.failed[0]).toContain('already published but is incompatible');
+  });
+});
+
+describe('connectTimedOut', () => {
+  const spec = (status: SpecOutcome['status'], message = ''): SpecOutcome => ({ name: '[It] x', status, message });
+  const run = (specs: SpecOutcome[]): SanityRun => ({ seed: 1, exitCode: 1, specs, output: '', wallMs: 0 });
+  // As csi-sanity v5.4.0 reported it in CI, the first spec of the run failing in its Setup.
+  const CONNECT =
+    'Unexpected error:\n    <*errors.errorString | 0xc00004a870>: \n    Connection timed out\n    {\n        s: "Connection timed out",\n    }';
+
+  it("is true only when every failure is csi-sanity's own connect timing out", () => {
+    expect(connectTimedOut(run([spec('failed', CONNECT), spec('passed')]))).toBe(true);
+    expect(connectTimedOut(run([spec('passed'), spec('skipped')]))).toBe(false);
+    expect(connectTimedOut(run([spec('failed', CONNECT), spec('failed', 'Expected an error')]))).toBe(false);
+  });
+
+  it('is false for a driver that answered with a gRPC error saying so', () => {
+    const rpc =
+      'Unexpected error:\n    <*status.Error | 0xc000>: \n    rpc error: code = Unavailable desc = Connection timed out';
+    expect(connectTimedOut(run([spec('failed', rpc)]))).toBe(false);
   });
 });
