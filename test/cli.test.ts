@@ -2,12 +2,13 @@
  * The built `cinder-csi-plugin` command as an operator runs it: real process, real socket, real signals.
  * Needs `npm run build` first (npm test does it).
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callUnary, makeClient } from '../src/csi/proto';
 import { startSimulator } from '../src/simulator';
+import { freePort } from './helpers/free-port';
 
 const BIN = join(__dirname, '..', 'bin', 'cinder-csi-plugin');
 const PASSWORD = 'pa55#word;with"quote';
@@ -24,6 +25,15 @@ async function waitFor(cond: () => boolean, ms: number): Promise<void> {
   }
 }
 
+/** Until the plugin serves on `socket`; a plugin that exits first fails at once with what it printed. */
+async function waitServing(child: ChildProcess, socket: string, out: () => string): Promise<void> {
+  await waitFor(() => existsSync(socket) || child.exitCode !== null || child.signalCode !== null, 20_000).catch(
+    () => undefined,
+  );
+  if (!existsSync(socket))
+    throw new Error(`the plugin did not serve on ${socket} (exit ${child.exitCode ?? child.signalCode}):\n${out()}`);
+}
+
 describe('cinder-csi-plugin command', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-'));
   const conf = join(dir, 'cloud.conf');
@@ -35,7 +45,7 @@ describe('cinder-csi-plugin command', () => {
 
   it('serves the Identity service on a unix socket and stops cleanly on SIGTERM', async () => {
     const socket = join(dir, 'csi.sock');
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [
       BIN,
       '--endpoint',
@@ -49,7 +59,7 @@ describe('cinder-csi-plugin command', () => {
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    await waitFor(() => existsSync(socket), 10_000);
+    await waitServing(child, socket, () => out);
     const client = makeClient('Identity', `unix://${socket}`);
     const info = await callUnary(client, 'GetPluginInfo', {});
     expect(info).toMatchObject({ name: 'cinder.csi.openstack.org' });

@@ -34,6 +34,7 @@ import { startSimulator, type Simulator } from '../../src/simulator';
 import { expandedArgs, flagValue, loadManifests, podSpec, ROOT } from '../deploy/manifest-helpers';
 import { IN_CI, missingPrereqs } from '../helpers/prereq';
 import { REFERENCE_DIR, referenceContainers } from '../helpers/reference-manifests';
+import { freePort } from '../helpers/free-port';
 
 const IMAGE_TAR = process.env.IMAGE_TAR ?? '/tmp/cinder-csi-plugin-image.tar';
 // The storage .ci/build-image builds in: importing the tarball there reuses the layers it already holds.
@@ -339,7 +340,7 @@ describeImage('the cinder-csi-plugin image', () => {
   it("starts as the controller under our manifest's arguments and answers over its unix socket", async () => {
     const dirs = podDirs('controller');
     const plugin = ours('Deployment', 'cinder-csi-plugin');
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     // Only the metrics port moves: this test shares the host's network with whatever else listens on :9809.
     const args = expandedArgs(plugin).map((a) =>
       a.startsWith('--http-endpoint=') ? `--http-endpoint=127.0.0.1:${port}` : a,
