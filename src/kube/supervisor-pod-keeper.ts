@@ -115,7 +115,7 @@ export class SupervisorPodKeeper {
     log.info({ uid: pod.metadata?.uid, action }, 'FUSE supervisor pod ready');
     // A start that finished after stop() (the plugin shutting down meanwhile) must not leave the loop running.
     if (!this.stopped) {
-      this.timer = setInterval(() => void this.recheck(log), this.o.recheckMs ?? SUPERVISOR_RECHECK_MS);
+      this.timer = setInterval(() => void this.recheck(), this.o.recheckMs ?? SUPERVISOR_RECHECK_MS);
       this.timer.unref();
     }
     return { name, uid: pod.metadata!.uid!, image: supervisorImage(pod)!, action };
@@ -123,7 +123,7 @@ export class SupervisorPodKeeper {
 
   /** Checks at once whether a kept older pod can be replaced now (called after an unmount). */
   nudge(): void {
-    if (this.outdated && this.timer && this.log) void this.recheck(this.log);
+    if (this.outdated && this.timer) void this.recheck();
   }
 
   stop(): void {
@@ -188,8 +188,9 @@ export class SupervisorPodKeeper {
    * Recreates the pod when it is gone or ended; replaces one of another spec once it holds no mount. Never
    * replaces a pod that holds mounts.
    */
-  private async recheck(log: Logger): Promise<void> {
-    if (!this.desired || this.checking || this.stopped) return;
+  private async recheck(): Promise<void> {
+    const log = this.log;
+    if (!this.desired || !log || this.checking || this.stopped) return;
     this.checking = true;
     try {
       // While the plugin's own pod goes (uninstall deletes both), a recreated supervisor pod would only be collected again.

@@ -161,6 +161,15 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
       "trap 'exit 0' TERM; sleep 100000 & wait",
       claims.map((claim, i) => ({ claim, path: `/v${i}` })),
     );
+  /** Starts a reader pod `name` of both claims; the sha256 of w-1 on S3 and on Swift as it reads them. */
+  const readFirstFiles = async (name: string) => {
+    await kc(['apply', '-f', '-'], stringify(reader(name, ['data-s3', 'data-swift'])));
+    await waitPodReady(api, ns, name, 120_000);
+    return (await kc(['exec', '-n', ns, name, '--', 'sha256sum', '/v0/w-1', '/v1/w-1']))
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]);
+  };
   /** The driver's mounts under kubelet's dir (a FUSE bench running beside this makes look-alike paths in /tmp). */
   const kubeletMounts = async () => (await driverMounts()).filter((m) => m.mountPoint.startsWith(`${KUBELET_DIR}/`));
   const nodePods = async () => (await driverPods(api)).filter((p) => p.metadata?.labels?.app === DS);
@@ -372,12 +381,7 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
       expect({ w, failed: (await writerLog(w)).failed }).toEqual({ w, failed: [] });
 
     // The node plugin after the rollouts serves new pods through the adopted supervisor: a reader of both volumes.
-    await kc(['apply', '-f', '-'], stringify(reader('reader', ['data-s3', 'data-swift'])));
-    await waitPodReady(api, ns, 'reader', 120_000);
-    const sums = (await kc(['exec', '-n', ns, 'reader', '--', 'sha256sum', '/v0/w-1', '/v1/w-1']))
-      .trim()
-      .split('\n')
-      .map((l) => l.split(/\s+/)[0]);
+    const sums = await readFirstFiles('reader');
     expect(sums).toEqual([(await writerLog(writers.s3)).ok.get('w-1'), (await writerLog(writers.swift)).ok.get('w-1')]);
     await api.core.deleteNamespacedPod({ name: 'reader', namespace: ns });
     await waitPodGone(api, ns, 'reader', 120_000);
@@ -503,13 +507,7 @@ describeWithSwift('e2e object rollout: object mounts live through a rollout of t
     );
 
     // The new supervisor pod serves a new pod of both volumes.
-    await kc(['apply', '-f', '-'], stringify(reader('reader-after', ['data-s3', 'data-swift'])));
-    await waitPodReady(api, ns, 'reader-after', 120_000);
-    const sums = (await kc(['exec', '-n', ns, 'reader-after', '--', 'sha256sum', '/v0/w-1', '/v1/w-1']))
-      .trim()
-      .split('\n')
-      .map((l) => l.split(/\s+/)[0]);
-    expect(sums).toEqual([firstFile.s3, firstFile.swift]);
+    expect(await readFirstFiles('reader-after')).toEqual([firstFile.s3, firstFile.swift]);
   }, 500_000);
 
   it('uninstall: kubectl delete -k removes the supervisor pod with the DaemonSet', async () => {

@@ -1,6 +1,7 @@
 /**
- * A TCP port on 127.0.0.1 that nothing listens on now, for a child process's --http-endpoint: the kernel picks it
- * (a random port in 20000-40000 met one in use in CI, and the plugin exited before serving).
+ * A TCP port on 127.0.0.1 that nothing listens on now, for a child process's --http-endpoint: the kernel picks it.
+ * A random port in 20000-40000 (which overlaps the ephemeral range the loopbacks' connections use) can be taken,
+ * and the plugin exits before serving when its metrics port is.
  */
 import { createServer } from 'node:net';
 
